@@ -1,0 +1,130 @@
+import { status, Metadata, type ServiceError } from "@grpc/grpc-js";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { ErrorCode, ErrorDetailSchema, type Box } from "@taj/proto";
+
+export const ERROR_CODE_KEY = "taj-error-code";
+export const ERROR_DETAIL_KEY = "taj-error-detail-bin";
+
+/** Name of a code as callers see it in metadata: ERROR_CODE_NO_FACE -> "NO_FACE". */
+export function errorCodeName(code: ErrorCode): string {
+  return ErrorCode[code] ?? "UNSPECIFIED";
+}
+
+/**
+ * The one error type services throw. `message` is shown to callers, so it must never hold
+ * internals or personal data; put those in `cause`, which is logged but never sent.
+ */
+export class AppError extends Error {
+  readonly code: ErrorCode;
+  readonly faces: Box[];
+
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown; faces?: Box[] } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "AppError";
+    this.code = code;
+    this.faces = options.faces ?? [];
+  }
+
+  /** Any thrown value as an AppError; unknown errors become INTERNAL with a generic message. */
+  static from(err: unknown): AppError {
+    if (err instanceof AppError) return err;
+    const remote = fromServiceError(err);
+    if (remote) return remote;
+    return new AppError(ErrorCode.INTERNAL, "internal error", { cause: err });
+  }
+}
+
+/** The single place where an ErrorCode becomes a gRPC status. */
+export function grpcStatusOf(code: ErrorCode): status {
+  switch (code) {
+    case ErrorCode.INVALID_ARGUMENT:
+    case ErrorCode.INVALID_ID:
+    case ErrorCode.UNSUPPORTED_MODALITY:
+    case ErrorCode.IMAGE_EMPTY:
+    case ErrorCode.IMAGE_UNSUPPORTED_FORMAT:
+    case ErrorCode.IMAGE_CORRUPT:
+    case ErrorCode.NO_FACE:
+    case ErrorCode.MULTIPLE_FACES:
+    case ErrorCode.FACE_TOO_SMALL:
+    case ErrorCode.BOX_MATCHES_NO_FACE:
+      return status.INVALID_ARGUMENT;
+    case ErrorCode.IMAGE_TOO_LARGE:
+      return status.RESOURCE_EXHAUSTED;
+    case ErrorCode.NOT_FOUND:
+      return status.NOT_FOUND;
+    case ErrorCode.UNAVAILABLE:
+      return status.UNAVAILABLE;
+    case ErrorCode.DEADLINE_EXCEEDED:
+      return status.DEADLINE_EXCEEDED;
+    case ErrorCode.UNAUTHENTICATED:
+      return status.UNAUTHENTICATED;
+    case ErrorCode.PERMISSION_DENIED:
+      return status.PERMISSION_DENIED;
+    case ErrorCode.UNSPECIFIED:
+    case ErrorCode.INTERNAL:
+      return status.INTERNAL;
+  }
+}
+
+/** For a gRPC status that arrived without our metadata (transport failures, deadlines). */
+function codeOfStatus(s: status): ErrorCode {
+  switch (s) {
+    case status.DEADLINE_EXCEEDED:
+    case status.CANCELLED:
+      return ErrorCode.DEADLINE_EXCEEDED;
+    case status.UNAVAILABLE:
+      return ErrorCode.UNAVAILABLE;
+    case status.NOT_FOUND:
+      return ErrorCode.NOT_FOUND;
+    case status.INVALID_ARGUMENT:
+      return ErrorCode.INVALID_ARGUMENT;
+    case status.UNAUTHENTICATED:
+      return ErrorCode.UNAUTHENTICATED;
+    case status.PERMISSION_DENIED:
+      return ErrorCode.PERMISSION_DENIED;
+    default:
+      return ErrorCode.INTERNAL;
+  }
+}
+
+export interface GrpcErrorPayload {
+  code: status;
+  details: string;
+  metadata: Metadata;
+}
+
+export function toGrpcError(err: AppError): GrpcErrorPayload {
+  const metadata = new Metadata();
+  metadata.set(ERROR_CODE_KEY, errorCodeName(err.code));
+  const detail = create(ErrorDetailSchema, { code: err.code, message: err.message, faces: err.faces });
+  metadata.set(ERROR_DETAIL_KEY, Buffer.from(toBinary(ErrorDetailSchema, detail)));
+  return { code: grpcStatusOf(err.code), details: `${errorCodeName(err.code)}: ${err.message}`, metadata };
+}
+
+function isServiceError(err: unknown): err is ServiceError {
+  return err instanceof Error && typeof (err as Partial<ServiceError>).code === "number" && "metadata" in err;
+}
+
+/** Rebuilds the AppError a downstream service raised, so it can pass through unchanged. */
+export function fromServiceError(err: unknown): AppError | undefined {
+  if (!isServiceError(err)) return undefined;
+  const raw = err.metadata?.get(ERROR_DETAIL_KEY)[0];
+  if (raw instanceof Buffer) {
+    const detail = fromBinary(ErrorDetailSchema, raw);
+    return new AppError(detail.code, detail.message, { cause: err, faces: detail.faces });
+  }
+  const code = codeOfStatus(err.code);
+  const message = code === ErrorCode.INTERNAL ? "internal error" : describe(code);
+  return new AppError(code, message, { cause: err });
+}
+
+function describe(code: ErrorCode): string {
+  switch (code) {
+    case ErrorCode.DEADLINE_EXCEEDED:
+      return "the deadline expired before the work was done";
+    case ErrorCode.UNAVAILABLE:
+      return "a required service is unavailable; retry";
+    default:
+      return errorCodeName(code).toLowerCase().replaceAll("_", " ");
+  }
+}

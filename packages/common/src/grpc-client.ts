@@ -1,0 +1,64 @@
+import * as grpc from "@grpc/grpc-js";
+import { create, type DescMessage, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
+import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
+import { grpcServiceDefinition } from "./grpc-service.ts";
+import { AppError } from "./errors.ts";
+
+export interface CallOptions {
+  /** Absolute deadline (ms since epoch); pass the incoming call's deadline to honour it end to end. */
+  deadline?: number;
+  timeoutMs?: number;
+  metadata?: grpc.Metadata;
+  signal?: AbortSignal;
+}
+
+type UnaryMethod<I extends DescMessage, O extends DescMessage> = (
+  request: MessageInitShape<I>,
+  options?: CallOptions,
+) => Promise<MessageShape<O>>;
+
+export type ServiceClient<S extends GenServiceMethods> = {
+  [K in keyof S]: S[K] extends { input: infer I extends DescMessage; output: infer O extends DescMessage }
+    ? UnaryMethod<I, O>
+    : never;
+} & { close(): void; address: string };
+
+export function deadlineFrom(options: CallOptions | undefined): grpc.Deadline {
+  const candidates = [options?.deadline ?? Infinity];
+  if (options?.timeoutMs !== undefined) candidates.push(Date.now() + options.timeoutMs);
+  const deadline = Math.min(...candidates);
+  return Number.isFinite(deadline) ? new Date(deadline) : Infinity;
+}
+
+/** A promise-returning client for a protobuf-es service; errors arrive as AppError. */
+export function createClient<S extends GenServiceMethods>(
+  service: GenService<S>,
+  address: string,
+  credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+): ServiceClient<S> {
+  const Ctor = grpc.makeGenericClientConstructor(grpcServiceDefinition(service), service.typeName);
+  const raw = new Ctor(address, credentials, {
+    "grpc.keepalive_time_ms": 10_000,
+    "grpc.keepalive_timeout_ms": 5_000,
+    "grpc.max_receive_message_length": 32 * 1024 * 1024,
+  });
+  const client: Record<string, unknown> = {
+    address,
+    close: () => raw.close(),
+  };
+  for (const method of service.methods) {
+    const fn = (raw as unknown as Record<string, Function>)[method.localName]!.bind(raw);
+    client[method.localName] = (request: MessageInitShape<DescMessage>, options?: CallOptions) =>
+      new Promise((resolve, reject) => {
+        const call = fn(
+          create(method.input, request),
+          options?.metadata ?? new grpc.Metadata(),
+          { deadline: deadlineFrom(options) },
+          (err: grpc.ServiceError | null, response: MessageShape<DescMessage>) =>
+            err ? reject(AppError.from(err)) : resolve(response),
+        ) as grpc.ClientUnaryCall;
+        options?.signal?.addEventListener("abort", () => call.cancel(), { once: true });
+      });
+  }
+  return client as ServiceClient<S>;
+}

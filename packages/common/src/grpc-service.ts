@@ -1,0 +1,88 @@
+import * as grpc from "@grpc/grpc-js";
+import { create, fromBinary, toBinary, type DescMessage, type DescService, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
+import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
+import { AppError, toGrpcError } from "./errors.ts";
+import type { Logger } from "./logger.ts";
+
+/** What a handler may know of its call: the deadline, cancellation and the peer's metadata. */
+export interface CallContext {
+  /** Milliseconds since epoch, or Infinity when the caller set no deadline. */
+  deadline: number;
+  signal: AbortSignal;
+  metadata: grpc.Metadata;
+}
+
+type UnaryHandler<I extends DescMessage, O extends DescMessage> = (
+  request: MessageShape<I>,
+  context: CallContext,
+) => Promise<MessageInitShape<O>>;
+
+/** An implementation of every unary method of a generated service, keyed by local name. */
+export type ServiceImpl<S extends GenServiceMethods> = {
+  [K in keyof S]: S[K] extends { input: infer I extends DescMessage; output: infer O extends DescMessage }
+    ? UnaryHandler<I, O>
+    : never;
+};
+
+function deadlineOf(call: grpc.ServerUnaryCall<unknown, unknown>): number {
+  const d = call.getDeadline();
+  if (d instanceof Date) return d.getTime();
+  return Number.isFinite(d) ? d : Infinity;
+}
+
+/** grpc-js method definitions built from a protobuf-es service descriptor (path /pkg.Svc/Method). */
+export function grpcServiceDefinition(service: DescService): grpc.ServiceDefinition {
+  const definition: Record<string, grpc.MethodDefinition<MessageShape<DescMessage>, MessageShape<DescMessage>>> = {};
+  for (const method of service.methods) {
+    definition[method.localName] = {
+      path: `/${service.typeName}/${method.name}`,
+      requestStream: false,
+      responseStream: false,
+      requestSerialize: (m: MessageShape<DescMessage>) => Buffer.from(toBinary(method.input, m)),
+      requestDeserialize: (b: Buffer) => fromBinary(method.input, b),
+      responseSerialize: (m: MessageShape<DescMessage>) => Buffer.from(toBinary(method.output, m)),
+      responseDeserialize: (b: Buffer) => fromBinary(method.output, b),
+    };
+  }
+  return definition as grpc.ServiceDefinition;
+}
+
+/**
+ * Adapts async handlers to grpc-js. Every failure leaves through AppError, so callers always get
+ * a stable code and never a stack trace or an internal message.
+ */
+export function addService<S extends GenServiceMethods>(
+  server: grpc.Server,
+  service: GenService<S>,
+  impl: ServiceImpl<S>,
+  logger: Logger,
+): void {
+  const handlers: grpc.UntypedServiceImplementation = {};
+  for (const method of service.methods) {
+    const handler = (impl as Record<string, UnaryHandler<DescMessage, DescMessage>>)[method.localName];
+    if (!handler) throw new Error(`no handler for ${service.typeName}.${method.name}`);
+    handlers[method.localName] = (
+      call: grpc.ServerUnaryCall<MessageShape<DescMessage>, MessageShape<DescMessage>>,
+      callback: grpc.sendUnaryData<MessageShape<DescMessage>>,
+    ) => {
+      const abort = new AbortController();
+      call.on("cancelled", () => abort.abort());
+      const started = performance.now();
+      const context: CallContext = { deadline: deadlineOf(call), signal: abort.signal, metadata: call.metadata };
+      handler(call.request, context).then(
+        (response) => callback(null, create(method.output, response)),
+        (err: unknown) => {
+          const appError = AppError.from(err);
+          const fields = { rpc: method.name, code: appError.code, ms: Math.round(performance.now() - started) };
+          if (appError.cause !== undefined && !(appError.cause instanceof AppError)) {
+            logger.warn({ ...fields, err: appError.cause }, "rpc failed");
+          } else {
+            logger.info(fields, "rpc rejected");
+          }
+          callback(toGrpcError(appError));
+        },
+      );
+    };
+  }
+  server.addService(grpcServiceDefinition(service), handlers);
+}

@@ -1,0 +1,26 @@
+import { Modality } from "@taj/proto";
+import { modalityName } from "./ids.ts";
+
+/** JetStream stream holding the template log; one message kept per (modality, id) subject. */
+export const TEMPLATE_STREAM = "TAJ_TEMPLATES";
+export const TEMPLATE_SUBJECT_ROOT = "taj.tpl";
+
+export function templateSubject(modality: Modality, partition: number, id: string): string {
+  return `${TEMPLATE_SUBJECT_ROOT}.${modalityName(modality)}.${partition}.${id}`;
+}
+
+export interface ParsedSubject {
+  modalityName: string;
+  partition: number;
+  id: string;
+}
+
+export function parseTemplateSubject(subject: string): ParsedSubject | undefined {
+  const parts = subject.split(".");
+  if (parts.length !== 5 || `${parts[0]}.${parts[1]}` !== TEMPLATE_SUBJECT_ROOT) return undefined;
+  const partition = Number(parts[3]);
+  if (!Number.isInteger(partition) || partition < 0) return undefined;
+  return { modalityName: parts[2]!, partition, id: parts[4]! };
+}
+
+export { Modality };

@@ -1,0 +1,16 @@
+import { pino, type Logger as PinoLogger } from "pino";
+
+export type Logger = PinoLogger;
+
+/**
+ * JSON logs on stdout. Never log images, templates or anything about a person: ids are opaque
+ * technical ids and may be logged; request payloads may not.
+ */
+export function createLogger(service: string, level: string = process.env.LOG_LEVEL ?? "info"): Logger {
+  return pino({
+    level,
+    base: { service, pid: process.pid },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    redact: { paths: ["image", "*.image", "template", "*.template"], remove: true },
+  });
+}

@@ -1,0 +1,51 @@
+import { createServer, type Server } from "node:http";
+import { collectDefaultMetrics, Counter, Histogram, Registry } from "prom-client";
+import type { Logger } from "./logger.ts";
+
+export interface Metrics {
+  registry: Registry;
+  rpcDuration: Histogram<"rpc" | "code">;
+  close(): Promise<void>;
+  port: number;
+}
+
+/**
+ * Prometheus registry with process metrics and the per-RPC histogram every service shares,
+ * served on /metrics; /healthz answers 200 while the process runs.
+ */
+export async function startMetrics(service: string, port: number, host: string, logger: Logger): Promise<Metrics> {
+  const registry = new Registry();
+  registry.setDefaultLabels({ service });
+  collectDefaultMetrics({ register: registry });
+  const rpcDuration = new Histogram({
+    name: "taj_rpc_duration_seconds",
+    help: "Server-side duration of gRPC calls",
+    labelNames: ["rpc", "code"] as const,
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+  const http: Server = createServer((req, res) => {
+    if (req.url === "/metrics") {
+      registry.metrics().then(
+        (body) => res.writeHead(200, { "content-type": registry.contentType }).end(body),
+        () => res.writeHead(500).end(),
+      );
+    } else if (req.url === "/healthz") {
+      res.writeHead(200).end("ok\n");
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise<void>((resolve) => http.listen(port, host, resolve));
+  const address = http.address();
+  const boundPort = typeof address === "object" && address ? address.port : port;
+  logger.info({ metricsPort: boundPort }, "metrics listening");
+  return {
+    registry,
+    rpcDuration,
+    port: boundPort,
+    close: () => new Promise<void>((resolve) => http.close(() => resolve())),
+  };
+}
+
+export { Counter, Histogram };

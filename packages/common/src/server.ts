@@ -1,0 +1,67 @@
+import * as grpc from "@grpc/grpc-js";
+import { readFileSync } from "node:fs";
+import { loadFileDescriptorSetFromBuffer } from "@grpc/proto-loader";
+import { ReflectionService } from "@grpc/reflection";
+import { HealthImplementation } from "grpc-health-check";
+import { descriptorSetPath } from "@taj/proto";
+import type { Logger } from "./logger.ts";
+
+export interface GrpcServer {
+  server: grpc.Server;
+  port: number;
+  /** Health status of the whole server ("") and of each named service. */
+  setServing(serving: boolean): void;
+  /** Stops accepting calls, lets running calls finish for up to graceMs, then forces close. */
+  shutdown(graceMs?: number): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+export interface StartOptions {
+  host: string;
+  port: number;
+  logger: Logger;
+  /** Fully qualified names of the services registered, for health and reflection. */
+  serviceNames: string[];
+  register(server: grpc.Server): void;
+  credentials?: grpc.ServerCredentials;
+}
+
+let reflectionPackage: ReturnType<typeof loadFileDescriptorSetFromBuffer> | undefined;
+
+function reflection(): ReflectionService {
+  reflectionPackage ??= loadFileDescriptorSetFromBuffer(readFileSync(descriptorSetPath));
+  return new ReflectionService(reflectionPackage);
+}
+
+/** A gRPC server that also speaks grpc.health.v1 and server reflection, so grpcurl works. */
+export async function startGrpcServer(options: StartOptions): Promise<GrpcServer> {
+  const server = new grpc.Server({ "grpc.max_receive_message_length": 32 * 1024 * 1024 });
+  options.register(server);
+  const health = new HealthImplementation({ "": "NOT_SERVING" });
+  health.addToServer(server);
+  reflection().addToServer(server);
+  const credentials = options.credentials ?? grpc.ServerCredentials.createInsecure();
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`${options.host}:${options.port}`, credentials, (err, p) => (err ? reject(err) : resolve(p))),
+  );
+  const setServing = (serving: boolean) => {
+    const state = serving ? "SERVING" : "NOT_SERVING";
+    for (const name of ["", ...options.serviceNames]) health.setStatus(name, state);
+  };
+  setServing(true);
+  options.logger.info({ port }, "grpc server listening");
+  const shutdown = async (graceMs = 5_000) => {
+    setServing(false);
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        server.forceShutdown();
+        resolve();
+      }, graceMs);
+      server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  };
+  return { server, port, setServing, shutdown, [Symbol.asyncDispose]: () => shutdown(1_000) };
+}
