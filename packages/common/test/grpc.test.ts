@@ -86,3 +86,19 @@ test("every server answers grpc.health.v1 Check with SERVING", async () => {
     raw.close();
   });
 });
+
+test("server reflection lists the services, so grpcurl can discover them", async () => {
+  await withServer(async (address) => {
+    const Ctor = grpc.makeGenericClientConstructor({}, "x");
+    const raw = new Ctor(address, grpc.credentials.createInsecure());
+    const call = raw.makeBidiStreamRequest("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", (b: Buffer) => b, (b: Buffer) => b);
+    const reply = await new Promise<Buffer>((resolve, reject) => {
+      call.on("data", (b: Buffer) => resolve(b));
+      call.on("error", reject);
+      call.write(Buffer.from([0x3a, 0x00])); // ServerReflectionRequest { list_services: "" }
+    });
+    call.end();
+    assert.ok(reply.toString("latin1").includes("taj.v1.ShardService"), "ShardService is listed");
+    raw.close();
+  });
+});
