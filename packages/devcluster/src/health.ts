@@ -1,0 +1,21 @@
+import * as grpc from "@grpc/grpc-js";
+import { service as healthService } from "grpc-health-check";
+
+// grpc-health-check's definition comes from proto-loader; grpc-js accepts it as a service definition.
+const HealthClient = grpc.makeGenericClientConstructor(healthService as unknown as grpc.ServiceDefinition, "Health");
+
+/** One grpc.health.v1 Check call; resolves to the status name (e.g. "SERVING"). */
+export function checkHealth(address: string, service = "", timeoutMs = 1_000): Promise<string> {
+  const client = new HealthClient(address, grpc.credentials.createInsecure());
+  return new Promise<string>((resolve, reject) => {
+    const check = (client as unknown as Record<string, Function>)["Check"]!.bind(client) as (
+      request: { service: string },
+      options: grpc.CallOptions,
+      callback: (err: grpc.ServiceError | null, response?: { status?: unknown }) => void,
+    ) => void;
+    check({ service }, { deadline: Date.now() + timeoutMs }, (err, response) => {
+      if (err) reject(new Error(`health check of ${address}: ${err.details || err.message}`));
+      else resolve(String(response?.status ?? "UNKNOWN"));
+    });
+  }).finally(() => client.close());
+}

@@ -1,0 +1,16 @@
+export { ensureServerBinaries, findBinary, type ServerBinaries } from "./binaries.ts";
+export { startEtcdCluster, type EtcdCluster, type EtcdClusterOptions, type EtcdMember, type EtcdMemberSpec } from "./etcd-cluster.ts";
+export {
+  startNatsCluster, NATS_CLUSTER_NAME, type NatsCluster, type NatsClusterOptions, type NatsNode, type NatsNodeSpec,
+} from "./nats-cluster.ts";
+export {
+  startService, createService, SERVICE_KINDS, type ServiceHandle, type ServiceKind, type StartServiceOptions,
+} from "./service.ts";
+export {
+  startLocalCluster, splitPartitions, type ClusterAddresses, type LocalCluster, type LocalClusterOptions,
+} from "./local-cluster.ts";
+export { portLayout, labelledPorts, assertPortsFree, shardIds, PORT_SPAN, WITNESS, type PortLayout, type ServicePorts } from "./ports.ts";
+export { ManagedProcess, killAllSync, type ExitStatus, type ProcessSpec } from "./process.ts";
+export { checkHealth } from "./health.ts";
+export { waitFor } from "./wait.ts";
+export { repoRoot } from "./paths.ts";

@@ -1,0 +1,319 @@
+import { mkdirSync, rmSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { Etcd3 } from "etcd3";
+import { connect } from "nats";
+import {
+  ASSIGNMENT_PREFIX, MEMBER_PREFIX, PARTITION_COUNT_KEY, Member, assignmentKey, ensureTemplateStream, memberKey,
+} from "@taj/common";
+import { ensureServerBinaries } from "./binaries.ts";
+import { startEtcdCluster, type EtcdCluster } from "./etcd-cluster.ts";
+import { startNatsCluster, type NatsCluster } from "./nats-cluster.ts";
+import { createService, type ServiceHandle, type ServiceKind } from "./service.ts";
+import { WITNESS, assertPortsFree, labelledPorts, portLayout, type PortLayout } from "./ports.ts";
+import { DIR_ENV, Roster, reapStale } from "./roster.ts";
+import type { ProcessHandle } from "./process.ts";
+import { waitFor } from "./wait.ts";
+
+export interface LocalClusterOptions {
+  /** Everything (data, configs, logs, pids.json) goes under this dir. */
+  dir: string;
+  /** See portLayout(): the cluster uses [basePort, basePort + 200). */
+  basePort: number;
+  sites?: string[];
+  shardsPerSite?: number;
+  partitionCount?: number;
+  extractors?: number;
+  /** JetStream replicas of the template log (and LOG_REPLICAS of the services); 3 = site A, site B, witness. */
+  logReplicas?: number;
+  logLevel?: string;
+  /** Wipe dir first (default true). False keeps data, e.g. to restart a whole cluster on its old state. */
+  fresh?: boolean;
+  /** Extra env per service kind, e.g. a shorter snapshot interval for a test. */
+  serviceEnv?: Partial<Record<ServiceKind, Record<string, string>>>;
+  /** Shorthand for serviceEnv.shard (applied after it). */
+  shardEnv?: Record<string, string>;
+  /** Per-step readiness timeout; default 120 s. */
+  timeoutMs?: number;
+}
+
+export interface ClusterAddresses {
+  /** host:port of the public gRPC API. */
+  gateway: string;
+  coordinators: Record<string, string>;
+  extractors: string[];
+  shards: Record<string, string>;
+  /** NATS client URL of each site's node (and the witness "w"). */
+  nats: Record<string, string>;
+  /** All NATS URLs. */
+  natsUrls: string[];
+  /** etcd client endpoints (http://127.0.0.1:port), sites in order then witness. */
+  etcdEndpoints: string[];
+}
+
+export interface LocalCluster {
+  readonly dir: string;
+  readonly ports: PortLayout;
+  readonly addresses: ClusterAddresses;
+  readonly partitionCount: number;
+  /** Partitions assigned to each shard id (the same split at every site). */
+  readonly assignments: Record<string, number[]>;
+  readonly etcd: EtcdCluster;
+  readonly nats: NatsCluster;
+  /** By name: "gateway", "coordinator-a", "extractor-1", "shard-a1", ... */
+  readonly services: Record<string, ServiceHandle>;
+  /** Every process by name, including "etcd-a" and "nats-w": kill, restart, stop. */
+  readonly processes: Record<string, ProcessHandle>;
+  shard(id: string): ServiceHandle;
+  /** gRPC addresses of the shards of a site assigned a partition. */
+  shardsHolding(site: string, partition: number): string[];
+  /** Waits until a shard is a live member in etcd serving all its assigned partitions (e.g. after a restart). */
+  waitForMember(site: string, shardId: string, timeoutMs?: number): Promise<void>;
+  /** Pids of the processes currently running. */
+  pids(): number[];
+  /** Ends exactly the processes this cluster started: SIGTERM, SIGKILL after a grace. */
+  stop(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** Contiguous, even split of [0, partitionCount) over n shards. */
+export function splitPartitions(partitionCount: number, n: number): number[][] {
+  return Array.from({ length: n }, (_, j) => {
+    const from = Math.floor((j * partitionCount) / n);
+    const to = Math.floor(((j + 1) * partitionCount) / n);
+    return Array.from({ length: to - from }, (_, k) => from + k);
+  });
+}
+
+function localFirst<T extends { site: string }>(items: T[], site: string): T[] {
+  return [...items.filter((i) => i.site === site), ...items.filter((i) => i.site !== site)];
+}
+
+/**
+ * A whole two-site cluster on loopback with real servers: etcd (one member per site plus a
+ * witness), a NATS JetStream cluster (same three), the template stream with 3 replicas, and the
+ * services. Returns once every shard is a live member in etcd with its assigned partitions.
+ */
+export async function startLocalCluster(options: LocalClusterOptions): Promise<LocalCluster> {
+  const dir = resolve(options.dir);
+  const sites = options.sites ?? ["a", "b"];
+  const shardsPerSite = options.shardsPerSite ?? 2;
+  const partitionCount = options.partitionCount ?? 16;
+  const extractorCount = options.extractors ?? 2;
+  const logReplicas = options.logReplicas ?? 3;
+  const timeoutMs = options.timeoutMs ?? 120_000;
+  const logLevel = options.logLevel ?? "info";
+  const ports = portLayout(options.basePort, sites, shardsPerSite, extractorCount);
+
+  const binaries = ensureServerBinaries();
+  mkdirSync(dir, { recursive: true });
+  const reaped = await reapStale(dir);
+  if (reaped.length > 0) process.stderr.write(`[devcluster] killed leftovers of an earlier run in ${dir}: ${reaped.join(", ")}\n`);
+  if (options.fresh !== false) {
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+  }
+  await assertPortsFree(labelledPorts(ports));
+
+  const roster = new Roster(dir);
+  const members = [...sites, WITNESS];
+  const stoppers: Array<() => Promise<void>> = [];
+  const stopAll = async () => {
+    for (const stop of stoppers.splice(0).reverse()) await stop();
+  };
+
+  try {
+    const [etcd, nats] = await Promise.all([
+      startEtcdCluster({
+        dir,
+        binary: binaries.etcd,
+        timeoutMs,
+        members: members.map((m) => ({ name: m, site: m, clientPort: ports.etcd[m]!.client, peerPort: ports.etcd[m]!.peer })),
+      }).then((c) => {
+        stoppers.push(() => c.stop());
+        return c;
+      }),
+      startNatsCluster({
+        dir,
+        binary: binaries.natsServer,
+        timeoutMs,
+        nodes: members.map((m) => ({
+          name: m,
+          site: m,
+          clientPort: ports.nats[m]!.client,
+          clusterPort: ports.nats[m]!.cluster,
+          monitorPort: ports.nats[m]!.monitor,
+        })),
+      }).then((c) => {
+        stoppers.push(() => c.stop());
+        return c;
+      }),
+    ]);
+    for (const m of etcd.members) roster.track(m.process);
+    for (const n of nats.nodes) roster.track(n.process);
+
+    const split = splitPartitions(partitionCount, shardsPerSite);
+    const shardSpecs = sites.flatMap((site) => split.map((partitions, i) => ({ site, id: `${site}${i + 1}`, partitions })));
+    const ids = shardSpecs.map((s) => s.id);
+    const assignments: Record<string, number[]> = Object.fromEntries(shardSpecs.map((s) => [s.id, s.partitions]));
+    await writeLayout(etcd.endpoints, partitionCount, shardSpecs);
+    await createStream(nats.urls, logReplicas);
+
+    const etcdFor = (site: string) => localFirst(etcd.members, site).map((m) => m.endpoint).join(",");
+    const common = (site: string, p: { grpc: number; metrics: number }): Record<string, string> => ({
+      GRPC_HOST: "127.0.0.1",
+      GRPC_PORT: String(p.grpc),
+      METRICS_PORT: String(p.metrics),
+      LOG_LEVEL: logLevel,
+      SITE: site,
+      NATS_URLS: nats.urlsFor(site).join(","),
+      ETCD_ENDPOINTS: etcdFor(site),
+      [DIR_ENV]: dir,
+    });
+    const make = (kind: ServiceKind, name: string, env: Record<string, string>) => {
+      const handle = createService(kind, {
+        name,
+        env: { ...env, ...options.serviceEnv?.[kind], ...(kind === "shard" ? options.shardEnv : {}) },
+        logFile: join(dir, `${name}.log`),
+        timeoutMs,
+      });
+      roster.track(handle.process);
+      return handle;
+    };
+
+    const extractors = ports.extractors.map((p, i) =>
+      make("extractor", `extractor-${i + 1}`, { ...common(sites[i % sites.length]!, p), ORT_THREADS: "1" }),
+    );
+    const shards = shardSpecs.map(({ id, site }) => {
+      const p = ports.shards[id]!;
+      return make("shard", `shard-${id}`, {
+        ...common(site, p),
+        SHARD_ID: id,
+        ADVERTISE_ADDRESS: `127.0.0.1:${p.grpc}`,
+        DATA_DIR: join(dir, `shard-${id}-data`),
+        LOG_REPLICAS: String(logReplicas),
+      });
+    });
+    const coordinators = sites.map((site) => make("coordinator", `coordinator-${site}`, common(site, ports.coordinators[site]!)));
+    const coordinatorAddresses = coordinators.map((c) => c.address);
+    const gateway = make("gateway", "gateway", {
+      ...common(sites[0]!, ports.gateway),
+      EXTRACTOR_ADDRESSES: extractors.map((e) => e.address).join(","),
+      COORDINATOR_ADDRESSES: coordinatorAddresses.join(","),
+      LOG_REPLICAS: String(logReplicas),
+    });
+
+    const services = [...extractors, ...shards, ...coordinators, gateway];
+    stoppers.push(async () => {
+      // Front to back, so no request is in flight towards a process already gone.
+      await gateway.stop();
+      await Promise.all(coordinators.map((c) => c.stop()));
+      await Promise.all([...shards, ...extractors].map((s) => s.stop()));
+    });
+    const firstWave = [...extractors, ...shards, ...coordinators];
+    for (const s of firstWave) s.process.start();
+    await Promise.all(firstWave.map((s) => s.waitServing()));
+    gateway.process.start();
+    await gateway.waitServing();
+    await waitForMembers(etcd.endpoints, shardSpecs, timeoutMs, shards);
+
+    const byName = Object.fromEntries(services.map((s) => [s.name, s]));
+    const processes: Record<string, ProcessHandle> = Object.fromEntries(
+      [...etcd.members, ...nats.nodes, ...services].map((h) => [h.name, h] as const),
+    );
+    let stopping: Promise<void> | undefined;
+    const stop = () => (stopping ??= stopAll());
+    return {
+      dir,
+      ports,
+      partitionCount,
+      assignments,
+      etcd,
+      nats,
+      services: byName,
+      processes,
+      addresses: {
+        gateway: gateway.address,
+        coordinators: Object.fromEntries(coordinators.map((c, i) => [sites[i]!, c.address])),
+        extractors: extractors.map((e) => e.address),
+        shards: Object.fromEntries(shards.map((s, i) => [ids[i]!, s.address])),
+        nats: Object.fromEntries(nats.nodes.map((n) => [n.node, n.url])),
+        natsUrls: nats.urls,
+        etcdEndpoints: etcd.endpoints,
+      },
+      shard(id) {
+        const s = byName[`shard-${id}`];
+        if (!s) throw new Error(`no shard ${id}`);
+        return s;
+      },
+      shardsHolding: (site, partition) =>
+        shardSpecs.filter((s) => s.site === site && s.partitions.includes(partition)).map((s) => ports.shards[s.id]!.grpc).map((p) => `127.0.0.1:${p}`),
+      waitForMember: async (site, shardId, ms = timeoutMs) => {
+        const spec = shardSpecs.find((s) => s.site === site && s.id === shardId);
+        if (!spec) throw new Error(`no shard ${shardId} at site ${site}`);
+        await waitForMembers(etcd.endpoints, [spec], ms, [byName[`shard-${shardId}`]!]);
+      },
+      pids: () => Object.values(processes).flatMap((p) => (p.pid === undefined ? [] : [p.pid])),
+      stop,
+      [Symbol.asyncDispose]: stop,
+    };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}
+
+async function writeLayout(
+  endpoints: string[], partitionCount: number, shards: Array<{ site: string; id: string; partitions: number[] }>,
+): Promise<void> {
+  const client = new Etcd3({ hosts: endpoints });
+  try {
+    await client.put(PARTITION_COUNT_KEY).value(String(partitionCount));
+    // Replace the whole desired state so a kept (fresh: false) dir cannot carry stale shards.
+    await client.delete().prefix(ASSIGNMENT_PREFIX);
+    for (const { site, id, partitions } of shards) {
+      await client.put(assignmentKey(site, id)).value(JSON.stringify({ partitions }));
+    }
+  } finally {
+    client.close();
+  }
+}
+
+async function createStream(urls: string[], replicas: number): Promise<void> {
+  const nc = await connect({ servers: urls, name: "devcluster-bootstrap" });
+  try {
+    await ensureTemplateStream(await nc.jetstreamManager(), { replicas });
+  } finally {
+    await nc.close();
+  }
+}
+
+async function waitForMembers(
+  endpoints: string[], expected: Array<{ site: string; id: string; partitions: number[] }>, timeoutMs: number,
+  shards: ServiceHandle[],
+): Promise<void> {
+  const client = new Etcd3({ hosts: endpoints });
+  try {
+    await waitFor(
+      "shards live in etcd with their assigned partitions",
+      async () => {
+        const kvs = await client.getAll().prefix(MEMBER_PREFIX).strings();
+        const missing = expected.filter(({ site, id, partitions }) => {
+          const value = kvs[memberKey(site, id)];
+          const member = value === undefined ? undefined : Member.safeParse(JSON.parse(value));
+          if (!member?.success) return true;
+          const have = new Set(member.data.partitions);
+          return !partitions.every((p) => have.has(p));
+        });
+        if (missing.length === 0) return true;
+        throw new Error(`waiting for ${missing.map((m) => m.id).join(", ")}`);
+      },
+      {
+        timeoutMs,
+        intervalMs: 250,
+        abortIf: () => shards.map((s) => s.process.deathNote()).find((n) => n !== undefined),
+      },
+    );
+  } finally {
+    client.close();
+  }
+}

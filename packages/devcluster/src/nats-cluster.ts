@@ -1,0 +1,166 @@
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { ManagedProcess, type ProcessHandle } from "./process.ts";
+import { getJson, waitFor } from "./wait.ts";
+import { findBinary } from "./binaries.ts";
+
+export interface NatsNodeSpec {
+  name: string;
+  site: string;
+  clientPort: number;
+  clusterPort: number;
+  monitorPort: number;
+}
+
+export interface NatsClusterOptions {
+  /** Each node gets <dir>/nats-<name>.conf, store <dir>/nats-<name>/ and log <dir>/nats-<name>.log. */
+  dir: string;
+  nodes: NatsNodeSpec[];
+  binary?: string;
+  timeoutMs?: number;
+  /** Route and client ping interval; short so a cut link is noticed within seconds in drills. */
+  pingIntervalSec?: number;
+}
+
+export interface NatsNode extends ProcessHandle {
+  /** Node name as in the config ("a", "b", "w"); the process is named "nats-<name>". */
+  readonly node: string;
+  readonly site: string;
+  readonly url: string;
+  readonly monitorUrl: string;
+  /** Waits until this node serves JetStream and knows the meta leader. */
+  waitReady(timeoutMs?: number): Promise<void>;
+}
+
+export interface NatsCluster {
+  /** Client URLs in node order. */
+  readonly urls: string[];
+  readonly nodes: NatsNode[];
+  node(name: string): NatsNode;
+  /** Client URLs with the given site's node first, for clients that prefer their own site. */
+  urlsFor(site: string): string[];
+  stop(graceMs?: number): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+export const NATS_CLUSTER_NAME = "taj";
+
+function configFor(spec: NatsNodeSpec, all: NatsNodeSpec[], dir: string, pingIntervalSec: number): string {
+  const routes = all.map((n) => `nats-route://127.0.0.1:${n.clusterPort}`).join(", ");
+  // Tag by site and ask JetStream for one replica per distinct site tag: an R3 stream then has a
+  // copy at site A, site B and the witness, and survives the loss of any one of them.
+  return `# written by @taj/devcluster
+server_name: ${JSON.stringify(spec.name)}
+listen: 127.0.0.1:${spec.clientPort}
+http: 127.0.0.1:${spec.monitorPort}
+server_tags: [${JSON.stringify(`site:${spec.site}`)}]
+ping_interval: "${pingIntervalSec}s"
+ping_max: 2
+jetstream {
+  store_dir: ${JSON.stringify(join(dir, `nats-${spec.name}`))}
+  max_memory_store: 256MB
+  max_file_store: 4GB
+  unique_tag: "site:"
+}
+cluster {
+  name: ${NATS_CLUSTER_NAME}
+  listen: 127.0.0.1:${spec.clusterPort}
+  routes: [${routes}]
+}
+`;
+}
+
+interface Jsz {
+  meta_cluster?: { leader?: string; cluster_size?: number };
+}
+
+async function jetStreamReady(monitorUrl: string): Promise<true | undefined> {
+  const jsz = (await getJson(`${monitorUrl}/jsz`)) as Jsz;
+  return jsz.meta_cluster?.leader ? true : undefined;
+}
+
+async function routeCount(monitorUrl: string): Promise<number> {
+  const routez = (await getJson(`${monitorUrl}/routez`)) as { num_routes?: number };
+  return routez.num_routes ?? 0;
+}
+
+/** Real nats-server processes with JetStream, joined by routes into one cluster. */
+export async function startNatsCluster(options: NatsClusterOptions): Promise<NatsCluster> {
+  const binary = options.binary ?? findBinary("nats-server") ?? "nats-server";
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  mkdirSync(options.dir, { recursive: true });
+
+  const nodes: NatsNode[] = options.nodes.map((spec) => {
+    const configFile = join(options.dir, `nats-${spec.name}.conf`);
+    writeFileSync(configFile, configFor(spec, options.nodes, options.dir, options.pingIntervalSec ?? 2));
+    const monitorUrl = `http://127.0.0.1:${spec.monitorPort}`;
+    const proc = new ManagedProcess({
+      name: `nats-${spec.name}`,
+      command: binary,
+      args: ["-c", configFile],
+      cwd: options.dir,
+      env: { ...process.env },
+      logFile: join(options.dir, `nats-${spec.name}.log`),
+    });
+    const waitReady = (ms = timeoutMs) =>
+      waitFor(`nats node ${spec.name} (${monitorUrl}/jsz)`, () => jetStreamReady(monitorUrl), {
+        timeoutMs: ms,
+        abortIf: () => proc.deathNote(),
+      }).then(() => undefined);
+    return {
+      name: proc.name,
+      node: spec.name,
+      site: spec.site,
+      url: `nats://127.0.0.1:${spec.clientPort}`,
+      monitorUrl,
+      get pid() {
+        return proc.pid;
+      },
+      process: proc,
+      kill: (signal: NodeJS.Signals = "SIGKILL") => proc.kill(signal),
+      stop: (graceMs = 3_000) => proc.stop(graceMs),
+      restart: async () => {
+        await proc.stop(3_000);
+        proc.start();
+        await waitReady();
+      },
+      waitReady,
+    };
+  });
+
+  const stop = async (graceMs = 3_000) => {
+    await Promise.all(nodes.map((n) => n.process.stop(graceMs)));
+  };
+  try {
+    for (const n of nodes) n.process.start();
+    // Full mesh first, then a meta leader everywhere: before that an R3 stream cannot be placed.
+    await Promise.all(
+      nodes.map((n) =>
+        waitFor(
+          `nats node ${n.name} routes`,
+          async () => ((await routeCount(n.monitorUrl)) >= nodes.length - 1 ? true : undefined),
+          { timeoutMs, abortIf: () => n.process.deathNote() },
+        ),
+      ),
+    );
+    await Promise.all(nodes.map((n) => n.waitReady()));
+  } catch (err) {
+    await stop(1_000);
+    throw err;
+  }
+  const urls = nodes.map((n) => n.url);
+  return {
+    urls,
+    nodes,
+    node(name) {
+      const n = nodes.find((x) => x.node === name || x.name === name);
+      if (!n) throw new Error(`no nats node named ${name}`);
+      return n;
+    },
+    urlsFor(site) {
+      return [...nodes.filter((n) => n.site === site), ...nodes.filter((n) => n.site !== site)].map((n) => n.url);
+    },
+    stop,
+    [Symbol.asyncDispose]: () => stop(),
+  };
+}

@@ -1,0 +1,37 @@
+import { setTimeout as sleep } from "node:timers/promises";
+
+export interface WaitOptions {
+  timeoutMs: number;
+  intervalMs?: number;
+  /** Checked before each attempt: lets a caller give up early, e.g. when the process died. */
+  abortIf?: () => string | undefined;
+}
+
+/**
+ * Polls `probe` until it returns a value other than undefined. The last error or reason is kept
+ * so a timeout says what was still wrong instead of just "timed out".
+ */
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, options: WaitOptions): Promise<T> {
+  const deadline = Date.now() + options.timeoutMs;
+  let last = "no attempt yet";
+  for (;;) {
+    const abort = options.abortIf?.();
+    if (abort !== undefined) throw new Error(`${what}: ${abort}`);
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+      last = "not ready";
+    } catch (err) {
+      last = err instanceof Error ? err.message : String(err);
+    }
+    if (Date.now() >= deadline) throw new Error(`${what}: not ready after ${options.timeoutMs} ms (last: ${last})`);
+    await sleep(options.intervalMs ?? 200);
+  }
+}
+
+/** GET a local monitoring endpoint and parse its JSON body; throws on any non-2xx. */
+export async function getJson(url: string, timeoutMs = 2_000): Promise<unknown> {
+  const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+  return response.json();
+}
