@@ -1,0 +1,19 @@
+import { z } from "zod";
+import { commonEnv, csv, port, siteName } from "@taj/common";
+
+export const CoordinatorConfig = z.object({
+  ...commonEnv,
+  SITE: siteName,
+  GRPC_HOST: z.string().default("127.0.0.1"),
+  GRPC_PORT: port.default(7300),
+  ETCD_ENDPOINTS: csv.pipe(z.array(z.url()).min(1)),
+  /** Budget of one call to one replica; a failed replica is retried elsewhere within the caller's deadline. */
+  SHARD_CALL_TIMEOUT_MS: z.coerce.number().int().min(10).max(60_000).default(800),
+  /** Overall budget of a search whose caller set no deadline. */
+  SEARCH_TIMEOUT_MS: z.coerce.number().int().min(10).max(120_000).default(3_000),
+  /** Budget of one ShardStatus call in ClusterStatus. */
+  STATUS_CALL_TIMEOUT_MS: z.coerce.number().int().min(10).max(60_000).default(500),
+  /** Each partition returns max_candidates x this factor before the merge (more helps HNSW recall). */
+  PER_PARTITION_K_FACTOR: z.coerce.number().min(1).max(10).default(1),
+});
+export type CoordinatorConfig = z.infer<typeof CoordinatorConfig>;

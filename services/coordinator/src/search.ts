@@ -1,0 +1,105 @@
+import { ErrorCode, type Modality, type SearchMode, type ShardHit } from "@taj/proto";
+import { AppError, errorCodeName, type Logger } from "@taj/common";
+import type { ClusterTable } from "./cluster-table.ts";
+import { allPartitions, planRoute } from "./routing.ts";
+import { mergeHits, type MergedCandidate } from "./merge.ts";
+import { isRequestFault } from "./retry-policy.ts";
+import type { ShardClients } from "./shard-clients.ts";
+import type { CoordinatorMetrics } from "./metrics.ts";
+
+export interface SearchQuery {
+  modality: Modality;
+  template: number[];
+  threshold: number;
+  maxCandidates: number;
+  mode: SearchMode;
+  allowPartial: boolean;
+}
+
+export interface SearchSettings {
+  localSite: string;
+  shardCallTimeoutMs: number;
+  perPartitionKFactor: number;
+}
+
+export interface SearchDeps {
+  table: () => ClusterTable;
+  clients: ShardClients;
+  settings: SearchSettings;
+  metrics?: CoordinatorMetrics;
+  logger: Logger;
+}
+
+export interface SearchOutcome {
+  candidates: MergedCandidate[];
+  unsearched: number[];
+  partitionCount: number;
+}
+
+/**
+ * Fans a search out to one replica per partition, retrying a failed replica's partitions on
+ * other replicas (the other site when the local one is down) until every partition is answered,
+ * no replica is left, or the deadline passes. Never returns a partial list unless asked to, and
+ * then says which partitions are missing.
+ */
+export async function coordinatedSearch(deps: SearchDeps, query: SearchQuery, deadline: number): Promise<SearchOutcome> {
+  const started = performance.now();
+  const table = deps.table();
+  const { localSite, shardCallTimeoutMs, perPartitionKFactor } = deps.settings;
+  const k = Math.max(1, Math.ceil(query.maxCandidates * perPartitionKFactor));
+  const hits: ShardHit[] = [];
+  const failed = new Set<string>();
+  let pending = allPartitions(table.partitionCount);
+  const unsearched: number[] = [];
+
+  while (pending.length > 0 && Date.now() < deadline) {
+    const plan = planRoute(table, pending, localSite, failed);
+    unsearched.push(...plan.uncovered);
+    pending = [];
+    const callDeadline = Math.min(deadline, Date.now() + shardCallTimeoutMs);
+    const results = await Promise.all(
+      [...plan.calls].map(async ([address, { member, partitions }]) => {
+        try {
+          const response = await deps.clients.get(address).shardSearch(
+            { modality: query.modality, partitions, template: query.template, k, mode: query.mode },
+            { deadline: callDeadline },
+          );
+          const asked = new Set(partitions);
+          // A replica answers only for what it was asked: anything else could duplicate a partition.
+          return { ok: true as const, hits: response.hits.filter((h) => asked.has(h.partition)) };
+        } catch (err) {
+          const error = AppError.from(err);
+          if (isRequestFault(error)) throw error;
+          failed.add(address);
+          deps.metrics?.replicaFailures.inc({ site: member.site, code: errorCodeName(error.code) });
+          deps.logger.warn(
+            { shard: `${member.site}/${member.shardId}`, address, code: errorCodeName(error.code), partitions },
+            "replica failed; retrying its partitions elsewhere",
+          );
+          return { ok: false as const, partitions };
+        }
+      }),
+    );
+    for (const result of results) {
+      if (result.ok) hits.push(...result.hits);
+      else pending.push(...result.partitions);
+    }
+  }
+  unsearched.push(...pending);
+  unsearched.sort((a, b) => a - b);
+
+  const seconds = (performance.now() - started) / 1000;
+  if (unsearched.length > 0) {
+    deps.metrics?.unsearchedPartitions.inc(unsearched.length);
+    if (!query.allowPartial) {
+      deps.metrics?.fanOut.observe({ outcome: "unavailable" }, seconds);
+      throw new AppError(ErrorCode.UNAVAILABLE, `partitions ${unsearched.join(",")} could not be searched`);
+    }
+  }
+  deps.metrics?.fanOut.observe({ outcome: unsearched.length > 0 ? "partial" : "complete" }, seconds);
+  return {
+    candidates: mergeHits(hits, query.threshold, query.maxCandidates),
+    unsearched,
+    partitionCount: table.partitionCount,
+  };
+}
