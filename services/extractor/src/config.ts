@@ -1,0 +1,16 @@
+import { z } from "zod";
+import { commonEnv, port } from "@taj/common";
+
+export const ExtractorEnv = z.object({
+  ...commonEnv,
+  GRPC_HOST: z.string().default("127.0.0.1"),
+  GRPC_PORT: port.default(7200),
+  METRICS_HOST: z.string().default("127.0.0.1"),
+  /** JSON file of modality pipelines; unset = the built-in face pipeline only. */
+  MODALITIES_CONFIG: z.string().optional(),
+  MAX_IMAGE_BYTES: z.coerce.number().int().positive().default(15 * 1024 * 1024),
+  MAX_IMAGE_PIXELS: z.coerce.number().int().positive().default(40_000_000),
+  /** onnxruntime intra-op threads per model session. */
+  ORT_THREADS: z.coerce.number().int().min(1).max(64).default(1),
+});
+export type ExtractorEnv = z.infer<typeof ExtractorEnv>;

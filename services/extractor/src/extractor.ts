@@ -1,0 +1,78 @@
+import { ErrorCode, Modality } from "@taj/proto";
+import { AppError, modalityName } from "@taj/common";
+import { CropPipeline } from "./crop-pipeline.ts";
+import { decodeImage, type DecodeLimits } from "./decode.ts";
+import { FacePipeline } from "./face/face-pipeline.ts";
+import type { ModalitiesConfig, PipelineConfig } from "./pipeline-config.ts";
+import type { PixelBox, Pipeline, Quality, StageTimings } from "./pipeline.ts";
+
+export interface Extraction {
+  template: Float32Array;
+  quality: Quality & { imageWidth: number; imageHeight: number };
+  modelId: string;
+  timings: StageTimings;
+}
+
+export interface ExtractOptions {
+  faceBox?: PixelBox | undefined;
+  /** Milliseconds since epoch; Infinity for none. */
+  deadline?: number;
+}
+
+/** The modalities' pipelines, loaded once; stateless between calls. */
+export class Extractor {
+  private constructor(
+    private readonly pipelines: ReadonlyMap<string, Pipeline>,
+    private readonly limits: DecodeLimits,
+  ) {}
+
+  static async create(modalities: ModalitiesConfig, limits: DecodeLimits, threads: number): Promise<Extractor> {
+    const pipelines = new Map<string, Pipeline>();
+    for (const [name, config] of Object.entries(modalities) as [string, PipelineConfig | undefined][]) {
+      if (config !== undefined) pipelines.set(name, await loadPipeline(config, threads));
+    }
+    return new Extractor(pipelines, limits);
+  }
+
+  /** Modality names that have a pipeline, e.g. ["face"]. */
+  get modalities(): string[] {
+    return [...this.pipelines.keys()];
+  }
+
+  pipeline(modality: Modality): Pipeline {
+    const name = modalityName(modality);
+    const pipeline = this.pipelines.get(name);
+    if (pipeline === undefined) throw new AppError(ErrorCode.UNSUPPORTED_MODALITY, `no extraction pipeline is configured for ${name}`);
+    return pipeline;
+  }
+
+  async extract(modality: Modality, bytes: Uint8Array, options: ExtractOptions = {}): Promise<Extraction> {
+    const deadline = options.deadline ?? Infinity;
+    const guard = () => {
+      if (Date.now() >= deadline) throw new AppError(ErrorCode.DEADLINE_EXCEEDED, "the deadline expired before extraction finished");
+    };
+    guard();
+    const pipeline = this.pipeline(modality);
+    const timings: StageTimings = { decodeMs: 0, detectMs: 0, landmarksMs: 0, embedMs: 0 };
+    const started = performance.now();
+    const image = await decodeImage(bytes, this.limits);
+    timings.decodeMs = performance.now() - started;
+    guard();
+    const { template, quality } = await pipeline.extract(image, options.faceBox, timings, guard);
+    return {
+      template,
+      quality: { ...quality, imageWidth: image.width, imageHeight: image.height },
+      modelId: pipeline.modelId,
+      timings,
+    };
+  }
+}
+
+async function loadPipeline(config: PipelineConfig, threads: number): Promise<Pipeline> {
+  switch (config.kind) {
+    case "face":
+      return FacePipeline.load(config, threads);
+    case "crop":
+      return CropPipeline.load(config, threads);
+  }
+}

@@ -1,0 +1,92 @@
+import sharp from "sharp";
+import type { RgbImage } from "../decode.ts";
+import type { FacePipelineConfig } from "../pipeline-config.ts";
+import { loadModel, outputData, run, toInputTensor, type ModelSession } from "../tensor.ts";
+import { fuse, nms, type Detection, type Rect } from "./boxes.ts";
+
+type DetectorConfig = FacePipelineConfig["detector"];
+
+/** A part of the image the detector looks at, and which of its edges are inside the image. */
+interface Region extends Rect {
+  innerEdges: { left: boolean; top: boolean; right: boolean; bottom: boolean };
+}
+
+/**
+ * Face detector (a RetinaFace-like net with decoded, normalised boxes). The whole image is
+ * squeezed to the model input, and large images are also scanned in overlapping tiles so that
+ * faces a few dozen pixels wide in a group photo are not lost.
+ */
+export class FaceDetector {
+  private constructor(
+    private readonly model: ModelSession,
+    private readonly config: DetectorConfig,
+  ) {}
+
+  static async load(config: DetectorConfig, threads: number): Promise<FaceDetector> {
+    return new FaceDetector(await loadModel(config.model, threads), config);
+  }
+
+  async detect(image: RgbImage): Promise<Detection[]> {
+    const found: Detection[] = [];
+    for (const region of this.regions(image.width, image.height)) {
+      found.push(...(await this.detectIn(image, region)));
+    }
+    return fuse(found, this.config.nmsIou);
+  }
+
+  /** The whole image, plus a grid of overlapping tiles when the image is much larger than the input. */
+  regions(width: number, height: number): Region[] {
+    const none = { left: false, top: false, right: false, bottom: false };
+    const regions: Region[] = [{ x1: 0, y1: 0, x2: width, y2: height, innerEdges: none }];
+    const { maxTileScale, tileOverlap } = this.config;
+    if (maxTileScale <= 0) return regions;
+    const tileW = Math.round(this.config.width * maxTileScale);
+    const tileH = Math.round(this.config.height * maxTileScale);
+    if (width <= tileW * 1.25 && height <= tileH * 1.25) return regions;
+    const starts = (size: number, tile: number): number[] => {
+      if (size <= tile) return [0];
+      const n = Math.ceil((size - tile) / (tile * (1 - tileOverlap))) + 1;
+      return Array.from({ length: n }, (_, i) => Math.round(((size - tile) * i) / (n - 1)));
+    };
+    for (const y of starts(height, tileH)) {
+      for (const x of starts(width, tileW)) {
+        const x2 = Math.min(width, x + tileW), y2 = Math.min(height, y + tileH);
+        regions.push({ x1: x, y1: y, x2, y2, innerEdges: { left: x > 0, top: y > 0, right: x2 < width, bottom: y2 < height } });
+      }
+    }
+    return regions;
+  }
+
+  private async detectIn(image: RgbImage, region: Region): Promise<Detection[]> {
+    const { width: inW, height: inH } = this.config;
+    const regionW = region.x2 - region.x1, regionH = region.y2 - region.y1;
+    const pixels = await sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } })
+      .extract({ left: region.x1, top: region.y1, width: regionW, height: regionH })
+      .resize(inW, inH, { fit: "fill" })
+      .raw()
+      .toBuffer();
+    const outputs = await run(this.model, toInputTensor(pixels, inW, inH, this.config));
+    const scores = outputData(outputs, "scores");
+    const boxes = outputData(outputs, "boxes");
+    const count = scores.length / 2;
+    // A face cut by a tile edge inside the image is seen whole by the overlapping tile or the full pass.
+    const margin = 0.01;
+    const found: Detection[] = [];
+    for (let i = 0; i < count; i++) {
+      const score = scores[i * 2 + 1]!;
+      if (score < this.config.scoreThreshold) continue;
+      const nx1 = boxes[i * 4]!, ny1 = boxes[i * 4 + 1]!, nx2 = boxes[i * 4 + 2]!, ny2 = boxes[i * 4 + 3]!;
+      if (!(nx2 > nx1 && ny2 > ny1)) continue;
+      const e = region.innerEdges;
+      if ((e.left && nx1 < margin) || (e.top && ny1 < margin) || (e.right && nx2 > 1 - margin) || (e.bottom && ny2 > 1 - margin)) continue;
+      found.push({
+        x1: region.x1 + nx1 * regionW,
+        y1: region.y1 + ny1 * regionH,
+        x2: region.x1 + nx2 * regionW,
+        y2: region.y1 + ny2 * regionH,
+        score,
+      });
+    }
+    return nms(found, this.config.nmsIou);
+  }
+}

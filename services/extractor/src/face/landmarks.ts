@@ -1,0 +1,67 @@
+import type { RgbImage } from "../decode.ts";
+import { warpAffine, type Point } from "../geometry.ts";
+import type { FacePipelineConfig } from "../pipeline-config.ts";
+import { loadModel, outputData, run, type ModelSession } from "../tensor.ts";
+import * as ort from "onnxruntime-node";
+import type { Rect } from "./boxes.ts";
+
+type LandmarkConfig = FacePipelineConfig["landmarks"];
+
+/** 68-point landmark model (iBUG 300-W layout) on a grey square crop of the face box. */
+export class LandmarkModel {
+  private constructor(
+    private readonly model: ModelSession,
+    private readonly config: LandmarkConfig,
+  ) {}
+
+  static async load(config: LandmarkConfig, threads: number): Promise<LandmarkModel> {
+    return new LandmarkModel(await loadModel(config.model, threads), config);
+  }
+
+  /** The 68 points in image pixels. `box` should be the square face box. */
+  async predict(image: RgbImage, box: Rect): Promise<Point[]> {
+    const size = this.config.size;
+    const scale = size / (box.x2 - box.x1);
+    const rgb = warpAffine(image, [scale, 0, -box.x1 * scale, 0, size / (box.y2 - box.y1), -box.y1 * (size / (box.y2 - box.y1))], size, size);
+    const grey = new Float32Array(size * size);
+    for (let i = 0; i < grey.length; i++) {
+      const luma = 0.299 * rgb[i * 3]! + 0.587 * rgb[i * 3 + 1]! + 0.114 * rgb[i * 3 + 2]!;
+      grey[i] = Math.round(luma) / this.config.divisor;
+    }
+    const outputs = await run(this.model, new ort.Tensor("float32", grey, [1, 1, size, size]));
+    const raw = outputData(outputs, this.model.session.outputNames[0] ?? "output");
+    if (raw.length !== 136) throw new Error(`landmark model returned ${raw.length} values, expected 136`);
+    const w = box.x2 - box.x1, h = box.y2 - box.y1;
+    const points: Point[] = [];
+    for (let i = 0; i < 68; i++) points.push([box.x1 + raw[i * 2]! * w, box.y1 + raw[i * 2 + 1]! * h]);
+    return points;
+  }
+}
+
+function mean(points: readonly Point[], indices: readonly number[]): Point {
+  let x = 0, y = 0;
+  for (const i of indices) {
+    x += points[i]![0];
+    y += points[i]![1];
+  }
+  return [x / indices.length, y / indices.length];
+}
+
+/**
+ * Left eye, right eye (centres of the six-point eye contours), nose tip, left and right mouth
+ * corners (mean of the outer and inner lip corner), as "left/right" appear in the image.
+ */
+export function fivePoints(landmarks: readonly Point[]): Point[] {
+  if (landmarks.length !== 68) throw new Error("expected 68 landmarks");
+  return [
+    mean(landmarks, [36, 37, 38, 39, 40, 41]),
+    mean(landmarks, [42, 43, 44, 45, 46, 47]),
+    landmarks[30]!,
+    mean(landmarks, [48, 60]),
+    mean(landmarks, [54, 64]),
+  ];
+}
+
+export function distance(a: Point, b: Point): number {
+  return Math.hypot(a[0] - b[0], a[1] - b[1]);
+}

@@ -1,0 +1,121 @@
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, isAbsolute, resolve } from "node:path";
+import { z } from "zod";
+
+const positive = z.number().positive();
+const rgbTriple = z.tuple([z.number(), z.number(), z.number()]);
+const point = z.tuple([z.number(), z.number()]);
+
+/** How a model wants its input tensor: NCHW float32, value = (pixel - mean[c]) / std[c]. */
+const TensorInput = z.object({
+  /** Absolute, or relative to the config file (or to the faceplugin package for the built-in). */
+  model: z.string().min(1),
+  width: z.number().int().positive(),
+  height: z.number().int().positive(),
+  channelOrder: z.enum(["rgb", "bgr"]).default("rgb"),
+  mean: rgbTriple.default([127, 127, 127]),
+  std: rgbTriple.default([128, 128, 128]),
+});
+
+const FacePipeline = z.object({
+  kind: z.literal("face"),
+  /** Stored with every template: templates of different model ids are not comparable. */
+  modelId: z.string().min(1),
+  detector: TensorInput.extend({
+    scoreThreshold: z.number().min(0).max(1).default(0.65),
+    nmsIou: z.number().min(0).max(1).default(0.4),
+    /**
+     * Small faces vanish when a large photo is squeezed to the detector input, so the image is
+     * also scanned in overlapping tiles, at most this many image pixels per detector pixel.
+     * 0 disables tiling.
+     */
+    maxTileScale: z.number().min(0).default(3),
+    tileOverlap: z.number().min(0).max(0.9).default(0.25),
+  }),
+  landmarks: z.object({
+    model: z.string().min(1),
+    size: z.number().int().positive().default(64),
+    /** Grey value = luma / divisor. */
+    divisor: positive.default(256),
+  }),
+  embedder: TensorInput.extend({ dimensions: z.number().int().positive() }),
+  alignment: z.object({
+    method: z.enum(["five-point-similarity", "three-point-affine"]),
+    /** Left eye, right eye, nose tip, left and right mouth corners, in embedder input pixels. */
+    reference: z.array(point).length(5),
+  }),
+  minInterOcularPx: positive.default(32),
+  /** A caller's face_box picks the detected face it overlaps best, if IoU reaches this. */
+  boxMinIou: z.number().min(0).max(1).default(0.3),
+});
+
+/** For modalities without landmarks (tattoo, mark): the whole image or its centre, resized. */
+const CropPipeline = z.object({
+  kind: z.literal("crop"),
+  modelId: z.string().min(1),
+  alignment: z.object({ method: z.enum(["center-crop", "whole-image"]) }),
+  embedder: TensorInput.extend({ dimensions: z.number().int().positive() }),
+});
+
+export const PipelineConfig = z.discriminatedUnion("kind", [FacePipeline, CropPipeline]);
+export type PipelineConfig = z.infer<typeof PipelineConfig>;
+export type FacePipelineConfig = z.infer<typeof FacePipeline>;
+export type CropPipelineConfig = z.infer<typeof CropPipeline>;
+export type TensorInputConfig = z.infer<typeof TensorInput>;
+
+/** Keyed by modality name ("face", "tattoo", "mark"); a missing modality is unsupported. */
+export const ModalitiesConfig = z.object({
+  face: PipelineConfig.optional(),
+  tattoo: PipelineConfig.optional(),
+  mark: PipelineConfig.optional(),
+});
+export type ModalitiesConfig = z.infer<typeof ModalitiesConfig>;
+
+/** ArcFace's canonical five points in a 112x112 crop. */
+export const ARCFACE_REFERENCE: [number, number][] = [
+  [38.2946, 51.6963],
+  [73.5318, 51.5014],
+  [56.0252, 71.7366],
+  [41.5493, 92.3655],
+  [70.7299, 92.2041],
+];
+
+/** The built-in face pipeline on the models of faceplugin-face-recognition-js. */
+export const DEFAULT_MODALITIES: z.input<typeof ModalitiesConfig> = {
+  face: {
+    kind: "face",
+    modelId: "faceplugin-fr-feature-512/align5-v1",
+    detector: { model: "model/fr_detect.onnx", width: 320, height: 240 },
+    landmarks: { model: "model/fr_landmark.onnx" },
+    embedder: { model: "model/fr_feature.onnx", width: 112, height: 112, dimensions: 512 },
+    alignment: { method: "five-point-similarity", reference: ARCFACE_REFERENCE },
+  },
+};
+
+function faceplugInRoot(): string {
+  const require = createRequire(import.meta.url);
+  return dirname(require.resolve("faceplugin-face-recognition-js/package.json"));
+}
+
+/** Parses and validates a modalities config, and makes every model path absolute. */
+export function parseModalities(raw: unknown, baseDir: string): ModalitiesConfig {
+  const parsed = ModalitiesConfig.parse(raw);
+  const abs = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
+  for (const pipeline of Object.values(parsed)) {
+    if (pipeline === undefined) continue;
+    pipeline.embedder.model = abs(pipeline.embedder.model);
+    if (pipeline.kind === "face") {
+      pipeline.detector.model = abs(pipeline.detector.model);
+      pipeline.landmarks.model = abs(pipeline.landmarks.model);
+    }
+  }
+  return parsed;
+}
+
+/** The config file named by MODALITIES_CONFIG, or the built-in face pipeline. */
+export function loadModalities(path: string | undefined): ModalitiesConfig {
+  if (path === undefined || path === "") return parseModalities(DEFAULT_MODALITIES, faceplugInRoot());
+  const raw: unknown = JSON.parse(readFileSync(path, "utf8"));
+  return parseModalities(raw, dirname(resolve(path)));
+}

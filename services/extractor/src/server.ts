@@ -1,0 +1,32 @@
+import { ExtractorService } from "@taj/proto";
+import { addService, startGrpcServer, type GrpcServer, type Logger } from "@taj/common";
+import type { Registry } from "prom-client";
+import { Extractor } from "./extractor.ts";
+import { extractHandler } from "./handlers/extract.ts";
+import { createExtractorMetrics } from "./metrics.ts";
+import { loadModalities } from "./pipeline-config.ts";
+import type { ExtractorEnv } from "./config.ts";
+
+/** Loads the models once, then serves ExtractorService (plus health and reflection). */
+export async function startExtractor(
+  env: Pick<ExtractorEnv, "GRPC_HOST" | "GRPC_PORT" | "MODALITIES_CONFIG" | "MAX_IMAGE_BYTES" | "MAX_IMAGE_PIXELS" | "ORT_THREADS">,
+  registry: Registry,
+  logger: Logger,
+): Promise<{ server: GrpcServer; extractor: Extractor }> {
+  const modalities = loadModalities(env.MODALITIES_CONFIG);
+  const extractor = await Extractor.create(
+    modalities,
+    { maxBytes: env.MAX_IMAGE_BYTES, maxPixels: env.MAX_IMAGE_PIXELS },
+    env.ORT_THREADS,
+  );
+  logger.info({ modalities: extractor.modalities }, "extraction pipelines loaded");
+  const metrics = createExtractorMetrics(registry);
+  const server = await startGrpcServer({
+    host: env.GRPC_HOST,
+    port: env.GRPC_PORT,
+    logger,
+    serviceNames: [ExtractorService.typeName],
+    register: (s) => addService(s, ExtractorService, { extract: extractHandler(extractor, metrics) }, logger),
+  });
+  return { server, extractor };
+}
