@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# README command 2 (`npm test`), also what .ci/run calls: install what is missing, typecheck,
+# check the proto contract (lint + generated code up to date), then run every test file.
+# Exits non-zero on the first failing step.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+root="$PWD"
+export PATH="$root/node_modules/.bin:$PATH"
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "dependencies"
+bash scripts/install-deps.sh
+
+step "typecheck (tsc -p tsconfig.json)"
+tsc -p tsconfig.json
+
+step "proto: buf lint, generated code up to date"
+(cd proto && buf lint)
+# Regenerate into a scratch copy so a stale proto/gen fails the run without touching the tree.
+scratch="$(mktemp -d)"
+trap 'rm -rf "$scratch"' EXIT
+cp -r proto "$scratch/proto"
+rm -rf "$scratch/proto/gen"
+(cd "$scratch/proto" && buf generate && buf build -o gen/descriptor.binpb)
+if ! diff -r proto/gen "$scratch/proto/gen" >/dev/null; then
+  diff -r proto/gen "$scratch/proto/gen" | head -20 >&2 || true
+  echo "proto/gen is stale: run 'npm run gen' and commit the result" >&2
+  exit 1
+fi
+echo "proto/gen matches proto/taj"
+
+step "tests"
+shopt -s nullglob
+# Explicit files: given a directory, node's runner finds no .ts test at all.
+unit=(packages/*/test/*.test.ts services/*/test/*.test.ts)
+integration=(test/*.test.ts)
+files=("${unit[@]}" "${integration[@]}")
+if [ "${#files[@]}" -eq 0 ]; then
+  echo "no test files found" >&2
+  exit 1
+fi
+printf '%s\n' "${files[@]}"
+# One file at a time: integration tests each start a whole cluster, and there are 2 cores.
+node --import tsx --test --test-concurrency=1 --test-reporter=spec "${files[@]}"
