@@ -14,6 +14,10 @@ export interface DecodeLimits {
   maxPixels: number;
 }
 
+// libvips would otherwise keep recently decoded images in its operation cache: images must not
+// outlive the request, and the memory is better spent on concurrent requests.
+sharp.cache(false);
+
 const ACCEPTED_FORMATS = new Set(["jpeg", "png", "webp", "tiff"]);
 
 // sharp reports problems only as English messages; these are the ones we tell apart.

@@ -17,6 +17,8 @@ export interface ExtractOptions {
   faceBox?: PixelBox | undefined;
   /** Milliseconds since epoch; Infinity for none. */
   deadline?: number;
+  /** Aborted when the caller cancels: the remaining stages are skipped. */
+  signal?: AbortSignal;
 }
 
 /** The modalities' pipelines, loaded once; stateless between calls. */
@@ -49,7 +51,7 @@ export class Extractor {
   async extract(modality: Modality, bytes: Uint8Array, options: ExtractOptions = {}): Promise<Extraction> {
     const deadline = options.deadline ?? Infinity;
     const guard = () => {
-      if (Date.now() >= deadline) throw new AppError(ErrorCode.DEADLINE_EXCEEDED, "the deadline expired before extraction finished");
+      if (Date.now() >= deadline || options.signal?.aborted === true) throw new AppError(ErrorCode.DEADLINE_EXCEEDED, "the deadline expired before extraction finished");
     };
     guard();
     const pipeline = this.pipeline(modality);

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import sharp from "sharp";
+import sharp, { type Sharp } from "sharp";
 import { ErrorCode } from "@taj/proto";
 import { decodeImage } from "../src/decode.ts";
 import { bmp, noise, pngDeclaring } from "./crafted.ts";
@@ -52,7 +52,7 @@ test("a truncated PNG is IMAGE_CORRUPT", async () => {
 });
 
 test("JPEG, PNG, WebP and TIFF decode to RGB; grey and RGBA become 3 channels", async () => {
-  for (const encode of [(s: sharp.Sharp) => s.jpeg(), (s: sharp.Sharp) => s.png(), (s: sharp.Sharp) => s.webp(), (s: sharp.Sharp) => s.tiff()]) {
+  for (const encode of [(s: Sharp) => s.jpeg(), (s: Sharp) => s.png(), (s: Sharp) => s.webp(), (s: Sharp) => s.tiff()]) {
     const image = await decodeImage(await encode(solid(30, 20)).toBuffer(), LIMITS);
     assert.deepEqual([image.width, image.height, image.data.length], [30, 20, 30 * 20 * 3]);
   }

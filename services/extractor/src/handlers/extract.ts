@@ -16,6 +16,7 @@ export function extractHandler(extractor: Extractor, metrics: ExtractorMetrics) 
       const result = await extractor.extract(request.modality, request.image, {
         faceBox: faceBoxOf(request),
         deadline: ctx.deadline,
+        signal: ctx.signal,
       });
       metrics.observe(label, result.timings);
       const { box } = result.quality;

@@ -1,0 +1,64 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { Registry } from "prom-client";
+import { ErrorCode, ExtractorService, Modality } from "@taj/proto";
+import { createClient, createLogger, type CallContext } from "@taj/common";
+import { Metadata } from "@grpc/grpc-js";
+import { startExtractor } from "../src/server.ts";
+import { extractHandler } from "../src/handlers/extract.ts";
+import { createExtractorMetrics } from "../src/metrics.ts";
+import { create } from "@bufbuild/protobuf";
+import { ExtractRequestSchema } from "@taj/proto";
+import { faceExtractor, LIMITS, rejectsWith, sample } from "./fixtures.ts";
+import { noise } from "./crafted.ts";
+
+const env = {
+  GRPC_HOST: "127.0.0.1",
+  GRPC_PORT: 0,
+  MODALITIES_CONFIG: undefined,
+  MAX_IMAGE_BYTES: LIMITS.maxBytes,
+  MAX_IMAGE_PIXELS: LIMITS.maxPixels,
+  ORT_THREADS: 1,
+};
+
+test("over gRPC: a template and quality for a chosen face; errors keep their code and boxes", async () => {
+  const registry = new Registry();
+  const { server } = await startExtractor(env, registry, createLogger("extractor-test", "silent"));
+  await using _ = server;
+  const client = createClient(ExtractorService, `127.0.0.1:${server.port}`);
+  try {
+    const many = await rejectsWith(client.extract({ modality: Modality.FACE, image: sample("sample4.jpg") }, { timeoutMs: 30_000 }), ErrorCode.MULTIPLE_FACES);
+    assert.equal(many.faces.length, 4);
+    const chosen = many.faces[2]!;
+    const r = await client.extract({ modality: Modality.FACE, image: sample("sample4.jpg"), faceBox: chosen }, { timeoutMs: 30_000 });
+    assert.equal(r.template.length, 512);
+    assert.ok(Math.abs(r.template.reduce((s, x) => s + x * x, 0) - 1) < 1e-4);
+    assert.equal(r.modelId, "faceplugin-fr-feature-512/align5-v1");
+    assert.equal(r.quality?.imageWidthPx, 1920);
+    assert.ok(Math.abs((r.quality?.box?.xPx ?? -1) - chosen.xPx) < 1);
+    assert.ok((r.timings?.embedMs ?? 0) > 0);
+
+    await rejectsWith(client.extract({ modality: Modality.FACE, image: noise(100) }), ErrorCode.IMAGE_UNSUPPORTED_FORMAT);
+    await rejectsWith(client.extract({ modality: Modality.TATTOO, image: sample("sample1.jpg") }), ErrorCode.UNSUPPORTED_MODALITY);
+    await rejectsWith(
+      client.extract({ modality: Modality.FACE, image: sample("sample1.jpg"), faceBox: { xPx: 0, yPx: 0, widthPx: -5, heightPx: 10 } }),
+      ErrorCode.INVALID_ARGUMENT,
+    );
+
+    const text = await registry.metrics();
+    assert.match(text, /taj_extract_stage_seconds_count\{modality="face",stage="embed"\} 1/);
+    assert.match(text, /taj_extract_errors_total\{modality="face",code="MULTIPLE_FACES"\} 1/);
+    assert.match(text, /taj_extract_errors_total\{modality="tattoo",code="UNSUPPORTED_MODALITY"\} 1/);
+  } finally {
+    client.close();
+  }
+});
+
+test("the handler refuses a call whose deadline has already passed", async () => {
+  const registry = new Registry();
+  const handler = extractHandler(await faceExtractor(), createExtractorMetrics(registry));
+  const expired: CallContext = { deadline: Date.now() - 10, signal: new AbortController().signal, metadata: new Metadata() };
+  const request = create(ExtractRequestSchema, { modality: Modality.FACE, image: sample("sample1.jpg") });
+  await rejectsWith(handler(request, expired), ErrorCode.DEADLINE_EXCEEDED);
+  assert.match(await registry.metrics(), /code="DEADLINE_EXCEEDED"\} 1/);
+});
