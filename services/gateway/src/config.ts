@@ -1,0 +1,38 @@
+import { z } from "zod";
+import { commonEnv, csv, hostPort, port, siteName } from "@taj/common";
+
+const addresses = csv.pipe(z.array(hostPort).min(1));
+const threshold = z.coerce.number().min(-1).max(1);
+const ms = z.coerce.number().int().min(10).max(600_000);
+
+export const GatewayConfig = z
+  .object({
+    ...commonEnv,
+    SITE: siteName,
+    GRPC_HOST: z.string().default("127.0.0.1"),
+    GRPC_PORT: port.default(7000),
+    /** Extractors to spread calls over (round-robin); a call that finds one unavailable tries the next. */
+    EXTRACTOR_ADDRESSES: addresses,
+    /** Coordinators, local site first: the next is tried only when one cannot be reached. */
+    COORDINATOR_ADDRESSES: addresses,
+    /** NATS servers, site-local first (tried in this order, never shuffled). */
+    NATS_URLS: csv.pipe(z.array(z.string().regex(/^nats:\/\/[^\s]+$/, "expected nats://host:port")).min(1)),
+    /** Replicas of the template stream when the gateway has to create it. */
+    LOG_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),
+    ETCD_ENDPOINTS: csv.pipe(z.array(z.url()).min(1)),
+    /** Administrator defaults, used when a search gives no threshold; to be tuned per model. */
+    DEFAULT_SIMILARITY_THRESHOLD_FACE: threshold.default(0.4),
+    DEFAULT_SIMILARITY_THRESHOLD_TATTOO: threshold.default(0.5),
+    DEFAULT_SIMILARITY_THRESHOLD_MARK: threshold.default(0.5),
+    DEFAULT_MAX_CANDIDATES: z.coerce.number().int().min(1).default(20),
+    MAX_CANDIDATES_LIMIT: z.coerce.number().int().min(1).max(10_000).default(200),
+    /** Images above this are refused before any work; below gRPC's 32 MiB message cap. */
+    MAX_IMAGE_BYTES: z.coerce.number().int().min(1).max(30 * 1024 * 1024).default(15 * 1024 * 1024),
+    /** Deadline of a call whose caller set none. */
+    REQUEST_TIMEOUT_MS: ms.default(5_000),
+  })
+  .refine((c) => c.DEFAULT_MAX_CANDIDATES <= c.MAX_CANDIDATES_LIMIT, {
+    message: "DEFAULT_MAX_CANDIDATES must not exceed MAX_CANDIDATES_LIMIT",
+    path: ["DEFAULT_MAX_CANDIDATES"],
+  });
+export type GatewayConfig = z.infer<typeof GatewayConfig>;

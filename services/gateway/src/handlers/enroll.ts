@@ -1,0 +1,39 @@
+import { randomUUID } from "node:crypto";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { timestampNow } from "@bufbuild/protobuf/wkt";
+import { TemplateEventSchema, type EnrollRequest, type EnrollResponseSchema } from "@taj/proto";
+import { partitionOf, templateSubject, type CallContext } from "@taj/common";
+import { validateEnroll } from "../validation.ts";
+import { deadlineOf, type GatewayDeps } from "../deps.ts";
+
+/** Extract, append to the template log, answer once JetStream has stored it. The image goes nowhere else. */
+export async function enroll(deps: GatewayDeps, req: EnrollRequest, ctx: CallContext): Promise<MessageInitShape<typeof EnrollResponseSchema>> {
+  const input = validateEnroll(req, deps.limits);
+  const deadline = deadlineOf(ctx, deps);
+  const partitionCount = deps.partitionCount();
+  const extracted = await deps.extractors.extract(
+    { modality: input.modality, image: input.image, ...(input.faceBox ? { faceBox: input.faceBox } : {}) },
+    { deadline, signal: ctx.signal },
+  );
+  const event = create(TemplateEventSchema, {
+    event: {
+      case: "enrolled",
+      value: {
+        id: input.id,
+        modality: input.modality,
+        template: extracted.template,
+        ...(extracted.quality ? { quality: extracted.quality } : {}),
+        modelId: extracted.modelId,
+        enrolledAt: timestampNow(),
+      },
+    },
+  });
+  const subject = templateSubject(input.modality, partitionOf(input.id, partitionCount), input.id);
+  const seq = await deps.log.publish(subject, event, { msgID: randomUUID(), deadline });
+  return {
+    id: input.id,
+    modality: input.modality,
+    logSequence: BigInt(seq),
+    ...(extracted.quality ? { quality: extracted.quality } : {}),
+  };
+}

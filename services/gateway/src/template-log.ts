@@ -1,0 +1,101 @@
+import { connect, type JetStreamClient, type JetStreamManager, type NatsConnection } from "nats";
+import { AppError, TEMPLATE_STREAM, decodeTemplateEvent, encodeTemplateEvent, ensureTemplateStream, type Logger } from "@taj/common";
+import { ErrorCode, type TemplateEvent } from "@taj/proto";
+
+export interface StoredEvent {
+  seq: number;
+  event: TemplateEvent;
+}
+
+export interface PublishOptions {
+  /** Same id on a retried publish: JetStream stores it once (duplicate window). */
+  msgID: string;
+  deadline: number;
+  /** Optimistic concurrency: fail if another write reached the subject since it was read. */
+  expectLastSubjectSequence?: number;
+}
+
+export class WrongLastSequence extends Error {}
+
+const RETRY_PAUSE_MS = 100;
+
+/**
+ * The gateway's view of the JetStream template log: publish an event and wait for the stream to
+ * have stored it, read the last event of one subject, read the stream's last sequence.
+ */
+export class TemplateLog {
+  private constructor(
+    private readonly nc: NatsConnection,
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+    private readonly logger: Logger,
+  ) {}
+
+  static async open(servers: string[], replicas: number, logger: Logger): Promise<TemplateLog> {
+    // Servers are tried in the given order so the site-local one is used first.
+    const nc = await connect({ servers, noRandomize: true, maxReconnectAttempts: -1, name: "taj-gateway" });
+    const jsm = await nc.jetstreamManager();
+    await ensureTemplateStream(jsm, { replicas });
+    void (async () => {
+      for await (const s of nc.status()) logger.info({ type: s.type, data: String(s.data) }, "nats status");
+    })();
+    return new TemplateLog(nc, nc.jetstream(), jsm, logger);
+  }
+
+  /** Publishes and resolves with the stream sequence once JetStream acknowledged storing it. */
+  async publish(subject: string, event: TemplateEvent, options: PublishOptions): Promise<number> {
+    const data = encodeTemplateEvent(event);
+    for (let attempt = 0; ; attempt++) {
+      const remaining = options.deadline - Date.now();
+      if (remaining <= 0) throw new AppError(ErrorCode.DEADLINE_EXCEEDED, "the deadline expired before the template log stored the change");
+      try {
+        const ack = await this.js.publish(subject, data, {
+          msgID: options.msgID,
+          timeout: remaining,
+          expect: {
+            streamName: TEMPLATE_STREAM,
+            ...(options.expectLastSubjectSequence !== undefined ? { lastSubjectSequence: options.expectLastSubjectSequence } : {}),
+          },
+        });
+        return ack.seq;
+      } catch (err) {
+        if (err instanceof Error && /wrong last sequence/i.test(err.message)) throw new WrongLastSequence(err.message);
+        this.logger.warn({ err, attempt, subject }, "template log publish failed; retrying with the same msgID");
+        if (options.deadline - Date.now() <= RETRY_PAUSE_MS) {
+          throw new AppError(ErrorCode.UNAVAILABLE, "the template log is unavailable; retry", { cause: err });
+        }
+        await new Promise((r) => setTimeout(r, RETRY_PAUSE_MS));
+      }
+    }
+  }
+
+  /** The last event on a subject, or undefined when none was ever stored. */
+  async last(subject: string): Promise<StoredEvent | undefined> {
+    try {
+      const msg = await this.jsm.streams.getMessage(TEMPLATE_STREAM, { last_by_subj: subject });
+      return { seq: msg.seq, event: decodeTemplateEvent(msg.data) };
+    } catch (err) {
+      if (isNoMessage(err)) return undefined;
+      throw new AppError(ErrorCode.UNAVAILABLE, "the template log is unavailable; retry", { cause: err });
+    }
+  }
+
+  async lastSequence(): Promise<bigint> {
+    try {
+      const info = await this.jsm.streams.info(TEMPLATE_STREAM);
+      return BigInt(info.state.last_seq);
+    } catch (err) {
+      throw new AppError(ErrorCode.UNAVAILABLE, "the template log is unavailable; retry", { cause: err });
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.nc.drain().catch(() => this.nc.close());
+  }
+}
+
+function isNoMessage(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const api = (err as { api_error?: { err_code?: number; code?: number } }).api_error;
+  return api?.err_code === 10037 || /no message found/i.test(err.message);
+}

@@ -1,0 +1,81 @@
+import { AppError, createClient, ERROR_DETAIL_KEY, type CallOptions } from "@taj/common";
+import { CoordinatorService, ErrorCode, ExtractorService } from "@taj/proto";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import type { CoordinatedSearchRequestSchema, ExtractRequestSchema } from "@taj/proto";
+
+const newExtractor = (address: string) => createClient(ExtractorService, address);
+const newCoordinator = (address: string) => createClient(CoordinatorService, address);
+
+/**
+ * True when the peer could not be reached at all (no TAJ error detail came back), as opposed to
+ * a peer that answered UNAVAILABLE on purpose (e.g. "partitions could not be searched"), which
+ * another peer would only repeat.
+ */
+export function isUnreachable(err: AppError): boolean {
+  if (err.code !== ErrorCode.UNAVAILABLE) return false;
+  const cause = err.cause as { metadata?: { get(key: string): unknown[] } } | undefined;
+  return (cause?.metadata?.get(ERROR_DETAIL_KEY).length ?? 0) === 0;
+}
+
+/** Spreads extractions round-robin; one that is unavailable is skipped for the next. */
+export class ExtractorPool {
+  readonly #clients: ReturnType<typeof newExtractor>[];
+  #next = 0;
+
+  constructor(addresses: readonly string[]) {
+    this.#clients = addresses.map(newExtractor);
+  }
+
+  async extract(request: MessageInitShape<typeof ExtractRequestSchema>, options: CallOptions) {
+    const start = this.#next++ % this.#clients.length;
+    let last: AppError | undefined;
+    for (let i = 0; i < this.#clients.length; i++) {
+      const client = this.#clients[(start + i) % this.#clients.length]!;
+      try {
+        return await client.extract(request, options);
+      } catch (err) {
+        last = AppError.from(err);
+        if (last.code !== ErrorCode.UNAVAILABLE) throw last;
+      }
+    }
+    throw last ?? new AppError(ErrorCode.UNAVAILABLE, "no extractor is available");
+  }
+
+  close(): void {
+    for (const c of this.#clients) c.close();
+  }
+}
+
+/** Coordinators in order of preference (local site first); the next is used only if one is unreachable. */
+export class Coordinators {
+  readonly #clients: ReturnType<typeof newCoordinator>[];
+
+  constructor(addresses: readonly string[]) {
+    this.#clients = addresses.map(newCoordinator);
+  }
+
+  search(request: MessageInitShape<typeof CoordinatedSearchRequestSchema>, options: CallOptions) {
+    return this.#first((c) => c.coordinatedSearch(request, options));
+  }
+
+  clusterStatus(options: CallOptions) {
+    return this.#first((c) => c.clusterStatus({}, options));
+  }
+
+  async #first<T>(call: (client: ReturnType<typeof newCoordinator>) => Promise<T>): Promise<T> {
+    let last: AppError | undefined;
+    for (const client of this.#clients) {
+      try {
+        return await call(client);
+      } catch (err) {
+        last = AppError.from(err);
+        if (!isUnreachable(last)) throw last;
+      }
+    }
+    throw last ?? new AppError(ErrorCode.UNAVAILABLE, "no coordinator is available");
+  }
+
+  close(): void {
+    for (const c of this.#clients) c.close();
+  }
+}

@@ -1,0 +1,111 @@
+import { ErrorCode, Modality, SearchMode, type Box, type DeleteRequest, type EnrollRequest, type GetRequest, type SearchRequest } from "@taj/proto";
+import { AppError, ALL_MODALITIES, validateId } from "@taj/common";
+
+/** Every input check of the public API lives here, one function per RPC. */
+
+export interface Limits {
+  maxImageBytes: number;
+  maxCandidatesLimit: number;
+  defaultMaxCandidates: number;
+  defaultThreshold: ReadonlyMap<Modality, number>;
+}
+
+const CASE_REF_MAX = 128;
+// Printable: no control, format or unassigned characters (they could forge audit lines).
+const CASE_REF_PATTERN = /^[^\p{C}]*$/u;
+const KNOWN_MODES = new Set<SearchMode>([SearchMode.UNSPECIFIED, SearchMode.APPROXIMATE, SearchMode.EXHAUSTIVE]);
+
+const invalid = (message: string) => new AppError(ErrorCode.INVALID_ARGUMENT, message);
+
+export function validateModality(modality: Modality): Modality {
+  if (!ALL_MODALITIES.includes(modality)) {
+    throw new AppError(ErrorCode.UNSUPPORTED_MODALITY, "modality must be FACE, TATTOO or MARK");
+  }
+  return modality;
+}
+
+function validateImage(image: Uint8Array, limits: Limits): Uint8Array {
+  if (image.length === 0) throw new AppError(ErrorCode.IMAGE_EMPTY, "image is empty");
+  if (image.length > limits.maxImageBytes) {
+    throw new AppError(ErrorCode.IMAGE_TOO_LARGE, `image exceeds ${limits.maxImageBytes} bytes`);
+  }
+  return image;
+}
+
+function validateBox(box: Box | undefined): Box | undefined {
+  if (box === undefined) return undefined;
+  const values = [box.xPx, box.yPx, box.widthPx, box.heightPx];
+  if (!values.every(Number.isFinite) || box.xPx < 0 || box.yPx < 0 || box.widthPx <= 0 || box.heightPx <= 0) {
+    throw invalid("face_box must have x, y >= 0 and a positive width and height");
+  }
+  return box;
+}
+
+export interface ValidEnroll {
+  modality: Modality;
+  id: string;
+  image: Uint8Array;
+  faceBox: Box | undefined;
+}
+
+export function validateEnroll(req: EnrollRequest, limits: Limits): ValidEnroll {
+  return {
+    modality: validateModality(req.modality),
+    id: validateId(req.id),
+    image: validateImage(req.image, limits),
+    faceBox: validateBox(req.faceBox),
+  };
+}
+
+export interface ValidSearch {
+  modality: Modality;
+  image: Uint8Array;
+  faceBox: Box | undefined;
+  threshold: number;
+  maxCandidates: number;
+  caseRef: string;
+  mode: SearchMode;
+  allowPartial: boolean;
+}
+
+export function validateSearch(req: SearchRequest, limits: Limits): ValidSearch {
+  const modality = validateModality(req.modality);
+  const threshold = req.similarityThreshold ?? limits.defaultThreshold.get(modality);
+  if (threshold === undefined || !(threshold >= -1 && threshold <= 1)) {
+    throw invalid("similarity_threshold must be between -1 and 1");
+  }
+  const maxCandidates = req.maxCandidates ?? limits.defaultMaxCandidates;
+  if (!Number.isInteger(maxCandidates) || maxCandidates < 1 || maxCandidates > limits.maxCandidatesLimit) {
+    throw invalid(`max_candidates must be between 1 and ${limits.maxCandidatesLimit}`);
+  }
+  if (req.caseRef.length > CASE_REF_MAX || !CASE_REF_PATTERN.test(req.caseRef)) {
+    throw invalid(`case_ref must be at most ${CASE_REF_MAX} printable characters`);
+  }
+  if (!KNOWN_MODES.has(req.mode)) throw invalid("mode must be UNSPECIFIED, APPROXIMATE or EXHAUSTIVE");
+  return {
+    modality,
+    image: validateImage(req.image, limits),
+    faceBox: validateBox(req.faceBox),
+    threshold,
+    maxCandidates,
+    caseRef: req.caseRef,
+    mode: req.mode,
+    allowPartial: req.allowPartial,
+  };
+}
+
+export function validateDelete(req: DeleteRequest): { modalities: readonly Modality[]; id: string } {
+  const modalities = req.modality === Modality.UNSPECIFIED ? ALL_MODALITIES : [validateModality(req.modality)];
+  return { modalities, id: validateId(req.id) };
+}
+
+export function validateGet(req: GetRequest): { modality: Modality; id: string } {
+  return { modality: validateModality(req.modality), id: validateId(req.id) };
+}
+
+/** Who asked, for the audit trail, until authentication supplies a verified identity. */
+export function callerOf(value: string | undefined): string {
+  if (value === undefined) return "anonymous";
+  const clean = value.replace(/\p{C}/gu, "").slice(0, 128);
+  return clean.length > 0 ? clean : "anonymous";
+}

@@ -1,0 +1,207 @@
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { Writable } from "node:stream";
+import { pino } from "pino";
+import { AppError, PARTITION_COUNT_KEY, TEMPLATE_STREAM, createClient, createLogger, decodeTemplateEvent, partitionOf, templateSubject } from "@taj/common";
+import { ErrorCode, MatchingService, Modality, SearchMode } from "@taj/proto";
+import { Metadata } from "@grpc/grpc-js";
+import { startNats, type NatsFixture } from "./fixtures/nats.ts";
+import { startEtcd, type EtcdFixture } from "./fixtures/etcd.ts";
+import { startTestCoordinator, startTestExtractor, templateOf } from "./fixtures/upstream-doubles.ts";
+import { GatewayConfig } from "../src/config.ts";
+import { startGateway, type Gateway } from "../src/app.ts";
+import { AuditTrail } from "../src/audit.ts";
+
+// Ports of this package's tests: 17320-17339. 17329 is left free on purpose: an unreachable peer.
+const DEAD = "127.0.0.1:17329";
+const PARTITIONS = 8;
+
+let nats: NatsFixture;
+let etcd: EtcdFixture;
+let extractor: Awaited<ReturnType<typeof startTestExtractor>>;
+let coordinator: Awaited<ReturnType<typeof startTestCoordinator>>;
+/** Listed after `coordinator`: it must only be asked when the ones before it are unreachable. */
+let spareCoordinator: Awaited<ReturnType<typeof startTestCoordinator>>;
+let gateway: Gateway;
+let client: ReturnType<typeof createClient<typeof MatchingService.method>>;
+const auditLines: Array<Record<string, unknown>> = [];
+
+const image = (label: string) => new Uint8Array(Buffer.from(`image:${label}`));
+const opts = { timeoutMs: 5_000 };
+
+async function lastOnSubject(subject: string) {
+  const jsm = await nats.nc.jetstreamManager();
+  const msg = await jsm.streams.getMessage(TEMPLATE_STREAM, { last_by_subj: subject });
+  return { seq: msg.seq, event: decodeTemplateEvent(msg.data) };
+}
+
+function rejectsWith(code: ErrorCode) {
+  return (err: unknown) => {
+    assert.ok(err instanceof AppError, String(err));
+    assert.equal(ErrorCode[err.code], ErrorCode[code]);
+    return true;
+  };
+}
+
+before(async () => {
+  nats = await startNats(17320);
+  etcd = await startEtcd(17321, 17322);
+  await etcd.client.put(PARTITION_COUNT_KEY).value(String(PARTITIONS));
+  extractor = await startTestExtractor();
+  coordinator = await startTestCoordinator();
+  spareCoordinator = await startTestCoordinator();
+  const config = GatewayConfig.parse({
+    SITE: "a",
+    GRPC_PORT: "0",
+    // The dead extractor takes every other call: each must still succeed on the live one.
+    EXTRACTOR_ADDRESSES: `${DEAD},127.0.0.1:${extractor.server.port}`,
+    COORDINATOR_ADDRESSES: `${DEAD},127.0.0.1:${coordinator.server.port},127.0.0.1:${spareCoordinator.server.port}`,
+    NATS_URLS: nats.url,
+    ETCD_ENDPOINTS: etcd.endpoint,
+    MAX_IMAGE_BYTES: "1000",
+  });
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const line of chunk.toString().split("\n").filter(Boolean)) auditLines.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+  gateway = await startGateway(config, createLogger("gateway", "silent"), { audit: new AuditTrail(pino({ level: "info" }, sink)) });
+  client = createClient(MatchingService, `127.0.0.1:${gateway.port}`);
+});
+
+after(async () => {
+  client?.close();
+  await gateway?.close();
+  await extractor?.server.shutdown(100);
+  await coordinator?.server.shutdown(100);
+  await spareCoordinator?.server.shutdown(100);
+  await nats?.stop();
+  await etcd?.stop();
+});
+
+test("enroll stores the template in the log before answering, on the id's partition subject", async () => {
+  const res = await client.enroll({ modality: Modality.FACE, id: "rec-1", image: image("one") }, opts);
+  assert.equal(res.id, "rec-1");
+  assert.ok(res.logSequence > 0n);
+  assert.equal(res.quality?.interOcularPx, 60);
+  const stored = await lastOnSubject(templateSubject(Modality.FACE, partitionOf("rec-1", PARTITIONS), "rec-1"));
+  assert.equal(BigInt(stored.seq), res.logSequence);
+  assert.equal(stored.event.event.case, "enrolled");
+  if (stored.event.event.case !== "enrolled") return;
+  assert.equal(stored.event.event.value.modelId, "test-model-1");
+  const expected = templateOf(image("one"));
+  stored.event.event.value.template.forEach((x, i) => assert.ok(Math.abs(x - expected[i]!) < 1e-6));
+});
+
+test("get describes an enrolled id without its template; re-enroll replaces it", async () => {
+  const first = await client.get({ modality: Modality.FACE, id: "rec-1" }, opts);
+  assert.equal(first.templateDimensions, 8);
+  assert.equal(first.modelId, "test-model-1");
+  assert.ok(first.enrolledAt);
+  const again = await client.enroll({ modality: Modality.FACE, id: "rec-1", image: image("one-bis") }, opts);
+  const second = await client.get({ modality: Modality.FACE, id: "rec-1" }, opts);
+  assert.equal(second.logSequence, again.logSequence);
+  assert.ok(second.logSequence > first.logSequence);
+  const jsm = await nats.nc.jetstreamManager();
+  const subject = templateSubject(Modality.FACE, partitionOf("rec-1", PARTITIONS), "rec-1");
+  const info = await jsm.streams.info(TEMPLATE_STREAM, { subjects_filter: subject });
+  assert.equal(info.state.subjects?.[subject], 1, "the log keeps one message per id");
+  await assert.rejects(client.get({ modality: Modality.TATTOO, id: "rec-1" }, opts), rejectsWith(ErrorCode.NOT_FOUND));
+});
+
+test("delete writes a tombstone, after which the id is not found; deleting again says it did not exist", async () => {
+  await client.enroll({ modality: Modality.TATTOO, id: "rec-2", image: image("tattoo") }, opts);
+  await client.enroll({ modality: Modality.FACE, id: "rec-2", image: image("face2") }, opts);
+  const deleted = await client.delete({ modality: Modality.UNSPECIFIED, id: "rec-2" }, opts);
+  assert.equal(deleted.existed, true);
+  for (const modality of [Modality.FACE, Modality.TATTOO]) {
+    const last = await lastOnSubject(templateSubject(modality, partitionOf("rec-2", PARTITIONS), "rec-2"));
+    assert.equal(last.event.event.case, "deleted");
+    await assert.rejects(client.get({ modality, id: "rec-2" }, opts), rejectsWith(ErrorCode.NOT_FOUND));
+  }
+  const again = await client.delete({ modality: Modality.FACE, id: "rec-2" }, opts);
+  assert.deepEqual([again.existed, again.logSequence], [false, 0n]);
+  const never = await client.delete({ modality: Modality.MARK, id: "never-enrolled" }, opts);
+  assert.equal(never.existed, false);
+});
+
+test("extractor errors reach the caller with their code and faces; bad input never reaches the extractor", async () => {
+  await assert.rejects(client.enroll({ modality: Modality.FACE, id: "x", image: new Uint8Array() }, opts), rejectsWith(ErrorCode.IMAGE_EMPTY));
+  const before = extractor.state.calls;
+  await assert.rejects(client.enroll({ modality: Modality.FACE, id: "x", image: new Uint8Array(1001) }, opts), rejectsWith(ErrorCode.IMAGE_TOO_LARGE));
+  await assert.rejects(client.enroll({ modality: Modality.FACE, id: "x y", image: image("a") }, opts), rejectsWith(ErrorCode.INVALID_ID));
+  await assert.rejects(client.enroll({ modality: Modality.UNSPECIFIED, id: "x", image: image("a") }, opts), rejectsWith(ErrorCode.UNSUPPORTED_MODALITY));
+  assert.equal(extractor.state.calls, before);
+  await assert.rejects(client.enroll({ modality: Modality.FACE, id: "x", image: new Uint8Array(Buffer.from("noface")) }, opts), rejectsWith(ErrorCode.NO_FACE));
+  await assert.rejects(client.enroll({ modality: Modality.FACE, id: "x", image: new Uint8Array(Buffer.from("multi")) }, opts), (err: unknown) => {
+    assert.ok(err instanceof AppError);
+    assert.equal(err.code, ErrorCode.MULTIPLE_FACES);
+    assert.equal(err.faces.length, 2);
+    assert.equal(err.faces[1]?.xPx, 100);
+    return true;
+  });
+  await assert.rejects(client.get({ modality: Modality.FACE, id: "x" }, opts), rejectsWith(ErrorCode.NOT_FOUND));
+});
+
+test("search passes the resolved parameters, answers completely and is audited", async () => {
+  coordinator.state.answer = { candidates: [{ id: "rec-1", similarity: 0.93, rank: 1 }], partitionCount: PARTITIONS };
+  const metadata = new Metadata();
+  metadata.set("x-taj-user", "inspector-7");
+  const res = await client.search({ modality: Modality.FACE, image: image("probe"), caseRef: "CASE-1" }, { ...opts, metadata });
+  const asked = coordinator.state.requests.at(-1)!;
+  assert.ok(Math.abs(asked.similarityThreshold - 0.4) < 1e-6, "FACE default threshold");
+  assert.equal(asked.maxCandidates, 20);
+  assert.equal(asked.allowPartial, false);
+  assert.deepEqual(asked.template.map((x) => x.toFixed(5)), templateOf(image("probe")).map((x) => x.toFixed(5)));
+  assert.deepEqual(res.candidates.map((c) => [c.id, c.rank]), [["rec-1", 1]]);
+  assert.equal(res.complete, true);
+  assert.equal(res.partitionCount, PARTITIONS);
+  assert.equal(res.maxCandidates, 20);
+  assert.equal(res.probeQuality?.detectionScore.toFixed(2), "0.99");
+  const audit = auditLines.find((l) => l["searchId"] === res.searchId);
+  assert.ok(audit, "the search has an audit line");
+  assert.equal(audit["audit"], true);
+  assert.equal(audit["user"], "inspector-7");
+  assert.equal(audit["caseRef"], "CASE-1");
+  assert.equal(audit["modality"], "face");
+  assert.equal(audit["outcome"], "OK");
+  assert.equal(audit["complete"], true);
+  assert.deepEqual((audit["candidates"] as Array<{ id: string }>).map((c) => c.id), ["rec-1"]);
+  assert.ok(!JSON.stringify(audit).includes("image:probe"));
+  assert.equal(audit["template"], undefined);
+});
+
+test("a partial search says so; a refused one is audited with its code and not retried on another coordinator", async () => {
+  coordinator.state.answer = { candidates: [], unsearchedPartitions: [3, 5], partitionCount: PARTITIONS };
+  const partial = await client.search(
+    { modality: Modality.FACE, image: image("p2"), similarityThreshold: 0.1, maxCandidates: 3, mode: SearchMode.EXHAUSTIVE, allowPartial: true, caseRef: "C2" },
+    opts,
+  );
+  assert.equal(partial.complete, false);
+  assert.deepEqual(partial.unsearchedPartitions, [3, 5]);
+  assert.equal(partial.mode, SearchMode.EXHAUSTIVE);
+  assert.equal(auditLines.find((l) => l["searchId"] === partial.searchId)?.["complete"], false);
+
+  coordinator.state.answer = new AppError(ErrorCode.UNAVAILABLE, "partitions 3,5 could not be searched");
+  const asked = coordinator.state.requests.length;
+  await assert.rejects(client.search({ modality: Modality.FACE, image: image("p3"), caseRef: "C3" }, opts), rejectsWith(ErrorCode.UNAVAILABLE));
+  assert.equal(coordinator.state.requests.length, asked + 1);
+  assert.equal(spareCoordinator.state.requests.length, 0, "an answered UNAVAILABLE is not an unreachable coordinator");
+  await assert.rejects(client.search({ modality: Modality.FACE, image: image("p4"), maxCandidates: 201, caseRef: "C4" }, opts), rejectsWith(ErrorCode.INVALID_ARGUMENT));
+  const outcomes = auditLines.slice(-2).map((l) => [l["caseRef"], l["outcome"]]);
+  assert.deepEqual(outcomes, [["C3", "UNAVAILABLE"], ["", "INVALID_ARGUMENT"]]);
+});
+
+test("stats sums the shards' counts per modality and gives the log's last sequence", async () => {
+  const stats = await client.stats({}, opts);
+  assert.equal(stats.partitionCount, 8);
+  const a = stats.shards.find((s) => s.site === "a")!;
+  assert.deepEqual(a.counts.map((c) => [c.modality, c.templates]), [[Modality.FACE, 7n], [Modality.TATTOO, 1n]]);
+  assert.equal(a.appliedSequence, 9n);
+  assert.equal(stats.shards.find((s) => s.site === "b")?.alive, false);
+  assert.deepEqual(stats.uncovered.map((u) => [u.site, u.partitions.length]), [["a", 0], ["b", 8]]);
+  const jsm = await nats.nc.jetstreamManager();
+  assert.equal(stats.logLastSequence, BigInt((await jsm.streams.info(TEMPLATE_STREAM)).state.last_seq));
+  assert.ok(stats.logLastSequence >= 5n);
+});

@@ -1,0 +1,87 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { create } from "@bufbuild/protobuf";
+import {
+  BoxSchema, DeleteRequestSchema, EnrollRequestSchema, ErrorCode, GetRequestSchema, Modality, SearchMode, SearchRequestSchema,
+} from "@taj/proto";
+import { AppError, ALL_MODALITIES } from "@taj/common";
+import { callerOf, validateDelete, validateEnroll, validateGet, validateSearch, type Limits } from "../src/validation.ts";
+
+const limits: Limits = {
+  maxImageBytes: 1000,
+  maxCandidatesLimit: 200,
+  defaultMaxCandidates: 20,
+  defaultThreshold: new Map([[Modality.FACE, 0.4], [Modality.TATTOO, 0.5], [Modality.MARK, 0.6]]),
+};
+const image = new Uint8Array([1, 2, 3]);
+const enrollOk = { modality: Modality.FACE, id: "rec_1", image };
+const searchOk = { modality: Modality.FACE, image, caseRef: "2026/000123" };
+
+function rejects(fn: () => unknown, code: ErrorCode): void {
+  assert.throws(fn, (err: unknown) => err instanceof AppError && err.code === code, `expected ${ErrorCode[code]}`);
+}
+
+test("enroll: every bad input has its own code", () => {
+  const enroll = (patch: object) => validateEnroll(create(EnrollRequestSchema, { ...enrollOk, ...patch }), limits);
+  assert.equal(enroll({}).id, "rec_1");
+  rejects(() => enroll({ modality: Modality.UNSPECIFIED }), ErrorCode.UNSUPPORTED_MODALITY);
+  rejects(() => enroll({ modality: 99 }), ErrorCode.UNSUPPORTED_MODALITY);
+  for (const id of ["", "a".repeat(65), "has space", "dot.dot", "star*", "é"]) rejects(() => enroll({ id }), ErrorCode.INVALID_ID);
+  rejects(() => enroll({ image: new Uint8Array() }), ErrorCode.IMAGE_EMPTY);
+  rejects(() => enroll({ image: new Uint8Array(1001) }), ErrorCode.IMAGE_TOO_LARGE);
+  assert.equal(enroll({ image: new Uint8Array(1000) }).image.length, 1000);
+  for (const box of [
+    { xPx: -1, yPx: 0, widthPx: 10, heightPx: 10 },
+    { xPx: 0, yPx: 0, widthPx: 0, heightPx: 10 },
+    { xPx: 0, yPx: 0, widthPx: 10, heightPx: Number.NaN },
+  ]) {
+    rejects(() => enroll({ faceBox: create(BoxSchema, box) }), ErrorCode.INVALID_ARGUMENT);
+  }
+});
+
+test("search: defaults come from the modality and the limits", () => {
+  const v = validateSearch(create(SearchRequestSchema, { ...searchOk, modality: Modality.MARK }), limits);
+  assert.equal(v.threshold, 0.6);
+  assert.equal(v.maxCandidates, 20);
+  assert.equal(v.mode, SearchMode.UNSPECIFIED);
+  const w = validateSearch(create(SearchRequestSchema, { ...searchOk, similarityThreshold: 0, maxCandidates: 200 }), limits);
+  assert.equal(w.threshold, 0, "an explicit 0 is not replaced by the default");
+  assert.equal(w.maxCandidates, 200);
+});
+
+test("search: every bad input has its own code", () => {
+  const search = (patch: object) => validateSearch(create(SearchRequestSchema, { ...searchOk, ...patch }), limits);
+  rejects(() => search({ modality: Modality.UNSPECIFIED }), ErrorCode.UNSUPPORTED_MODALITY);
+  for (const t of [-1.01, 1.01, Number.NaN, Infinity]) rejects(() => search({ similarityThreshold: t }), ErrorCode.INVALID_ARGUMENT);
+  assert.equal(search({ similarityThreshold: -1 }).threshold, -1);
+  assert.equal(search({ similarityThreshold: 1 }).threshold, 1);
+  for (const m of [0, 201]) rejects(() => search({ maxCandidates: m }), ErrorCode.INVALID_ARGUMENT);
+  rejects(() => search({ caseRef: "x".repeat(129) }), ErrorCode.INVALID_ARGUMENT);
+  rejects(() => search({ caseRef: "line\nbreak" }), ErrorCode.INVALID_ARGUMENT);
+  rejects(() => search({ caseRef: "nul\u0000" }), ErrorCode.INVALID_ARGUMENT);
+  assert.equal(search({ caseRef: "PV n°12/2026 – Lyon" }).caseRef, "PV n°12/2026 – Lyon");
+  rejects(() => search({ mode: 7 }), ErrorCode.INVALID_ARGUMENT);
+  rejects(() => search({ image: new Uint8Array() }), ErrorCode.IMAGE_EMPTY);
+  rejects(() => search({ image: new Uint8Array(1001) }), ErrorCode.IMAGE_TOO_LARGE);
+  rejects(() => search({ faceBox: create(BoxSchema, { widthPx: -5, heightPx: 3 }) }), ErrorCode.INVALID_ARGUMENT);
+});
+
+test("delete: UNSPECIFIED means every modality; ids are checked", () => {
+  assert.deepEqual(validateDelete(create(DeleteRequestSchema, { id: "x" })).modalities, ALL_MODALITIES);
+  assert.deepEqual(validateDelete(create(DeleteRequestSchema, { id: "x", modality: Modality.TATTOO })).modalities, [Modality.TATTOO]);
+  rejects(() => validateDelete(create(DeleteRequestSchema, { id: "x", modality: 42 as Modality })), ErrorCode.UNSUPPORTED_MODALITY);
+  rejects(() => validateDelete(create(DeleteRequestSchema, { id: "../x" })), ErrorCode.INVALID_ID);
+});
+
+test("get: modality required, id checked", () => {
+  assert.deepEqual(validateGet(create(GetRequestSchema, { id: "x", modality: Modality.FACE })), { modality: Modality.FACE, id: "x" });
+  rejects(() => validateGet(create(GetRequestSchema, { id: "x" })), ErrorCode.UNSUPPORTED_MODALITY);
+  rejects(() => validateGet(create(GetRequestSchema, { id: "", modality: Modality.FACE })), ErrorCode.INVALID_ID);
+});
+
+test("caller identity is sanitised for the audit trail", () => {
+  assert.equal(callerOf(undefined), "anonymous");
+  assert.equal(callerOf("\u0000\n"), "anonymous");
+  assert.equal(callerOf("agent.42\n{fake}"), "agent.42{fake}");
+  assert.equal(callerOf("x".repeat(300)).length, 128);
+});
