@@ -9,6 +9,8 @@ export const CoordinatorConfig = z.object({
   ETCD_ENDPOINTS: csv.pipe(z.array(z.url()).min(1)),
   /** Budget of one call to one replica; a failed replica is retried elsewhere within the caller's deadline. */
   SHARD_CALL_TIMEOUT_MS: z.coerce.number().int().min(10).max(60_000).default(800),
+  /** After a failed call, a replica is avoided for this long while another can serve its partitions. */
+  REPLICA_COOLDOWN_MS: z.coerce.number().int().min(0).max(600_000).default(5_000),
   /** Overall budget of a search whose caller set no deadline. */
   SEARCH_TIMEOUT_MS: z.coerce.number().int().min(10).max(120_000).default(3_000),
   /** Budget of one ShardStatus call in ClusterStatus. */

@@ -47,3 +47,26 @@ export function planRoute(
 export function allPartitions(count: number): number[] {
   return Array.from({ length: count }, (_, p) => p);
 }
+
+/**
+ * Plans around replicas that failed recently (`cooling`) as well as those that failed during this
+ * search, but still uses a cooling replica when it is the only one left for a partition: a replica
+ * that is back must not be shunned for lack of an alternative.
+ */
+export function planAvoiding(
+  table: ClusterTable,
+  partitions: readonly number[],
+  localSite: string,
+  failed: ReadonlySet<string>,
+  cooling: ReadonlySet<string>,
+): RoutePlan {
+  const plan = planRoute(table, partitions, localSite, new Set([...failed, ...cooling]));
+  if (plan.uncovered.length === 0 || cooling.size === 0) return plan;
+  const rescue = planRoute(table, plan.uncovered, localSite, failed);
+  for (const [address, call] of rescue.calls) {
+    const existing = plan.calls.get(address);
+    if (existing) existing.partitions.push(...call.partitions);
+    else plan.calls.set(address, call);
+  }
+  return { calls: plan.calls, uncovered: rescue.uncovered };
+}

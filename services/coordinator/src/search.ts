@@ -1,7 +1,8 @@
 import { ErrorCode, type Modality, type SearchMode, type ShardHit } from "@taj/proto";
 import { AppError, errorCodeName, type Logger } from "@taj/common";
 import type { ClusterTable } from "./cluster-table.ts";
-import { allPartitions, planRoute } from "./routing.ts";
+import { allPartitions, planAvoiding } from "./routing.ts";
+import type { ReplicaHealth } from "./replica-health.ts";
 import { mergeHits, type MergedCandidate } from "./merge.ts";
 import { isRequestFault } from "./retry-policy.ts";
 import type { ShardClients } from "./shard-clients.ts";
@@ -25,6 +26,7 @@ export interface SearchSettings {
 export interface SearchDeps {
   table: () => ClusterTable;
   clients: ShardClients;
+  health: ReplicaHealth;
   settings: SearchSettings;
   metrics?: CoordinatorMetrics;
   logger: Logger;
@@ -53,7 +55,7 @@ export async function coordinatedSearch(deps: SearchDeps, query: SearchQuery, de
   const unsearched: number[] = [];
 
   while (pending.length > 0 && Date.now() < deadline) {
-    const plan = planRoute(table, pending, localSite, failed);
+    const plan = planAvoiding(table, pending, localSite, failed, deps.health.cooling());
     unsearched.push(...plan.uncovered);
     pending = [];
     const callDeadline = Math.min(deadline, Date.now() + shardCallTimeoutMs);
@@ -64,6 +66,7 @@ export async function coordinatedSearch(deps: SearchDeps, query: SearchQuery, de
             { modality: query.modality, partitions, template: query.template, k, mode: query.mode },
             { deadline: callDeadline },
           );
+          deps.health.ok(address);
           const asked = new Set(partitions);
           // A replica answers only for what it was asked: anything else could duplicate a partition.
           return { ok: true as const, hits: response.hits.filter((h) => asked.has(h.partition)) };
@@ -71,6 +74,7 @@ export async function coordinatedSearch(deps: SearchDeps, query: SearchQuery, de
           const error = AppError.from(err);
           if (isRequestFault(error)) throw error;
           failed.add(address);
+          deps.health.failed(address);
           deps.metrics?.replicaFailures.inc({ site: member.site, code: errorCodeName(error.code) });
           deps.logger.warn(
             { shard: `${member.site}/${member.shardId}`, address, code: errorCodeName(error.code), partitions },

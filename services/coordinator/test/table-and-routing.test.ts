@@ -2,7 +2,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { assignmentKey, memberKey, PARTITION_COUNT_KEY } from "@taj/common";
 import { applyEvent, emptyTable, tableFromKeys, uncoveredBySite, type ClusterTable } from "../src/cluster-table.ts";
-import { planRoute } from "../src/routing.ts";
+import { planAvoiding, planRoute } from "../src/routing.ts";
+import { ReplicaHealth } from "../src/replica-health.ts";
 
 const member = (address: string, partitions: number[]) => JSON.stringify({ address, partitions, startedAt: "2026-01-01T00:00:00Z" });
 
@@ -95,4 +96,31 @@ test("uncovered partitions per site", () => {
     ["b", "s1", "b1:1", [0, 1, 2, 3]],
   ]);
   assert.deepEqual(Object.fromEntries(uncoveredBySite(t)), { a: [2], b: [] });
+});
+
+test("recently failed replicas are avoided, but still used when nothing else serves a partition", () => {
+  const t = table(4, [
+    ["a", "s1", "a1:1", [0, 1]],
+    ["a", "s2", "a2:1", [2, 3]],
+    ["b", "s1", "b1:1", [0, 1, 2]],
+  ]);
+  const cooling = new Set(["a1:1", "a2:1"]);
+  const plan = planAvoiding(t, [0, 1, 2, 3], "a", new Set(), cooling);
+  assert.deepEqual(routeOf(plan), { "b1:1": [0, 1, 2], "a2:1": [3] });
+  assert.deepEqual(plan.uncovered, []);
+  const failedToo = planAvoiding(t, [0, 1, 2, 3], "a", new Set(["a2:1"]), cooling);
+  assert.deepEqual(routeOf(failedToo), { "b1:1": [0, 1, 2] });
+  assert.deepEqual(failedToo.uncovered, [3]);
+});
+
+test("replica health forgets a failure after the cooldown or a success", () => {
+  let now = 1_000;
+  const health = new ReplicaHealth(5_000, () => now);
+  health.failed("x:1");
+  health.failed("y:1");
+  assert.deepEqual([...health.cooling()], ["x:1", "y:1"]);
+  health.ok("y:1");
+  assert.deepEqual([...health.cooling()], ["x:1"]);
+  now += 5_000;
+  assert.deepEqual([...health.cooling()], []);
 });
