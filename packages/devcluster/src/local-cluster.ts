@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { Etcd3 } from "etcd3";
 import { connect } from "nats";
@@ -109,6 +109,10 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
   const reaped = await reapStale(dir);
   if (reaped.length > 0) process.stderr.write(`[devcluster] killed leftovers of an earlier run in ${dir}: ${reaped.join(", ")}\n`);
   if (options.fresh !== false) {
+    // Wipe only what looks like an earlier cluster: a wrong dir argument must not cost anyone data.
+    if (readdirSync(dir).length > 0 && !existsSync(join(dir, "pids.json"))) {
+      throw new Error(`${dir} is not empty and holds no earlier cluster (no pids.json): refusing to wipe it`);
+    }
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
   }
