@@ -39,6 +39,7 @@ describe("deploy/k8s base", () => {
     assert.ok(find("StatefulSet", "taj-shard"));
     assert.equal(objects.filter((o) => o.kind === "ConfigMap").length, 1);
     assert.equal(at(configMap, "data.GRPC_HOST"), "0.0.0.0", "pods listen beyond loopback");
+    assert.equal(at(configMap, "data.METRICS_HOST"), "0.0.0.0", "Prometheus can scrape the pods");
   });
 
   for (const w of workloads) {
