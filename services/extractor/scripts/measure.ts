@@ -1,6 +1,7 @@
 // Measures faces found per sample photo, stage timings and genuine/impostor similarity.
 // Usage: node --import tsx services/extractor/scripts/measure.ts [modalities.json]
 import { readFileSync } from "node:fs";
+import sharp from "sharp";
 import { Modality } from "@taj/proto";
 import { AppError } from "@taj/common";
 import { Extractor, type Extraction } from "../src/extractor.ts";
@@ -41,6 +42,16 @@ for (const name of SAMPLES) {
 }
 const p50 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 console.log("p50 ms:", Object.fromEntries(Object.entries(stage).map(([k, v]) => [k, +p50(v).toFixed(1)])));
+
+// Single portraits (the usual probe): each face cut out with a margin, no tiling needed.
+const portrait: Record<string, number[]> = { decodeMs: [], detectMs: [], landmarksMs: [], embedMs: [] };
+for (const e of enrolled) {
+  const left = Math.max(0, Math.round(e.box.x - e.box.width * 0.4)), top = Math.max(0, Math.round(e.box.y - e.box.height * 0.4));
+  const bytes = await sharp(e.bytes).extract({ left, top, width: Math.round(e.box.width * 1.8), height: Math.round(e.box.height * 1.8) }).jpeg().toBuffer();
+  const r = await extractor.extract(Modality.FACE, bytes);
+  for (const k of ["decodeMs", "detectMs", "landmarksMs", "embedMs"] as const) portrait[k]!.push(r.timings[k]);
+}
+console.log("portrait p50 ms:", Object.fromEntries(Object.entries(portrait).map(([k, v]) => [k, +p50(v).toFixed(1)])));
 
 let rank1 = 0, trials = 0, minGenuine = 1, maxImpostor = -1;
 const genuineAll: number[] = [];

@@ -51,7 +51,7 @@ export class Extractor {
   async extract(modality: Modality, bytes: Uint8Array, options: ExtractOptions = {}): Promise<Extraction> {
     const deadline = options.deadline ?? Infinity;
     const guard = () => {
-      if (Date.now() >= deadline || options.signal?.aborted === true) throw new AppError(ErrorCode.DEADLINE_EXCEEDED, "the deadline expired before extraction finished");
+      if (Date.now() >= deadline || options.signal?.aborted === true) throw new AppError(ErrorCode.DEADLINE_EXCEEDED, "the call was cancelled or its deadline expired before extraction finished");
     };
     guard();
     const pipeline = this.pipeline(modality);

@@ -32,12 +32,18 @@ const FacePipeline = z.object({
      */
     maxTileScale: z.number().min(0).default(3),
     tileOverlap: z.number().min(0).max(0.9).default(0.25),
+    /** Bounds the detector runs per image; huge images get coarser tiles instead. */
+    maxTiles: z.number().int().min(1).default(12),
+    /** Tile detections taller than this fraction of the tile are left to the full-image pass. */
+    tileMaxFaceFraction: z.number().min(0).max(1).default(0.4),
   }),
   landmarks: z.object({
     model: z.string().min(1),
     size: z.number().int().positive().default(64),
     /** Grey value = luma / divisor. */
     divisor: positive.default(256),
+    /** Box shift, as a fraction of its size, for averaging the points over 7 boxes; 0 = one pass. */
+    jitter: z.number().min(0).max(0.2).default(0.03),
   }),
   embedder: TensorInput.extend({ dimensions: z.number().int().positive() }),
   alignment: z.object({

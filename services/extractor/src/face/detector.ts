@@ -38,16 +38,22 @@ export class FaceDetector {
   regions(width: number, height: number): Region[] {
     const none = { left: false, top: false, right: false, bottom: false };
     const regions: Region[] = [{ x1: 0, y1: 0, x2: width, y2: height, innerEdges: none }];
-    const { maxTileScale, tileOverlap } = this.config;
+    const { maxTileScale, tileOverlap, maxTiles } = this.config;
     if (maxTileScale <= 0) return regions;
-    const tileW = Math.round(this.config.width * maxTileScale);
-    const tileH = Math.round(this.config.height * maxTileScale);
-    if (width <= tileW * 1.25 && height <= tileH * 1.25) return regions;
     const starts = (size: number, tile: number): number[] => {
       if (size <= tile) return [0];
       const n = Math.ceil((size - tile) / (tile * (1 - tileOverlap))) + 1;
       return Array.from({ length: n }, (_, i) => Math.round(((size - tile) * i) / (n - 1)));
     };
+    // Very large images get coarser tiles rather than an unbounded number of detector runs.
+    let scale = maxTileScale;
+    let tileW = 0, tileH = 0;
+    do {
+      tileW = Math.min(width, Math.round(this.config.width * scale));
+      tileH = Math.min(height, Math.round(this.config.height * scale));
+      scale *= 1.25;
+    } while (starts(width, tileW).length * starts(height, tileH).length > maxTiles);
+    if (width <= tileW * 1.25 && height <= tileH * 1.25) return regions;
     for (const y of starts(height, tileH)) {
       for (const x of starts(width, tileW)) {
         const x2 = Math.min(width, x + tileW), y2 = Math.min(height, y + tileH);
@@ -78,6 +84,10 @@ export class FaceDetector {
       const nx1 = boxes[i * 4]!, ny1 = boxes[i * 4 + 1]!, nx2 = boxes[i * 4 + 2]!, ny2 = boxes[i * 4 + 3]!;
       if (!(nx2 > nx1 && ny2 > ny1)) continue;
       const e = region.innerEdges;
+      // Tiles are there for small faces; a large one is seen whole by the full-image pass, and
+      // large boxes in a zoomed-in tile are mostly false alarms on clothing or skin.
+      const isTile = e.left || e.top || e.right || e.bottom;
+      if (isTile && ny2 - ny1 > this.config.tileMaxFaceFraction) continue;
       if ((e.left && nx1 < margin) || (e.top && ny1 < margin) || (e.right && nx2 > 1 - margin) || (e.bottom && ny2 > 1 - margin)) continue;
       found.push({
         x1: region.x1 + nx1 * regionW,

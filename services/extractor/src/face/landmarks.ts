@@ -18,8 +18,29 @@ export class LandmarkModel {
     return new LandmarkModel(await loadModel(config.model, threads), config);
   }
 
-  /** The 68 points in image pixels. `box` should be the square face box. */
+  /**
+   * The 68 points in image pixels. `box` should be the square face box. The model's answer
+   * moves with the box, and the detector's box jitters from one rendering of a photo to the next,
+   * so the points are averaged over slightly shifted and scaled boxes.
+   */
   async predict(image: RgbImage, box: Rect): Promise<Point[]> {
+    const size = box.x2 - box.x1;
+    const jitters = this.config.jitter > 0 ? [[0, 0, 1], [-1, 0, 1], [1, 0, 1], [0, -1, 1], [0, 1, 1], [0, 0, 0.95], [0, 0, 1.05]] : [[0, 0, 1]];
+    const sum = Array.from({ length: 68 }, () => [0, 0]);
+    for (const [dx, dy, scale] of jitters as [number, number, number][]) {
+      const cx = (box.x1 + box.x2) / 2 + dx * this.config.jitter * size;
+      const cy = (box.y1 + box.y2) / 2 + dy * this.config.jitter * size;
+      const half = (size * scale) / 2;
+      const points = await this.predictOnce(image, { x1: cx - half, y1: cy - half, x2: cx + half, y2: cy + half });
+      for (const [i, p] of points.entries()) {
+        sum[i]![0]! += p[0];
+        sum[i]![1]! += p[1];
+      }
+    }
+    return sum.map(([x, y]): Point => [x! / jitters.length, y! / jitters.length]);
+  }
+
+  private async predictOnce(image: RgbImage, box: Rect): Promise<Point[]> {
     const size = this.config.size;
     const scale = size / (box.x2 - box.x1);
     const rgb = warpAffine(image, [scale, 0, -box.x1 * scale, 0, size / (box.y2 - box.y1), -box.y1 * (size / (box.y2 - box.y1))], size, size);
