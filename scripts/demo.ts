@@ -43,7 +43,7 @@ export async function runDemo(gatewayAddress: string): Promise<boolean> {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const address = process.argv[2] ?? "127.0.0.1:30500";
+  const address = process.argv[2] ?? "127.0.0.1:30040";
   runDemo(address).then(
     (ok) => process.exit(ok ? 0 : 1),
     (err: unknown) => {
