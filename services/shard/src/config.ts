@@ -1,0 +1,35 @@
+import { z } from "zod";
+import { commonEnv, csv, hostPort, port, siteName } from "@taj/common";
+
+const mode = z.enum(["approximate", "exhaustive"]);
+const positiveInt = z.coerce.number().int().min(1);
+
+export const ShardConfig = z
+  .object({
+    ...commonEnv,
+    SHARD_ID: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "lower-case letters, digits, '-'"),
+    SITE: siteName,
+    GRPC_HOST: z.string().default("127.0.0.1"),
+    GRPC_PORT: port.default(0),
+    /** host:port put in etcd for coordinators; defaults to GRPC_HOST and the port actually bound. */
+    ADVERTISE_ADDRESS: hostPort.optional(),
+    DATA_DIR: z.string().min(1),
+    /** The site's own NATS server first: the consumer reads the local copy of the log. */
+    NATS_URLS: csv.pipe(z.array(z.string().url()).min(1)),
+    ETCD_ENDPOINTS: csv.pipe(z.array(z.string().url()).min(1)),
+    LOG_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),
+    SNAPSHOT_INTERVAL_MS: positiveInt.default(60_000),
+    SNAPSHOT_EVERY_N_EVENTS: positiveInt.default(10_000),
+    DEFAULT_SEARCH_MODE_FACE: mode.default("approximate"),
+    DEFAULT_SEARCH_MODE_TATTOO: mode.default("approximate"),
+    DEFAULT_SEARCH_MODE_MARK: mode.default("approximate"),
+    HNSW_CONNECTIVITY: positiveInt.default(16),
+    HNSW_EXPANSION_ADD: positiveInt.default(128),
+    HNSW_EXPANSION_SEARCH: positiveInt.default(64),
+    /** Threads usearch may use for a batch add inside the index worker (0 = all cores). */
+    INDEX_THREADS: z.coerce.number().int().min(0).default(0),
+    LEASE_TTL_S: z.coerce.number().int().min(2).max(60).default(5),
+    /** Largest batch of log events handed to the index worker at once: bounds how long a search can wait behind an add. */
+    APPLY_BATCH: positiveInt.default(256),
+  });
+export type ShardConfig = z.infer<typeof ShardConfig>;

@@ -1,0 +1,28 @@
+import type { HnswSettings } from "./partition-index.ts";
+import type { ChangeOp, IndexCount, PartitionHits } from "./store.ts";
+
+/** Messages between the main thread and the index worker; every request gets one reply with its id. */
+export type WorkerRequest =
+  | { op: "apply"; ops: ChangeOp[] }
+  | { op: "search"; modality: string; partitions: number[]; query: Int8Array; k: number; exhaustive: boolean }
+  | { op: "drop"; partitions: number[] }
+  | { op: "counts" }
+  | { op: "snapshot"; dataDir: string; sequences: Record<number, number> }
+  | { op: "load"; dataDir: string; partitions: number[] };
+
+export interface WorkerResults {
+  apply: { rejected: string[] };
+  search: { results: PartitionHits[] };
+  drop: Record<string, never>;
+  counts: { counts: IndexCount[] };
+  snapshot: { dir: string; templates: number };
+  load: { found: boolean; sequences: [number, number][]; templates: number };
+}
+
+export type WorkerReply =
+  | { id: number; ok: true; result: WorkerResults[keyof WorkerResults] }
+  | { id: number; ok: false; invalid: boolean; message: string };
+
+export interface WorkerInit {
+  hnsw: HnswSettings;
+}

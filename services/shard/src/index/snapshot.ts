@@ -1,0 +1,92 @@
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { z } from "zod";
+import { PartitionIndex, fsyncPath, writeSynced } from "./partition-index.ts";
+import type { IndexStore } from "./store.ts";
+
+const MANIFEST = "manifest.json";
+
+const Manifest = z.object({
+  version: z.literal(1),
+  dir: z.string().regex(/^snap-[0-9a-z-]+$/),
+  createdAt: z.string(),
+  /** Per partition, the last log sequence whose effect the snapshot includes. */
+  sequences: z.record(z.string(), z.number().int().min(0)),
+  indexes: z.array(z.object({ modality: z.string(), partition: z.number().int().min(0), base: z.string(), templates: z.number() })),
+});
+type Manifest = z.infer<typeof Manifest>;
+
+export interface SnapshotResult {
+  dir: string;
+  templates: number;
+}
+
+/**
+ * Writes every index into a fresh directory, fsyncs it, then renames the manifest into place:
+ * the rename is the commit point, so a crash at any moment leaves the previous snapshot whole.
+ * Older snapshot directories (and leftovers of interrupted ones) are removed afterwards.
+ */
+export function writeSnapshot(store: IndexStore, dataDir: string, sequences: Record<number, number>): SnapshotResult {
+  mkdirSync(dataDir, { recursive: true });
+  const dirName = `snap-${Date.now().toString(36)}-${process.pid.toString(36)}`;
+  const dir = join(dataDir, dirName);
+  mkdirSync(dir);
+  const indexes: Manifest["indexes"] = [];
+  let templates = 0;
+  for (const { modality, partition, index } of store.entries()) {
+    if (sequences[partition] === undefined) continue;
+    const base = `${modality}-${partition}`;
+    index.save(dir, base);
+    indexes.push({ modality, partition, base, templates: index.size });
+    templates += index.size;
+  }
+  fsyncPath(dir);
+  const manifest: Manifest = {
+    version: 1,
+    dir: dirName,
+    createdAt: new Date().toISOString(),
+    sequences: Object.fromEntries(Object.entries(sequences).map(([p, s]) => [p, s])),
+    indexes,
+  };
+  const tmp = join(dataDir, `${MANIFEST}.tmp`);
+  writeSynced(tmp, Buffer.from(JSON.stringify(manifest)));
+  renameSync(tmp, join(dataDir, MANIFEST));
+  fsyncPath(dataDir);
+  for (const entry of readdirSync(dataDir)) {
+    if (entry.startsWith("snap-") && entry !== dirName) rmSync(join(dataDir, entry), { recursive: true, force: true });
+  }
+  return { dir: dirName, templates };
+}
+
+export interface LoadedSnapshot {
+  /** Sequence included, for each wanted partition the snapshot covers. */
+  sequences: Map<number, number>;
+  templates: number;
+}
+
+/** Loads the wanted partitions of the current snapshot into the store; undefined when there is none. */
+export function loadSnapshot(store: IndexStore, dataDir: string, wanted: readonly number[]): LoadedSnapshot | undefined {
+  let text: string;
+  try {
+    text = readFileSync(join(dataDir, MANIFEST), "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw err;
+  }
+  const manifest = Manifest.parse(JSON.parse(text));
+  const want = new Set(wanted);
+  const sequences = new Map<number, number>();
+  for (const [p, s] of Object.entries(manifest.sequences)) if (want.has(Number(p))) sequences.set(Number(p), s);
+  const dir = join(dataDir, manifest.dir);
+  let templates = 0;
+  const loaded: { modality: string; partition: number; index: PartitionIndex }[] = [];
+  for (const e of manifest.indexes) {
+    if (!sequences.has(e.partition)) continue;
+    const index = PartitionIndex.load(dir, e.base, store.hnsw);
+    loaded.push({ modality: e.modality, partition: e.partition, index });
+    templates += index.size;
+  }
+  // Only install once every file read cleanly: a half-loaded snapshot would be worse than none.
+  for (const l of loaded) store.set(l.modality, l.partition, l.index);
+  return { sequences, templates };
+}

@@ -1,0 +1,108 @@
+import { PartitionIndex, type Change, type Hit, type HnswSettings } from "./partition-index.ts";
+
+export interface ChangeOp {
+  modality: string;
+  partition: number;
+  id: string;
+  /** Absent for a delete. */
+  vector?: Int8Array;
+}
+
+export interface PartitionHits {
+  partition: number;
+  hits: Hit[];
+}
+
+export interface IndexCount {
+  modality: string;
+  partition: number;
+  templates: number;
+}
+
+/** Thrown for a request that is wrong whatever the shard's state (bad dimensions). */
+export class InvalidRequest extends Error {}
+
+const keyOf = (modality: string, partition: number) => `${modality}/${partition}`;
+
+/** Every (modality, partition) index this shard holds. Lives inside the index worker. */
+export class IndexStore {
+  readonly hnsw: HnswSettings;
+  private readonly indexes = new Map<string, { modality: string; partition: number; index: PartitionIndex }>();
+
+  constructor(hnsw: HnswSettings) {
+    this.hnsw = hnsw;
+  }
+
+  dimsOf(modality: string): number | undefined {
+    for (const e of this.indexes.values()) if (e.modality === modality) return e.index.dims;
+    return undefined;
+  }
+
+  get(modality: string, partition: number): PartitionIndex | undefined {
+    return this.indexes.get(keyOf(modality, partition))?.index;
+  }
+
+  set(modality: string, partition: number, index: PartitionIndex): void {
+    this.indexes.set(keyOf(modality, partition), { modality, partition, index });
+  }
+
+  /**
+   * Applies log changes in order. A template whose length differs from its modality's index is
+   * skipped and reported, rather than stopping the feed for every other id.
+   */
+  apply(ops: readonly ChangeOp[]): { rejected: string[] } {
+    const grouped = new Map<string, { modality: string; partition: number; changes: Change[] }>();
+    const rejected: string[] = [];
+    for (const op of ops) {
+      const dims = this.dimsOf(op.modality);
+      if (op.vector !== undefined && dims !== undefined && op.vector.length !== dims) {
+        rejected.push(op.id);
+        continue;
+      }
+      if (op.vector !== undefined && dims === undefined) {
+        this.set(op.modality, op.partition, new PartitionIndex(op.vector.length, this.hnsw));
+      }
+      const k = keyOf(op.modality, op.partition);
+      let g = grouped.get(k);
+      if (!g) grouped.set(k, (g = { modality: op.modality, partition: op.partition, changes: [] }));
+      g.changes.push({ id: op.id, vector: op.vector });
+    }
+    for (const g of grouped.values()) {
+      let index = this.get(g.modality, g.partition);
+      if (!index) {
+        const dims = this.dimsOf(g.modality);
+        if (dims === undefined) continue; // only deletes for a modality never seen: nothing to do
+        index = new PartitionIndex(dims, this.hnsw);
+        this.set(g.modality, g.partition, index);
+      }
+      index.apply(g.changes);
+    }
+    return { rejected };
+  }
+
+  search(modality: string, partitions: readonly number[], query: Int8Array, k: number, exhaustive: boolean): PartitionHits[] {
+    const dims = this.dimsOf(modality);
+    if (dims !== undefined && dims !== query.length) {
+      throw new InvalidRequest(`template must have ${dims} values for this modality`);
+    }
+    return partitions.map((partition) => ({
+      partition,
+      hits: this.get(modality, partition)?.search(query, k, exhaustive) ?? [],
+    }));
+  }
+
+  drop(partitions: readonly number[]): void {
+    const gone = new Set(partitions);
+    for (const [k, e] of this.indexes) if (gone.has(e.partition)) this.indexes.delete(k);
+  }
+
+  counts(): IndexCount[] {
+    return [...this.indexes.values()]
+      .map((e) => ({ modality: e.modality, partition: e.partition, templates: e.index.size }))
+      .sort((a, b) => a.modality.localeCompare(b.modality) || a.partition - b.partition);
+  }
+
+  entries(): { modality: string; partition: number; index: PartitionIndex }[] {
+    return [...this.indexes.values()];
+  }
+}
