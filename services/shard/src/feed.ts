@@ -1,0 +1,190 @@
+import {
+  AckPolicy, DeliverPolicy, nanos,
+  type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg,
+} from "nats";
+import { decodeTemplateEvent, parseTemplateSubject, TEMPLATE_STREAM, TEMPLATE_SUBJECT_ROOT, type Logger } from "@taj/common";
+import type { IndexClient } from "./index/client.ts";
+import { isFiniteVector, quantize } from "./index/quantize.ts";
+import type { ChangeOp } from "./index/store.ts";
+import type { PartitionState } from "./partition-state.ts";
+import type { Serial } from "./serial.ts";
+
+export interface FeedOptions {
+  consumerName: string;
+  batchSize: number;
+  logger: Logger;
+  /** Called after each applied batch, inside the serial queue. */
+  onBatch(info: { events: number; applied: number; pending: number }): Promise<void>;
+}
+
+const MAX_DIMS = 4096;
+
+/**
+ * Reads the template log through one durable pull consumer filtered on `taj.tpl.>`, hands
+ * batches to the index worker and acks them once applied. Events for partitions not owned are
+ * skipped here: nats-server 2.9 allows one filter subject per consumer, so per-partition filters
+ * (NATS >= 2.10 `filter_subjects`) would save that traffic on larger clusters.
+ */
+export class Feed {
+  private readonly jsm: JetStreamManager;
+  private readonly js: JetStreamClient;
+  private readonly index: IndexClient;
+  private readonly state: PartitionState;
+  private readonly serial: Serial;
+  private readonly options: FeedOptions;
+  private messages: ConsumerMessages | undefined;
+  private generation = 0;
+  private buffer: JsMsg[] = [];
+  private draining = false;
+  private lastPending = 0;
+
+  constructor(jsm: JetStreamManager, js: JetStreamClient, index: IndexClient, state: PartitionState, serial: Serial, options: FeedOptions) {
+    this.jsm = jsm;
+    this.js = js;
+    this.index = index;
+    this.state = state;
+    this.serial = serial;
+    this.options = options;
+  }
+
+  get pending(): number {
+    return this.lastPending;
+  }
+
+  /**
+   * (Re)creates the durable consumer at `startSequence` and consumes from there. The consumer is
+   * always recreated, even with the same start: its ack floor may be past the snapshot we loaded
+   * (a crash after acking but before snapshotting), and resuming there would lose those events.
+   * Call inside the serial queue.
+   */
+  async position(startSequence: number): Promise<void> {
+    await this.stopConsuming();
+    const name = this.options.consumerName;
+    try {
+      await this.jsm.consumers.delete(TEMPLATE_STREAM, name);
+    } catch (err) {
+      if (!(err instanceof Error) || !/consumer not found/i.test(err.message)) throw err;
+    }
+    await this.jsm.consumers.add(TEMPLATE_STREAM, {
+      durable_name: name,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: Math.max(1, startSequence),
+      filter_subject: `${TEMPLATE_SUBJECT_ROOT}.>`,
+      max_ack_pending: 10_000,
+      ack_wait: nanos(60_000),
+    });
+    this.options.logger.info({ consumer: name, startSequence }, "log consumer positioned");
+    const consumer = await this.js.consumers.get(TEMPLATE_STREAM, name);
+    const messages = await consumer.consume({ max_messages: Math.max(this.options.batchSize * 2, 512) });
+    this.messages = messages;
+    const generation = ++this.generation;
+    void (async () => {
+      try {
+        for await (const m of messages) {
+          if (generation !== this.generation) break;
+          this.buffer.push(m);
+          this.kick();
+        }
+      } catch (err) {
+        this.options.logger.error({ err }, "log consumer stopped");
+      }
+    })();
+  }
+
+  private kick(): void {
+    if (this.draining) return;
+    this.draining = true;
+    const generation = this.generation;
+    void this.serial
+      .run(() => this.drain(generation))
+      .catch((err: unknown) => this.options.logger.error({ err }, "applying log events failed"))
+      .finally(() => {
+        this.draining = false;
+        if (this.buffer.length > 0) this.kick();
+      });
+  }
+
+  private async drain(generation: number): Promise<void> {
+    while (this.buffer.length > 0 && generation === this.generation) {
+      const batch = this.buffer.splice(0, this.options.batchSize);
+      await this.apply(batch);
+    }
+  }
+
+  private async apply(batch: JsMsg[]): Promise<void> {
+    const ops: ChangeOp[] = [];
+    for (const m of batch) {
+      const op = this.toOp(m);
+      if (op) ops.push(op);
+      this.state.advance(m.seq);
+    }
+    if (ops.length > 0) {
+      const { rejected } = await this.index.apply(ops);
+      if (rejected.length > 0) this.options.logger.warn({ ids: rejected }, "templates with the wrong dimensions skipped");
+    }
+    for (const m of batch) m.ack();
+    const last = batch[batch.length - 1];
+    this.lastPending = last ? last.info.pending : this.lastPending;
+    if (last && last.info.pending === 0) this.state.reachedHead();
+    await this.options.onBatch({ events: batch.length, applied: ops.length, pending: this.lastPending });
+  }
+
+  private toOp(m: JsMsg): ChangeOp | undefined {
+    const subject = parseTemplateSubject(m.subject);
+    if (!subject) {
+      this.options.logger.warn({ seq: m.seq }, "log message on an unexpected subject skipped");
+      return undefined;
+    }
+    if (!this.state.shouldApply(subject.partition, m.seq)) return undefined;
+    let event;
+    try {
+      event = decodeTemplateEvent(m.data);
+    } catch (err) {
+      this.options.logger.warn({ seq: m.seq, err }, "undecodable log message skipped");
+      return undefined;
+    }
+    this.state.markApplied(subject.partition, m.seq);
+    const base = { modality: subject.modalityName, partition: subject.partition, id: subject.id };
+    switch (event.event.case) {
+      case "enrolled": {
+        const t = event.event.value.template;
+        if (t.length === 0 || t.length > MAX_DIMS || !isFiniteVector(t)) {
+          this.options.logger.warn({ seq: m.seq, id: subject.id }, "invalid template in the log skipped");
+          return undefined;
+        }
+        return { ...base, vector: quantize(t) };
+      }
+      case "deleted":
+        return base;
+      default:
+        return undefined;
+    }
+  }
+
+  /**
+   * When nothing is pending, the replica is as current as the log even if the last message it
+   * saw was not the stream's last (the head was acked by an earlier run). Call inside the serial queue.
+   */
+  async checkHead(): Promise<void> {
+    if (!this.messages || this.buffer.length > 0) return;
+    const info = await this.jsm.consumers.info(TEMPLATE_STREAM, this.options.consumerName);
+    this.lastPending = info.num_pending;
+    if (info.num_pending === 0 && info.num_ack_pending === 0) {
+      this.state.advance(info.delivered.stream_seq);
+      this.state.reachedHead();
+    }
+  }
+
+  private async stopConsuming(): Promise<void> {
+    this.generation++;
+    this.buffer = [];
+    const messages = this.messages;
+    this.messages = undefined;
+    if (messages) await messages.close().catch(() => undefined);
+  }
+
+  async stop(): Promise<void> {
+    await this.stopConsuming();
+  }
+}

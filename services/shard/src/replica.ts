@@ -1,0 +1,183 @@
+import { connect, type NatsConnection } from "nats";
+import { Modality, SearchMode, ShardService } from "@taj/proto";
+import {
+  addService, ensureTemplateStream, memberKey, startGrpcServer, startMetrics,
+  type GrpcServer, type Logger, type Metrics,
+} from "@taj/common";
+import type { ShardConfig } from "./config.ts";
+import { IndexClient } from "./index/client.ts";
+import { PartitionState } from "./partition-state.ts";
+import { Serial } from "./serial.ts";
+import { Feed } from "./feed.ts";
+import { Membership } from "./membership.ts";
+import { etcdClient, readPartitionCount, watchAssignment } from "./ownership.ts";
+import { shardHandlers } from "./handlers.ts";
+import { shardMetrics } from "./metrics.ts";
+
+export interface Replica {
+  port: number;
+  stop(): Promise<void>;
+}
+
+const modeOf = (m: "approximate" | "exhaustive") => (m === "exhaustive" ? SearchMode.EXHAUSTIVE : SearchMode.APPROXIMATE);
+
+/** Starts one shard replica: snapshot, log tail, gRPC, then etcd membership once caught up. */
+export async function startReplica(cfg: ShardConfig, logger: Logger): Promise<Replica> {
+  const metrics: Metrics = await startMetrics("shard", cfg.METRICS_PORT, cfg.GRPC_HOST, logger);
+  const etcd = etcdClient(cfg.ETCD_ENDPOINTS);
+  const partitionCount = await readPartitionCount(etcd);
+  const state = new PartitionState();
+  const serial = new Serial();
+  const index = new IndexClient(
+    { connectivity: cfg.HNSW_CONNECTIVITY, expansionAdd: cfg.HNSW_EXPANSION_ADD, expansionSearch: cfg.HNSW_EXPANSION_SEARCH, threads: cfg.INDEX_THREADS },
+    (err) => {
+      logger.fatal({ err }, "index worker failed; exiting so the replica restarts from its snapshot");
+      process.exit(1);
+    },
+  );
+  const m = shardMetrics(metrics.registry, index, state);
+
+  let assignmentChange: (partitions: number[]) => void = () => {};
+  const assignment = await watchAssignment(etcd, cfg.SITE, cfg.SHARD_ID, partitionCount, logger, (p) => assignmentChange(p));
+  if (assignment.initial.length === 0) logger.warn({ site: cfg.SITE, shardId: cfg.SHARD_ID }, "no partitions assigned to this shard: serving nothing");
+
+  // Snapshot first, so only the log's tail is replayed.
+  let snapshotSequence = 0;
+  let known = new Map<number, number>();
+  try {
+    const loaded = await index.load(cfg.DATA_DIR, assignment.initial);
+    if (loaded.found) {
+      known = loaded.sequences;
+      snapshotSequence = known.size > 0 ? Math.min(...known.values()) : 0;
+      logger.info({ snapshotSequence, templates: loaded.templates, partitions: [...known.keys()] }, "snapshot loaded");
+    } else {
+      logger.warn("no snapshot: rebuilding from the log");
+    }
+  } catch (err) {
+    logger.warn({ err }, "snapshot unreadable: rebuilding from the log");
+  }
+
+  const nc: NatsConnection = await connect({ servers: cfg.NATS_URLS, name: `shard-${cfg.SITE}-${cfg.SHARD_ID}`, maxReconnectAttempts: -1 });
+  const jsm = await nc.jetstreamManager();
+  const stream = await ensureTemplateStream(jsm, { replicas: cfg.LOG_REPLICAS });
+  const lastSequence = stream.state.last_seq;
+  if ([...known.values()].some((s) => s > lastSequence)) {
+    // The log is behind the snapshot: the stream was recreated. The log is the truth.
+    logger.warn({ lastSequence, snapshotSequence }, "snapshot is ahead of the log: discarding it and rebuilding");
+    await index.drop(assignment.initial);
+    known = new Map();
+    snapshotSequence = 0;
+  }
+
+  let eventsSinceSnapshot = 0;
+  let snapshotTaken: string | undefined;
+  const snapshot = async (reason: string) => {
+    const sequences = state.sequences();
+    const signature = JSON.stringify(sequences);
+    if (signature === snapshotTaken) return;
+    const stop = m.snapshotDuration.startTimer();
+    const r = await index.snapshot(cfg.DATA_DIR, sequences);
+    stop();
+    snapshotTaken = signature;
+    eventsSinceSnapshot = 0;
+    const values = Object.values(sequences);
+    snapshotSequence = values.length > 0 ? Math.min(...values) : state.consumerPosition();
+    logger.info({ reason, snapshotSequence, templates: r.templates }, "snapshot written");
+  };
+
+  const membership = new Membership(etcd, memberKey(cfg.SITE, cfg.SHARD_ID), cfg.LEASE_TTL_S, logger);
+  const startedAt = new Date().toISOString();
+  let advertise = "";
+  let published: string | undefined;
+  const publishIfChanged = async () => {
+    const loaded = state.loaded();
+    // Only once every owned partition has caught up at start; afterwards, on every change.
+    if (published === undefined && loaded.length < state.owned().length) return;
+    const signature = loaded.join(",");
+    if (signature === published) return;
+    published = signature;
+    logger.info({ partitions: loaded, appliedSequence: state.appliedSequence() }, "loaded partitions changed");
+    await membership.publish({ address: advertise, partitions: loaded, startedAt });
+  };
+
+  const feed = new Feed(jsm, nc.jetstream(), index, state, serial, {
+    consumerName: `shard-${cfg.SITE}-${cfg.SHARD_ID}`,
+    batchSize: cfg.APPLY_BATCH,
+    logger,
+    async onBatch({ applied, pending }) {
+      m.replayLag.set(pending);
+      eventsSinceSnapshot += applied;
+      if (eventsSinceSnapshot >= cfg.SNAPSHOT_EVERY_N_EVENTS) await snapshot("events");
+      void publishIfChanged();
+    },
+  });
+
+  const defaultModes = new Map<Modality, SearchMode>([
+    [Modality.FACE, modeOf(cfg.DEFAULT_SEARCH_MODE_FACE)],
+    [Modality.TATTOO, modeOf(cfg.DEFAULT_SEARCH_MODE_TATTOO)],
+    [Modality.MARK, modeOf(cfg.DEFAULT_SEARCH_MODE_MARK)],
+  ]);
+  const grpc: GrpcServer = await startGrpcServer({
+    host: cfg.GRPC_HOST,
+    port: cfg.GRPC_PORT,
+    logger,
+    serviceNames: [ShardService.typeName],
+    register: (server) =>
+      addService(server, ShardService, shardHandlers({
+        shardId: cfg.SHARD_ID, site: cfg.SITE, partitionCount, defaultModes, index, state, metrics: m,
+        snapshotSequence: () => snapshotSequence,
+      }), logger),
+  });
+  advertise = cfg.ADVERTISE_ADDRESS ?? `${cfg.GRPC_HOST}:${grpc.port}`;
+
+  await serial.run(async () => {
+    const { restartAt } = state.assign(assignment.initial, lastSequence, known);
+    if (restartAt === undefined) state.advance(lastSequence);
+    const start = restartAt ?? lastSequence + 1;
+    logger.info({ startSequence: start, lastSequence, replay: Math.max(0, lastSequence - start + 1) }, "replaying log tail");
+    await feed.position(start);
+    await publishIfChanged();
+  });
+
+  assignmentChange = (partitions) => {
+    void serial.run(async () => {
+      const last = (await jsm.streams.info(stream.config.name)).state.last_seq;
+      const { added, removed, restartAt } = state.assign(partitions, last);
+      if (added.length === 0 && removed.length === 0) return;
+      logger.info({ added, removed }, partitions.length === 0 ? "assignment removed: serving nothing" : "assignment changed");
+      if (removed.length > 0) await index.drop(removed);
+      if (restartAt !== undefined) await feed.position(restartAt);
+      await publishIfChanged();
+    }).catch((err: unknown) => logger.error({ err }, "applying the new assignment failed"));
+  };
+
+  // Periodic work: snapshots, and noticing the head when the last event was acked by an earlier run.
+  const snapshotTimer = setInterval(() => {
+    if (eventsSinceSnapshot > 0) void serial.run(() => snapshot("interval")).catch((err: unknown) => logger.error({ err }, "snapshot failed"));
+  }, cfg.SNAPSHOT_INTERVAL_MS);
+  const headTimer = setInterval(() => {
+    void serial.run(async () => {
+      await feed.checkHead();
+      m.replayLag.set(feed.pending);
+      await publishIfChanged();
+    }).catch((err: unknown) => logger.warn({ err }, "checking the log head failed"));
+  }, 1_000);
+
+  return {
+    port: grpc.port,
+    async stop() {
+      clearInterval(snapshotTimer);
+      clearInterval(headTimer);
+      // Leave the membership first so coordinators stop sending searches, then drain.
+      await membership.revoke();
+      await assignment.cancel().catch(() => undefined);
+      await serial.run(() => feed.stop());
+      await serial.run(() => snapshot("shutdown")).catch((err: unknown) => logger.error({ err }, "final snapshot failed"));
+      await grpc.shutdown(5_000);
+      await nc.drain().catch(() => undefined);
+      await index.close();
+      etcd.close();
+      await metrics.close();
+    },
+  };
+}
