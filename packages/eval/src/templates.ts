@@ -1,0 +1,79 @@
+import { ErrorCode, ExtractorService, type Box, type Modality } from "@taj/proto";
+import { AppError, createClient, errorCodeName } from "@taj/common";
+import { ExtractorEnv } from "../../../services/extractor/src/config.ts";
+import { Extractor } from "../../../services/extractor/src/extractor.ts";
+import { loadModalities } from "../../../services/extractor/src/pipeline-config.ts";
+
+/** Turns image bytes into a template, optionally for the face in `box`. Errors are AppErrors. */
+export interface TemplateSource {
+  readonly description: string;
+  /** How many images to extract at once. */
+  readonly concurrency: number;
+  extract(modality: Modality, bytes: Uint8Array, box?: Box): Promise<{ template: Float32Array; modelId: string }>;
+  close(): void;
+}
+
+/**
+ * The extractor service's own code in this process, configured as the service would be from
+ * the same environment variables (MODALITIES_CONFIG, MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS, ORT_THREADS).
+ */
+export async function inProcessSource(env: NodeJS.ProcessEnv = process.env): Promise<TemplateSource> {
+  const config = ExtractorEnv.parse(env);
+  const extractor = await Extractor.create(
+    loadModalities(config.MODALITIES_CONFIG),
+    { maxBytes: config.MAX_IMAGE_BYTES, maxPixels: config.MAX_IMAGE_PIXELS },
+    config.ORT_THREADS,
+  );
+  return {
+    description: "in-process extractor",
+    concurrency: 1,
+    async extract(modality, bytes, box) {
+      const faceBox = box && { x: box.xPx, y: box.yPx, width: box.widthPx, height: box.heightPx };
+      const r = await extractor.extract(modality, bytes, { faceBox });
+      return { template: r.template, modelId: r.modelId };
+    },
+    close() {},
+  };
+}
+
+/** A running extractor service (ExtractorService.Extract over gRPC). */
+export function grpcSource(address: string, timeoutMs = 30_000): TemplateSource {
+  const client = createClient(ExtractorService, address);
+  return {
+    description: `extractor at ${address}`,
+    concurrency: 4,
+    async extract(modality, bytes, box) {
+      const r = await client.extract({ modality, image: bytes, ...(box === undefined ? {} : { faceBox: box }) }, { timeoutMs });
+      return { template: Float32Array.from(r.template), modelId: r.modelId };
+    },
+    close: () => client.close(),
+  };
+}
+
+export type Extracted =
+  | { ok: true; template: Float32Array; modelId: string; facesFound: number; chosenBox?: Box }
+  | { ok: false; code: string; message: string };
+
+const area = (b: Box) => b.widthPx * b.heightPx;
+
+/**
+ * One template per image. When the image holds several faces, the largest (by box area) is
+ * taken, as an operator enrolling a portrait would, and the count of faces is kept.
+ */
+export async function extractOne(source: TemplateSource, modality: Modality, bytes: Uint8Array): Promise<Extracted> {
+  try {
+    try {
+      return { ok: true, ...(await source.extract(modality, bytes)), facesFound: 1 };
+    } catch (err) {
+      const e = AppError.from(err);
+      if (e.code !== ErrorCode.MULTIPLE_FACES || e.faces.length === 0) throw e;
+      const largest = e.faces.reduce((a, b) => (area(b) > area(a) ? b : a));
+      return { ok: true, ...(await source.extract(modality, bytes, largest)), facesFound: e.faces.length, chosenBox: largest };
+    }
+  } catch (err) {
+    const e = AppError.from(err);
+    // A lost extractor says nothing about the image: the run must stop rather than count it.
+    if (e.code === ErrorCode.UNAVAILABLE || e.code === ErrorCode.DEADLINE_EXCEEDED) throw e;
+    return { ok: false, code: errorCodeName(e.code), message: e.message };
+  }
+}
