@@ -9,6 +9,8 @@ export interface Axis {
   max: number;
   log?: boolean;
   format?: (v: number) => string;
+  /** Overrides the automatic ticks. */
+  ticks?: number[];
 }
 
 export interface Series {
@@ -47,6 +49,7 @@ function scale(axis: Axis, from: number, to: number): (v: number) => number {
 
 /** Round-number ticks (1, 2 or 5 times a power of ten) or, on a log axis, each decade. */
 export function ticks(axis: Axis): number[] {
+  if (axis.ticks !== undefined) return axis.ticks;
   if (axis.log === true) {
     const out: number[] = [];
     for (let e = Math.ceil(Math.log10(axis.min) - 1e-9); e <= Math.floor(Math.log10(axis.max) + 1e-9); e++) out.push(10 ** e);

@@ -11,7 +11,7 @@ export function cmcChart(report: EvalReport): Chart {
   return {
     title: "CMC: identification rate by rank",
     subtitle: `${id.matedSearches} mated searches, gallery of ${id.galleryIdentities} identities (${report.modality})`,
-    x: { label: "rank", min: 1, max: Math.max(2, id.maxRank) },
+    x: { label: "rank", min: 1, max: Math.max(2, id.maxRank), ...(id.maxRank <= 20 ? { ticks: id.cmc.map((c) => c.rank) } : {}) },
     // Rates near 1 would hug the frame on a 0..1 axis: start a little below the lowest.
     y: { label: "identification rate (mate at rank <= k)", min: Math.max(0, Math.floor((lowest - 0.05) * 10) / 10), max: 1 },
     series: [{ name: "CMC", color: BLUE, kind: "line", markers: true, points: id.cmc.map((c) => [c.rank, c.rate] as const) }],

@@ -43,8 +43,14 @@ export function grpcSource(address: string, timeoutMs = 30_000): TemplateSource 
     description: `extractor at ${address}`,
     concurrency: 4,
     async extract(modality, bytes, box) {
-      const r = await client.extract({ modality, image: bytes, ...(box === undefined ? {} : { faceBox: box }) }, { timeoutMs });
-      return { template: Float32Array.from(r.template), modelId: r.modelId };
+      try {
+        const r = await client.extract({ modality, image: bytes, ...(box === undefined ? {} : { faceBox: box }) }, { timeoutMs });
+        return { template: Float32Array.from(r.template), modelId: r.modelId };
+      } catch (err) {
+        const e = AppError.from(err);
+        if (e.code === ErrorCode.UNAVAILABLE) throw new AppError(e.code, `the extractor at ${address} is unavailable`, { cause: err });
+        throw e;
+      }
     },
     close: () => client.close(),
   };
@@ -72,8 +78,9 @@ export async function extractOne(source: TemplateSource, modality: Modality, byt
     }
   } catch (err) {
     const e = AppError.from(err);
-    // A lost extractor says nothing about the image: the run must stop rather than count it.
-    if (e.code === ErrorCode.UNAVAILABLE || e.code === ErrorCode.DEADLINE_EXCEEDED) throw e;
+    // These say nothing about the image (no extractor, or none for this modality): the run must
+    // stop rather than count every image as a failure to enrol.
+    if (e.code === ErrorCode.UNAVAILABLE || e.code === ErrorCode.DEADLINE_EXCEEDED || e.code === ErrorCode.UNSUPPORTED_MODALITY) throw e;
     return { ok: false, code: errorCodeName(e.code), message: e.message };
   }
 }
