@@ -16,6 +16,11 @@ const { values: args } = parseArgs({
   },
 });
 
+function shortPath(path: string): string {
+  const rel = relative(process.cwd(), path);
+  return rel.startsWith("..") ? path : rel;
+}
+
 function table(cluster: LocalCluster): string {
   const rows: string[][] = [["process", "pid", "address", "log"]];
   const metrics = (name: string): string => {
@@ -29,7 +34,7 @@ function table(cluster: LocalCluster): string {
   }
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
   return rows
-    .map((r) => r.map((cell, c) => (c === 3 ? relative(process.cwd(), cell) || cell : cell.padEnd(widths[c]!))).join("  "))
+    .map((r) => r.map((cell, c) => (c === 3 ? shortPath(cell) : cell.padEnd(widths[c]!))).join("  "))
     .join("\n");
 }
 
