@@ -37,6 +37,8 @@ export class Feed {
   private buffer: JsMsg[] = [];
   private draining = false;
   private lastPending = 0;
+  /** Log messages received since start, applied or skipped: shows how much a restart replayed. */
+  delivered = 0;
 
   constructor(jsm: JetStreamManager, js: JetStreamClient, index: IndexClient, state: PartitionState, serial: Serial, options: FeedOptions) {
     this.jsm = jsm;
@@ -114,6 +116,7 @@ export class Feed {
 
   private async apply(batch: JsMsg[]): Promise<void> {
     const ops: ChangeOp[] = [];
+    this.delivered += batch.length;
     for (const m of batch) {
       const op = this.toOp(m);
       if (op) ops.push(op);

@@ -95,6 +95,7 @@ export async function startReplica(cfg: ShardConfig, logger: Logger): Promise<Re
     if (published === undefined && loaded.length < state.owned().length) return;
     const signature = loaded.join(",");
     if (signature === published) return;
+    if (published === undefined) logger.info({ delivered: feed.delivered, appliedSequence: state.appliedSequence() }, "caught up with the log");
     published = signature;
     logger.info({ partitions: loaded, appliedSequence: state.appliedSequence() }, "loaded partitions changed");
     await membership.publish({ address: advertise, partitions: loaded, startedAt });

@@ -1,0 +1,76 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { rmSync } from "node:fs";
+import { connect } from "nats";
+import { Etcd3 } from "etcd3";
+import { tempDir } from "./helpers.ts";
+
+/** A real server process started by a test, killed by pid and its temp dir removed in dispose. */
+export interface TestServer {
+  url: string;
+  proc: ChildProcess;
+  dispose(): void;
+}
+
+function started(cmd: string, args: string[], dir: string, url: string): TestServer {
+  const proc = spawn(cmd, args, { stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  proc.stderr?.on("data", (b: Buffer) => (stderr = (stderr + b.toString()).slice(-4000)));
+  proc.on("exit", (code) => {
+    if (code !== null && code !== 0) process.stderr.write(`${cmd} exited ${code}: ${stderr}\n`);
+  });
+  return {
+    url,
+    proc,
+    dispose() {
+      if (proc.exitCode === null && proc.pid !== undefined) proc.kill("SIGKILL");
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, attempts = 200, everyMs = 100): Promise<T> {
+  let last: unknown;
+  for (let i = 0; i < attempts; i++) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  throw new Error(`gave up waiting for ${what}${last instanceof Error ? `: ${last.message}` : ""}`);
+}
+
+export async function startNats(port: number): Promise<TestServer> {
+  const dir = tempDir("shard-nats-");
+  const server = started("nats-server", ["-js", "-sd", dir, "-a", "127.0.0.1", "-p", String(port)], dir, `nats://127.0.0.1:${port}`);
+  await waitFor("nats-server", async () => {
+    const nc = await connect({ servers: server.url, reconnect: false });
+    await nc.close();
+    return true;
+  });
+  return server;
+}
+
+export async function startEtcd(clientPort: number, peerPort: number): Promise<TestServer> {
+  const dir = tempDir("shard-etcd-");
+  const client = `http://127.0.0.1:${clientPort}`;
+  const peer = `http://127.0.0.1:${peerPort}`;
+  const server = started("etcd", [
+    "--name", "t", "--data-dir", dir,
+    "--listen-client-urls", client, "--advertise-client-urls", client,
+    "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+    "--initial-cluster", `t=${peer}`,
+  ], dir, client);
+  await waitFor("etcd", async () => {
+    const etcd = new Etcd3({ hosts: client, dialTimeout: 500 });
+    try {
+      await etcd.get("/probe").string();
+      return true;
+    } finally {
+      etcd.close();
+    }
+  });
+  return server;
+}
