@@ -22,7 +22,7 @@ export async function runDemo(gatewayAddress: string): Promise<boolean> {
 
     const target = enrolled[Math.min(3, enrolled.length - 1)];
     if (!target) throw new Error("no face was enrolled");
-    const [probe] = await renderFace(target.bytes, target.box);
+    const [probe] = await renderFace(target.bytes, target.box, target.interOcularPx);
     if (!probe) throw new Error("could not render a probe");
     const t0 = performance.now();
     const answer = await searchFace(client, probe.bytes, probe.faceCentre, { caseRef: "DEMO-CASE-1", maxCandidates: 5, threshold: 0 });

@@ -63,11 +63,11 @@ describe("face search end to end", () => {
   test("each enrolled face is found at rank 1 from four other renderings of it", async () => {
     const misses: string[] = [];
     for (const face of enrolled) {
-      for (const probe of await renderFace(face.bytes, face.box)) {
+      for (const probe of await renderFace(face.bytes, face.box, face.interOcularPx)) {
         const answer = await searchFace(gateway, probe.bytes, probe.faceCentre, { threshold: 0, maxCandidates: 5 });
         assert.equal(answer.complete, true);
         assert.equal(answer.partitionCount, PARTITIONS);
-        if (answer.candidates[0]?.id !== face.id) misses.push(`${face.id}/${probe.kind} -> ${answer.candidates[0]?.id}`);
+        if (answer.candidates[0]?.id !== face.id) misses.push(`${face.id}/${probe.kind} -> ${answer.candidates.map((c) => `${c.id}:${c.similarity.toFixed(3)}`).join(" ")}`);
       }
     }
     assert.deepEqual(misses, []);
@@ -75,7 +75,7 @@ describe("face search end to end", () => {
 
   test("exhaustive mode finds the same rank-1 faces", async () => {
     for (const face of enrolled.slice(0, 5)) {
-      const [probe] = await renderFace(face.bytes, face.box);
+      const [probe] = await renderFace(face.bytes, face.box, face.interOcularPx);
       const answer = await searchFace(gateway, probe!.bytes, probe!.faceCentre, { threshold: 0, mode: SearchMode.EXHAUSTIVE });
       assert.equal(answer.candidates[0]?.id, face.id);
       assert.equal(answer.mode, SearchMode.EXHAUSTIVE);
@@ -84,7 +84,7 @@ describe("face search end to end", () => {
 
   test("threshold and max_candidates are respected", async () => {
     const face = enrolled[0]!;
-    const [probe] = await renderFace(face.bytes, face.box);
+    const [probe] = await renderFace(face.bytes, face.box, face.interOcularPx);
     const all = await searchFace(gateway, probe!.bytes, probe!.faceCentre, { threshold: -1, maxCandidates: 200 });
     assert.equal(all.candidates.length, enrolled.length, "threshold -1 returns every enrolled face");
     const sims = all.candidates.map((c) => c.similarity);
@@ -104,13 +104,13 @@ describe("face search end to end", () => {
     const [first, second] = [enrolled[1]!, enrolled[2]!];
     const id = "IT-REPLACE-1";
     await gateway.enroll({ modality: Modality.FACE, id, image: first.bytes, faceBox: first.box });
-    const [probeFirst] = await renderFace(first.bytes, first.box);
+    const [probeFirst] = await renderFace(first.bytes, first.box, first.interOcularPx);
     const before = await eventually(() => searchFace(gateway, probeFirst!.bytes, probeFirst!.faceCentre, { threshold: 0, maxCandidates: 3 }),
       (a) => a.candidates.slice(0, 2).some((c) => c.id === id));
     assert.ok(before.candidates.slice(0, 2).some((c) => c.id === id), "found as the first face");
 
     await gateway.enroll({ modality: Modality.FACE, id, image: second.bytes, faceBox: second.box });
-    const [probeSecond] = await renderFace(second.bytes, second.box);
+    const [probeSecond] = await renderFace(second.bytes, second.box, second.interOcularPx);
     const nowSecond = await eventually(() => searchFace(gateway, probeSecond!.bytes, probeSecond!.faceCentre, { threshold: 0, maxCandidates: 3 }),
       (a) => a.candidates.slice(0, 2).some((c) => c.id === id));
     assert.ok(nowSecond.candidates.slice(0, 2).some((c) => c.id === id), "found as the second face");
@@ -122,7 +122,7 @@ describe("face search end to end", () => {
 
   test("delete makes an id unfindable at both sites", async () => {
     const victim = enrolled[enrolled.length - 1]!;
-    const [probe] = await renderFace(victim.bytes, victim.box);
+    const [probe] = await renderFace(victim.bytes, victim.box, victim.interOcularPx);
     const extractor = createClient(ExtractorService, cluster.addresses.extractors[0]!);
     const probeTemplate = await extractTemplate(extractor, probe!.bytes, probe!.faceCentre);
     const partition = partitionOf(victim.id, PARTITIONS);
@@ -177,7 +177,7 @@ describe("face search end to end", () => {
     assert.deepEqual(after.partitions, twinStatus.partitions);
     assert.equal(total(after), total(twinStatus));
 
-    const [probe] = await renderFace(extra.bytes, extra.box);
+    const [probe] = await renderFace(extra.bytes, extra.box, extra.interOcularPx);
     const answer = await searchFace(gateway, probe!.bytes, probe!.faceCentre, { threshold: 0, maxCandidates: 5 });
     assert.ok(answer.candidates.slice(0, 2).some((c) => c.id === "IT-AFTER-SNAPSHOT"));
     assert.equal(answer.complete, true);

@@ -10,6 +10,7 @@ export interface EnrolledFace {
   photo: string;
   box: Box;
   bytes: Buffer;
+  interOcularPx: number;
 }
 
 export interface RefusedFace {
@@ -34,7 +35,8 @@ export async function enrollAllFaces(
   try {
     const res = await client.enroll({ modality: Modality.FACE, id: idOf(0), image: photo.bytes }, { timeoutMs });
     if (!res.quality?.box) throw new Error("enroll answered without a face box");
-    return { enrolled: [{ id: idOf(0), photo: photo.name, box: res.quality.box, bytes: photo.bytes }], refused };
+    const face = { id: idOf(0), photo: photo.name, box: res.quality.box, bytes: photo.bytes, interOcularPx: res.quality.interOcularPx };
+    return { enrolled: [face], refused };
   } catch (err) {
     if (!(err instanceof AppError) || err.code !== ErrorCode.MULTIPLE_FACES) throw err;
     faces = err.faces;
@@ -42,8 +44,8 @@ export async function enrollAllFaces(
   for (const [i, box] of faces.entries()) {
     const id = idOf(i);
     try {
-      await client.enroll({ modality: Modality.FACE, id, image: photo.bytes, faceBox: box }, { timeoutMs });
-      enrolled.push({ id, photo: photo.name, box, bytes: photo.bytes });
+      const res = await client.enroll({ modality: Modality.FACE, id, image: photo.bytes, faceBox: box }, { timeoutMs });
+      enrolled.push({ id, photo: photo.name, box, bytes: photo.bytes, interOcularPx: res.quality?.interOcularPx ?? 0 });
     } catch (err) {
       if (!(err instanceof AppError) || err.code === ErrorCode.UNAVAILABLE || err.code === ErrorCode.INTERNAL) throw err;
       refused.push({ photo: photo.name, box, code: err.code });
