@@ -7,7 +7,10 @@ import { tempDir } from "./helpers.ts";
 /** A real server process started by a test, killed by pid and its temp dir removed in dispose. */
 export interface TestServer {
   url: string;
+  dir: string;
   proc: ChildProcess;
+  /** Kills the process (SIGKILL), keeping its data dir. */
+  kill(): Promise<void>;
   dispose(): void;
 }
 
@@ -18,11 +21,19 @@ function started(cmd: string, args: string[], dir: string, url: string): TestSer
   proc.on("exit", (code) => {
     if (code !== null && code !== 0) process.stderr.write(`${cmd} exited ${code}: ${stderr}\n`);
   });
+  const kill = () =>
+    new Promise<void>((resolve) => {
+      if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
+      proc.once("exit", () => resolve());
+      proc.kill("SIGKILL");
+    });
   return {
     url,
+    dir,
     proc,
+    kill,
     dispose() {
-      if (proc.exitCode === null && proc.pid !== undefined) proc.kill("SIGKILL");
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -53,8 +64,8 @@ export async function startNats(port: number): Promise<TestServer> {
   return server;
 }
 
-export async function startEtcd(clientPort: number, peerPort: number): Promise<TestServer> {
-  const dir = tempDir("shard-etcd-");
+/** Starts etcd; pass the dir of a killed one to restart it with its data. */
+export async function startEtcd(clientPort: number, peerPort: number, dir = tempDir("shard-etcd-")): Promise<TestServer> {
   const client = `http://127.0.0.1:${clientPort}`;
   const peer = `http://127.0.0.1:${peerPort}`;
   const server = started("etcd", [

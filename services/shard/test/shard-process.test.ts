@@ -61,7 +61,7 @@ const exited = (proc: ChildProcess) =>
 test("shard process: feed, search, assignment changes, kill -9 + snapshot + tail replay, SIGTERM", async () => {
   const nats = await startNats(NATS_PORT);
   cleanup.push(() => nats.dispose());
-  const etcdServer = await startEtcd(ETCD_PORT, ETCD_PEER_PORT);
+  let etcdServer = await startEtcd(ETCD_PORT, ETCD_PEER_PORT);
   cleanup.push(() => etcdServer.dispose());
   const dataDir = tempDir("shard-data-");
   cleanup.push(() => rmSync(dataDir, { recursive: true, force: true }));
@@ -197,6 +197,17 @@ test("shard process: feed, search, assignment changes, kill -9 + snapshot + tail
   await checkAll([1, 2, 3]);
   await assert.rejects(search(a, model.get(a)!, SearchMode.EXHAUSTIVE), (e) => e instanceof AppError && e.code === ErrorCode.UNAVAILABLE);
   await waitFor("membership updated", async () => {
+    const raw = await etcd.get(memberKey(SITE, SHARD)).string();
+    return raw !== null && (JSON.parse(raw) as { partitions: number[] }).partitions.join() === "1,2,3" ? true : undefined;
+  });
+
+  // etcd goes away longer than the lease TTL: the replica keeps serving, then re-registers.
+  await etcdServer.kill();
+  await waitFor("lease lost", async () => (shard.logs.some((l) => l.msg === "etcd lease lost; still serving, will re-register") ? true : undefined));
+  const inP1 = [...model.keys()].find((id) => owned(id, [1]))!;
+  assert.equal((await search(inP1, model.get(inP1)!, SearchMode.APPROXIMATE)).hits[0]?.id, inP1);
+  etcdServer = await startEtcd(ETCD_PORT, ETCD_PEER_PORT, etcdServer.dir);
+  await waitFor("re-registered", async () => {
     const raw = await etcd.get(memberKey(SITE, SHARD)).string();
     return raw !== null && (JSON.parse(raw) as { partitions: number[] }).partitions.join() === "1,2,3" ? true : undefined;
   });
