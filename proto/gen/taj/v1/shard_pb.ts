@@ -193,7 +193,8 @@ export const ShardStatusResponseSchema: GenMessage<ShardStatusResponse> = /*@__P
  */
 export const ShardService: GenService<{
   /**
-   * Errors: INVALID_ARGUMENT, FAILED_PRECONDITION when a partition is not held here.
+   * Errors: INVALID_ARGUMENT; UNAVAILABLE when a requested partition is not held (or not yet
+   * loaded) here, so the coordinator asks another replica.
    *
    * @generated from rpc taj.v1.ShardService.ShardSearch
    */
