@@ -62,7 +62,9 @@ async function main(): Promise<number> {
     if (stopping) return;
     stopping = true;
     console.log(`\n${why}: stopping the ${cluster.pids().length} processes this script started ...`);
+    const t0 = performance.now();
     await cluster.stop();
+    console.log(`stopped in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   };
   for (const [name, handle] of Object.entries(cluster.processes)) {
     handle.process.onExit((status) => {
