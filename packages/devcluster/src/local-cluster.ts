@@ -126,15 +126,12 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
   };
 
   try {
-    const [etcd, nats] = await Promise.all([
+    const [etcdStart, natsStart] = await Promise.allSettled([
       startEtcdCluster({
         dir,
         binary: binaries.etcd,
         timeoutMs,
         members: members.map((m) => ({ name: m, site: m, clientPort: ports.etcd[m]!.client, peerPort: ports.etcd[m]!.peer })),
-      }).then((c) => {
-        stoppers.push(() => c.stop());
-        return c;
       }),
       startNatsCluster({
         dir,
@@ -147,11 +144,15 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
           clusterPort: ports.nats[m]!.cluster,
           monitorPort: ports.nats[m]!.monitor,
         })),
-      }).then((c) => {
-        stoppers.push(() => c.stop());
-        return c;
       }),
     ]);
+    // Both settle before going on, so a failure of one never leaves the other running unowned.
+    if (etcdStart.status === "fulfilled") stoppers.push(() => etcdStart.value.stop());
+    if (natsStart.status === "fulfilled") stoppers.push(() => natsStart.value.stop());
+    if (etcdStart.status === "rejected") throw etcdStart.reason;
+    if (natsStart.status === "rejected") throw natsStart.reason;
+    const etcd = etcdStart.value;
+    const nats = natsStart.value;
     for (const m of etcd.members) roster.track(m.process);
     for (const n of nats.nodes) roster.track(n.process);
 

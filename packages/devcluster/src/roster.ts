@@ -23,6 +23,7 @@ export class Roster {
   track(proc: ManagedProcess): void {
     this.processes.push(proc);
     proc.onStart(() => this.write());
+    if (proc.running) this.write();
   }
 
   private write(): void {
