@@ -2,7 +2,7 @@
 // processes, real extractor models, real shards.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import sharp from "sharp";
@@ -14,6 +14,7 @@ import { startLocalCluster, type LocalCluster } from "@taj/devcluster";
 import { enrollAllFaces, loadSamplePhotos, renderFace, searchFace, type EnrolledFace } from "@taj/samples";
 
 const PARTITIONS = 16;
+const clusterDir = mkdtempSync(join(tmpdir(), "taj-it-"));
 let cluster: LocalCluster;
 let gateway: ServiceClient<typeof MatchingService.method>;
 const enrolled: EnrolledFace[] = [];
@@ -24,7 +25,7 @@ function isCode(code: ErrorCode) {
 
 before(async () => {
   cluster = await startLocalCluster({
-    dir: mkdtempSync(join(tmpdir(), "taj-it-")),
+    dir: clusterDir,
     basePort: 21000,
     shardsPerSite: 2,
     partitionCount: PARTITIONS,
@@ -52,6 +53,7 @@ async function caughtUp(): Promise<void> {
 after(async () => {
   gateway?.close();
   await cluster?.stop();
+  rmSync(clusterDir, { recursive: true, force: true });
 });
 
 describe("face search end to end", () => {
@@ -138,6 +140,15 @@ describe("face search end to end", () => {
     const probeTemplate = await extractTemplate(extractor, probe!.bytes, probe!.faceCentre);
     const partition = partitionOf(victim.id, PARTITIONS);
 
+    const holders = ["a", "b"].flatMap((site) => cluster.shardsHolding(site, partition));
+    assert.equal(holders.length, 2, "one replica of the partition per site");
+    for (const address of holders) {
+      const shard = createClient(ShardService, address);
+      const listed = await shard.listTemplates({ modality: Modality.FACE, partition });
+      assert.ok(listed.ids.includes(victim.id), `${address} holds the id before the delete`);
+      shard.close();
+    }
+
     const del = await gateway.delete({ modality: Modality.FACE, id: victim.id });
     assert.equal(del.existed, true);
     await assert.rejects(gateway.get({ modality: Modality.FACE, id: victim.id }), isCode(ErrorCode.NOT_FOUND));
@@ -154,7 +165,9 @@ describe("face search end to end", () => {
       for (const shardAddress of cluster.shardsHolding(site, partition)) {
         const shard = createClient(ShardService, shardAddress);
         const hits = await shard.shardSearch({ modality: Modality.FACE, partitions: [partition], template: probeTemplate, k: 500, mode: SearchMode.EXHAUSTIVE });
-        assert.ok(!hits.hits.some((h) => h.id === victim.id), `deleted id still held by ${shardAddress}`);
+        assert.ok(!hits.hits.some((h) => h.id === victim.id), `deleted id still found by ${shardAddress}`);
+        const listed = await shard.listTemplates({ modality: Modality.FACE, partition });
+        assert.ok(!listed.ids.includes(victim.id), `deleted id still held by ${shardAddress}`);
         shard.close();
       }
     }

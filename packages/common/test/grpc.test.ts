@@ -25,6 +25,7 @@ async function withServer(fn: (address: string) => Promise<void>): Promise<void>
           return { hits: [{ id: "r1", similarity: 0.5, partition: req.partitions[0] ?? 0 }], appliedSequence: BigInt(lastDeadline > 0 ? 1 : 0) };
         },
         shardStatus: async () => ({ shardId: "s1", site: "a" }),
+        listTemplates: async () => ({ ids: [] }),
       }, logger),
   });
   try {

@@ -6,6 +6,8 @@ import type { PartitionState } from "./partition-state.ts";
 import type { ShardMetrics } from "./metrics.ts";
 
 export const MAX_K = 1000;
+const DEFAULT_LIST = 10_000;
+const MAX_LIST = 100_000;
 const MAX_DIMS = 4096;
 
 export interface HandlerDeps {
@@ -57,6 +59,19 @@ export function shardHandlers(deps: HandlerDeps): ServiceImpl<typeof ShardServic
       } finally {
         stop();
       }
+    },
+
+    async listTemplates(req) {
+      const modality = modalityName(req.modality);
+      if (req.partition >= deps.partitionCount) throw invalid(`partition must be below ${deps.partitionCount}`);
+      if (req.limit > MAX_LIST) throw invalid(`limit must be at most ${MAX_LIST}`);
+      if (!deps.state.isLoaded(req.partition)) {
+        throw new AppError(ErrorCode.UNAVAILABLE, `partition ${req.partition} is not served by this replica`);
+      }
+      const appliedSequence = deps.state.appliedSequence();
+      const limit = req.limit === 0 ? DEFAULT_LIST : req.limit;
+      const ids = (await deps.index.ids(modality, req.partition)).filter((id) => id > req.afterId).sort();
+      return { ids: ids.slice(0, limit), more: ids.length > limit, appliedSequence: BigInt(appliedSequence) };
     },
 
     async shardStatus() {

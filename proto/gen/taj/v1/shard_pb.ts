@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file taj/v1/shard.proto.
  */
 export const file_taj_v1_shard: GenFile = /*@__PURE__*/
-  fileDesc("ChJ0YWovdjEvc2hhcmQucHJvdG8SBnRhai52MSKLAQoSU2hhcmRTZWFyY2hSZXF1ZXN0EiIKCG1vZGFsaXR5GAEgASgOMhAudGFqLnYxLk1vZGFsaXR5EhIKCnBhcnRpdGlvbnMYAiADKA0SEAoIdGVtcGxhdGUYAyADKAISCQoBaxgEIAEoDRIgCgRtb2RlGAUgASgOMhIudGFqLnYxLlNlYXJjaE1vZGUiPQoIU2hhcmRIaXQSCgoCaWQYASABKAkSEgoKc2ltaWxhcml0eRgCIAEoAhIRCglwYXJ0aXRpb24YAyABKA0iTwoTU2hhcmRTZWFyY2hSZXNwb25zZRIeCgRoaXRzGAEgAygLMhAudGFqLnYxLlNoYXJkSGl0EhgKEGFwcGxpZWRfc2VxdWVuY2UYAiABKAQiFAoSU2hhcmRTdGF0dXNSZXF1ZXN0IloKDlBhcnRpdGlvbkNvdW50EiIKCG1vZGFsaXR5GAEgASgOMhAudGFqLnYxLk1vZGFsaXR5EhEKCXBhcnRpdGlvbhgCIAEoDRIRCgl0ZW1wbGF0ZXMYAyABKAQipgEKE1NoYXJkU3RhdHVzUmVzcG9uc2USEAoIc2hhcmRfaWQYASABKAkSDAoEc2l0ZRgCIAEoCRISCgpwYXJ0aXRpb25zGAMgAygNEiYKBmNvdW50cxgEIAMoCzIWLnRhai52MS5QYXJ0aXRpb25Db3VudBIYChBhcHBsaWVkX3NlcXVlbmNlGAUgASgEEhkKEXNuYXBzaG90X3NlcXVlbmNlGAYgASgEMp4BCgxTaGFyZFNlcnZpY2USRgoLU2hhcmRTZWFyY2gSGi50YWoudjEuU2hhcmRTZWFyY2hSZXF1ZXN0GhsudGFqLnYxLlNoYXJkU2VhcmNoUmVzcG9uc2USRgoLU2hhcmRTdGF0dXMSGi50YWoudjEuU2hhcmRTdGF0dXNSZXF1ZXN0GhsudGFqLnYxLlNoYXJkU3RhdHVzUmVzcG9uc2ViBnByb3RvMw", [file_taj_v1_common]);
+  fileDesc("ChJ0YWovdjEvc2hhcmQucHJvdG8SBnRhai52MSKLAQoSU2hhcmRTZWFyY2hSZXF1ZXN0EiIKCG1vZGFsaXR5GAEgASgOMhAudGFqLnYxLk1vZGFsaXR5EhIKCnBhcnRpdGlvbnMYAiADKA0SEAoIdGVtcGxhdGUYAyADKAISCQoBaxgEIAEoDRIgCgRtb2RlGAUgASgOMhIudGFqLnYxLlNlYXJjaE1vZGUiPQoIU2hhcmRIaXQSCgoCaWQYASABKAkSEgoKc2ltaWxhcml0eRgCIAEoAhIRCglwYXJ0aXRpb24YAyABKA0iTwoTU2hhcmRTZWFyY2hSZXNwb25zZRIeCgRoaXRzGAEgAygLMhAudGFqLnYxLlNoYXJkSGl0EhgKEGFwcGxpZWRfc2VxdWVuY2UYAiABKAQiFAoSU2hhcmRTdGF0dXNSZXF1ZXN0IloKDlBhcnRpdGlvbkNvdW50EiIKCG1vZGFsaXR5GAEgASgOMhAudGFqLnYxLk1vZGFsaXR5EhEKCXBhcnRpdGlvbhgCIAEoDRIRCgl0ZW1wbGF0ZXMYAyABKAQipgEKE1NoYXJkU3RhdHVzUmVzcG9uc2USEAoIc2hhcmRfaWQYASABKAkSDAoEc2l0ZRgCIAEoCRISCgpwYXJ0aXRpb25zGAMgAygNEiYKBmNvdW50cxgEIAMoCzIWLnRhai52MS5QYXJ0aXRpb25Db3VudBIYChBhcHBsaWVkX3NlcXVlbmNlGAUgASgEEhkKEXNuYXBzaG90X3NlcXVlbmNlGAYgASgEIm4KFExpc3RUZW1wbGF0ZXNSZXF1ZXN0EiIKCG1vZGFsaXR5GAEgASgOMhAudGFqLnYxLk1vZGFsaXR5EhEKCXBhcnRpdGlvbhgCIAEoDRIQCghhZnRlcl9pZBgDIAEoCRINCgVsaW1pdBgEIAEoDSJMChVMaXN0VGVtcGxhdGVzUmVzcG9uc2USCwoDaWRzGAEgAygJEgwKBG1vcmUYAiABKAgSGAoQYXBwbGllZF9zZXF1ZW5jZRgDIAEoBDLsAQoMU2hhcmRTZXJ2aWNlEkYKC1NoYXJkU2VhcmNoEhoudGFqLnYxLlNoYXJkU2VhcmNoUmVxdWVzdBobLnRhai52MS5TaGFyZFNlYXJjaFJlc3BvbnNlEkYKC1NoYXJkU3RhdHVzEhoudGFqLnYxLlNoYXJkU3RhdHVzUmVxdWVzdBobLnRhai52MS5TaGFyZFN0YXR1c1Jlc3BvbnNlEkwKDUxpc3RUZW1wbGF0ZXMSHC50YWoudjEuTGlzdFRlbXBsYXRlc1JlcXVlc3QaHS50YWoudjEuTGlzdFRlbXBsYXRlc1Jlc3BvbnNlYgZwcm90bzM", [file_taj_v1_common]);
 
 /**
  * @generated from message taj.v1.ShardSearchRequest
@@ -187,6 +187,71 @@ export const ShardStatusResponseSchema: GenMessage<ShardStatusResponse> = /*@__P
   messageDesc(file_taj_v1_shard, 5);
 
 /**
+ * @generated from message taj.v1.ListTemplatesRequest
+ */
+export type ListTemplatesRequest = Message<"taj.v1.ListTemplatesRequest"> & {
+  /**
+   * @generated from field: taj.v1.Modality modality = 1;
+   */
+  modality: Modality;
+
+  /**
+   * @generated from field: uint32 partition = 2;
+   */
+  partition: number;
+
+  /**
+   * Ids after this one (exclusive), in id order; empty for the first page.
+   *
+   * @generated from field: string after_id = 3;
+   */
+  afterId: string;
+
+  /**
+   * Page size; 0 means 10000, at most 100000.
+   *
+   * @generated from field: uint32 limit = 4;
+   */
+  limit: number;
+};
+
+/**
+ * Describes the message taj.v1.ListTemplatesRequest.
+ * Use `create(ListTemplatesRequestSchema)` to create a new message.
+ */
+export const ListTemplatesRequestSchema: GenMessage<ListTemplatesRequest> = /*@__PURE__*/
+  messageDesc(file_taj_v1_shard, 6);
+
+/**
+ * @generated from message taj.v1.ListTemplatesResponse
+ */
+export type ListTemplatesResponse = Message<"taj.v1.ListTemplatesResponse"> & {
+  /**
+   * @generated from field: repeated string ids = 1;
+   */
+  ids: string[];
+
+  /**
+   * True when more ids follow the last one returned.
+   *
+   * @generated from field: bool more = 2;
+   */
+  more: boolean;
+
+  /**
+   * @generated from field: uint64 applied_sequence = 3;
+   */
+  appliedSequence: bigint;
+};
+
+/**
+ * Describes the message taj.v1.ListTemplatesResponse.
+ * Use `create(ListTemplatesResponseSchema)` to create a new message.
+ */
+export const ListTemplatesResponseSchema: GenMessage<ListTemplatesResponse> = /*@__PURE__*/
+  messageDesc(file_taj_v1_shard, 7);
+
+/**
  * Internal: one replica holding the indexes of some partitions.
  *
  * @generated from service taj.v1.ShardService
@@ -210,6 +275,18 @@ export const ShardService: GenService<{
     methodKind: "unary";
     input: typeof ShardStatusRequestSchema;
     output: typeof ShardStatusResponseSchema;
+  },
+  /**
+   * The ids held in one partition, in id order, a page at a time: lets operators and drills
+   * check that a replica holds exactly what the log says (never the templates).
+   * Errors: INVALID_ARGUMENT; UNAVAILABLE when the partition is not held here.
+   *
+   * @generated from rpc taj.v1.ShardService.ListTemplates
+   */
+  listTemplates: {
+    methodKind: "unary";
+    input: typeof ListTemplatesRequestSchema;
+    output: typeof ListTemplatesResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_taj_v1_shard, 0);

@@ -80,6 +80,11 @@ export class IndexClient {
     return (await this.request({ op: "counts" })).counts;
   }
 
+  /** Ids held in one partition of a modality (empty when it holds none). */
+  async ids(modality: string, partition: number): Promise<string[]> {
+    return (await this.request({ op: "ids", modality, partition })).ids;
+  }
+
   snapshot(dataDir: string, sequences: Record<number, number>): Promise<{ dir: string; templates: number }> {
     return this.request({ op: "snapshot", dataDir, sequences });
   }

@@ -7,6 +7,7 @@ export type WorkerRequest =
   | { op: "search"; modality: string; partitions: number[]; query: Int8Array; k: number; exhaustive: boolean }
   | { op: "drop"; partitions: number[] }
   | { op: "counts" }
+  | { op: "ids"; modality: string; partition: number }
   | { op: "snapshot"; dataDir: string; sequences: Record<number, number> }
   | { op: "load"; dataDir: string; partitions: number[] };
 
@@ -15,6 +16,7 @@ export interface WorkerResults {
   search: { results: PartitionHits[] };
   drop: Record<string, never>;
   counts: { counts: IndexCount[] };
+  ids: { ids: string[] };
   snapshot: { dir: string; templates: number };
   load: { found: boolean; sequences: [number, number][]; templates: number };
 }

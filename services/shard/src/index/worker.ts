@@ -23,6 +23,8 @@ function handle(req: WorkerRequest): WorkerResults[keyof WorkerResults] {
       return {};
     case "counts":
       return { counts: store.counts() };
+    case "ids":
+      return { ids: store.get(req.modality, req.partition)?.ids() ?? [] };
     case "snapshot":
       return writeSnapshot(store, req.dataDir, req.sequences);
     case "load": {
