@@ -14,3 +14,4 @@ export { ManagedProcess, killAllSync, type ExitStatus, type ProcessSpec } from "
 export { checkHealth } from "./health.ts";
 export { waitFor } from "./wait.ts";
 export { repoRoot } from "./paths.ts";
+export { startTestEtcd, type TestEtcd } from "./test-etcd.ts";

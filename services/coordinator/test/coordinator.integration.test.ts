@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { AppError, createClient, createLogger, memberKey, partitionOf, PARTITION_COUNT_KEY, assignmentKey } from "@taj/common";
 import { CoordinatorService, ErrorCode, Modality, SearchMode } from "@taj/proto";
 import type { Lease } from "etcd3";
-import { startEtcd, type EtcdFixture } from "./fixtures/etcd.ts";
+import { startTestEtcd, type TestEtcd } from "@taj/devcluster";
 import { TestShard, type StoredTemplate } from "./fixtures/test-shard.ts";
 import { CoordinatorConfig } from "../src/config.ts";
 import { startCoordinator, type Coordinator } from "../src/app.ts";
@@ -22,7 +22,7 @@ function vectors(count: number): StoredTemplate[] {
 const templates = vectors(400);
 const inPartition = (p: number) => templates.find((t) => partitionOf(t.id, PARTITIONS) === p)!;
 
-let etcd: EtcdFixture;
+let etcd: TestEtcd;
 let coordinator: Coordinator;
 let client: ReturnType<typeof createClient<typeof CoordinatorService.method>>;
 const shards = {
@@ -59,7 +59,7 @@ const search = (probe: StoredTemplate, allowPartial = false, maxCandidates = 5) 
 const resetCalls = () => Object.values(shards).forEach((s) => (s.calls = 0));
 
 before(async () => {
-  etcd = await startEtcd(17300, 17301);
+  etcd = await startTestEtcd(17300, 17301);
   await etcd.client.put(PARTITION_COUNT_KEY).value(String(PARTITIONS));
   for (const shard of Object.values(shards)) {
     await shard.start();

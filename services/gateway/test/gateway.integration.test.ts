@@ -6,7 +6,7 @@ import { AppError, PARTITION_COUNT_KEY, TEMPLATE_STREAM, createClient, createLog
 import { ErrorCode, MatchingService, Modality, SearchMode } from "@taj/proto";
 import { Metadata } from "@grpc/grpc-js";
 import { startNats, type NatsFixture } from "./fixtures/nats.ts";
-import { startEtcd, type EtcdFixture } from "./fixtures/etcd.ts";
+import { startTestEtcd, type TestEtcd } from "@taj/devcluster";
 import { startTestCoordinator, startTestExtractor, templateOf } from "./fixtures/upstream-doubles.ts";
 import { GatewayConfig } from "../src/config.ts";
 import { startGateway, type Gateway } from "../src/app.ts";
@@ -17,7 +17,7 @@ const DEAD = "127.0.0.1:17329";
 const PARTITIONS = 8;
 
 let nats: NatsFixture;
-let etcd: EtcdFixture;
+let etcd: TestEtcd;
 let extractor: Awaited<ReturnType<typeof startTestExtractor>>;
 let coordinator: Awaited<ReturnType<typeof startTestCoordinator>>;
 /** Listed after `coordinator`: it must only be asked when the ones before it are unreachable. */
@@ -45,7 +45,7 @@ function rejectsWith(code: ErrorCode) {
 
 before(async () => {
   nats = await startNats(17320);
-  etcd = await startEtcd(17321, 17322);
+  etcd = await startTestEtcd(17321, 17322);
   await etcd.client.put(PARTITION_COUNT_KEY).value(String(PARTITIONS));
   extractor = await startTestExtractor();
   coordinator = await startTestCoordinator();
