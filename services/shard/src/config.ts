@@ -28,6 +28,8 @@ export const ShardConfig = z
     HNSW_EXPANSION_SEARCH: positiveInt.default(64),
     /** Threads usearch may use for a batch add inside the index worker (0 = all cores). */
     INDEX_THREADS: z.coerce.number().int().min(0).default(0),
+    /** How long a partition removed from the assignment is still served after leaving the member entry. */
+    RELEASE_GRACE_MS: z.coerce.number().int().min(0).max(60_000).default(2_000),
     LEASE_TTL_S: z.coerce.number().int().min(2).max(60).default(5),
     /** Largest batch of log events handed to the index worker at once: bounds how long a search can wait behind an add. */
     APPLY_BATCH: positiveInt.default(256),

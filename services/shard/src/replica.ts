@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { connect, type NatsConnection } from "nats";
 import { Modality, SearchMode, ShardService } from "@taj/proto";
 import {
@@ -89,8 +90,10 @@ export async function startReplica(cfg: ShardConfig, logger: Logger): Promise<Re
   const startedAt = new Date().toISOString();
   let advertise = "";
   let published: string | undefined;
+  // Partitions being handed over: still served here, no longer advertised (see applyAssignment).
+  let leaving = new Set<number>();
   const publishIfChanged = async () => {
-    const loaded = state.loaded();
+    const loaded = state.loaded().filter((p) => !leaving.has(p));
     // Only once every owned partition has caught up at start; afterwards, on every change.
     if (published === undefined && loaded.length < state.owned().length) return;
     const signature = loaded.join(",");
@@ -140,16 +143,42 @@ export async function startReplica(cfg: ShardConfig, logger: Logger): Promise<Re
     await publishIfChanged();
   });
 
-  assignmentChange = (partitions) => {
-    void serial.run(async () => {
+  /**
+   * A removed partition is first withdrawn from the member entry, then still served for
+   * RELEASE_GRACE_MS before it is dropped: coordinators see the entry change through their etcd
+   * watch and route elsewhere, so none is answered UNAVAILABLE by a replica it still believes in.
+   * Changes are applied one at a time, always to the latest assignment read.
+   */
+  let wanted = assignment.initial;
+  let assignQueue: Promise<void> = Promise.resolve();
+  const applyAssignment = async () => {
+    const going = state.owned().filter((p) => !wanted.includes(p));
+    if (going.length > 0 && cfg.RELEASE_GRACE_MS > 0) {
+      leaving = new Set(going);
+      logger.info({ partitions: going, graceMs: cfg.RELEASE_GRACE_MS }, "withdrawing partitions from membership before dropping them");
+      await serial.run(() => publishIfChanged());
+      await sleep(cfg.RELEASE_GRACE_MS);
+    }
+    await serial.run(async () => {
+      leaving = new Set();
+      const partitions = wanted;
       const last = (await jsm.streams.info(stream.config.name)).state.last_seq;
       const { added, removed, restartAt } = state.assign(partitions, last);
-      if (added.length === 0 && removed.length === 0) return;
-      logger.info({ added, removed }, partitions.length === 0 ? "assignment removed: serving nothing" : "assignment changed");
+      if (added.length > 0 || removed.length > 0) {
+        logger.info({ added, removed, replayFrom: restartAt }, partitions.length === 0 ? "assignment removed: serving nothing" : "assignment changed");
+      }
       if (removed.length > 0) await index.drop(removed);
+      // A new partition is loaded by rewinding the one consumer: the log is replayed from the
+      // partition's start, events of partitions already held are skipped (cost: one pass over the log).
       if (restartAt !== undefined) await feed.position(restartAt);
       await publishIfChanged();
-    }).catch((err: unknown) => logger.error({ err }, "applying the new assignment failed"));
+    });
+  };
+  assignmentChange = (partitions) => {
+    wanted = partitions;
+    assignQueue = assignQueue
+      .then(applyAssignment)
+      .catch((err: unknown) => logger.error({ err }, "applying the new assignment failed"));
   };
 
   // Periodic work: snapshots, and noticing the head when the last event was acked by an earlier run.
