@@ -12,3 +12,4 @@ export {
   Assignment, Member, parseSiteShardKey,
 } from "./cluster-layout.ts";
 export { ensureTemplateStream, encodeTemplateEvent, decodeTemplateEvent, type TemplateStreamOptions } from "./template-log.ts";
+export { stopOnSignals } from "./lifecycle.ts";

@@ -1,4 +1,4 @@
-import { createLogger, loadConfig } from "@taj/common";
+import { createLogger, loadConfig, stopOnSignals } from "@taj/common";
 import { CoordinatorConfig } from "./config.ts";
 import { startCoordinator } from "./app.ts";
 
@@ -7,18 +7,4 @@ const logger = createLogger("coordinator", config.LOG_LEVEL).child({ site: confi
 const coordinator = await startCoordinator(config, logger);
 logger.info({ port: coordinator.port, metricsPort: coordinator.metricsPort }, "coordinator started");
 
-let stopping = false;
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.on(signal, () => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, "stopping");
-    coordinator.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        logger.error({ err }, "unclean stop");
-        process.exit(1);
-      },
-    );
-  });
-}
+stopOnSignals(logger, () => coordinator.close());

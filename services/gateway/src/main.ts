@@ -1,4 +1,4 @@
-import { createLogger, loadConfig } from "@taj/common";
+import { createLogger, loadConfig, stopOnSignals } from "@taj/common";
 import { GatewayConfig } from "./config.ts";
 import { startGateway } from "./app.ts";
 
@@ -7,18 +7,4 @@ const logger = createLogger("gateway", config.LOG_LEVEL).child({ site: config.SI
 const gateway = await startGateway(config, logger);
 logger.info({ port: gateway.port, metricsPort: gateway.metricsPort }, "gateway started");
 
-let stopping = false;
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.on(signal, () => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, "stopping");
-    gateway.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        logger.error({ err }, "unclean stop");
-        process.exit(1);
-      },
-    );
-  });
-}
+stopOnSignals(logger, () => gateway.close());
