@@ -1,0 +1,156 @@
+import { Command, InvalidArgumentError, Option } from "commander";
+import { etcdClient, readLayout } from "./layout.ts";
+import { runChange, type Change } from "./operations.ts";
+import { moveProgress } from "./progress.ts";
+import { renderMoves, renderPlan, renderStatus } from "./render.ts";
+import { gatherStatus } from "./status.ts";
+import { PlanError } from "./plan.ts";
+
+const list = (value: string) => value.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+const positiveInt = (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError("must be a positive integer");
+  return n;
+};
+
+interface Globals {
+  etcd: string[];
+  nats?: string[];
+  coordinator?: string[];
+}
+
+interface MoveFlags {
+  dryRun?: boolean;
+  lockWait: number;
+  stepTimeout: number;
+  json?: boolean;
+}
+
+const SCALE_HELP = `
+Partitions move with no window where one is unsearchable at the site: for each partition the new
+shard is given it, the command waits until that shard has replayed the log for it and lists it as
+live, and only then takes it from the old shard. Searches meanwhile ask one replica per partition
+and merge by id, so nothing is counted twice. One move runs at a time cluster-wide (etcd lock).
+
+New shards must be running and registered before they can receive partitions. In Kubernetes:
+  kubectl -n taj scale statefulset shard-<site> --replicas=4      # the pods start with no partitions
+  tajctl status                                                     # they appear as alive, 0 assigned
+  tajctl scale --site a --shards 4
+To shrink, move partitions away first, then scale the StatefulSet down (it removes the highest
+ordinals, which is what --shards N keeps):
+  tajctl scale --site a --shards 2 && kubectl -n taj scale statefulset shard-<site> --replicas=2
+
+An interrupted run leaves every partition searchable (at worst held twice); run the same command
+again to finish.`;
+
+export function buildProgram(out: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): Command {
+  const program = new Command("tajctl")
+    .description("Operate a TAJ image-matching cluster: status, scale, drain, rebalance")
+    .addOption(new Option("--etcd <endpoints>", "etcd endpoints, csv of http://host:port").env("ETCD_ENDPOINTS").argParser(list).makeOptionMandatory())
+    .addOption(new Option("--nats <urls>", "NATS urls (for the log's last sequence, i.e. replication lag)").env("NATS_URLS").argParser(list))
+    .addOption(new Option("--coordinator <addresses>", "coordinator host:port list to health-check").env("COORDINATOR_ADDRESSES").argParser(list))
+    .showHelpAfterError();
+
+  const globals = () => program.opts<Globals>();
+
+  program
+    .command("status")
+    .description("sites, shards (alive, assigned vs loaded partitions), template counts, replication lag, uncovered partitions, health")
+    .option("--json", "print the report as JSON")
+    .action(async (flags: { json?: boolean }) => {
+      const g = globals();
+      const etcd = etcdClient(g.etcd);
+      try {
+        const report = await gatherStatus(etcd, { ...(g.nats ? { natsUrls: g.nats } : {}), ...(g.coordinator ? { coordinators: g.coordinator } : {}) });
+        out(flags.json ? JSON.stringify(report, null, 2) : renderStatus(report));
+        if (!report.healthy) process.exitCode = 3;
+      } finally {
+        etcd.close();
+      }
+    });
+
+  const moveOptions = (cmd: Command) =>
+    cmd
+      .option("--dry-run", "print the plan, change nothing")
+      .option("--json", "print the plan and the moves as JSON")
+      .addOption(new Option("--lock-wait <seconds>", "wait this long for another move to finish").argParser(Number).default(0))
+      .addOption(new Option("--step-timeout <seconds>", "give up when a shard takes longer to load or let go").argParser(Number).default(600));
+
+  const run = async (site: string, change: Change, flags: MoveFlags) => {
+    const etcd = etcdClient(globals().etcd);
+    let progress: ReturnType<typeof moveProgress> | undefined;
+    try {
+      const result = await runChange(etcd, site, change, {
+        ...(flags.dryRun ? { dryRun: true } : {}),
+        lockWaitMs: flags.lockWait * 1000,
+        stepTimeoutMs: flags.stepTimeout * 1000,
+        onPlan: (plan) => {
+          if (!flags.json) out(renderPlan(plan, [...plan.target.values()].reduce((n, ps) => n + ps.length, 0)));
+          if (!flags.dryRun && !flags.json && plan.moves.length > 0) progress = moveProgress(plan);
+        },
+        onProgress: (p) => progress?.onProgress(p),
+      });
+      progress?.stop();
+      if (flags.json) {
+        out(JSON.stringify({ site, target: Object.fromEntries(result.plan.target), moves: result.plan.moves, retired: result.plan.retired, done: result.reports }, null, 2));
+      } else if (!flags.dryRun) {
+        out(renderMoves(result.reports));
+      }
+    } finally {
+      progress?.stop();
+      etcd.close();
+    }
+  };
+
+  moveOptions(
+    program
+      .command("scale")
+      .description("add or remove shards at a site and move partitions accordingly")
+      .requiredOption("--site <site>", "site name, e.g. a")
+      .addOption(new Option("--shards <n>", "target number of shards at the site").argParser(positiveInt).conflicts(["add", "remove"]))
+      .addOption(new Option("--add <ids>", "shards (running, registered) to give partitions to").argParser(list).conflicts("remove"))
+      .addOption(new Option("--remove <ids>", "shards to take every partition from").argParser(list))
+      .addHelpText("after", SCALE_HELP),
+  ).action(async (flags: MoveFlags & { site: string; shards?: number; add?: string[]; remove?: string[] }) => {
+    const change: Change | undefined = flags.shards !== undefined
+      ? { kind: "scale", shards: flags.shards }
+      : flags.add ? { kind: "add", shards: flags.add } : flags.remove ? { kind: "remove", shards: flags.remove } : undefined;
+    if (!change) throw new PlanError("give --shards N, --add ids or --remove ids");
+    await run(flags.site, change, flags);
+  });
+
+  moveOptions(
+    program
+      .command("drain")
+      .description("move every partition of a shard to the other shards of its site (then it can be stopped)")
+      .argument("<shardId>")
+      .option("--site <site>", "site of the shard (found in etcd when omitted)")
+      .addHelpText("after", SCALE_HELP),
+  ).action(async (shard: string, flags: MoveFlags & { site?: string }) => {
+    const site = flags.site ?? (await siteOf(shard));
+    await run(site, { kind: "drain", shard }, flags);
+  });
+
+  moveOptions(
+    program
+      .command("rebalance")
+      .description("even out partitions over the shards already assigned at a site; also repairs unassigned or doubly assigned partitions")
+      .requiredOption("--site <site>", "site name"),
+  ).action(async (flags: MoveFlags & { site: string }) => {
+    await run(flags.site, { kind: "rebalance" }, flags);
+  });
+
+  const siteOf = async (shard: string): Promise<string> => {
+    const etcd = etcdClient(globals().etcd);
+    try {
+      const layout = await readLayout(etcd);
+      const sites = [...layout.assignments].filter(([, shards]) => shards.has(shard)).map(([site]) => site);
+      if (sites.length !== 1) throw new PlanError(sites.length === 0 ? `shard ${shard} holds no assignment` : `shard ${shard} exists at sites ${sites.join(",")}: give --site`);
+      return sites[0]!;
+    } finally {
+      etcd.close();
+    }
+  };
+
+  return program;
+}
