@@ -15,3 +15,4 @@ export { checkHealth } from "./health.ts";
 export { waitFor } from "./wait.ts";
 export { repoRoot } from "./paths.ts";
 export { startTestEtcd, type TestEtcd } from "./test-etcd.ts";
+export { addShard, removeShard, addedShards, stopAddedShards } from "./scale.ts";
