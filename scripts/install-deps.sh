@@ -3,6 +3,7 @@
 #   - nats-server and etcd from Debian's own packages (needs root, or password-less sudo);
 #   - the npm dependencies, with `npm ci`, when node_modules is missing or does not match the lock file.
 # --servers-only: the Debian packages only (what the launcher calls when a binary is missing).
+# --netns: also iproute2, nftables, iputils-ping (the failover drills' network namespaces), then exit.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -24,6 +25,16 @@ if ! have nats-server || ! have etcd || ! have etcdctl; then
   echo "install-deps: installing nats-server, etcd-server, etcd-client from Debian"
   "${as_root[@]}" apt-get update -qq
   "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server etcd-server etcd-client >/dev/null
+fi
+
+if [ "${1:-}" = "--netns" ]; then
+  if ! have ip || ! have nft; then
+    [ "$(id -u)" -eq 0 ] || { echo "install-deps: the drills' namespaces need root" >&2; exit 1; }
+    echo "install-deps: installing iproute2, nftables, iputils-ping from Debian"
+    apt-get update -qq
+    env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 nftables iputils-ping >/dev/null
+  fi
+  exit 0
 fi
 
 [ "${1:-}" = "--servers-only" ] && exit 0

@@ -9,6 +9,10 @@ export interface EtcdMemberSpec {
   site: string;
   clientPort: number;
   peerPort: number;
+  /** Address to listen on and advertise; default 127.0.0.1. */
+  host?: string;
+  /** Network namespace to run in (see ProcessSpec.netns). */
+  netns?: string;
 }
 
 export interface EtcdClusterOptions {
@@ -36,7 +40,7 @@ export interface EtcdCluster {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-const url = (port: number) => `http://127.0.0.1:${port}`;
+const url = (port: number, host = "127.0.0.1") => `http://${host}:${port}`;
 
 async function memberHealthy(endpoint: string): Promise<true | undefined> {
   // etcd reports healthy only when the member sees a leader, i.e. the cluster has quorum.
@@ -48,12 +52,13 @@ async function memberHealthy(endpoint: string): Promise<true | undefined> {
 export async function startEtcdCluster(options: EtcdClusterOptions): Promise<EtcdCluster> {
   const binary = options.binary ?? findBinary("etcd") ?? "etcd";
   const timeoutMs = options.timeoutMs ?? 30_000;
-  const initialCluster = options.members.map((m) => `${m.name}=${url(m.peerPort)}`).join(",");
+  const initialCluster = options.members.map((m) => `${m.name}=${url(m.peerPort, m.host)}`).join(",");
   mkdirSync(options.dir, { recursive: true });
 
   const members: EtcdMember[] = options.members.map((spec) => {
     const dataDir = join(options.dir, `etcd-${spec.name}`);
-    const endpoint = url(spec.clientPort);
+    const endpoint = url(spec.clientPort, spec.host);
+    const peerUrl = url(spec.peerPort, spec.host);
     const proc = new ManagedProcess({
       name: `etcd-${spec.name}`,
       command: binary,
@@ -62,8 +67,8 @@ export async function startEtcdCluster(options: EtcdClusterOptions): Promise<Etc
         "--data-dir", dataDir,
         "--listen-client-urls", endpoint,
         "--advertise-client-urls", endpoint,
-        "--listen-peer-urls", url(spec.peerPort),
-        "--initial-advertise-peer-urls", url(spec.peerPort),
+        "--listen-peer-urls", peerUrl,
+        "--initial-advertise-peer-urls", peerUrl,
         "--initial-cluster", initialCluster,
         // A distinct token per cluster dir keeps two local clusters from ever joining each other.
         "--initial-cluster-token", `taj-${basename(options.dir)}-${options.members[0]?.peerPort ?? 0}`,
@@ -74,6 +79,7 @@ export async function startEtcdCluster(options: EtcdClusterOptions): Promise<Etc
       cwd: options.dir,
       env: { ...process.env },
       logFile: join(options.dir, `etcd-${spec.name}.log`),
+      ...(spec.netns ? { netns: spec.netns } : {}),
     });
     const waitHealthy = (ms = timeoutMs) =>
       waitFor(`etcd member ${spec.name} (${endpoint})`, () => memberHealthy(endpoint), {

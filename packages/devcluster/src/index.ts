@@ -7,7 +7,7 @@ export {
   startService, createService, SERVICE_KINDS, type ServiceHandle, type ServiceKind, type StartServiceOptions,
 } from "./service.ts";
 export {
-  startLocalCluster, splitPartitions, type ClusterAddresses, type LocalCluster, type LocalClusterOptions,
+  startLocalCluster, splitPartitions, type ClusterAddresses, type ClusterNetwork, type LocalCluster, type LocalClusterOptions,
 } from "./local-cluster.ts";
 export { portLayout, labelledPorts, assertPortsFree, shardIds, PORT_SPAN, WITNESS, type PortLayout, type ServicePorts } from "./ports.ts";
 export { ManagedProcess, killAllSync, type ExitStatus, type ProcessSpec } from "./process.ts";
@@ -15,4 +15,6 @@ export { checkHealth } from "./health.ts";
 export { waitFor } from "./wait.ts";
 export { repoRoot } from "./paths.ts";
 export { startTestEtcd, type TestEtcd } from "./test-etcd.ts";
+export { createSitesTopology, reapStaleTopologies, netnsSupport, type SitesTopology } from "./netns.ts";
+export { startSitesCluster, type SitesCluster } from "./sites-cluster.ts";
 export { addShard, removeShard, addedShards, stopAddedShards } from "./scale.ts";

@@ -34,11 +34,27 @@ export interface LocalClusterOptions {
   shardEnv?: Record<string, string>;
   /** Per-step readiness timeout; default 120 s. */
   timeoutMs?: number;
+  /** Where each member ("a", "b", "w") runs and listens; default everything on 127.0.0.1 here. */
+  network?: ClusterNetwork;
+  /** NATS ping interval (clients and routes); default 2 s. A cut link is noticed after ~2 pings. */
+  natsPingIntervalSec?: number;
 }
 
+/** Placement of each site's (and the witness's) processes: see startSitesCluster for namespaces. */
+export interface ClusterNetwork {
+  /** Address the processes of a member listen on and advertise. */
+  hostOf(member: string): string;
+  /** Network namespace of a member's processes; undefined = the launcher's own. */
+  netnsOf(member: string): string | undefined;
+}
+
+const LOOPBACK: ClusterNetwork = { hostOf: () => "127.0.0.1", netnsOf: () => undefined };
+
 export interface ClusterAddresses {
-  /** host:port of the public gRPC API. */
+  /** host:port of the public gRPC API at the first site (site a). */
   gateway: string;
+  /** host:port of each site's gateway. */
+  gateways: Record<string, string>;
   coordinators: Record<string, string>;
   extractors: string[];
   shards: Record<string, string>;
@@ -46,7 +62,7 @@ export interface ClusterAddresses {
   nats: Record<string, string>;
   /** All NATS URLs. */
   natsUrls: string[];
-  /** etcd client endpoints (http://127.0.0.1:port), sites in order then witness. */
+  /** etcd client endpoints (http://host:port), sites in order then witness. */
   etcdEndpoints: string[];
 }
 
@@ -59,7 +75,7 @@ export interface LocalCluster {
   readonly assignments: Record<string, number[]>;
   readonly etcd: EtcdCluster;
   readonly nats: NatsCluster;
-  /** By name: "gateway", "coordinator-a", "extractor-1", "shard-a1", ... */
+  /** By name: "gateway-a", "gateway-b", "coordinator-a", "extractor-1", "shard-a1", ... */
   readonly services: Record<string, ServiceHandle>;
   /** Every process by name, including "etcd-a" and "nats-w": kill, restart, stop. */
   readonly processes: Record<string, ProcessHandle>;
@@ -103,6 +119,8 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
   const timeoutMs = options.timeoutMs ?? 120_000;
   const logLevel = options.logLevel ?? "info";
   const ports = portLayout(options.basePort, sites, shardsPerSite, extractorCount);
+  const network = options.network ?? LOOPBACK;
+  const inNamespaces = [...sites, WITNESS].some((m) => network.netnsOf(m) !== undefined);
 
   const binaries = ensureServerBinaries();
   mkdirSync(dir, { recursive: true });
@@ -116,7 +134,8 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
   }
-  await assertPortsFree(labelledPorts(ports));
+  // In namespaces every member has its own addresses: nothing of ours can be busy there.
+  if (!inNamespaces) await assertPortsFree(labelledPorts(ports));
 
   const roster = new Roster(dir);
   const members = [...sites, WITNESS];
@@ -131,7 +150,9 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
         dir,
         binary: binaries.etcd,
         timeoutMs,
-        members: members.map((m) => ({ name: m, site: m, clientPort: ports.etcd[m]!.client, peerPort: ports.etcd[m]!.peer })),
+        members: members.map((m) => ({
+          name: m, site: m, clientPort: ports.etcd[m]!.client, peerPort: ports.etcd[m]!.peer, ...placement(network, m),
+        })),
       }),
       startNatsCluster({
         dir,
@@ -143,7 +164,9 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
           clientPort: ports.nats[m]!.client,
           clusterPort: ports.nats[m]!.cluster,
           monitorPort: ports.nats[m]!.monitor,
+          ...placement(network, m),
         })),
+        ...(options.natsPingIntervalSec ? { pingIntervalSec: options.natsPingIntervalSec } : {}),
       }),
     ]);
     // Both settle before going on, so a failure of one never leaves the other running unowned.
@@ -165,7 +188,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
 
     const etcdFor = (site: string) => localFirst(etcd.members, site).map((m) => m.endpoint).join(",");
     const common = (site: string, p: { grpc: number; metrics: number }): Record<string, string> => ({
-      GRPC_HOST: "127.0.0.1",
+      GRPC_HOST: network.hostOf(site),
       GRPC_PORT: String(p.grpc),
       METRICS_PORT: String(p.metrics),
       LOG_LEVEL: logLevel,
@@ -175,8 +198,10 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
       [DIR_ENV]: dir,
     });
     const make = (kind: ServiceKind, name: string, env: Record<string, string>) => {
+      const netns = env.SITE === undefined ? undefined : network.netnsOf(env.SITE);
       const handle = createService(kind, {
         name,
+        ...(netns ? { netns } : {}),
         env: { ...env, ...options.serviceEnv?.[kind], ...(kind === "shard" ? options.shardEnv : {}) },
         logFile: join(dir, `${name}.log`),
         timeoutMs,
@@ -193,32 +218,45 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
       return make("shard", `shard-${id}`, {
         ...common(site, p),
         SHARD_ID: id,
-        ADVERTISE_ADDRESS: `127.0.0.1:${p.grpc}`,
+        ADVERTISE_ADDRESS: `${network.hostOf(site)}:${p.grpc}`,
         DATA_DIR: join(dir, `shard-${id}-data`),
         LOG_REPLICAS: String(logReplicas),
       });
     });
     const coordinators = sites.map((site) => make("coordinator", `coordinator-${site}`, common(site, ports.coordinators[site]!)));
-    const coordinatorAddresses = coordinators.map((c) => c.address);
-    const gateway = make("gateway", "gateway", {
-      ...common(sites[0]!, ports.gateway),
-      EXTRACTOR_ADDRESSES: extractors.map((e) => e.address).join(","),
-      COORDINATOR_ADDRESSES: coordinatorAddresses.join(","),
-      LOG_REPLICAS: String(logReplicas),
+    const bySite = <T extends { env: Readonly<Record<string, string>> }>(items: T[]) => (site: string) => ({
+      local: items.filter((i) => i.env.SITE === site),
+      remote: items.filter((i) => i.env.SITE !== site),
+    });
+    const extractorsOf = bySite(extractors);
+    const coordinatorsOf = bySite(coordinators);
+    const gateways = sites.map((site) => {
+      // On loopback no link can be cut, so every extractor is local (as before); between
+      // namespaces a gateway uses its own site's and falls back to the other's.
+      const ex = inNamespaces ? extractorsOf(site) : { local: extractors, remote: [] };
+      const local = ex.local.length > 0 ? ex : { local: ex.remote, remote: [] };
+      const co = coordinatorsOf(site);
+      return make("gateway", `gateway-${site}`, {
+        ...common(site, ports.gateways[site]!),
+        EXTRACTOR_ADDRESSES: local.local.map((e) => e.address).join(","),
+        REMOTE_EXTRACTOR_ADDRESSES: local.remote.map((e) => e.address).join(","),
+        COORDINATOR_ADDRESSES: [...co.local, ...co.remote].map((c) => c.address).join(","),
+        LOG_REPLICAS: String(logReplicas),
+      });
     });
 
-    const services = [...extractors, ...shards, ...coordinators, gateway];
+    const services = [...extractors, ...shards, ...coordinators, ...gateways];
     stoppers.push(async () => {
       // Front to back, so no request is in flight towards a process already gone.
-      await gateway.stop();
+      await Promise.all(gateways.map((g) => g.stop()));
       await Promise.all(coordinators.map((c) => c.stop()));
       await Promise.all([...shards, ...extractors].map((s) => s.stop()));
     });
     const firstWave = [...extractors, ...shards, ...coordinators];
     for (const s of firstWave) s.process.start();
     await Promise.all(firstWave.map((s) => s.waitServing()));
-    gateway.process.start();
-    await gateway.waitServing();
+    for (const g of gateways) g.process.start();
+    await Promise.all(gateways.map((g) => g.waitServing()));
     await waitForMembers(etcd.endpoints, shardSpecs, timeoutMs, shards);
 
     const byName = Object.fromEntries(services.map((s) => [s.name, s]));
@@ -237,7 +275,8 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
       services: byName,
       processes,
       addresses: {
-        gateway: gateway.address,
+        gateway: gateways[0]!.address,
+        gateways: Object.fromEntries(gateways.map((g, i) => [sites[i]!, g.address])),
         coordinators: Object.fromEntries(coordinators.map((c, i) => [sites[i]!, c.address])),
         extractors: extractors.map((e) => e.address),
         shards: Object.fromEntries(shards.map((s, i) => [ids[i]!, s.address])),
@@ -251,7 +290,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
         return s;
       },
       shardsHolding: (site, partition) =>
-        shardSpecs.filter((s) => s.site === site && s.partitions.includes(partition)).map((s) => ports.shards[s.id]!.grpc).map((p) => `127.0.0.1:${p}`),
+        shardSpecs.filter((s) => s.site === site && s.partitions.includes(partition)).map((s) => `${network.hostOf(site)}:${ports.shards[s.id]!.grpc}`),
       waitForMember: async (site, shardId, ms = timeoutMs) => {
         const spec = shardSpecs.find((s) => s.site === site && s.id === shardId);
         if (!spec) throw new Error(`no shard ${shardId} at site ${site}`);
@@ -265,6 +304,11 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
     await stopAll();
     throw err;
   }
+}
+
+function placement(network: ClusterNetwork, member: string): { host: string; netns?: string } {
+  const netns = network.netnsOf(member);
+  return { host: network.hostOf(member), ...(netns ? { netns } : {}) };
 }
 
 async function writeLayout(

@@ -10,6 +10,10 @@ export interface NatsNodeSpec {
   clientPort: number;
   clusterPort: number;
   monitorPort: number;
+  /** Address to listen on (client, routes, monitoring); default 127.0.0.1. */
+  host?: string;
+  /** Network namespace to run in (see ProcessSpec.netns). */
+  netns?: string;
 }
 
 export interface NatsClusterOptions {
@@ -46,13 +50,14 @@ export interface NatsCluster {
 export const NATS_CLUSTER_NAME = "taj";
 
 function configFor(spec: NatsNodeSpec, all: NatsNodeSpec[], dir: string, pingIntervalSec: number): string {
-  const routes = all.map((n) => `nats-route://127.0.0.1:${n.clusterPort}`).join(", ");
+  const routes = all.map((n) => `nats-route://${n.host ?? "127.0.0.1"}:${n.clusterPort}`).join(", ");
+  const host = spec.host ?? "127.0.0.1";
   // Tag by site and ask JetStream for one replica per distinct site tag: an R3 stream then has a
   // copy at site A, site B and the witness, and survives the loss of any one of them.
   return `# written by @taj/devcluster
 server_name: ${JSON.stringify(spec.name)}
-listen: 127.0.0.1:${spec.clientPort}
-http: 127.0.0.1:${spec.monitorPort}
+listen: ${host}:${spec.clientPort}
+http: ${host}:${spec.monitorPort}
 server_tags: [${JSON.stringify(`site:${spec.site}`)}]
 ping_interval: "${pingIntervalSec}s"
 ping_max: 2
@@ -64,7 +69,7 @@ jetstream {
 }
 cluster {
   name: ${NATS_CLUSTER_NAME}
-  listen: 127.0.0.1:${spec.clusterPort}
+  listen: ${host}:${spec.clusterPort}
   routes: [${routes}]
 }
 `;
@@ -93,7 +98,8 @@ export async function startNatsCluster(options: NatsClusterOptions): Promise<Nat
   const nodes: NatsNode[] = options.nodes.map((spec) => {
     const configFile = join(options.dir, `nats-${spec.name}.conf`);
     writeFileSync(configFile, configFor(spec, options.nodes, options.dir, options.pingIntervalSec ?? 2));
-    const monitorUrl = `http://127.0.0.1:${spec.monitorPort}`;
+    const host = spec.host ?? "127.0.0.1";
+    const monitorUrl = `http://${host}:${spec.monitorPort}`;
     const proc = new ManagedProcess({
       name: `nats-${spec.name}`,
       command: binary,
@@ -101,6 +107,7 @@ export async function startNatsCluster(options: NatsClusterOptions): Promise<Nat
       cwd: options.dir,
       env: { ...process.env },
       logFile: join(options.dir, `nats-${spec.name}.log`),
+      ...(spec.netns ? { netns: spec.netns } : {}),
     });
     const waitReady = (ms = timeoutMs) =>
       waitFor(`nats node ${spec.name} (${monitorUrl}/jsz)`, () => jetStreamReady(monitorUrl), {
@@ -111,7 +118,7 @@ export async function startNatsCluster(options: NatsClusterOptions): Promise<Nat
       name: proc.name,
       node: spec.name,
       site: spec.site,
-      url: `nats://127.0.0.1:${spec.clientPort}`,
+      url: `nats://${host}:${spec.clientPort}`,
       monitorUrl,
       get pid() {
         return proc.pid;

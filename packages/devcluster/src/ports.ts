@@ -11,7 +11,10 @@ export interface PortLayout {
   /** Keyed by member name: each site's name, plus the witness "w". */
   etcd: Record<string, { client: number; peer: number }>;
   nats: Record<string, { client: number; cluster: number; monitor: number }>;
+  /** Site a's gateway (the first site's), kept for callers that know one gateway. */
   gateway: ServicePorts;
+  /** One gateway per site; the first site's is `gateway`. */
+  gateways: Record<string, ServicePorts>;
   coordinators: Record<string, ServicePorts>;
   extractors: ServicePorts[];
   shards: Record<string, ServicePorts>;
@@ -37,7 +40,7 @@ export function shardIds(sites: readonly string[], shardsPerSite: number): strin
  * |-----------------|---------------------------------------------------------|
  * | +0 .. +9        | etcd member i (sites in order, then witness): client +2i, peer +2i+1 |
  * | +10 / +20 / +30 | NATS node i: client +10+i, cluster route +20+i, monitor http +30+i |
- * | +40, +41        | gateway gRPC, metrics                                   |
+ * | +40 .. +47      | gateway of site i: gRPC +40+2i, metrics +41+2i           |
  * | +50 .. +59      | coordinator of site i: gRPC +50+2i, metrics +51+2i      |
  * | +60 .. +79      | extractor i: gRPC +60+2i, metrics +61+2i                |
  * | +100 .. +199    | shard k (all sites, in id order): gRPC +100+2k, metrics +101+2k |
@@ -58,6 +61,7 @@ export function portLayout(basePort: number, sites: readonly string[], shardsPer
     etcd: Object.fromEntries(members.map((m, i) => [m, { client: b + 2 * i, peer: b + 2 * i + 1 }])),
     nats: Object.fromEntries(members.map((m, i) => [m, { client: b + 10 + i, cluster: b + 20 + i, monitor: b + 30 + i }])),
     gateway: { grpc: b + 40, metrics: b + 41 },
+    gateways: Object.fromEntries(sites.map((s, i) => [s, { grpc: b + 40 + 2 * i, metrics: b + 41 + 2 * i }])),
     coordinators: Object.fromEntries(sites.map((s, i) => [s, { grpc: b + 50 + 2 * i, metrics: b + 51 + 2 * i }])),
     extractors: Array.from({ length: extractors }, (_, i) => ({ grpc: b + 60 + 2 * i, metrics: b + 61 + 2 * i })),
     shards: Object.fromEntries(ids.map((id, k) => [id, { grpc: b + 100 + 2 * k, metrics: b + 101 + 2 * k }])),
@@ -72,7 +76,7 @@ export function labelledPorts(layout: PortLayout): Array<{ port: number; label: 
     out.push({ port: p.client, label: `nats-${n} client` }, { port: p.cluster, label: `nats-${n} cluster` }, { port: p.monitor, label: `nats-${n} monitor` });
   }
   const svc = (name: string, p: ServicePorts) => out.push({ port: p.grpc, label: `${name} grpc` }, { port: p.metrics, label: `${name} metrics` });
-  svc("gateway", layout.gateway);
+  for (const [s, p] of Object.entries(layout.gateways)) svc(`gateway-${s}`, p);
   for (const [s, p] of Object.entries(layout.coordinators)) svc(`coordinator-${s}`, p);
   layout.extractors.forEach((p, i) => svc(`extractor-${i + 1}`, p));
   for (const [id, p] of Object.entries(layout.shards)) svc(`shard-${id}`, p);

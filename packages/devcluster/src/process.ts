@@ -10,6 +10,11 @@ export interface ProcessSpec {
   env: NodeJS.ProcessEnv;
   /** stdout and stderr are appended here, so a restart keeps the earlier output. */
   logFile: string;
+  /**
+   * Network namespace to run in (`ip netns exec <netns> command ...`). `ip netns exec` execs the
+   * command in place, so the pid we hold is the real process's: kill -9 reaches it.
+   */
+  netns?: string;
 }
 
 export interface ExitStatus {
@@ -92,7 +97,10 @@ export class ManagedProcess {
     installExitHooks();
     const fd = openSync(this.spec.logFile, "a");
     try {
-      const child = spawn(this.spec.command, this.spec.args, {
+      const [command, args] = this.spec.netns
+        ? ["ip", ["netns", "exec", this.spec.netns, this.spec.command, ...this.spec.args]]
+        : [this.spec.command, this.spec.args];
+      const child = spawn(command, args, {
         cwd: this.spec.cwd,
         env: this.spec.env,
         stdio: ["ignore", fd, fd],

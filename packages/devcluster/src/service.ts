@@ -16,6 +16,8 @@ export interface StartServiceOptions {
   name?: string;
   /** How long to wait for grpc.health.v1 SERVING; default 90 s (cold tsx start on 2 busy cores). */
   timeoutMs?: number;
+  /** Network namespace to run in (see ProcessSpec.netns); GRPC_HOST must then be an address there. */
+  netns?: string;
 }
 
 export interface ServiceHandle extends ProcessHandle {
@@ -54,6 +56,7 @@ export function createService(kind: ServiceKind, options: StartServiceOptions): 
     cwd: repoRoot,
     env,
     logFile: options.logFile,
+    ...(options.netns ? { netns: options.netns } : {}),
   });
   const defaultTimeout = options.timeoutMs ?? 90_000;
   const waitServing = async (timeoutMs = defaultTimeout) => {

@@ -7,8 +7,9 @@ test("the port layout never reuses a port and stays inside its span", () => {
   const ports = labelledPorts(layout).map((p) => p.port);
   assert.equal(new Set(ports).size, ports.length, "no port used twice");
   assert.ok(ports.every((p) => p >= 20000 && p < 20000 + PORT_SPAN));
-  // 3 etcd x 2 + 3 nats x 3 + (gateway + 2 coordinators + 10 extractors + 50 shards) x 2
-  assert.equal(ports.length, 6 + 9 + (1 + 2 + 10 + 50) * 2);
+  // 3 etcd x 2 + 3 nats x 3 + (2 gateways + 2 coordinators + 10 extractors + 50 shards) x 2
+  assert.equal(ports.length, 6 + 9 + (2 + 2 + 10 + 50) * 2);
+  assert.deepEqual(layout.gateway, layout.gateways.a);
 });
 
 test("clusters with base ports PORT_SPAN apart do not overlap", () => {

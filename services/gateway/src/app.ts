@@ -24,7 +24,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, option
   const metrics = await startMetrics("gateway", config.METRICS_PORT, config.GRPC_HOST, logger);
   const log = await TemplateLog.open(config.NATS_URLS, config.LOG_REPLICAS, logger);
   const partitions = new PartitionCount(config.ETCD_ENDPOINTS, logger);
-  const extractors = new ExtractorPool(config.EXTRACTOR_ADDRESSES);
+  const extractors = new ExtractorPool(config.EXTRACTOR_ADDRESSES, config.REMOTE_EXTRACTOR_ADDRESSES);
   const coordinators = new Coordinators(config.COORDINATOR_ADDRESSES);
   const impl = matchingService({
     limits: {

@@ -11,8 +11,16 @@ export const GatewayConfig = z
     SITE: siteName,
     GRPC_HOST: z.string().default("127.0.0.1"),
     GRPC_PORT: port.default(7000),
-    /** Extractors to spread calls over (round-robin); a call that finds one unavailable tries the next. */
+    /** Extractors of this site to spread calls over (round-robin); a call that finds one unavailable tries the next. */
     EXTRACTOR_ADDRESSES: addresses,
+    /** Extractors of other sites, used only when no local one answers. */
+    REMOTE_EXTRACTOR_ADDRESSES: csv.pipe(z.array(hostPort)).default([]),
+    /**
+     * When an enrollment or deletion is acknowledged. "quorum" (the only one implemented): once the
+     * template stream's quorum (2 of 3 replicas: site A, site B, witness) stored it; a site cut off
+     * from the quorum refuses writes with UNAVAILABLE. See docs/guarantees.md for the alternative.
+     */
+    WRITE_ACK_POLICY: z.enum(["quorum"]).default("quorum"),
     /** Coordinators, local site first: the next is tried only when one cannot be reached. */
     COORDINATOR_ADDRESSES: addresses,
     /** NATS servers, site-local first (tried in this order, never shuffled). */

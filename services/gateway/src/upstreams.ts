@@ -17,32 +17,40 @@ export function isUnreachable(err: AppError): boolean {
   return (cause?.metadata?.get(ERROR_DETAIL_KEY).length ?? 0) === 0;
 }
 
-/** Spreads extractions round-robin; one that is unavailable is skipped for the next. */
+/**
+ * Spreads extractions round-robin over the site's own extractors; one that is unavailable is
+ * skipped for the next. Extractors of the other site are a fallback only, used when no local one
+ * answers: during a cut between sites a remote call would hang until the deadline.
+ */
 export class ExtractorPool {
-  readonly #clients: ReturnType<typeof newExtractor>[];
+  readonly #local: ReturnType<typeof newExtractor>[];
+  readonly #remote: ReturnType<typeof newExtractor>[];
   #next = 0;
 
-  constructor(addresses: readonly string[]) {
-    this.#clients = addresses.map(newExtractor);
+  constructor(addresses: readonly string[], remoteAddresses: readonly string[] = []) {
+    this.#local = addresses.map(newExtractor);
+    this.#remote = remoteAddresses.map(newExtractor);
   }
 
   async extract(request: MessageInitShape<typeof ExtractRequestSchema>, options: CallOptions) {
-    const start = this.#next++ % this.#clients.length;
+    const start = this.#next++;
     let last: AppError | undefined;
-    for (let i = 0; i < this.#clients.length; i++) {
-      const client = this.#clients[(start + i) % this.#clients.length]!;
-      try {
-        return await client.extract(request, options);
-      } catch (err) {
-        last = AppError.from(err);
-        if (last.code !== ErrorCode.UNAVAILABLE) throw last;
+    for (const group of [this.#local, this.#remote]) {
+      for (let i = 0; i < group.length; i++) {
+        const client = group[(start + i) % group.length]!;
+        try {
+          return await client.extract(request, options);
+        } catch (err) {
+          last = AppError.from(err);
+          if (last.code !== ErrorCode.UNAVAILABLE) throw last;
+        }
       }
     }
     throw last ?? new AppError(ErrorCode.UNAVAILABLE, "no extractor is available");
   }
 
   close(): void {
-    for (const c of this.#clients) c.close();
+    for (const c of [...this.#local, ...this.#remote]) c.close();
   }
 }
 

@@ -1,0 +1,65 @@
+/**
+ * Drill 1: cut site A from site B and the witness (nftables drop in the router namespace) while
+ * the load generator enrolls, deletes and searches; restore; check both sites hold exactly the
+ * acknowledged writes. Prints a table; exits 1 on a broken promise. `--ci`: short phases.
+ */
+import { setTimeout as sleep } from "node:timers/promises";
+import { drillArgs, log, runId, withSitesCluster } from "./lib/drill.ts";
+import { longestSearchGap, startLoad } from "./lib/load.ts";
+import { verifySites } from "./lib/verify.ts";
+import { ms, printReport, standardRows, type Row } from "./lib/report.ts";
+
+const SEARCH_GAP_LIMIT_MS = 5_000;
+const args = drillArgs();
+const warmMs = args.seconds(15, 6);
+const cutMs = args.seconds(40, 20);
+const afterMs = args.seconds(20, 10);
+
+const code = await withSitesCluster(args, "cut", async (cluster, probes) => {
+  const { a, b } = cluster.addresses.gateways as Record<string, string>;
+  if (!a || !b) throw new Error("expected gateways at sites a and b");
+  const load = startLoad({
+    gateways: [a, b],
+    probes,
+    runId: runId(),
+    durationMs: warmMs + cutMs + afterMs + 60_000,
+    maxOps: args.ci ? 3_000 : 20_000,
+    searchLanes: [
+      { name: "client", gateways: [a, b] },
+      { name: "site-a", gateways: [a] },
+      { name: "site-b", gateways: [b] },
+    ],
+  });
+  await sleep(warmMs);
+  const cutAt = load.mark("cut");
+  cluster.topology.cut("a");
+  log(`site a cut from b and w for ${cutMs / 1000} s`);
+  await sleep(cutMs);
+  cluster.topology.restore();
+  const restoredAt = load.mark("restore");
+  log("links restored");
+  await sleep(afterMs);
+  load.stop();
+  const result = await load.done;
+  log(`load done: ${result.enrolled.length} enrollments, ${result.deleted.length} deletions, ${result.searches.length} searches; verifying`);
+  const verify = await verifySites(result, {
+    sites: ["a", "b"], partitionCount: cluster.partitionCount, holders: cluster.shardsHolding, since: restoredAt, timeoutMs: 90_000,
+  });
+
+  const during = { from: cutAt, to: restoredAt };
+  const firstAckAfterCut = [...result.enrolled, ...result.deleted].filter((w) => w.at > cutAt).map((w) => w.at).sort((x, y) => x - y)[0];
+  // A write acknowledged by site A's gateway once the cut is in place would have bypassed the quorum.
+  const ackedByCutSite = [...result.enrolled, ...result.deleted].filter((w) => w.gateway === a && w.at > cutAt + 1_000 && w.at < restoredAt).length;
+  const gapDuring = (lane: string) => longestSearchGap(result, { lane, ...during });
+  const rows: Row[] = [
+    { measure: "cut (site a from b + witness)", value: ms(restoredAt - cutAt) },
+    ...standardRows(result, verify, { lanes: ["client", "site-a", "site-b"], gapPromised: ["client", "site-b"], gapLimitMs: SEARCH_GAP_LIMIT_MS }),
+    { measure: "during cut: longest search gap, client (a then b)", value: ms(gapDuring("client")), promise: `<= ${SEARCH_GAP_LIMIT_MS} ms`, ok: gapDuring("client") <= SEARCH_GAP_LIMIT_MS },
+    { measure: "during cut: longest search gap, site b (majority)", value: ms(gapDuring("site-b")), promise: `<= ${SEARCH_GAP_LIMIT_MS} ms`, ok: gapDuring("site-b") <= SEARCH_GAP_LIMIT_MS },
+    { measure: "during cut: longest search gap, site a (cut off, stale)", value: ms(gapDuring("site-a")) },
+    { measure: "writes: cut to first acknowledged write", value: ms(firstAckAfterCut === undefined ? undefined : firstAckAfterCut - cutAt) },
+    { measure: "writes acknowledged by cut-off site a", value: String(ackedByCutSite), promise: "= 0 (quorum policy)", ok: ackedByCutSite === 0 },
+  ];
+  return printReport(`drill 1: partition cut${args.ci ? " (ci)" : ""}`, rows);
+});
+process.exit(code);
