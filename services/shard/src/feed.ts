@@ -19,6 +19,8 @@ export interface FeedOptions {
 
 const MAX_DIMS = 4096;
 
+const PULL_EXPIRES_MS = 5_000;
+
 /**
  * Reads the template log through one durable pull consumer filtered on `taj.tpl.>`, hands
  * batches to the index worker and acks them once applied. Events for partitions not owned are
@@ -78,7 +80,9 @@ export class Feed {
     });
     this.options.logger.info({ consumer: name, startSequence }, "log consumer positioned");
     const consumer = await this.js.consumers.get(TEMPLATE_STREAM, name);
-    const messages = await consumer.consume({ max_messages: Math.max(this.options.batchSize * 2, 512) });
+    // Short pulls: after a cut the client notices missed heartbeats (expires / 2) and re-pulls
+    // within seconds; at the default 30 s a healed site took over a minute to catch up.
+    const messages = await consumer.consume({ max_messages: Math.max(this.options.batchSize * 2, 512), expires: PULL_EXPIRES_MS });
     this.messages = messages;
     const generation = ++this.generation;
     void (async () => {
