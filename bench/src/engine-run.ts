@@ -1,0 +1,138 @@
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { generatorFor, probeMatrix, row, type DatasetSpec } from "./dataset.ts";
+import { latency, recallAt, round, rssBytes, type Latency } from "./stats.ts";
+import type { Engine } from "./engines/types.ts";
+
+export const ENGINE_NAMES = ["exact-f32", "usearch-hnsw-i8", "usearch-exhaustive-i8", "hnswlib-node", "lancedb"] as const;
+export type EngineName = (typeof ENGINE_NAMES)[number];
+
+export interface EngineJob {
+  engine: EngineName;
+  spec: DatasetSpec;
+  /** Scratch dir for the engine's files. */
+  dir: string;
+  out: string;
+  /** Exact top-k per probe (gallery indexes); absent for the exact engine itself, which writes it. */
+  truthPath: string;
+  k: number;
+  /** Tune the effort knob to the first value whose recall@k reaches this. */
+  targetRecall?: number;
+  /** Stop tuning after this long (the last value tried is kept). */
+  tuneBudgetMs: number;
+}
+
+export interface EngineResult {
+  engine: EngineName;
+  size: number;
+  settings: Record<string, unknown>;
+  buildSeconds: number;
+  buildPerSecond: number;
+  rssDeltaBytes: number;
+  memoryBytesPerTemplate: number;
+  diskBytes: number;
+  diskBytesPerTemplate: number;
+  effortName?: string;
+  effort?: number;
+  tuning: { effort: number; recallAtK: number; p50Ms: number }[];
+  recallAt1: number;
+  recallAt10: number;
+  latency: Latency;
+  searchesPerSecond: number;
+}
+
+async function load(name: EngineName): Promise<Engine> {
+  switch (name) {
+    case "exact-f32": return new (await import("./engines/usearch.ts")).ExactF32();
+    case "usearch-hnsw-i8": return new (await import("./engines/usearch.ts")).UsearchHnsw();
+    case "usearch-exhaustive-i8": return new (await import("./engines/usearch.ts")).UsearchExhaustiveI8();
+    case "hnswlib-node": return new (await import("./engines/hnswlib.ts")).HnswlibEngine();
+    case "lancedb": return new (await import("./engines/lancedb.ts")).LancedbEngine();
+  }
+}
+
+function gc(): void {
+  const g = (globalThis as { gc?: () => void }).gc;
+  g?.();
+  g?.();
+}
+
+async function searchAll(engine: Engine, probes: Float32Array, count: number, dim: number, k: number): Promise<{ results: number[][]; ms: number[] }> {
+  const results: number[][] = [], ms: number[] = [];
+  for (let q = 0; q < count; q++) {
+    const t = performance.now();
+    results.push(await engine.search(row(probes, q, dim), k));
+    ms.push(performance.now() - t);
+  }
+  return { results, ms };
+}
+
+/** Builds one engine on the data set, tunes it to the target recall if asked, measures it. */
+export async function runEngine(job: EngineJob): Promise<EngineResult> {
+  rmSync(job.dir, { recursive: true, force: true });
+  mkdirSync(job.dir, { recursive: true });
+  const engine = await load(job.engine);
+  const gen = generatorFor(job.spec);
+  const probes = probeMatrix(gen, job.spec.probes).vectors;
+  const n = job.spec.probes, dim = gen.dim;
+  gc();
+  const rss0 = rssBytes();
+  const t0 = performance.now();
+  await engine.build(gen, job.dir);
+  const buildSeconds = (performance.now() - t0) / 1000;
+  gc();
+  const rssDelta = rssBytes() - rss0;
+
+  // Warm-up: first searches fault pages in and JIT the glue.
+  await searchAll(engine, probes, Math.min(20, n), dim, job.k);
+
+  const truth = job.engine === "exact-f32" ? undefined : (JSON.parse(readFileSync(job.truthPath, "utf8")) as number[][]);
+  const tuning: EngineResult["tuning"] = [];
+  let effort: number | undefined;
+  if (truth !== undefined && job.targetRecall !== undefined && engine.efforts.length > 0) {
+    const started = performance.now();
+    for (const e of engine.efforts) {
+      engine.setEffort(e);
+      const { results, ms } = await searchAll(engine, probes, n, dim, job.k);
+      const r = recallAt(job.k, results, truth);
+      tuning.push({ effort: e, recallAtK: round(r, 4), p50Ms: latency(ms).p50Ms });
+      effort = e;
+      if (r >= job.targetRecall || performance.now() - started > job.tuneBudgetMs) break;
+    }
+  } else if (engine.efforts.length > 0) {
+    effort = 64;
+    engine.setEffort(effort);
+  }
+
+  const { results, ms } = await searchAll(engine, probes, n, dim, job.k);
+  if (job.engine === "exact-f32") writeFileSync(job.truthPath, JSON.stringify(results));
+  const reference = truth ?? results;
+  const diskBytes = await engine.save(job.dir);
+  const lat = latency(ms);
+  return {
+    engine: job.engine,
+    size: gen.size,
+    settings: engine.settings,
+    buildSeconds: round(buildSeconds),
+    buildPerSecond: round(gen.size / buildSeconds),
+    rssDeltaBytes: rssDelta,
+    memoryBytesPerTemplate: round(rssDelta / gen.size),
+    diskBytes,
+    diskBytesPerTemplate: round(diskBytes / gen.size),
+    ...(engine.effortName !== undefined && effort !== undefined ? { effortName: engine.effortName, effort } : {}),
+    tuning,
+    recallAt1: round(recallAt(1, results, reference), 4),
+    recallAt10: round(recallAt(10, results, reference), 4),
+    latency: lat,
+    searchesPerSecond: round(1000 / lat.meanMs),
+  };
+}
+
+// Child-process entry: `node --expose-gc --import tsx engine-run.ts <job.json>`, so each engine's
+// memory is measured alone and a crash in a native add-on costs only its own row.
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const job = JSON.parse(readFileSync(process.argv[2]!, "utf8")) as EngineJob;
+  const result = await runEngine(job);
+  writeFileSync(job.out, JSON.stringify(result, null, 2));
+  process.exit(0);
+}

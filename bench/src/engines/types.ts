@@ -1,0 +1,17 @@
+import type { TemplateGenerator } from "../generator.ts";
+
+/** One vector-search implementation under test, fed the same gallery and probes. */
+export interface Engine {
+  readonly name: string;
+  readonly settings: Record<string, unknown>;
+  /** Search-effort values to try, in increasing order of recall (empty: nothing to tune). */
+  readonly efforts: readonly number[];
+  /** The knob's name in the engine's own terms ("ef", "expansion_search"). */
+  readonly effortName?: string;
+  build(gen: TemplateGenerator, dir: string): Promise<void>;
+  setEffort(effort: number): void;
+  /** Gallery indexes of the best k, best first. */
+  search(query: Float32Array, k: number): Promise<number[]> | number[];
+  /** Persists the index under dir and returns the bytes it takes there. */
+  save(dir: string): Promise<number>;
+}

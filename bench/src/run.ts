@@ -1,0 +1,139 @@
+import { spawn } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpus, totalmem } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { formatSize, type BenchOptions } from "./args.ts";
+import { galleryChunk, generatorFor, IN_MEMORY_LIMIT, probeMatrix, type DatasetSpec } from "./dataset.ts";
+import { DEFAULT_PARAMS, generatorStats, type Moments } from "./generator.ts";
+import type { EngineJob, EngineName, EngineResult } from "./engine-run.ts";
+import { runClusterBench, type ClusterResult } from "./cluster/cluster-bench.ts";
+import { calibrate, extractSampleFaces, type Calibration, type RealFace } from "./real-faces.ts";
+import { extractionStats, gatewayImages, type ExtractionResult, type GatewayImageResult } from "./images.ts";
+
+export interface ScaleResult {
+  size: number;
+  engines: Partial<Record<EngineName, EngineResult>>;
+  engineErrors: Partial<Record<EngineName, string>>;
+  cluster?: ClusterResult;
+  clusterError?: string;
+  gatewayImages?: GatewayImageResult;
+}
+
+export interface BenchResult {
+  startedAt: string;
+  finishedAt: string;
+  machine: { cpus: number; cpuModel: string; memoryBytes: number; node: string; load: string };
+  options: Omit<BenchOptions, "out" | "workDir">;
+  generator: { params: typeof DEFAULT_PARAMS; measured: { genuine: Moments; impostor: Moments }; realModel?: Calibration };
+  extraction?: ExtractionResult;
+  scales: ScaleResult[];
+}
+
+function withoutPaths(o: BenchOptions): BenchResult["options"] {
+  const copy: Partial<BenchOptions> = { ...o };
+  delete copy.out;
+  delete copy.workDir;
+  return copy as BenchResult["options"];
+}
+
+const ENGINE_RUN = fileURLToPath(new URL("./engine-run.ts", import.meta.url));
+
+/** Runs one engine in its own process (clean memory figures; a native crash costs one row). */
+function runEngineChild(job: EngineJob, timeoutMinutes: number, log: (m: string) => void): Promise<EngineResult> {
+  const jobPath = `${job.out}.job.json`;
+  writeFileSync(jobPath, JSON.stringify(job));
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["--expose-gc", "--import", "tsx", ENGINE_RUN, jobPath], { stdio: ["ignore", "inherit", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => {
+      const text = d.toString();
+      // LanceDB logs a deprecation warning per query; keep the rest.
+      if (!/Deprecation warning/.test(text)) stderr = (stderr + text).slice(-4000);
+    });
+    const timer = setTimeout(() => {
+      log(`${job.engine}: over ${timeoutMinutes} min, stopping it`);
+      child.kill("SIGKILL");
+    }, timeoutMinutes * 60_000);
+    child.on("exit", (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(JSON.parse(readFileSync(job.out, "utf8")) as EngineResult);
+      else reject(new Error(`${job.engine} exited with ${code ?? signal}: ${stderr.trim().split("\n").slice(-5).join(" | ")}`));
+    });
+  });
+}
+
+export async function runBench(o: BenchOptions, log: (m: string) => void): Promise<BenchResult> {
+  const startedAt = new Date().toISOString();
+  mkdirSync(o.workDir, { recursive: true });
+  const load = readFileSync("/proc/loadavg", "utf8").trim();
+  const gen0 = generatorFor({ seed: o.seed, size: 1000, probes: 0 });
+  const result: BenchResult = {
+    startedAt,
+    finishedAt: "",
+    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? "?", memoryBytes: totalmem(), node: process.version, load },
+    options: withoutPaths(o),
+    generator: { params: DEFAULT_PARAMS, measured: generatorStats(gen0, 5000) },
+    scales: [],
+  };
+
+  let faces: RealFace[] | undefined;
+  if (o.images) {
+    log("images: extracting the sample-face set in process (1 thread)");
+    faces = await extractSampleFaces();
+    result.generator.realModel = calibrate(faces);
+    result.extraction = extractionStats(faces);
+  }
+
+  for (const [si, size] of o.scales.entries()) {
+    const spec: DatasetSpec = { seed: o.seed, size, probes: o.probes };
+    const dir = join(o.workDir, formatSize(size));
+    mkdirSync(dir, { recursive: true });
+    const truthPath = join(dir, "truth.json");
+    const scale: ScaleResult = { size, engines: {}, engineErrors: {} };
+    result.scales.push(scale);
+    for (const engine of o.engines) {
+      const usearch = scale.engines["usearch-hnsw-i8"];
+      const tune = engine === "hnswlib-node" || engine === "lancedb";
+      const job: EngineJob = {
+        engine, spec, dir: join(dir, engine), out: join(dir, `${engine}.json`), truthPath, k: 10,
+        ...(tune && usearch ? { targetRecall: usearch.recallAt10 } : {}),
+        tuneBudgetMs: 10 * 60_000,
+      };
+      log(`${formatSize(size)} ${engine}: building`);
+      try {
+        const r = await runEngineChild(job, o.engineTimeoutMinutes, log);
+        scale.engines[engine] = r;
+        log(`${formatSize(size)} ${engine}: recall@10 ${r.recallAt10}, p50 ${r.latency.p50Ms} ms, built in ${r.buildSeconds} s`);
+      } catch (err) {
+        scale.engineErrors[engine] = (err as Error).message;
+        log(`${formatSize(size)} ${engine}: FAILED ${(err as Error).message}`);
+        if (engine === "exact-f32") throw err;
+      }
+    }
+
+    if (o.cluster) {
+      const gen = generatorFor(spec);
+      const gallery = size <= IN_MEMORY_LIMIT ? galleryChunk(gen, 0, size) : undefined;
+      const probes = probeMatrix(gen, o.probes).vectors;
+      const truth = JSON.parse(readFileSync(truthPath, "utf8")) as number[][];
+      try {
+        scale.cluster = await runClusterBench({
+          gen, gallery, probes, truth, k: 10, dir: join(dir, "cluster"), basePort: o.basePort,
+          freshnessSamples: o.freshness, concurrency: o.concurrency, throughputSeconds: o.throughputSeconds,
+          restart: o.restart && si === o.scales.length - 1,
+          ...(faces ? { withCluster: async (cluster, cpu) => {
+            log("images: enrolling the sample portraits and searching with every other image through the gateway");
+            scale.gatewayImages = await gatewayImages(cluster, faces, size, cpu);
+          } } : {}),
+          log,
+        });
+      } catch (err) {
+        scale.clusterError = (err as Error).stack ?? String(err);
+        log(`${formatSize(size)} cluster: FAILED ${(err as Error).message}`);
+      }
+    }
+  }
+  result.finishedAt = new Date().toISOString();
+  return result;
+}

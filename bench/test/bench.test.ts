@@ -1,0 +1,88 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { TemplateGenerator, dot, generatorStats } from "../src/generator.ts";
+import { parseSize, formatSize } from "../src/args.ts";
+import { percentile, recallAt } from "../src/stats.ts";
+import type { BenchResult } from "../src/run.ts";
+
+const layout = { size: 3000, photosPerIdentity: 3, matedShare: 0.3, matedProbeShare: 0.8 };
+
+test("generator: similarity statistics match the real model's measured on the sample faces", () => {
+  // Targets (bench/results/calibration.json): cross-photo genuine 0.61, impostor 0.056 ± 0.115.
+  const { genuine, impostor } = generatorStats(new TemplateGenerator(11, layout), 3000);
+  assert.ok(genuine.mean > 0.57 && genuine.mean < 0.65, `genuine mean ${genuine.mean}`);
+  assert.ok(impostor.mean > 0.03 && impostor.mean < 0.08, `impostor mean ${impostor.mean}`);
+  assert.ok(impostor.sd > 0.09 && impostor.sd < 0.14, `impostor sd ${impostor.sd}`);
+  // Random 512-d unit vectors would give sd 0.044: the shared structure is what widens it.
+});
+
+test("generator: unit vectors, deterministic per (seed, index), different across seeds", () => {
+  const a = new TemplateGenerator(5, layout), b = new TemplateGenerator(5, layout), c = new TemplateGenerator(6, layout);
+  const v = a.template(1234);
+  assert.ok(Math.abs(dot(v, v) - 1) < 1e-5);
+  assert.deepEqual(Array.from(b.template(1234)), Array.from(v));
+  assert.ok(dot(c.template(1234), v) < 0.9);
+});
+
+test("generator: layout of mated identities, distractors and probes", () => {
+  const g = new TemplateGenerator(3, layout);
+  assert.equal(g.matedIdentities, 300); // 3000 * 0.3 / 3
+  assert.deepEqual(g.identityOf(0), { identity: 0, photo: 0 });
+  assert.deepEqual(g.identityOf(5), { identity: 1, photo: 2 });
+  assert.deepEqual(g.identityOf(900), { identity: 300, photo: 0 }); // first distractor
+  assert.deepEqual(g.identityOf(2999), { identity: 2399, photo: 0 });
+  let mated = 0;
+  for (let q = 0; q < 1000; q++) {
+    const p = g.probe(q);
+    if (!p.mated) continue;
+    mated++;
+    // A mated probe is a new photo of an enrolled identity: close to its photos, not equal to any.
+    const first = g.template(p.identity * 3);
+    const s = dot(p.vector, first);
+    assert.ok(s > 0.3 && s < 0.99, `probe ${q} vs its mate: ${s}`);
+  }
+  assert.ok(mated > 740 && mated < 860, `mated probes ${mated} of 1000`);
+});
+
+test("recall@k and percentiles on hand-made cases", () => {
+  const exact = [[1, 2, 3], [4, 5, 6]];
+  assert.equal(recallAt(1, [[1, 9, 9], [5, 4, 6]], exact), 0.5); // probe 0 hits, probe 1 misses at rank 1
+  assert.equal(recallAt(3, [[3, 2, 1], [4, 7, 8]], exact), (1 + 1 / 3) / 2);
+  assert.equal(percentile([5, 1, 4, 2, 3], 50), 3);
+  assert.equal(percentile([5, 1, 4, 2, 3], 99), 5);
+  assert.equal(parseSize("100k"), 100_000);
+  assert.equal(parseSize("1.5m"), 1_500_000);
+  assert.equal(formatSize(17_000_000), "17m");
+});
+
+test("a tiny run writes its JSON, table and charts", async () => {
+  const out = await mkdtemp(join(tmpdir(), "taj-bench-test-"));
+  try {
+    const main = fileURLToPath(new URL("../src/main.ts", import.meta.url));
+    await promisify(execFile)(process.execPath, [
+      "--import", "tsx", main, "--scales", "2k", "--probes", "30", "--no-cluster", "--no-images", "--out", out, "--work-dir", join(out, "work"),
+    ], { timeout: 300_000 });
+    const result = JSON.parse(await readFile(join(out, "scale-2k.json"), "utf8")) as BenchResult;
+    const scale = result.scales[0]!;
+    assert.equal(scale.size, 2000);
+    assert.deepEqual(scale.engineErrors, {});
+    assert.equal(scale.engines["exact-f32"]!.recallAt10, 1);
+    for (const name of ["usearch-hnsw-i8", "usearch-exhaustive-i8", "hnswlib-node", "lancedb"] as const) {
+      const e = scale.engines[name]!;
+      assert.ok(e.recallAt10 > 0.5 && e.recallAt10 <= 1, `${name} recall@10 ${e.recallAt10}`);
+      assert.equal(e.latency.n, 30);
+    }
+    // hnswlib and LanceDB were tuned towards usearch's recall: each tried at least one ef value.
+    assert.ok(scale.engines["hnswlib-node"]!.tuning.length > 0);
+    for (const png of ["scale-2k-latency.png", "scale-2k-recall.png"]) assert.ok((await stat(join(out, png))).size > 1000);
+    assert.match(await readFile(join(out, "scale-2k.txt"), "utf8"), /usearch-hnsw-i8/);
+  } finally {
+    await rm(out, { recursive: true, force: true });
+  }
+});
