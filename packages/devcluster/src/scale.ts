@@ -39,10 +39,10 @@ export async function addShard(cluster: LocalCluster, site: string, shardId: str
   if (cluster.services[`shard-${shardId}`] || extras(cluster).has(shardId)) throw new Error(`shard ${shardId} already exists`);
   const model = Object.values(cluster.services).find((s) => s.kind === "shard" && s.env.SITE === site);
   if (!model) throw new Error(`no shard at site ${site} to copy the environment from`);
+  // Slot taken and recorded before any await, so shards added concurrently get distinct ports.
   const k = freeSlot(cluster);
   const grpc = cluster.ports.basePort + 100 + 2 * k;
   const metrics = grpc + 1;
-  await assertPortsFree([{ port: grpc, label: `shard-${shardId} grpc` }, { port: metrics, label: `shard-${shardId} metrics` }]);
   const name = `shard-${shardId}`;
   const handle = createService("shard", {
     name,
@@ -58,6 +58,12 @@ export async function addShard(cluster: LocalCluster, site: string, shardId: str
     timeoutMs,
   });
   extras(cluster).set(shardId, handle);
+  try {
+    await assertPortsFree([{ port: grpc, label: `${name} grpc` }, { port: metrics, label: `${name} metrics` }]);
+  } catch (err) {
+    extras(cluster).delete(shardId);
+    throw err;
+  }
   handle.process.start();
   try {
     await handle.waitServing();
