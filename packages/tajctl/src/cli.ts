@@ -33,12 +33,12 @@ live, and only then takes it from the old shard. Searches meanwhile ask one repl
 and merge by id, so nothing is counted twice. One move runs at a time cluster-wide (etcd lock).
 
 New shards must be running and registered before they can receive partitions. In Kubernetes:
-  kubectl -n taj scale statefulset shard-<site> --replicas=4      # the pods start with no partitions
-  tajctl status                                                     # they appear as alive, 0 assigned
+  kubectl -n taj-site-a scale statefulset taj-shard --replicas=4   # new pods start with no partitions
+  tajctl status                                                     # they show as alive, nothing assigned
   tajctl scale --site a --shards 4
 To shrink, move partitions away first, then scale the StatefulSet down (it removes the highest
 ordinals, which is what --shards N keeps):
-  tajctl scale --site a --shards 2 && kubectl -n taj scale statefulset shard-<site> --replicas=2
+  tajctl scale --site a --shards 2 && kubectl -n taj-site-a scale statefulset taj-shard --replicas=2
 
 An interrupted run leaves every partition searchable (at worst held twice); run the same command
 again to finish.`;
