@@ -4,8 +4,8 @@
  * acknowledged writes. Prints a table; exits 1 on a broken promise. `--ci`: short phases.
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { drillArgs, log, runId, withSitesCluster } from "./lib/drill.ts";
-import { longestSearchGap, startLoad } from "./lib/load.ts";
+import { drillArgs, log, logProgress, runId, saveLoad, withSitesCluster } from "./lib/drill.ts";
+import { longestSearchGap, longestWriteGap, startLoad } from "./lib/load.ts";
 import { verifySites } from "./lib/verify.ts";
 import { ms, printReport, standardRows, type Row } from "./lib/report.ts";
 
@@ -22,6 +22,11 @@ const code = await withSitesCluster(args, "cut", async (cluster, probes) => {
     gateways: [a, b],
     probes,
     runId: runId(),
+    // The client writes through a then b; a second writer uses site b only, to time the majority side.
+    writers: [
+      { name: "client", gateways: [a, b] },
+      { name: "siteb", gateways: [b] },
+    ],
     durationMs: warmMs + cutMs + afterMs + 60_000,
     maxOps: args.ci ? 3_000 : 20_000,
     searchLanes: [
@@ -41,9 +46,10 @@ const code = await withSitesCluster(args, "cut", async (cluster, probes) => {
   await sleep(afterMs);
   load.stop();
   const result = await load.done;
+  saveLoad(cluster.dir, result);
   log(`load done: ${result.enrolled.length} enrollments, ${result.deleted.length} deletions, ${result.searches.length} searches; verifying`);
   const verify = await verifySites(result, {
-    sites: ["a", "b"], partitionCount: cluster.partitionCount, holders: cluster.shardsHolding, since: restoredAt, timeoutMs: 90_000,
+    sites: ["a", "b"], partitionCount: cluster.partitionCount, holders: cluster.shardsHolding, since: restoredAt, timeoutMs: 90_000, onCheck: logProgress,
   });
 
   const during = { from: cutAt, to: restoredAt };
@@ -58,6 +64,8 @@ const code = await withSitesCluster(args, "cut", async (cluster, probes) => {
     { measure: "during cut: longest search gap, site b (majority)", value: ms(gapDuring("site-b")), promise: `<= ${SEARCH_GAP_LIMIT_MS} ms`, ok: gapDuring("site-b") <= SEARCH_GAP_LIMIT_MS },
     { measure: "during cut: longest search gap, site a (cut off, stale)", value: ms(gapDuring("site-a")) },
     { measure: "writes: cut to first acknowledged write", value: ms(firstAckAfterCut === undefined ? undefined : firstAckAfterCut - cutAt) },
+    { measure: "during cut: longest write gap, client (a then b)", value: ms(longestWriteGap(result, { writer: "client", ...during })) },
+    { measure: "during cut: longest write gap, site b only (majority)", value: ms(longestWriteGap(result, { writer: "siteb", ...during })) },
     { measure: "writes acknowledged by cut-off site a", value: String(ackedByCutSite), promise: "= 0 (quorum policy)", ok: ackedByCutSite === 0 },
   ];
   return printReport(`drill 1: partition cut${args.ci ? " (ci)" : ""}`, rows);

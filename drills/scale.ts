@@ -10,7 +10,10 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { addShard, removeShard, startLocalCluster, stopAddedShards, type LocalCluster } from "@taj/devcluster";
 import { AppError, createClient, errorCodeName } from "@taj/common";
-import { CoordinatorService, Modality } from "@taj/proto";
+import { connect } from "nats";
+import { create } from "@bufbuild/protobuf";
+import { CoordinatorService, Modality, SearchMode, ShardService, TemplateEventSchema } from "@taj/proto";
+import { encodeTemplateEvent, partitionOf, templateSubject } from "@taj/common";
 import { etcdClient, gatherStatus, renderStatus, runChange, type MoveReport } from "@taj/tajctl";
 import { drillArgs, log, runId } from "./lib/drill.ts";
 import { startLoad } from "./lib/load.ts";
@@ -24,6 +27,8 @@ const args = drillArgs();
 const warmMs = args.seconds(15, 6);
 const holdMs = args.seconds(15, 5);
 const afterMs = args.seconds(10, 4);
+/** Synthetic templates written to the log first, so per-shard work and move cost are measurable. */
+const syntheticTemplates = Number(process.env.SCALE_DRILL_TEMPLATES ?? (args.ci ? 0 : 20_000));
 
 interface ProbeStats {
   calls: number;
@@ -76,6 +81,87 @@ function coordinatorProbes(cluster: LocalCluster, until: () => boolean) {
   return { stats, done: Promise.all(loops) };
 }
 
+function randomUnit(rand: () => number): number[] {
+  const v = Array.from({ length: 512 }, () => rand() - 0.5);
+  const n = Math.hypot(...v);
+  return v.map((x) => x / n);
+}
+
+/** Straight into the template log (the gateway path is measured elsewhere): ids SYN-<n>, face. */
+async function publishSynthetic(cluster: LocalCluster, count: number): Promise<void> {
+  const nc = await connect({ servers: cluster.addresses.natsUrls });
+  try {
+    const js = nc.jetstream();
+    let seed = 5;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed / 2 ** 31);
+    for (let i = 0; i < count; i += 256) {
+      await Promise.all(
+        Array.from({ length: Math.min(256, count - i) }, (_, j) => {
+          const id = `SYN-${i + j}`;
+          const event = create(TemplateEventSchema, { event: { case: "enrolled", value: { id, modality: Modality.FACE, template: randomUnit(rand) } } });
+          return js.publish(templateSubject(Modality.FACE, partitionOf(id, cluster.partitionCount), id), encodeTemplateEvent(event));
+        }),
+      );
+    }
+  } finally {
+    await nc.close();
+  }
+}
+
+interface SpeedSample {
+  label: string;
+  /** shard -> templates held and p50 of an exhaustive ShardSearch over its partitions. */
+  shards: Array<{ shard: string; templates: number; p50: number }>;
+  coordinatorP50: number;
+}
+
+/** Per-shard and whole-site search time at site a, exhaustive (work proportional to templates held). */
+async function measureSpeed(cluster: LocalCluster, etcd: ReturnType<typeof etcdClient>, label: string, rounds = 30): Promise<SpeedSample> {
+  const status = await gatherStatus(etcd);
+  let seed = 3;
+  const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed / 2 ** 31);
+  const shards: SpeedSample["shards"] = [];
+  for (const row of status.shards.filter((r) => r.site === "a" && r.alive && r.loaded.length > 0)) {
+    const client = createClient(ShardService, row.address);
+    const times: number[] = [];
+    try {
+      for (let i = 0; i < rounds; i++) {
+        const t0 = performance.now();
+        await client.shardSearch({ modality: Modality.FACE, partitions: row.loaded, template: randomUnit(rand), k: 50, mode: SearchMode.EXHAUSTIVE }, { timeoutMs: 5_000 });
+        times.push(performance.now() - t0);
+      }
+    } finally {
+      client.close();
+    }
+    shards.push({ shard: row.shard, templates: row.templates?.face ?? 0, p50: p50(times) });
+  }
+  const coordinator = createClient(CoordinatorService, cluster.addresses.coordinators.a!);
+  const times: number[] = [];
+  try {
+    for (let i = 0; i < rounds; i++) {
+      const t0 = performance.now();
+      await coordinator.coordinatedSearch(
+        { modality: Modality.FACE, template: randomUnit(rand), similarityThreshold: 0.3, maxCandidates: 50, mode: SearchMode.EXHAUSTIVE },
+        { timeoutMs: 5_000 },
+      );
+      times.push(performance.now() - t0);
+    }
+  } finally {
+    coordinator.close();
+  }
+  return { label, shards, coordinatorP50: p50(times) };
+}
+
+async function waitCaughtUp(etcd: ReturnType<typeof etcdClient>, natsUrls: string[], timeoutMs: number): Promise<number> {
+  const started = Date.now();
+  for (;;) {
+    const s = await gatherStatus(etcd, { natsUrls });
+    if (s.shards.every((r) => !r.alive || r.lag === 0)) return Date.now() - started;
+    if (Date.now() - started > timeoutMs) throw new Error("shards did not catch up with the synthetic templates");
+    await sleep(1_000);
+  }
+}
+
 const p50 = (xs: number[]) => (xs.length === 0 ? NaN : [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!);
 
 async function main(): Promise<number> {
@@ -86,6 +172,16 @@ async function main(): Promise<number> {
   let failed = true;
   try {
     const gateway = cluster.addresses.gateway;
+    let indexMs: number | undefined;
+    if (syntheticTemplates > 0) {
+      log(`writing ${syntheticTemplates} synthetic templates to the log`);
+      const t0 = Date.now();
+      await publishSynthetic(cluster, syntheticTemplates);
+      await waitCaughtUp(etcd, cluster.addresses.natsUrls, 600_000);
+      indexMs = Date.now() - t0;
+      log(`indexed at both sites in ${indexMs} ms`);
+    }
+    const speed: SpeedSample[] = [];
     const probes = await prepareProbes(gateway);
     if (probes.length < 4) throw new Error(`only ${probes.length} usable probes`);
     log(`${probes.length} probes ready`);
@@ -106,7 +202,10 @@ async function main(): Promise<number> {
       log(`site ${site} now ${shards} shards: ${reports.length} partitions moved in ${Date.now() - started} ms`);
     };
 
-    await phase("steady, 2 shards per site", () => sleep(warmMs));
+    await phase("steady, 2 shards per site", async () => {
+      await sleep(warmMs);
+      if (syntheticTemplates > 0) speed.push(await measureSpeed(cluster, etcd, "2 shards"));
+    });
     await phase("scale out", async () => {
       for (const site of SITES) {
         await Promise.all([addShard(cluster, site, `${site}3`), addShard(cluster, site, `${site}4`)]);
@@ -114,7 +213,10 @@ async function main(): Promise<number> {
         await move(site, 4);
       }
     });
-    await phase("steady, 4 shards per site", () => sleep(holdMs));
+    await phase("steady, 4 shards per site", async () => {
+      await sleep(holdMs);
+      if (syntheticTemplates > 0) speed.push(await measureSpeed(cluster, etcd, "4 shards"));
+    });
     const statusAt4 = await gatherStatus(etcd, { natsUrls: cluster.addresses.natsUrls, coordinators: Object.values(cluster.addresses.coordinators) });
     process.stderr.write(`${renderStatus(statusAt4)}\n`);
     await phase("scale in", async () => {
@@ -124,7 +226,10 @@ async function main(): Promise<number> {
         log(`shards ${site}3, ${site}4 stopped`);
       }
     });
-    await phase("steady, 2 shards per site again", () => sleep(afterMs));
+    await phase("steady, 2 shards per site again", async () => {
+      await sleep(afterMs);
+      if (syntheticTemplates > 0) speed.push(await measureSpeed(cluster, etcd, "2 shards again"));
+    });
     load.stop();
     loadOver = true;
     const [result] = await Promise.all([load.done, probesRun.done]);
@@ -154,6 +259,12 @@ async function main(): Promise<number> {
         const lat = s.latencies.filter((l) => l.at >= ph.from && l.at <= ph.to).map((l) => l.ms);
         rows.push({ measure: `coordinator ${site}: search p50, ${ph.label}`, value: `${p50(lat).toFixed(1)} ms (${lat.length})` });
       }
+    }
+    if (indexMs !== undefined) rows.push({ measure: `synthetic templates written and indexed at both sites`, value: `${syntheticTemplates} in ${ms(indexMs)}` });
+    for (const sample of speed) {
+      const perShard = sample.shards.map((x) => `${x.shard}: ${x.templates} tpl ${x.p50.toFixed(1)} ms`).join(", ");
+      rows.push({ measure: `site a, ${sample.label}: exhaustive ShardSearch p50 per shard`, value: perShard });
+      rows.push({ measure: `site a, ${sample.label}: exhaustive coordinated search p50`, value: `${sample.coordinatorP50.toFixed(1)} ms` });
     }
     const backTo2 = statusEnd.sites.every((s) => s.shards === 2 && s.alive === 2 && s.uncovered.length === 0 && s.unassigned.length === 0);
     rows.push({ measure: "after: 2 live shards per site, every partition covered", value: backTo2 ? "yes" : "no", promise: "yes", ok: backTo2 });

@@ -1,9 +1,11 @@
 import { parseArgs } from "node:util";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { netnsSupport, startSitesCluster, type SitesCluster } from "@taj/devcluster";
 import { prepareProbes, type Probe } from "./probes.ts";
+import type { Verification } from "./verify.ts";
+import type { LoadResult } from "./load.ts";
 
 export interface DrillArgs {
   ci: boolean;
@@ -57,3 +59,14 @@ export async function withSitesCluster<T>(
 }
 
 export const runId = () => Date.now().toString(36);
+
+/** Logs a waiting verification every 10th check: which site misses what. */
+export function logProgress(v: Verification, check: number): void {
+  if (check % 10 !== 1) return;
+  log(`waiting for sites to converge: ${v.sites.map((s) => `${s.site} holds ${s.held} (missing ${s.missing}, deleted found ${s.deletedFound}${s.problems.length ? `, ${s.problems[0]}` : ""})`).join("; ")}`);
+}
+
+/** Keeps the raw load record beside the cluster's logs (kept with --keep or on failure). */
+export function saveLoad(dir: string, result: LoadResult): void {
+  writeFileSync(join(dir, "load.json"), JSON.stringify(result, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v)));
+}

@@ -12,9 +12,17 @@ export interface SearchLane {
   gateways: string[];
 }
 
+export interface WriterLane {
+  /** Shown in the report and part of the ids it writes, e.g. "w" or "site-b". */
+  name: string;
+  gateways: string[];
+}
+
 export interface LoadOptions {
   /** Gateways the writer uses, in order of preference (the client's failover list). */
   gateways: string[];
+  /** Writers; default one, "w", over `gateways`. Each enrolls its own ids and deletes only those. */
+  writers?: WriterLane[];
   probes: Probe[];
   /** Unique per run: ids are `DRILL-<runId>-<n>`. */
   runId: string;
@@ -36,6 +44,7 @@ export interface LoadOptions {
 
 export interface AckedWrite {
   id: string;
+  writer: string;
   seq: bigint;
   /** ms since epoch, when the acknowledgement arrived. */
   at: number;
@@ -94,6 +103,7 @@ export function startLoad(options: LoadOptions): LoadRun {
   const deleteEvery = options.deleteEvery ?? 3;
   const deleteMinAgeMs = options.deleteMinAgeMs ?? 1_000;
   const lanes = options.searchLanes ?? [{ name: "client", gateways: options.gateways }];
+  const writers = options.writers ?? [{ name: "w", gateways: options.gateways }];
   const clients = new Map<string, Client>();
   const clientOf = (address: string) => {
     let c = clients.get(address);
@@ -129,45 +139,45 @@ export function startLoad(options: LoadOptions): LoadRun {
     return undefined;
   }
 
-  const live: AckedWrite[] = [];
-  async function writer(): Promise<void> {
+  const pendingDeletes = new Set<string>();
+  async function writer(lane: WriterLane): Promise<void> {
+    const live: AckedWrite[] = [];
     let n = 0;
     while (running()) {
-      const id = `${idPrefix}${n}`;
+      const id = `${idPrefix}${lane.name}-${n}`;
       const probe = options.probes[n % options.probes.length]!;
       n++;
       const request = { modality: Modality.FACE, id, image: probe.image, ...(probe.faceBox ? { faceBox: probe.faceBox } : {}) };
       try {
-        const r = await withFailover("enroll", options.gateways, (c) => c.enroll(request, { timeoutMs: callTimeoutMs }));
+        const r = await withFailover(`enroll:${lane.name}`, lane.gateways, (c) => c.enroll(request, { timeoutMs: callTimeoutMs }));
         if (r) {
-          const ack = { id, seq: r.value.logSequence, at: Date.now(), gateway: r.gateway, failovers: r.failovers };
+          const ack = { id, writer: lane.name, seq: r.value.logSequence, at: Date.now(), gateway: r.gateway, failovers: r.failovers };
           result.enrolled.push(ack);
           live.push(ack);
         } else result.uncertainEnrolls.push(id);
       } catch {
         // A refusal (e.g. a probe judged unusable) stores nothing: counted in errors, not a write.
       }
-      if (n % deleteEvery === 0) await deleteOne();
+      if (n % deleteEvery === 0) await deleteOne(lane, live);
       if (options.writePauseMs !== 0) await sleep(options.writePauseMs ?? 20);
     }
   }
 
-  const pendingDeletes = new Set<string>();
-  async function deleteOne(): Promise<void> {
+  async function deleteOne(lane: WriterLane, live: AckedWrite[]): Promise<void> {
     const now = Date.now();
     const candidates = live.filter((w) => now - w.at >= deleteMinAgeMs);
     if (candidates.length === 0) return;
     const victim = candidates[Math.floor(Math.random() * candidates.length)]!;
     pendingDeletes.add(victim.id);
     try {
-      const r = await withFailover("delete", options.gateways, (c) =>
+      const r = await withFailover(`delete:${lane.name}`, lane.gateways, (c) =>
         c.delete({ modality: Modality.FACE, id: victim.id }, { timeoutMs: callTimeoutMs }),
       );
       // Unanswered: the id stays live and may be picked again (delete is idempotent).
       if (!r) return;
       live.splice(live.indexOf(victim), 1);
       pendingDeletes.delete(victim.id);
-      result.deleted.push({ id: victim.id, seq: r.value.logSequence, at: Date.now(), gateway: r.gateway, failovers: r.failovers });
+      result.deleted.push({ id: victim.id, writer: lane.name, seq: r.value.logSequence, at: Date.now(), gateway: r.gateway, failovers: r.failovers });
     } catch {
       // Non-retryable refusal: counted in errors; the id stays live.
     }
@@ -195,7 +205,7 @@ export function startLoad(options: LoadOptions): LoadRun {
     }
   }
 
-  const done = Promise.all([writer(), ...lanes.map((lane, i) => searcher(lane, i * 7))]).then(() => {
+  const done = Promise.all([...writers.map(writer), ...lanes.map((lane, i) => searcher(lane, i * 7))]).then(() => {
     result.end = Date.now();
     result.uncertainDeletes = [...pendingDeletes];
     for (const c of clients.values()) c.close();
@@ -239,11 +249,13 @@ export function longestSearchGap(result: LoadResult, options: { lane?: string; f
   return Math.max(gap, to - previous);
 }
 
-/** Longest stretch in [from, to] without an acknowledged write (enroll or delete). */
-export function longestWriteGap(result: LoadResult, options: { from?: number; to?: number } = {}): number {
+/** Longest stretch in [from, to] without an acknowledged write (enroll or delete) of the writer (all when omitted). */
+export function longestWriteGap(result: LoadResult, options: { writer?: string; from?: number; to?: number } = {}): number {
   const from = options.from ?? result.start;
   const to = options.to ?? result.end;
-  const acks = [...result.enrolled, ...result.deleted].map((w) => w.at).filter((t) => t >= from && t <= to).sort((x, y) => x - y);
+  const acks = [...result.enrolled, ...result.deleted]
+    .filter((w) => options.writer === undefined || w.writer === options.writer)
+    .map((w) => w.at).filter((t) => t >= from && t <= to).sort((x, y) => x - y);
   let gap = 0;
   let previous = from;
   for (const t of acks) {

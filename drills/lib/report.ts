@@ -55,6 +55,10 @@ export function standardRows(load: LoadResult, verify: VerifyResult, options: St
     { measure: "enrollments unanswered (in flight)", value: String(load.uncertainEnrolls.length) },
     { measure: "longest gap without an acknowledged write", value: ms(longestWriteGap(load)) },
   ];
+  const writers = [...new Set(load.enrolled.map((w) => w.writer))];
+  if (writers.length > 1) {
+    for (const writer of writers) rows.push({ measure: `longest write gap (writer ${writer})`, value: ms(longestWriteGap(load, { writer })) });
+  }
   for (const [op, byCode] of Object.entries(load.errors)) {
     rows.push({ measure: `errors ${op}`, value: Object.entries(byCode).map(([c, n]) => `${c.replace(/^ERROR_CODE_/, "")}:${n}`).join(" ") });
   }

@@ -115,6 +115,8 @@ export interface VerifyOptions {
   intervalMs?: number;
   /** Catch-up time is measured from here (e.g. the restore); default: when verify starts. */
   since?: number;
+  /** Called after every comparison that is not yet ok (progress, diagnostics). */
+  onCheck?: (v: Verification, check: number) => void;
 }
 
 export interface VerifyResult extends Verification {
@@ -137,6 +139,7 @@ export async function verifySites(load: LoadResult, options: VerifyOptions): Pro
     const v = compare(load, holdings);
     if (v.ok) return { ...v, catchUpMs: Math.max(0, Date.now() - since), checks };
     if (Date.now() >= until) return { ...v, catchUpMs: undefined, checks };
+    options.onCheck?.(v, checks);
     await sleep(options.intervalMs ?? 500);
   }
 }

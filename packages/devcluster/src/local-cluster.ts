@@ -38,6 +38,8 @@ export interface LocalClusterOptions {
   network?: ClusterNetwork;
   /** NATS ping interval (clients and routes); default 2 s. A cut link is noticed after ~2 pings. */
   natsPingIntervalSec?: number;
+  /** NATS write deadline; default 10 s (nats-server's). Shorter closes routes stuck behind a cut sooner. */
+  natsWriteDeadlineSec?: number;
 }
 
 /** Placement of each site's (and the witness's) processes: see startSitesCluster for namespaces. */
@@ -167,6 +169,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
           ...placement(network, m),
         })),
         ...(options.natsPingIntervalSec ? { pingIntervalSec: options.natsPingIntervalSec } : {}),
+        ...(options.natsWriteDeadlineSec ? { writeDeadlineSec: options.natsWriteDeadlineSec } : {}),
       }),
     ]);
     // Both settle before going on, so a failure of one never leaves the other running unowned.
@@ -186,14 +189,21 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
     await writeLayout(etcd.endpoints, partitionCount, shardSpecs);
     await createStream(nats.urls, logReplicas);
 
-    const etcdFor = (site: string) => localFirst(etcd.members, site).map((m) => m.endpoint).join(",");
+    // Between namespaces a site's services talk to their own site's etcd member and NATS node, and
+    // to the witness's, never to the other site's: the etcd and NATS clients pick servers at random,
+    // and a shard at site B holding its lease through site A's member loses it when A is cut off.
+    const reachable = (member: string, site: string) => !inNamespaces || member === site || member === WITNESS;
+    const etcdFor = (site: string) =>
+      localFirst(etcd.members, site).filter((m) => reachable(m.member, site)).map((m) => m.endpoint).join(",");
+    const natsFor = (site: string) =>
+      localFirst(nats.nodes, site).filter((n) => reachable(n.node, site)).map((n) => n.url);
     const common = (site: string, p: { grpc: number; metrics: number }): Record<string, string> => ({
       GRPC_HOST: network.hostOf(site),
       GRPC_PORT: String(p.grpc),
       METRICS_PORT: String(p.metrics),
       LOG_LEVEL: logLevel,
       SITE: site,
-      NATS_URLS: nats.urlsFor(site).join(","),
+      NATS_URLS: natsFor(site).join(","),
       ETCD_ENDPOINTS: etcdFor(site),
       [DIR_ENV]: dir,
     });

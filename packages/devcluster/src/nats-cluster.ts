@@ -24,6 +24,8 @@ export interface NatsClusterOptions {
   timeoutMs?: number;
   /** Route and client ping interval; short so a cut link is noticed within seconds in drills. */
   pingIntervalSec?: number;
+  /** A connection (route included) whose writes block this long is closed; nats-server's default is 10 s. */
+  writeDeadlineSec?: number;
 }
 
 export interface NatsNode extends ProcessHandle {
@@ -49,7 +51,7 @@ export interface NatsCluster {
 
 export const NATS_CLUSTER_NAME = "taj";
 
-function configFor(spec: NatsNodeSpec, all: NatsNodeSpec[], dir: string, pingIntervalSec: number): string {
+function configFor(spec: NatsNodeSpec, all: NatsNodeSpec[], dir: string, pingIntervalSec: number, writeDeadlineSec: number): string {
   const routes = all.map((n) => `nats-route://${n.host ?? "127.0.0.1"}:${n.clusterPort}`).join(", ");
   const host = spec.host ?? "127.0.0.1";
   // Tag by site and ask JetStream for one replica per distinct site tag: an R3 stream then has a
@@ -61,6 +63,7 @@ http: ${host}:${spec.monitorPort}
 server_tags: [${JSON.stringify(`site:${spec.site}`)}]
 ping_interval: "${pingIntervalSec}s"
 ping_max: 2
+write_deadline: "${writeDeadlineSec}s"
 jetstream {
   store_dir: ${JSON.stringify(join(dir, `nats-${spec.name}`))}
   max_memory_store: 256MB
@@ -97,7 +100,7 @@ export async function startNatsCluster(options: NatsClusterOptions): Promise<Nat
 
   const nodes: NatsNode[] = options.nodes.map((spec) => {
     const configFile = join(options.dir, `nats-${spec.name}.conf`);
-    writeFileSync(configFile, configFor(spec, options.nodes, options.dir, options.pingIntervalSec ?? 2));
+    writeFileSync(configFile, configFor(spec, options.nodes, options.dir, options.pingIntervalSec ?? 2, options.writeDeadlineSec ?? 10));
     const host = spec.host ?? "127.0.0.1";
     const monitorUrl = `http://${host}:${spec.monitorPort}`;
     const proc = new ManagedProcess({

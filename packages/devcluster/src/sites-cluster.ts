@@ -20,8 +20,10 @@ export async function startSitesCluster(options: Omit<LocalClusterOptions, "netw
   process.once("exit", onExit);
   let cluster: LocalCluster;
   try {
-    // A cut must be noticed quickly: NATS pings every second, gives up after two unanswered.
-    cluster = await startLocalCluster({ natsPingIntervalSec: 1, ...options, network: topology });
+    // A cut must be noticed quickly: NATS pings every second, gives up after two unanswered, and
+    // closes a route whose writes block for 2 s (otherwise a route stuck behind the cut lingers
+    // until after the restore and disrupts the cluster then).
+    cluster = await startLocalCluster({ natsPingIntervalSec: 1, natsWriteDeadlineSec: 2, ...options, network: topology });
   } catch (err) {
     topology.restore();
     topology.teardown();

@@ -39,6 +39,8 @@ export class Feed {
   private buffer: JsMsg[] = [];
   private draining = false;
   private lastPending = 0;
+  /** Consumer sequence of the last message taken, 0 right after (re)positioning. */
+  private lastDelivery = 0;
   /** Log messages received since start, applied or skipped: shows how much a restart replayed. */
   delivered = 0;
 
@@ -79,6 +81,7 @@ export class Feed {
       ack_wait: nanos(60_000),
     });
     this.options.logger.info({ consumer: name, startSequence }, "log consumer positioned");
+    this.lastDelivery = 0;
     const consumer = await this.js.consumers.get(TEMPLATE_STREAM, name);
     // Short pulls: after a cut the client notices missed heartbeats (expires / 2) and re-pulls
     // within seconds; at the default 30 s a healed site took over a minute to catch up.
@@ -118,7 +121,25 @@ export class Feed {
     }
   }
 
-  private async apply(batch: JsMsg[]): Promise<void> {
+  private async apply(received: JsMsg[]): Promise<void> {
+    // Messages handed to a pull request that was lost (a cut, a consumer leader change) come back
+    // only after ack_wait, behind later ones, and events are applied in sequence order: so a hole
+    // in the consumer sequence means rewinding to the last event applied in order, not going on.
+    const hole = received.findIndex((m, i) => m.info.deliverySequence !== (i === 0 ? this.lastDelivery : received[i - 1]!.info.deliverySequence) + 1);
+    const batch = hole === -1 ? received : received.slice(0, hole);
+    if (batch.length > 0) await this.applyInOrder(batch);
+    if (hole !== -1) {
+      const resumeAt = this.state.consumerPosition() + 1;
+      this.options.logger.warn(
+        { expected: (batch.at(-1)?.info.deliverySequence ?? this.lastDelivery) + 1, got: received[hole]!.info.deliverySequence, resumeAt },
+        "log consumer skipped deliveries; rewinding",
+      );
+      await this.position(resumeAt);
+    }
+  }
+
+  private async applyInOrder(batch: JsMsg[]): Promise<void> {
+    this.lastDelivery = batch.at(-1)!.info.deliverySequence;
     const ops: ChangeOp[] = [];
     this.delivered += batch.length;
     for (const m of batch) {
