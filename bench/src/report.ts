@@ -47,7 +47,12 @@ export function formatReport(r: BenchResult): string {
     if (raw) {
       const ratios = (["hnswlib-node", "lancedb"] as const).flatMap((n) => {
         const e = s.engines[n];
-        return e ? [`${n} p50 / usearch p50 = ${f(e.latency.p50Ms / raw.latency.p50Ms)} (at recall@10 ${pct(e.recallAt10)} vs ${pct(raw.recallAt10)})`] : [];
+        if (!e) return [];
+        const at = p50AtRecall(e.tuning, raw.recallAt10);
+        return [
+          `${n} p50 / usearch p50 = ${f(e.latency.p50Ms / raw.latency.p50Ms)} at ${e.effortName} ${e.effort} (recall@10 ${pct(e.recallAt10)} vs ${pct(raw.recallAt10)})` +
+            (at === undefined ? "" : `, ${f(at / raw.latency.p50Ms)} interpolated to the same recall`),
+        ];
       });
       if (ratios.length) out.push(`  matched recall: ${ratios.join("; ")}`);
     }
@@ -56,7 +61,7 @@ export function formatReport(r: BenchResult): string {
       if (approx && raw) {
         out.push(
           `  cluster overhead: cluster p50 / raw usearch p50 = ${f(approx.latency.p50Ms / raw.latency.p50Ms)} (${f(approx.latency.p50Ms)} vs ${f(raw.latency.p50Ms)} ms); ` +
-            `one ShardSearch straight to shard a1: p50 ${f(c.shardDirect.p50Ms)} ms, p99 ${f(c.shardDirect.p99Ms)} ms`,
+            `one ShardSearch straight to shard a1: p50 ${f(c.shardDirect?.p50Ms)} ms, p99 ${f(c.shardDirect?.p99Ms)} ms`,
         );
       }
       out.push(
@@ -89,6 +94,20 @@ export function formatReport(r: BenchResult): string {
     out.push(`  ${f(x.imagesPerSecondPerCore)} images/s per core`);
   }
   return out.join("\n");
+}
+
+/**
+ * p50 at exactly `target` recall, interpolated linearly between the two tuning points around it
+ * (the ef steps are coarse: the first one reaching the target usually overshoots it).
+ */
+export function p50AtRecall(tuning: readonly { recallAtK: number; p50Ms: number }[], target: number): number | undefined {
+  for (let i = 1; i < tuning.length; i++) {
+    const a = tuning[i - 1]!, b = tuning[i]!;
+    if (a.recallAtK < target && b.recallAtK >= target) {
+      return a.p50Ms + ((target - a.recallAtK) / (b.recallAtK - a.recallAtK)) * (b.p50Ms - a.p50Ms);
+    }
+  }
+  return tuning[0] !== undefined && tuning[0].recallAtK >= target ? tuning[0].p50Ms : undefined;
 }
 
 const COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"];

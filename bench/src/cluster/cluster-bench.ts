@@ -112,6 +112,13 @@ export async function runClusterBench(o: ClusterBenchOptions): Promise<ClusterRe
     const siteA = shardNames.filter((n) => n.startsWith("shard-a"));
     const rssPerTemplate = siteA.reduce((a, n) => a + rssAfter[n]! - rssBefore[n]!, 0) / gen.size;
 
+    // Disk, and a quiet cluster for the searches: wait (bounded) until every shard has a snapshot
+    // covering the whole load (the 10 000-event snapshot would otherwise run during the first searches).
+    log("cluster: waiting for snapshots covering the load");
+    const snapshotted = await waitSnapshotted(shards, lastSeq, 120_000);
+    const shardDisk = siteA.reduce((a, n) => a + dirBytes(join(cluster.dir, `${n}-data`)), 0);
+    const streamInfo = await (await nc.jetstreamManager()).streams.info(TEMPLATE_STREAM);
+
     // Searches, one at a time, approximate then exhaustive, through coordinator A.
     const search: SearchRun[] = [];
     const searchNames = allNames.filter((n) => n.startsWith("shard-") || n.startsWith("coordinator-"));
@@ -194,14 +201,6 @@ export async function runClusterBench(o: ClusterBenchOptions): Promise<ClusterRe
         missed[site]! += 1;
       }));
     }
-    const freshTotal = gen.size + o.freshnessSamples;
-
-    // Disk: wait (bounded) for a snapshot covering everything, then measure site A's shard dirs and the log.
-    log("cluster: waiting for snapshots to measure disk use");
-    const lastNow = Number((await nc.jetstreamManager().then((m) => m.streams.info(TEMPLATE_STREAM))).state.last_seq);
-    const snapshotted = await waitSnapshotted(shards, lastNow, 90_000);
-    const shardDisk = siteA.reduce((a, n) => a + dirBytes(join(cluster.dir, `${n}-data`)), 0);
-    const streamInfo = await (await nc.jetstreamManager()).streams.info(TEMPLATE_STREAM);
 
     if (o.withCluster) await o.withCluster(cluster, (names) => Object.fromEntries(names.map((n) => [n, cpuSeconds(cluster.processes[n]!.pid!)])));
 
@@ -221,7 +220,7 @@ export async function runClusterBench(o: ClusterBenchOptions): Promise<ClusterRe
       },
       disk: {
         snapshotted,
-        shardBytesPerTemplatePerSite: round(shardDisk / freshTotal),
+        shardBytesPerTemplatePerSite: round(shardDisk / gen.size),
         logBytesPerTemplatePerReplica: round(streamInfo.state.bytes / Math.max(1, streamInfo.state.messages)),
       },
       search,
