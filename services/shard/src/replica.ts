@@ -151,6 +151,7 @@ export async function startReplica(cfg: ShardConfig, logger: Logger): Promise<Re
    */
   let wanted = assignment.initial;
   let assignQueue: Promise<void> = Promise.resolve();
+  let stopping = false;
   const applyAssignment = async () => {
     const going = state.owned().filter((p) => !wanted.includes(p));
     if (going.length > 0 && cfg.RELEASE_GRACE_MS > 0) {
@@ -160,6 +161,8 @@ export async function startReplica(cfg: ShardConfig, logger: Logger): Promise<Re
       await sleep(cfg.RELEASE_GRACE_MS);
     }
     await serial.run(async () => {
+      // A change that lands during shutdown must not reposition a consumer stop() just closed.
+      if (stopping) return;
       leaving = new Set();
       const partitions = wanted;
       const last = (await jsm.streams.info(stream.config.name)).state.last_seq;
@@ -196,6 +199,7 @@ export async function startReplica(cfg: ShardConfig, logger: Logger): Promise<Re
   return {
     port: grpc.port,
     async stop() {
+      stopping = true;
       clearInterval(snapshotTimer);
       clearInterval(headTimer);
       // Leave the membership first so coordinators stop sending searches, then drain.
