@@ -8,12 +8,26 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { drillArgs, log, logProgress, runId, saveLoad, withSitesCluster } from "./lib/drill.ts";
 import { longestSearchGap, longestWriteGap, startLoad } from "./lib/load.ts";
 import { verifySites } from "./lib/verify.ts";
+import { etcdLeader, streamLeader } from "./lib/leaders.ts";
+import type { SitesCluster } from "@taj/devcluster";
 import { ms, printReport, standardRows, type Row } from "./lib/report.ts";
 
 const SEARCH_GAP_LIMIT_MS = 5_000;
-// One at a time; the last step takes etcd's quorum away (2 of 3 members) to show that only
-// re-assignment depends on it.
-const VICTIMS: string[][] = [["shard-a1"], ["coordinator-a"], ["extractor-1"], ["nats-a"], ["etcd-a"], ["etcd-b", "etcd-w"]];
+// One at a time. The NATS server and the etcd member killed are the current leaders (of the
+// template stream, of etcd), the harder case; the last step takes etcd's quorum away (2 of 3
+// members) to show that only re-assignment depends on it.
+type Victims = string[] | ((cluster: SitesCluster) => Promise<string[]>);
+const VICTIMS: Victims[] = [
+  ["shard-a1"],
+  ["coordinator-a"],
+  ["extractor-1"],
+  async (c) => [`nats-${await streamLeader(c.addresses.natsUrls)}`],
+  async (c) => [`etcd-${await etcdLeader(c.etcd.members)}`],
+  async (c) => {
+    const leader = await etcdLeader(c.etcd.members);
+    return c.etcd.members.filter((m) => m.member !== leader).map((m) => m.name);
+  },
+];
 const args = drillArgs();
 const warmMs = args.seconds(10, 5);
 const downMs = args.seconds(10, 5);
@@ -36,7 +50,8 @@ const code = await withSitesCluster(args, "kill", async (cluster, probes) => {
   });
   await sleep(warmMs);
   const windows: Array<{ victim: string; killedAt: number; restartedAt: number; readyAt: number; end: number }> = [];
-  for (const group of VICTIMS) {
+  for (const spec of VICTIMS) {
+    const group = typeof spec === "function" ? await spec(cluster) : spec;
     const victim = group.join("+");
     const procs = group.map((name) => {
       const proc = cluster.processes[name];
@@ -50,7 +65,7 @@ const code = await withSitesCluster(args, "kill", async (cluster, probes) => {
     const restartedAt = load.mark(`restart ${victim}`);
     // etcd members wait for each other's quorum to report healthy: restart together.
     await Promise.all(procs.map((p) => p.restart()));
-    for (const name of group) if (name.startsWith("shard-")) await cluster.waitForMember("a", name.slice("shard-".length));
+    for (const name of group) if (name.startsWith("shard-")) await cluster.waitForMember(name.slice("shard-".length, "shard-".length + 1), name.slice("shard-".length));
     const readyAt = Date.now();
     log(`${victim} back in ${readyAt - restartedAt} ms`);
     await sleep(settleMs);

@@ -6,7 +6,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { drillArgs, log, logProgress, runId, saveLoad, withSitesCluster } from "./lib/drill.ts";
 import { longestSearchGap, longestWriteGap, startLoad } from "./lib/load.ts";
-import { verifySites } from "./lib/verify.ts";
+import { verifySites, waitApplied } from "./lib/verify.ts";
 import { ms, printReport, standardRows, type Row } from "./lib/report.ts";
 
 const SEARCH_GAP_LIMIT_MS = 5_000;
@@ -43,9 +43,15 @@ const code = await withSitesCluster(args, "cut", async (cluster, probes) => {
   cluster.topology.restore();
   const restoredAt = load.mark("restore");
   log("links restored");
+  // Catch-up: until every replica at site a applied what was acknowledged up to the restore.
+  const acked = [...load.snapshot().enrolled, ...load.snapshot().deleted].map((w) => w.seq);
+  const target = acked.reduce((x, y) => (y > x ? y : x), 0n);
+  const siteA = Object.entries(cluster.addresses.shards).filter(([id]) => id.startsWith("a")).map(([, address]) => address);
+  const caughtUp = waitApplied(siteA, target, { timeoutMs: afterMs + 90_000 });
   await sleep(afterMs);
   load.stop();
   const result = await load.done;
+  const catchUpMs = await caughtUp;
   saveLoad(cluster.dir, result);
   log(`load done: ${result.enrolled.length} enrollments, ${result.deleted.length} deletions, ${result.searches.length} searches; verifying`);
   const verify = await verifySites(result, {
@@ -67,6 +73,7 @@ const code = await withSitesCluster(args, "cut", async (cluster, probes) => {
     { measure: "during cut: longest write gap, client (a then b)", value: ms(longestWriteGap(result, { writer: "client", ...during })) },
     { measure: "during cut: longest write gap, site b only (majority)", value: ms(longestWriteGap(result, { writer: "siteb", ...during })) },
     { measure: "writes acknowledged by cut-off site a", value: String(ackedByCutSite), promise: "= 0 (quorum policy)", ok: ackedByCutSite === 0 },
+    { measure: `restore to site a replicas applied seq ${target}`, value: ms(catchUpMs), promise: "catches up", ok: catchUpMs !== undefined },
   ];
   return printReport(`drill 1: partition cut${args.ci ? " (ci)" : ""}`, rows);
 });

@@ -86,6 +86,8 @@ export interface LoadRun {
   mark(label: string): number;
   /** Ends the loops early; `done` then resolves. */
   stop(): void;
+  /** The record so far (live: it keeps growing until `done`). */
+  snapshot(): Readonly<LoadResult>;
   readonly done: Promise<LoadResult>;
 }
 
@@ -220,6 +222,7 @@ export function startLoad(options: LoadOptions): LoadRun {
     stop() {
       stopped = true;
     },
+    snapshot: () => result,
     done,
   };
 }

@@ -164,3 +164,25 @@ export async function holdersFromEtcd(endpoints: string[]): Promise<Holders> {
     client.close();
   }
 }
+
+/**
+ * Polls ShardStatus of the given replicas until each has applied the log up to `target` (e.g. the
+ * last sequence acknowledged before a restore); returns how long that took, or undefined on timeout.
+ */
+export async function waitApplied(addresses: string[], target: bigint, options: { timeoutMs?: number; intervalMs?: number } = {}): Promise<number | undefined> {
+  const started = Date.now();
+  const until = started + (options.timeoutMs ?? 120_000);
+  const clients = addresses.map((a) => createClient(ShardService, a));
+  try {
+    for (;;) {
+      const applied = await Promise.all(
+        clients.map((c) => c.shardStatus({}, { timeoutMs: 1_000 }).then((s) => s.appliedSequence, () => 0n)),
+      );
+      if (applied.every((s) => s >= target)) return Date.now() - started;
+      if (Date.now() >= until) return undefined;
+      await sleep(options.intervalMs ?? 250);
+    }
+  } finally {
+    for (const c of clients) c.close();
+  }
+}

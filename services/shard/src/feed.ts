@@ -41,6 +41,7 @@ export class Feed {
   private lastPending = 0;
   /** Consumer sequence of the last message taken, 0 right after (re)positioning. */
   private lastDelivery = 0;
+  private stopped = false;
   /** Log messages received since start, applied or skipped: shows how much a restart replayed. */
   delivered = 0;
 
@@ -125,7 +126,8 @@ export class Feed {
     // Messages handed to a pull request that was lost (a cut, a consumer leader change) come back
     // only after ack_wait, behind later ones, and events are applied in sequence order: so a hole
     // in the consumer sequence means rewinding to the last event applied in order, not going on.
-    const hole = received.findIndex((m, i) => m.info.deliverySequence !== (i === 0 ? this.lastDelivery : received[i - 1]!.info.deliverySequence) + 1);
+    // A step back (a new consumer leader redelivering) is harmless: events already applied are skipped.
+    const hole = received.findIndex((m, i) => m.info.deliverySequence > (i === 0 ? this.lastDelivery : received[i - 1]!.info.deliverySequence) + 1);
     const batch = hole === -1 ? received : received.slice(0, hole);
     if (batch.length > 0) await this.applyInOrder(batch);
     if (hole !== -1) {
@@ -134,7 +136,22 @@ export class Feed {
         { expected: (batch.at(-1)?.info.deliverySequence ?? this.lastDelivery) + 1, got: received[hole]!.info.deliverySequence, resumeAt },
         "log consumer skipped deliveries; rewinding",
       );
+      // Stop taking messages now; rewind as the next task of the queue (not from inside this one),
+      // retrying while JetStream is still electing leaders after the cut.
+      this.generation++;
+      this.buffer = [];
+      void this.serial.run(() => this.rewind(resumeAt));
+    }
+  }
+
+  private async rewind(resumeAt: number, attempt = 1): Promise<void> {
+    if (this.stopped) return;
+    try {
       await this.position(resumeAt);
+    } catch (err) {
+      this.options.logger.warn({ err, attempt, resumeAt }, "rewinding the log consumer failed; retrying");
+      // Retried as a later task, so snapshots and shutdown are not held behind it.
+      setTimeout(() => void this.serial.run(() => this.rewind(resumeAt, attempt + 1)), Math.min(5_000, 500 * attempt)).unref();
     }
   }
 
@@ -209,10 +226,12 @@ export class Feed {
     this.buffer = [];
     const messages = this.messages;
     this.messages = undefined;
-    if (messages) await messages.close().catch(() => undefined);
+    // Bounded: closing a consumer whose pull died in a cut must not block the queue.
+    if (messages) await Promise.race([messages.close().catch(() => undefined), new Promise((r) => setTimeout(r, 2_000).unref())]);
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     await this.stopConsuming();
   }
 }
