@@ -33,7 +33,7 @@ echo "proto/gen matches proto/taj"
 step "tests"
 shopt -s nullglob
 # Explicit files: given a directory, node's runner finds no .ts test at all.
-unit=(packages/*/test/*.test.ts services/*/test/*.test.ts)
+unit=(packages/*/test/*.test.ts services/*/test/*.test.ts drills/test/*.test.ts)
 integration=(test/*.test.ts)
 files=("${unit[@]}" "${integration[@]}")
 if [ "${#files[@]}" -eq 0 ]; then
