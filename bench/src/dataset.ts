@@ -1,3 +1,4 @@
+import { closeSync, openSync, readSync, writeSync } from "node:fs";
 import { DEFAULT_LAYOUT, TemplateGenerator, type Layout } from "./generator.ts";
 
 export interface DatasetSpec {
@@ -5,14 +6,33 @@ export interface DatasetSpec {
   size: number;
   probes: number;
   layout?: Omit<Layout, "size">;
+  /** Raw f32 file of the whole gallery, written once per scale: engines read it instead of generating again. */
+  galleryFile?: string;
 }
 
 /** Above this many templates the gallery is regenerated chunk by chunk instead of held as f32. */
 export const IN_MEMORY_LIMIT = 2_000_000;
 export const CHUNK = 50_000;
 
+const galleryFiles = new WeakMap<TemplateGenerator, string>();
+
 export function generatorFor(spec: DatasetSpec): TemplateGenerator {
-  return new TemplateGenerator(spec.seed, { ...(spec.layout ?? DEFAULT_LAYOUT), size: spec.size });
+  const gen = new TemplateGenerator(spec.seed, { ...(spec.layout ?? DEFAULT_LAYOUT), size: spec.size });
+  if (spec.galleryFile !== undefined) galleryFiles.set(gen, spec.galleryFile);
+  return gen;
+}
+
+/** Writes the whole gallery as raw little-endian f32 rows (2 GB per million 512-d templates). */
+export function writeGalleryFile(gen: TemplateGenerator, path: string): void {
+  const fd = openSync(path, "w");
+  try {
+    for (let from = 0; from < gen.size; from += CHUNK) {
+      const v = galleryChunk(gen, from, Math.min(gen.size, from + CHUNK));
+      writeSync(fd, new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+    }
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Gallery templates [from, to) as one f32 matrix, row i - from = template i. */
@@ -24,8 +44,26 @@ export function galleryChunk(gen: TemplateGenerator, from: number, to: number): 
 
 /** Visits the gallery in chunks (each made once per call: keep them if you need them twice). */
 export function* galleryChunks(gen: TemplateGenerator, chunk = CHUNK): Generator<{ from: number; vectors: Float32Array }> {
-  for (let from = 0; from < gen.size; from += chunk) {
-    yield { from, vectors: galleryChunk(gen, from, Math.min(gen.size, from + chunk)) };
+  const file = galleryFiles.get(gen);
+  if (file === undefined) {
+    for (let from = 0; from < gen.size; from += chunk) yield { from, vectors: galleryChunk(gen, from, Math.min(gen.size, from + chunk)) };
+    return;
+  }
+  const fd = openSync(file, "r");
+  try {
+    for (let from = 0; from < gen.size; from += chunk) {
+      const vectors = new Float32Array((Math.min(gen.size, from + chunk) - from) * gen.dim);
+      const bytes = new Uint8Array(vectors.buffer);
+      let read = 0;
+      while (read < bytes.length) {
+        const n = readSync(fd, bytes, read, bytes.length - read, from * gen.dim * 4 + read);
+        if (n === 0) throw new Error(`${file} is shorter than the gallery`);
+        read += n;
+      }
+      yield { from, vectors };
+    }
+  } finally {
+    closeSync(fd);
   }
 }
 

@@ -1,10 +1,10 @@
 import { spawn } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { formatSize, type BenchOptions } from "./args.ts";
-import { galleryChunk, generatorFor, IN_MEMORY_LIMIT, probeMatrix, type DatasetSpec } from "./dataset.ts";
+import { galleryChunks, generatorFor, IN_MEMORY_LIMIT, probeMatrix, writeGalleryFile, type DatasetSpec } from "./dataset.ts";
 import { DEFAULT_PARAMS, generatorStats, type Moments } from "./generator.ts";
 import type { EngineJob, EngineName, EngineResult } from "./engine-run.ts";
 import { runClusterBench, type ClusterResult } from "./cluster/cluster-bench.ts";
@@ -28,6 +28,12 @@ export interface BenchResult {
   generator: { params: typeof DEFAULT_PARAMS; measured: { genuine: Moments; impostor: Moments }; realModel?: Calibration };
   extraction?: ExtractionResult;
   scales: ScaleResult[];
+}
+
+function wholeGallery(gen: ReturnType<typeof generatorFor>): Float32Array {
+  const all = new Float32Array(gen.size * gen.dim);
+  for (const { from, vectors } of galleryChunks(gen)) all.set(vectors, from * gen.dim);
+  return all;
 }
 
 function withoutPaths(o: BenchOptions): BenchResult["options"] {
@@ -86,9 +92,13 @@ export async function runBench(o: BenchOptions, log: (m: string) => void): Promi
   }
 
   for (const [si, size] of o.scales.entries()) {
-    const spec: DatasetSpec = { seed: o.seed, size, probes: o.probes };
     const dir = join(o.workDir, formatSize(size));
     mkdirSync(dir, { recursive: true });
+    // Made once, read by every engine and the cluster feed (generating 1 M templates takes minutes).
+    const galleryFile = join(dir, "gallery.f32");
+    log(`${formatSize(size)}: writing the gallery (${((size * 512 * 4) / 2 ** 30).toFixed(1)} GiB) to ${galleryFile}`);
+    writeGalleryFile(generatorFor({ seed: o.seed, size, probes: 0 }), galleryFile);
+    const spec: DatasetSpec = { seed: o.seed, size, probes: o.probes, galleryFile };
     const truthPath = join(dir, "truth.json");
     const scale: ScaleResult = { size, engines: {}, engineErrors: {} };
     result.scales.push(scale);
@@ -114,7 +124,7 @@ export async function runBench(o: BenchOptions, log: (m: string) => void): Promi
 
     if (o.cluster) {
       const gen = generatorFor(spec);
-      const gallery = size <= IN_MEMORY_LIMIT ? galleryChunk(gen, 0, size) : undefined;
+      const gallery = size <= IN_MEMORY_LIMIT ? wholeGallery(gen) : undefined;
       const probes = probeMatrix(gen, o.probes).vectors;
       const truth = JSON.parse(readFileSync(truthPath, "utf8")) as number[][];
       try {
@@ -133,6 +143,7 @@ export async function runBench(o: BenchOptions, log: (m: string) => void): Promi
         log(`${formatSize(size)} cluster: FAILED ${(err as Error).message}`);
       }
     }
+    rmSync(galleryFile, { force: true });
   }
   result.finishedAt = new Date().toISOString();
   return result;
