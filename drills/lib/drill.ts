@@ -49,7 +49,8 @@ export async function withSitesCluster<T>(
     if (probes.length < 4) throw new Error(`only ${probes.length} usable probes`);
     log(`${probes.length} probes ready`);
     const result = await body(cluster, probes);
-    failed = false;
+    // A drill that broke a promise returns non-zero: keep its logs too.
+    failed = typeof result === "number" && result !== 0;
     return result;
   } finally {
     await cluster.stop();
