@@ -51,11 +51,13 @@ export async function addShard(cluster: LocalCluster, site: string, shardId: str
       SHARD_ID: shardId,
       GRPC_PORT: String(grpc),
       METRICS_PORT: String(metrics),
-      ADVERTISE_ADDRESS: `127.0.0.1:${grpc}`,
+      ADVERTISE_ADDRESS: `${model.env.GRPC_HOST ?? "127.0.0.1"}:${grpc}`,
       DATA_DIR: join(cluster.dir, `${name}-data`),
     },
     logFile: join(cluster.dir, `${name}.log`),
     timeoutMs,
+    // In a sites cluster the new shard joins its site's namespace, like the others there.
+    ...(model.process.spec.netns ? { netns: model.process.spec.netns } : {}),
   });
   extras(cluster).set(shardId, handle);
   try {
