@@ -20,9 +20,13 @@ export const ShardConfig = z
     LOG_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),
     SNAPSHOT_INTERVAL_MS: positiveInt.default(60_000),
     SNAPSHOT_EVERY_N_EVENTS: positiveInt.default(10_000),
-    DEFAULT_SEARCH_MODE_FACE: mode.default("approximate"),
-    DEFAULT_SEARCH_MODE_TATTOO: mode.default("approximate"),
-    DEFAULT_SEARCH_MODE_MARK: mode.default("approximate"),
+    // Exhaustive by default: the bench measured HNSW (expansion_search 64) at 65 % recall@10 on a
+    // 1 M partition, while the int8 scan keeps 99 % at ~22 ms per million on one core, which fits
+    // the one-second budget at TAJ's few thousand searches a day. Approximate stays a per-request
+    // or per-modality choice for when the volume grows.
+    DEFAULT_SEARCH_MODE_FACE: mode.default("exhaustive"),
+    DEFAULT_SEARCH_MODE_TATTOO: mode.default("exhaustive"),
+    DEFAULT_SEARCH_MODE_MARK: mode.default("exhaustive"),
     HNSW_CONNECTIVITY: positiveInt.default(16),
     HNSW_EXPANSION_ADD: positiveInt.default(128),
     HNSW_EXPANSION_SEARCH: positiveInt.default(64),
