@@ -241,15 +241,8 @@ export function longestSearchGap(result: LoadResult, options: { lane?: string; f
   const to = options.to ?? result.end;
   const ends = result.searches
     .filter((s) => s.ok && (options.lane === undefined || s.lane === options.lane) && s.end >= from && s.end <= to)
-    .map((s) => s.end)
-    .sort((x, y) => x - y);
-  let gap = 0;
-  let previous = from;
-  for (const t of ends) {
-    gap = Math.max(gap, t - previous);
-    previous = t;
-  }
-  return Math.max(gap, to - previous);
+    .map((s) => s.end);
+  return longestGap(ends, from, to);
 }
 
 /** Longest stretch in [from, to] without an acknowledged write (enroll or delete) of the writer (all when omitted). */
@@ -258,10 +251,15 @@ export function longestWriteGap(result: LoadResult, options: { writer?: string; 
   const to = options.to ?? result.end;
   const acks = [...result.enrolled, ...result.deleted]
     .filter((w) => options.writer === undefined || w.writer === options.writer)
-    .map((w) => w.at).filter((t) => t >= from && t <= to).sort((x, y) => x - y);
+    .map((w) => w.at).filter((t) => t >= from && t <= to);
+  return longestGap(acks, from, to);
+}
+
+/** Longest interval in [from, to] containing none of `times` (all of which lie in [from, to]). */
+function longestGap(times: readonly number[], from: number, to: number): number {
   let gap = 0;
   let previous = from;
-  for (const t of acks) {
+  for (const t of [...times].sort((x, y) => x - y)) {
     gap = Math.max(gap, t - previous);
     previous = t;
   }
