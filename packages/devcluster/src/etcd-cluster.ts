@@ -1,6 +1,6 @@
 import { mkdirSync } from "node:fs";
 import { basename, join } from "node:path";
-import { ManagedProcess, type ProcessHandle } from "./process.ts";
+import { ManagedProcess, processHandle, type ProcessHandle } from "./process.ts";
 import { getJson, waitFor } from "./wait.ts";
 import { findBinary } from "./binaries.ts";
 
@@ -86,24 +86,12 @@ export async function startEtcdCluster(options: EtcdClusterOptions): Promise<Etc
         timeoutMs: ms,
         abortIf: () => proc.deathNote(),
       }).then(() => undefined);
-    return {
-      name: proc.name,
+    return Object.assign(processHandle(proc, () => waitHealthy(), { killSignal: "SIGKILL", graceMs: 3_000 }), {
       member: spec.name,
       site: spec.site,
       endpoint,
-      get pid() {
-        return proc.pid;
-      },
-      process: proc,
-      kill: (signal: NodeJS.Signals = "SIGKILL") => proc.kill(signal),
-      stop: (graceMs = 3_000) => proc.stop(graceMs),
-      restart: async () => {
-        await proc.stop(3_000);
-        proc.start();
-        await waitHealthy();
-      },
       waitHealthy,
-    };
+    });
   });
 
   const stop = async (graceMs = 3_000) => {

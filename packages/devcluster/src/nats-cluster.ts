@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ManagedProcess, type ProcessHandle } from "./process.ts";
+import { ManagedProcess, processHandle, type ProcessHandle } from "./process.ts";
 import { getJson, waitFor } from "./wait.ts";
 import { findBinary } from "./binaries.ts";
 
@@ -117,25 +117,13 @@ export async function startNatsCluster(options: NatsClusterOptions): Promise<Nat
         timeoutMs: ms,
         abortIf: () => proc.deathNote(),
       }).then(() => undefined);
-    return {
-      name: proc.name,
+    return Object.assign(processHandle(proc, () => waitReady(), { killSignal: "SIGKILL", graceMs: 3_000 }), {
       node: spec.name,
       site: spec.site,
       url: `nats://${host}:${spec.clientPort}`,
       monitorUrl,
-      get pid() {
-        return proc.pid;
-      },
-      process: proc,
-      kill: (signal: NodeJS.Signals = "SIGKILL") => proc.kill(signal),
-      stop: (graceMs = 3_000) => proc.stop(graceMs),
-      restart: async () => {
-        await proc.stop(3_000);
-        proc.start();
-        await waitReady();
-      },
       waitReady,
-    };
+    });
   });
 
   const stop = async (graceMs = 3_000) => {

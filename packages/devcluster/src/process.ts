@@ -189,3 +189,29 @@ export class ManagedProcess {
     return `process exited (code ${status.code}, signal ${status.signal}); log ${this.spec.logFile}:\n${this.logTail()}`;
   }
 }
+
+/**
+ * The handle of a managed process: its pid read live (it changes on restart), signals, stop, and
+ * a restart that waits until the process is ready again. Callers add their own fields with
+ * Object.assign, which keeps the pid getter.
+ */
+export function processHandle(
+  proc: ManagedProcess,
+  waitReady: () => Promise<void>,
+  defaults: { killSignal: NodeJS.Signals; graceMs: number },
+): ProcessHandle {
+  return {
+    name: proc.name,
+    get pid() {
+      return proc.pid;
+    },
+    process: proc,
+    kill: (signal: NodeJS.Signals = defaults.killSignal) => proc.kill(signal),
+    stop: (graceMs = defaults.graceMs) => proc.stop(graceMs),
+    restart: async () => {
+      await proc.stop(defaults.graceMs);
+      proc.start();
+      await waitReady();
+    },
+  };
+}

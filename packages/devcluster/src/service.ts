@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { existsSync } from "node:fs";
-import { ManagedProcess, type ProcessHandle } from "./process.ts";
+import { ManagedProcess, processHandle, type ProcessHandle } from "./process.ts";
 import { checkHealth } from "./health.ts";
 import { waitFor } from "./wait.ts";
 import { repoRoot } from "./paths.ts";
@@ -70,22 +70,11 @@ export function createService(kind: ServiceKind, options: StartServiceOptions): 
       throw new Error(proc.running ? `${message}\nlog ${options.logFile}:\n${proc.logTail()}` : message);
     });
   };
-  return {
+  // Services drain on SIGTERM; ManagedProcess's default grace (5 s) covers a shard's final snapshot.
+  return Object.assign(processHandle(proc, () => waitServing(), { killSignal: "SIGTERM", graceMs: 5_000 }), {
     kind,
-    name,
     address,
     env: options.env,
-    get pid() {
-      return proc.pid;
-    },
-    process: proc,
-    kill: (signal: NodeJS.Signals = "SIGTERM") => proc.kill(signal),
-    restart: async () => {
-      await proc.stop();
-      proc.start();
-      await waitServing();
-    },
-    stop: (graceMs?: number) => proc.stop(graceMs),
     waitServing,
-  };
+  });
 }
