@@ -10,7 +10,7 @@ import type { EngineJob, EngineName, EngineResult } from "./engine-run.ts";
 import { runClusterBench, type ClusterResult } from "./cluster/cluster-bench.ts";
 import { calibrate, extractSampleFaces, type Calibration, type RealFace } from "./real-faces.ts";
 import { extractionStats, gatewayImages, type ExtractionResult, type GatewayImageResult } from "./images.ts";
-import { availableBytes, wontFit } from "./memory-plan.ts";
+import { roomAt, wontFit } from "./memory-plan.ts";
 
 export interface ScaleResult {
   size: number;
@@ -111,7 +111,7 @@ export async function runBench(o: BenchOptions, log: (m: string) => void, checkp
         ...(tune && usearch ? { targetRecall: usearch.recallAt10 } : {}),
         tuneBudgetMs: 10 * 60_000,
       };
-      const skip = wontFit(engine, size, availableBytes());
+      const skip = wontFit(engine, size, roomAt(o.workDir));
       if (skip !== undefined) {
         if (engine === "exact-f32") throw new Error(`${formatSize(size)} exact-f32 (the ground truth) ${skip}`);
         scale.engineErrors[engine] = skip;
@@ -131,7 +131,7 @@ export async function runBench(o: BenchOptions, log: (m: string) => void, checkp
       checkpoint(result);
     }
 
-    const clusterSkip = o.cluster ? wontFit("cluster", size, availableBytes()) : undefined;
+    const clusterSkip = o.cluster ? wontFit("cluster", size, roomAt(o.workDir)) : undefined;
     if (clusterSkip !== undefined) {
       scale.clusterError = clusterSkip;
       log(`${formatSize(size)} cluster: ${clusterSkip}`);

@@ -78,19 +78,24 @@ test("exact-f32 streamed (gallery too big for RAM): one pass for all probes give
   assert.deepEqual(streamed.search(row(probes, 3, gen.dim), 10), expected[3]);
 });
 
-test("memory plan: phases that would not fit are skipped with the figures, not started", () => {
+test("memory plan: phases that would not fit in memory or on disk are skipped with the figures, not started", () => {
   const gib = 2 ** 30;
   assert.equal(availableBytes("MemTotal:       24000000 kB\nMemAvailable:   20971520 kB\n"), 20 * gib);
   assert.throws(() => availableBytes("MemTotal: 1 kB\n"), /MemAvailable/);
-  // The default tier fits a 24 GiB machine with ~20 GiB available.
+  const room = { memoryBytes: 20 * gib, diskBytes: 70 * gib };
+  // The default tier fits a 24 GiB machine with ~20 GiB available and 70 GiB of disk.
   for (const phase of ["exact-f32", "usearch-hnsw-i8", "usearch-exhaustive-i8", "hnswlib-node", "lancedb", "cluster"] as const) {
-    assert.equal(wontFit(phase, 1_000_000, 20 * gib), undefined, phase);
+    assert.equal(wontFit(phase, 1_000_000, room), undefined, phase);
   }
   // Above 2 M the truth is streamed (no f32 copy), so it fits at 17 M; the two sites' shards do not.
-  assert.equal(bytesNeeded("exact-f32", 17_000_000), 0);
-  assert.equal(wontFit("usearch-hnsw-i8", 17_000_000, 20 * gib), undefined);
-  assert.match(wontFit("cluster", 9_000_000, 20 * gib)!, /^skipped: needs ~19\.1 GiB resident, 20\.0 GiB available/);
-  assert.match(wontFit("hnswlib-node", 17_000_000, 20 * gib)!, /^skipped/);
+  assert.equal(bytesNeeded("exact-f32", 17_000_000).memoryBytes, 0);
+  assert.equal(wontFit("usearch-hnsw-i8", 17_000_000, room), undefined);
+  assert.equal(
+    wontFit("cluster", 9_000_000, room),
+    "skipped: needs ~19.1 GiB resident, 20.0 GiB available; ~75.0 GiB on disk, 70.0 GiB free (keeps 15 % free)",
+  );
+  assert.match(wontFit("hnswlib-node", 17_000_000, room)!, /^skipped: needs ~36\.4 GiB resident/);
+  assert.match(wontFit("lancedb", 9_000_000, { memoryBytes: 20 * gib, diskBytes: 10 * gib })!, /^skipped: needs ~23\.5 GiB on disk, 10\.0 GiB free/);
 });
 
 test("a tiny run writes its JSON, table and charts", async () => {
