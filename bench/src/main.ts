@@ -1,3 +1,4 @@
+import { rmSync, writeFileSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { formatSize, parseBenchArgs, UsageError } from "./args.ts";
@@ -14,9 +15,12 @@ try {
 }
 const started = Date.now();
 const log = (m: string) => process.stderr.write(`[bench +${((Date.now() - started) / 1000).toFixed(0)}s] ${m}\n`);
-const result = await runBench(options, log);
 const name = `scale-${options.scales.map(formatSize).join("-")}`;
 await mkdir(options.out, { recursive: true });
+// A long run (the --huge tier takes hours) keeps what it measured so far if it is stopped.
+const partialPath = join(options.out, `${name}.partial.json`);
+const result = await runBench(options, log, (partial) => writeFileSync(partialPath, JSON.stringify(partial, null, 2) + "\n"));
+rmSync(partialPath, { force: true });
 const report = formatReport(result);
 await writeFile(join(options.out, `${name}.json`), JSON.stringify(result, null, 2) + "\n");
 await writeFile(join(options.out, `${name}.txt`), report + "\n");

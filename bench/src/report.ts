@@ -27,7 +27,7 @@ export function formatReport(r: BenchResult): string {
   for (const s of r.scales) {
     out.push("", `== ${formatSize(s.size)} templates, ${r.options.probes} probes, k = 10, one query at a time ==`);
     const rows = Object.values(s.engines).map((e) => [
-      e.engine + (e.effortName ? ` (${e.effortName} ${e.effort})` : ""),
+      e.engine + (e.effortName ? ` (${e.effortName} ${e.effort})` : "") + (e.batched ? " (all probes in one streamed pass)" : ""),
       pct(e.recallAt1), pct(e.recallAt10), f(e.latency.p50Ms), f(e.latency.p99Ms), f(e.searchesPerSecond),
       f(e.buildPerSecond), f(e.memoryBytesPerTemplate), f(e.diskBytesPerTemplate),
     ]);
@@ -43,7 +43,7 @@ export function formatReport(r: BenchResult): string {
       }
     }
     out.push(table(["engine", "recall@1", "recall@10", "p50 ms", "p99 ms", "search/s", "build/s", "RAM B/tpl", "disk B/tpl"], rows));
-    for (const [k, v] of Object.entries(s.engineErrors)) out.push(`  ${k}: failed: ${v}`);
+    for (const [k, v] of Object.entries(s.engineErrors)) out.push(`  ${k}: ${v}`);
     if (raw) {
       const ratios = (["hnswlib-node", "lancedb"] as const).flatMap((n) => {
         const e = s.engines[n];
@@ -77,7 +77,7 @@ export function formatReport(r: BenchResult): string {
         out.push(`  shard ${x.shard} restart (${x.templatesOnShard} templates): after SIGTERM ${f(x.afterSigtermSeconds)} s (stop took ${f(x.stopSeconds)} s), after SIGKILL ${f(x.afterSigkillSeconds)} s, rebuild from the log ${f(x.rebuildFromLogSeconds)} s`);
       }
     }
-    if (s.clusterError) out.push(`  cluster: failed: ${s.clusterError.split("\n")[0]}`);
+    if (s.clusterError) out.push(`  cluster: ${s.clusterError.split("\n")[0]}`);
     const gi = s.gatewayImages;
     if (gi) {
       out.push(

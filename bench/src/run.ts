@@ -10,6 +10,7 @@ import type { EngineJob, EngineName, EngineResult } from "./engine-run.ts";
 import { runClusterBench, type ClusterResult } from "./cluster/cluster-bench.ts";
 import { calibrate, extractSampleFaces, type Calibration, type RealFace } from "./real-faces.ts";
 import { extractionStats, gatewayImages, type ExtractionResult, type GatewayImageResult } from "./images.ts";
+import { roomAt, wontFit } from "./memory-plan.ts";
 
 export interface ScaleResult {
   size: number;
@@ -69,7 +70,7 @@ function runEngineChild(job: EngineJob, timeoutMinutes: number, log: (m: string)
   });
 }
 
-export async function runBench(o: BenchOptions, log: (m: string) => void): Promise<BenchResult> {
+export async function runBench(o: BenchOptions, log: (m: string) => void, checkpoint: (partial: BenchResult) => void = () => {}): Promise<BenchResult> {
   const startedAt = new Date().toISOString();
   mkdirSync(o.workDir, { recursive: true });
   const load = readFileSync("/proc/loadavg", "utf8").trim();
@@ -110,19 +111,31 @@ export async function runBench(o: BenchOptions, log: (m: string) => void): Promi
         ...(tune && usearch ? { targetRecall: usearch.recallAt10 } : {}),
         tuneBudgetMs: 10 * 60_000,
       };
+      const skip = wontFit(engine, size, roomAt(o.workDir));
+      if (skip !== undefined) {
+        if (engine === "exact-f32") throw new Error(`${formatSize(size)} exact-f32 (the ground truth) ${skip}`);
+        scale.engineErrors[engine] = skip;
+        log(`${formatSize(size)} ${engine}: ${skip}`);
+        continue;
+      }
       log(`${formatSize(size)} ${engine}: building`);
       try {
         const r = await runEngineChild(job, o.engineTimeoutMinutes, log);
         scale.engines[engine] = r;
         log(`${formatSize(size)} ${engine}: recall@10 ${r.recallAt10}, p50 ${r.latency.p50Ms} ms, built in ${r.buildSeconds} s`);
       } catch (err) {
-        scale.engineErrors[engine] = (err as Error).message;
+        scale.engineErrors[engine] = `failed: ${(err as Error).message}`;
         log(`${formatSize(size)} ${engine}: FAILED ${(err as Error).message}`);
         if (engine === "exact-f32") throw err;
       }
+      checkpoint(result);
     }
 
-    if (o.cluster) {
+    const clusterSkip = o.cluster ? wontFit("cluster", size, roomAt(o.workDir)) : undefined;
+    if (clusterSkip !== undefined) {
+      scale.clusterError = clusterSkip;
+      log(`${formatSize(size)} cluster: ${clusterSkip}`);
+    } else if (o.cluster) {
       const gen = generatorFor(spec);
       const gallery = size <= IN_MEMORY_LIMIT ? wholeGallery(gen) : undefined;
       const probes = probeMatrix(gen, o.probes).vectors;
@@ -139,11 +152,12 @@ export async function runBench(o: BenchOptions, log: (m: string) => void): Promi
           log,
         });
       } catch (err) {
-        scale.clusterError = (err as Error).stack ?? String(err);
+        scale.clusterError = `failed: ${(err as Error).stack ?? String(err)}`;
         log(`${formatSize(size)} cluster: FAILED ${(err as Error).message}`);
       }
     }
     rmSync(galleryFile, { force: true });
+    checkpoint(result);
   }
   result.finishedAt = new Date().toISOString();
   return result;

@@ -10,6 +10,9 @@ import { TemplateGenerator, dot, generatorStats } from "../src/generator.ts";
 import { parseSize, formatSize } from "../src/args.ts";
 import { percentile, recallAt } from "../src/stats.ts";
 import type { BenchResult } from "../src/run.ts";
+import { ExactF32 } from "../src/engines/usearch.ts";
+import { probeMatrix, row } from "../src/dataset.ts";
+import { availableBytes, bytesNeeded, wontFit } from "../src/memory-plan.ts";
 
 const layout = { size: 3000, photosPerIdentity: 3, matedShare: 0.3, matedProbeShare: 0.8 };
 
@@ -59,6 +62,40 @@ test("recall@k and percentiles on hand-made cases", () => {
   assert.equal(parseSize("100k"), 100_000);
   assert.equal(parseSize("1.5m"), 1_500_000);
   assert.equal(formatSize(17_000_000), "17m");
+});
+
+test("exact-f32 streamed (gallery too big for RAM): one pass for all probes gives the in-memory answers", async () => {
+  const gen = new TemplateGenerator(7, layout);
+  const probes = probeMatrix(gen, 25).vectors;
+  const inMemory = new ExactF32(), streamed = new ExactF32({ above: 0, chunk: 700 }); // 5 chunks to merge across
+  await inMemory.build(gen);
+  await streamed.build(gen);
+  assert.equal(inMemory.searchAll, undefined);
+  assert.ok(streamed.searchAll, "a gallery over the limit is searched in one pass");
+  const expected = Array.from({ length: 25 }, (_, q) => inMemory.search(row(probes, q, gen.dim), 10));
+  assert.ok(expected.flat().some((key) => key >= 700), "answers come from more than the first chunk");
+  assert.deepEqual(streamed.searchAll!(probes, 25, 10), expected);
+  assert.deepEqual(streamed.search(row(probes, 3, gen.dim), 10), expected[3]);
+});
+
+test("memory plan: phases that would not fit in memory or on disk are skipped with the figures, not started", () => {
+  const gib = 2 ** 30;
+  assert.equal(availableBytes("MemTotal:       24000000 kB\nMemAvailable:   20971520 kB\n"), 20 * gib);
+  assert.throws(() => availableBytes("MemTotal: 1 kB\n"), /MemAvailable/);
+  const room = { memoryBytes: 20 * gib, diskBytes: 70 * gib };
+  // The default tier fits a 24 GiB machine with ~20 GiB available and 70 GiB of disk.
+  for (const phase of ["exact-f32", "usearch-hnsw-i8", "usearch-exhaustive-i8", "hnswlib-node", "lancedb", "cluster"] as const) {
+    assert.equal(wontFit(phase, 1_000_000, room), undefined, phase);
+  }
+  // Above 2 M the truth is streamed (no f32 copy), so it fits at 17 M; the two sites' shards do not.
+  assert.equal(bytesNeeded("exact-f32", 17_000_000).memoryBytes, 0);
+  assert.equal(wontFit("usearch-hnsw-i8", 17_000_000, room), undefined);
+  assert.equal(
+    wontFit("cluster", 9_000_000, room),
+    "skipped: needs ~19.1 GiB resident, 20.0 GiB available; ~75.0 GiB on disk, 70.0 GiB free (keeps 15 % free)",
+  );
+  assert.match(wontFit("hnswlib-node", 17_000_000, room)!, /^skipped: needs ~36\.4 GiB resident/);
+  assert.match(wontFit("lancedb", 9_000_000, { memoryBytes: 20 * gib, diskBytes: 10 * gib })!, /^skipped: needs ~23\.5 GiB on disk, 10\.0 GiB free/);
 });
 
 test("a tiny run writes its JSON, table and charts", async () => {

@@ -12,6 +12,11 @@ export interface Engine {
   setEffort(effort: number): void;
   /** Gallery indexes of the best k, best first. */
   search(query: Float32Array, k: number): Promise<number[]> | number[];
+  /**
+   * Set when one search at a time would be unreasonably slow (the gallery is streamed from disk per
+   * search): all probes in one pass instead. The per-search time it reports is then amortised.
+   */
+  searchAll?(queries: Float32Array, count: number, k: number): number[][];
   /** Persists the index under dir and returns the bytes it takes there. */
   save(dir: string): Promise<number>;
 }

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { statSync } from "node:fs";
 import type * as Usearch from "usearch";
 import { quantize } from "../../../services/shard/src/index/quantize.ts";
-import { galleryChunks, IN_MEMORY_LIMIT } from "../dataset.ts";
+import { CHUNK, galleryChunks, IN_MEMORY_LIMIT } from "../dataset.ts";
 import type { TemplateGenerator } from "../generator.ts";
 import type { Engine } from "./types.ts";
 
@@ -105,9 +105,17 @@ export class ExactF32 implements Engine {
   private gallery: Float32Array | undefined;
   private gen: TemplateGenerator | undefined;
 
+  constructor(private readonly streaming = { above: IN_MEMORY_LIMIT, chunk: CHUNK }) {}
+
+  /** Only when the gallery does not fit: one pass over it for every probe (see Engine.searchAll). */
+  searchAll?: (queries: Float32Array, count: number, k: number) => number[][];
+
   async build(gen: TemplateGenerator): Promise<void> {
     this.gen = gen;
-    if (gen.size > IN_MEMORY_LIMIT) return;
+    if (gen.size > this.streaming.above) {
+      this.searchAll = (queries, count, k) => this.streamedSearchAll(queries, count, k);
+      return;
+    }
     const all = new Float32Array(gen.size * gen.dim);
     for (const { from, vectors } of galleryChunks(gen)) all.set(vectors, from * gen.dim);
     this.gallery = all;
@@ -122,12 +130,28 @@ export class ExactF32 implements Engine {
       const m = usearch.exactSearch(this.gallery, query.slice(), gen.dim, k, usearch.MetricKind.Cos, 1) as Usearch.Matches;
       return Array.from(m.keys, Number);
     }
-    const best: { key: number; d: number }[] = [];
-    for (const { from, vectors } of galleryChunks(gen)) {
-      const m = usearch.exactSearch(vectors, query.slice(), gen.dim, k, usearch.MetricKind.Cos, 1) as Usearch.Matches;
-      for (let i = 0; i < m.keys.length; i++) best.push({ key: from + Number(m.keys[i]!), d: m.distances[i]! });
+    return this.streamedSearchAll(query.slice(), 1, k)[0]!;
+  }
+
+  /**
+   * Reads the gallery once (18 GB at 9 M, 35 GB at 17 M: more than the page cache) and scans every
+   * chunk for all probes, keeping each probe's best k across chunks.
+   */
+  private streamedSearchAll(queries: Float32Array, count: number, k: number): number[][] {
+    const gen = this.gen!;
+    const best: { key: number; d: number }[][] = Array.from({ length: count }, () => []);
+    // usearch reads a typed array from its buffer start, ignoring a subarray's offset: copy.
+    const q = queries.slice(0, count * gen.dim);
+    for (const { from, vectors } of galleryChunks(gen, this.streaming.chunk)) {
+      const found = usearch.exactSearch(vectors, q, gen.dim, k, usearch.MetricKind.Cos, 1);
+      for (let p = 0; p < count; p++) {
+        const m = "counts" in found ? found.get(p) : found;
+        const merged = best[p]!;
+        for (let i = 0; i < m.keys.length; i++) merged.push({ key: from + Number(m.keys[i]!), d: m.distances[i]! });
+        merged.sort((a, b) => a.d - b.d).length = Math.min(merged.length, k);
+      }
     }
-    return best.sort((a, b) => a.d - b.d).slice(0, k).map((b) => b.key);
+    return best.map((b) => b.map((x) => x.key));
   }
 
   async save(): Promise<number> {
