@@ -41,6 +41,15 @@ export interface SearchRun {
   cpuSecondsPerSearch: number;
 }
 
+export interface Throughput {
+  mode: "approximate" | "exhaustive";
+  concurrency: number;
+  searchesPerSecond: number;
+  latency: Latency;
+  cpuSecondsPerSearch: number;
+  cpuByProcess: Record<string, number>;
+}
+
 export interface ClusterResult {
   size: number;
   layout: { sites: string[]; shardsPerSite: number; partitions: number; logReplicas: number };
@@ -56,7 +65,8 @@ export interface ClusterResult {
   search: SearchRun[];
   /** ShardSearch straight to shard a1 (its partitions only, approximate): where the cluster's time goes. */
   shardDirect: Latency;
-  throughput: { concurrency: number; searchesPerSecond: number; latency: Latency; cpuSecondsPerSearch: number; cpuByProcess: Record<string, number> };
+  /** One entry per search mode (results written before both were measured hold one object, approximate). */
+  throughput: Throughput[];
   freshness: Record<string, Latency & { missed: number }>;
   restart?: {
     shard: string;
@@ -158,24 +168,35 @@ export async function runClusterBench(o: ClusterBenchOptions): Promise<ClusterRe
       directMs.push(performance.now() - t);
     }
 
-    // Throughput: `concurrency` searches in flight, approximate, bounded in time.
-    log(`cluster: throughput at concurrency ${o.concurrency} for up to ${o.throughputSeconds} s`);
-    const tms: number[] = [];
-    let next = 0;
-    const until = performance.now() + o.throughputSeconds * 1000;
-    const tp = await cpuDuring(pidsOf(searchNames), async () => {
-      await Promise.all(Array.from({ length: o.concurrency }, async () => {
-        while (performance.now() < until && next < o.truth.length * 20) {
-          const q = next++ % o.truth.length;
-          const t = performance.now();
-          await coordinators["a"]!.coordinatedSearch({
-            modality: Modality.FACE, template: Array.from(row(o.probes, q, gen.dim)), similarityThreshold: -1, maxCandidates: o.k, mode: SearchMode.APPROXIMATE,
-          }, { timeoutMs: 30_000 });
-          tms.push(performance.now() - t);
-        }
-      }));
-    });
-    const tpCpu = Object.values(tp.cpu).reduce((a, b) => a + b, 0);
+    // Throughput: `concurrency` searches in flight, bounded in time, in each mode (exhaustive is the default).
+    const throughput: Throughput[] = [];
+    for (const mode of ["approximate", "exhaustive"] as const) {
+      log(`cluster: ${mode} throughput at concurrency ${o.concurrency} for up to ${o.throughputSeconds} s`);
+      const tms: number[] = [];
+      let next = 0;
+      const until = performance.now() + o.throughputSeconds * 1000;
+      const tp = await cpuDuring(pidsOf(searchNames), async () => {
+        await Promise.all(Array.from({ length: o.concurrency }, async () => {
+          while (performance.now() < until && next < o.truth.length * 20) {
+            const q = next++ % o.truth.length;
+            const t = performance.now();
+            await coordinators["a"]!.coordinatedSearch({
+              modality: Modality.FACE, template: Array.from(row(o.probes, q, gen.dim)), similarityThreshold: -1, maxCandidates: o.k,
+              mode: mode === "approximate" ? SearchMode.APPROXIMATE : SearchMode.EXHAUSTIVE,
+            }, { timeoutMs: 30_000 });
+            tms.push(performance.now() - t);
+          }
+        }));
+      });
+      throughput.push({
+        mode,
+        concurrency: o.concurrency,
+        searchesPerSecond: round(tms.length / tp.wallSeconds),
+        latency: latency(tms),
+        cpuSecondsPerSearch: round(Object.values(tp.cpu).reduce((a, b) => a + b, 0) / Math.max(1, tms.length)),
+        cpuByProcess: Object.fromEntries(Object.entries(tp.cpu).map(([k, v]) => [k, round(v)])),
+      });
+    }
 
     // Freshness: publish one new template, then search for it at both sites until it is found.
     log(`cluster: freshness, ${o.freshnessSamples} samples`);
@@ -225,13 +246,7 @@ export async function runClusterBench(o: ClusterBenchOptions): Promise<ClusterRe
       },
       search,
       shardDirect: latency(directMs),
-      throughput: {
-        concurrency: o.concurrency,
-        searchesPerSecond: round(tms.length / tp.wallSeconds),
-        latency: latency(tms),
-        cpuSecondsPerSearch: round(tpCpu / Math.max(1, tms.length)),
-        cpuByProcess: Object.fromEntries(Object.entries(tp.cpu).map(([k, v]) => [k, round(v)])),
-      },
+      throughput,
       freshness: Object.fromEntries(Object.entries(fresh).map(([site, ms]) => [site, { ...latency(ms), missed: missed[site]! }])),
     };
 
