@@ -13,17 +13,17 @@ interface PerTemplate {
 
 /**
  * From this bench's own 100k and 1M runs (bench/results, "RAM B/tpl" and "disk B/tpl"), rounded up.
- * The cluster runs both sites on this machine: two shard sets (1 140 B resident, 1 190 B of
+ * The cluster runs both sites on this machine: two shard sets (1 650 B resident at 1M, 1 190 B of
  * snapshots each) and the template log's three replicas (2 190 B each), plus the bench's own f32
  * gallery when it holds one.
  */
 const PLAN: Record<Phase, PerTemplate> = {
   "exact-f32": { memory: (size) => (size <= IN_MEMORY_LIMIT ? 2_048 : 0), disk: 0 },
-  "usearch-hnsw-i8": { memory: () => 800, disk: 670 },
+  "usearch-hnsw-i8": { memory: () => 850, disk: 670 },
   "usearch-exhaustive-i8": { memory: () => 520, disk: 0 },
   "hnswlib-node": { memory: () => 2_300, disk: 2_200 },
   lancedb: { memory: () => 1_200, disk: 2_800 },
-  cluster: { memory: (size) => 2 * 1_140 + (size <= IN_MEMORY_LIMIT ? 2_048 : 0), disk: 3 * 2_190 + 2 * 1_190 },
+  cluster: { memory: (size) => 2 * 1_650 + (size <= IN_MEMORY_LIMIT ? 2_048 : 0), disk: 3 * 2_190 + 2 * 1_190 },
 };
 /** Room left for NATS, etcd, the services' heaps and the page cache the log and snapshots use. */
 const HEADROOM = 0.85;

@@ -92,7 +92,7 @@ test("memory plan: phases that would not fit in memory or on disk are skipped wi
   assert.equal(wontFit("usearch-hnsw-i8", 17_000_000, room), undefined);
   assert.equal(
     wontFit("cluster", 9_000_000, room),
-    "skipped: needs ~19.1 GiB resident, 20.0 GiB available; ~75.0 GiB on disk, 70.0 GiB free (keeps 15 % free)",
+    "skipped: needs ~27.7 GiB resident, 20.0 GiB available; ~75.0 GiB on disk, 70.0 GiB free (keeps 15 % free)",
   );
   assert.match(wontFit("hnswlib-node", 17_000_000, room)!, /^skipped: needs ~36\.4 GiB resident/);
   assert.match(wontFit("lancedb", 9_000_000, { memoryBytes: 20 * gib, diskBytes: 10 * gib })!, /^skipped: needs ~23\.5 GiB on disk, 10\.0 GiB free/);
