@@ -2,7 +2,8 @@ import { readFileSync, statfsSync } from "node:fs";
 import { IN_MEMORY_LIMIT } from "./dataset.ts";
 import type { EngineName } from "./engine-run.ts";
 
-export type Phase = EngineName | "cluster";
+/** "gallery": the raw f32 file every engine and the cluster feed read (2 KB per template). */
+export type Phase = EngineName | "cluster" | "gallery";
 
 interface PerTemplate {
   /** Resident bytes per template (the f32 copies only exist up to IN_MEMORY_LIMIT; above it the gallery is streamed). */
@@ -18,6 +19,7 @@ interface PerTemplate {
  * gallery when it holds one.
  */
 const PLAN: Record<Phase, PerTemplate> = {
+  gallery: { memory: () => 0, disk: 512 * 4 },
   "exact-f32": { memory: (size) => (size <= IN_MEMORY_LIMIT ? 2_048 : 0), disk: 0 },
   "usearch-hnsw-i8": { memory: () => 850, disk: 670 },
   "usearch-exhaustive-i8": { memory: () => 520, disk: 0 },

@@ -97,6 +97,8 @@ export async function runBench(o: BenchOptions, log: (m: string) => void, checkp
     mkdirSync(dir, { recursive: true });
     // Made once, read by every engine and the cluster feed (generating 1 M templates takes minutes).
     const galleryFile = join(dir, "gallery.f32");
+    const noRoom = wontFit("gallery", size, roomAt(o.workDir));
+    if (noRoom !== undefined) throw new Error(`${formatSize(size)}: the gallery file cannot be written under ${o.workDir}: ${noRoom.replace(/^skipped: /, "")}`);
     log(`${formatSize(size)}: writing the gallery (${((size * 512 * 4) / 2 ** 30).toFixed(1)} GiB) to ${galleryFile}`);
     writeGalleryFile(generatorFor({ seed: o.seed, size, probes: 0 }), galleryFile);
     const spec: DatasetSpec = { seed: o.seed, size, probes: o.probes, galleryFile };

@@ -95,6 +95,9 @@ test("memory plan: phases that would not fit in memory or on disk are skipped wi
     "skipped: needs ~27.7 GiB resident, 20.0 GiB available; ~75.0 GiB on disk, 70.0 GiB free (keeps 15 % free)",
   );
   assert.match(wontFit("hnswlib-node", 17_000_000, room)!, /^skipped: needs ~36\.4 GiB resident/);
+  // The 17 M gallery file (32.4 GiB) fits 70 GiB free, not 30.
+  assert.equal(wontFit("gallery", 17_000_000, room), undefined);
+  assert.match(wontFit("gallery", 17_000_000, { memoryBytes: 20 * gib, diskBytes: 30 * gib })!, /needs ~32\.4 GiB on disk, 30\.0 GiB free/);
   assert.match(wontFit("lancedb", 9_000_000, { memoryBytes: 20 * gib, diskBytes: 10 * gib })!, /^skipped: needs ~23\.5 GiB on disk, 10\.0 GiB free/);
 });
 
