@@ -1,7 +1,7 @@
 import type { CallContext, Logger } from "@taj/common";
 import type { Limits } from "./validation.ts";
 import type { Coordinators, ExtractorPool } from "./upstreams.ts";
-import type { TemplateLog } from "./template-log.ts";
+import type { TemplateLogPort } from "./template-log.ts";
 import type { AuditTrail } from "./audit.ts";
 import type { GatewayMetrics } from "./metrics.ts";
 
@@ -10,7 +10,7 @@ export interface GatewayDeps {
   limits: Limits;
   extractors: ExtractorPool;
   coordinators: Coordinators;
-  log: TemplateLog;
+  log: TemplateLogPort;
   partitionCount: () => number;
   audit: AuditTrail;
   metrics: GatewayMetrics | undefined;

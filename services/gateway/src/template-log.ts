@@ -17,6 +17,9 @@ export interface PublishOptions {
 
 export class WrongLastSequence extends Error {}
 
+/** What the handlers use of the log (unit tests stand in for it). */
+export type TemplateLogPort = Pick<TemplateLog, "publish" | "last" | "lastSequence">;
+
 const RETRY_PAUSE_MS = 100;
 
 /**

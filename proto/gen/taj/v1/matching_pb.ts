@@ -503,7 +503,9 @@ export const MatchingService: GenService<{
   },
   /**
    * Removes the template of `id` (in one modality, or all when modality is UNSPECIFIED)
-   * from every replica at both sites. Deleting an absent id succeeds with `existed` false.
+   * from every replica at both sites. Deleting an absent id succeeds with `existed` false; it
+   * still writes a tombstone (`log_sequence`), so "absent" is confirmed by the log's quorum and
+   * never answered from a stale copy at a site cut off from the others.
    * Errors: INVALID_ARGUMENT (INVALID_ID), UNAVAILABLE, DEADLINE_EXCEEDED.
    *
    * @generated from rpc taj.v1.MatchingService.Delete

@@ -16,23 +16,29 @@ const subjectOf = (deps: GatewayDeps, modality: Modality, id: string) =>
 const MAX_RACES = 3;
 
 /**
- * Replaces an enrolled template by a tombstone on the same subject. The stream keeps one message
- * per subject, so the template is gone from the log, and replicas replaying it drop the id.
- * The tombstone is written only if nothing else was written since it was read.
+ * Replaces whatever is stored under the id by a tombstone on the same subject. The stream keeps
+ * one message per subject, so the template is gone from the log, and replicas replaying it drop
+ * the id. The tombstone is written only if nothing else was written since it was read.
+ *
+ * It is written even when the id looks absent: the read may come from a stale stream leader (a
+ * site cut off from the others answers from its own copy until it notices), so "absent" is only
+ * true once a write conditional on it went through the quorum. Answering from the read alone
+ * acknowledged deletes of ids enrolled at the other site during a cut (drill 1).
  */
 async function deleteOne(deps: GatewayDeps, modality: Modality, id: string, deadline: number): Promise<{ existed: boolean; seq: number }> {
   const subject = subjectOf(deps, modality, id);
   for (let race = 0; ; race++) {
     const last = await deps.log.last(subject);
-    if (last?.event.event.case !== "enrolled") return { existed: false, seq: 0 };
     const tombstone = create(TemplateEventSchema, {
       event: { case: "deleted", value: { id, modality, deletedAt: timestampNow() } },
     });
     try {
-      const seq = await deps.log.publish(subject, tombstone, { msgID: randomUUID(), deadline, expectLastSubjectSequence: last.seq });
-      return { existed: true, seq };
+      const seq = await deps.log.publish(subject, tombstone, { msgID: randomUUID(), deadline, expectLastSubjectSequence: last?.seq ?? 0 });
+      return { existed: last?.event.event.case === "enrolled", seq };
     } catch (err) {
-      if (!(err instanceof WrongLastSequence) || race >= MAX_RACES) throw AppError.from(err);
+      if (!(err instanceof WrongLastSequence)) throw AppError.from(err);
+      // Still racing (or still reading a stale copy) after a few re-reads: the caller retries.
+      if (race >= MAX_RACES) throw new AppError(ErrorCode.UNAVAILABLE, "the template log is unavailable; retry", { cause: err });
     }
   }
 }
