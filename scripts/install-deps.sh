@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
 # Installs what the project needs on Debian 12, and only what is missing (safe to run every time):
-#   - nats-server and etcd from Debian's own packages (needs root, or password-less sudo);
+#   - etcd from Debian's own packages, nats-server >= 2.10 from Debian's (needs root, or
+#     password-less sudo): Debian 12's nats-server 2.9.10 lets the template log's replicas
+#     diverge when a cut heals (drill 1 found one node holding an in-flight write and the other
+#     two an acknowledged one at the same sequence). Debian 13's package (a static Go binary,
+#     libc6 >= 2.34) installs on Debian 12: it is fetched with apt from Debian 13's signed index,
+#     through a scratch apt configuration, so the machine's own sources are not changed;
 #   - the npm dependencies, with `npm ci`, when node_modules is missing or does not match the lock file.
 # --servers-only: the Debian packages only (what the launcher calls when a binary is missing).
 # --netns: also iproute2, nftables, iputils-ping (the failover drills' network namespaces), then exit.
@@ -12,19 +17,51 @@ export ONNXRUNTIME_NODE_INSTALL=skip
 
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/bin/$1" ]; }
 
-if ! have nats-server || ! have etcd || ! have etcdctl; then
+NATS_MIN=2.10
+nats_bin() { command -v nats-server 2>/dev/null || { [ -x /usr/sbin/nats-server ] && echo /usr/sbin/nats-server; }; }
+nats_recent() {
+  local bin v
+  bin="$(nats_bin)" || return 1
+  v="$("$bin" --version 2>/dev/null | sed -n 's/^nats-server: v//p')"
+  [ -n "$v" ] && dpkg --compare-versions "$v" ge "$NATS_MIN"
+}
+
+as_root() {
   if [ "$(id -u)" -eq 0 ]; then
-    as_root=()
+    "$@"
   elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-    as_root=(sudo -n)
+    sudo -n "$@"
   else
-    echo "install-deps: nats-server/etcd are missing and installing them needs root." >&2
-    echo "  run as root: apt-get update && apt-get install -y nats-server etcd-server etcd-client" >&2
+    echo "install-deps: installing $what needs root." >&2
+    echo "  run this script as root (it uses apt-get from Debian's archive)" >&2
     exit 1
   fi
-  echo "install-deps: installing nats-server, etcd-server, etcd-client from Debian"
-  "${as_root[@]}" apt-get update -qq
-  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server etcd-server etcd-client >/dev/null
+}
+
+if ! have etcd || ! have etcdctl; then
+  what="etcd-server, etcd-client"
+  echo "install-deps: installing $what from Debian"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server etcd-client >/dev/null
+fi
+
+if ! nats_recent; then
+  what="nats-server >= $NATS_MIN"
+  echo "install-deps: installing $what from Debian 13 (trixie)"
+  scratch="$(mktemp -d)"
+  mkdir -p "$scratch/sources" "$scratch/lists/partial" "$scratch/cache/archives/partial"
+  printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: trixie\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+    > "$scratch/sources/trixie.sources"
+  # Downloads as the caller into a directory only it can write (apt checks the index's hash).
+  trixie=(-o Dir::Etc::SourceList=/dev/null -o "Dir::Etc::SourceParts=$scratch/sources"
+    -o "Dir::State::Lists=$scratch/lists" -o "Dir::Cache=$scratch/cache" -o "APT::Sandbox::User=$(id -un)")
+  apt-get "${trixie[@]}" update -qq
+  (cd "$scratch" && apt-get "${trixie[@]}" download nats-server >/dev/null)
+  chmod 755 "$scratch"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$scratch"/nats-server_*.deb >/dev/null
+  rm -rf "$scratch"
+  nats_recent || { echo "install-deps: nats-server is still older than $NATS_MIN" >&2; exit 1; }
 fi
 
 if [ "${1:-}" = "--netns" ]; then

@@ -25,15 +25,39 @@ export function findBinary(name: string): string | undefined {
   return undefined;
 }
 
+/** Older nats-server releases (Debian 12's 2.9.10) let stream replicas diverge when a cut heals. */
+export const NATS_SERVER_MIN: readonly [number, number] = [2, 10];
+
+/** "nats-server: v2.10.27" -> [2, 10, 27]; undefined when the output is not a version. */
+export function parseNatsVersion(output: string): number[] | undefined {
+  const m = /v(\d+)\.(\d+)\.(\d+)/.exec(output);
+  return m ? m.slice(1).map(Number) : undefined;
+}
+
+export function isRecentNats(version: readonly number[] | undefined): boolean {
+  if (!version) return false;
+  const [major = 0, minor = 0] = version;
+  return major > NATS_SERVER_MIN[0] || (major === NATS_SERVER_MIN[0] && minor >= NATS_SERVER_MIN[1]);
+}
+
+function natsVersion(bin: string): number[] | undefined {
+  const r = spawnSync(bin, ["--version"], { encoding: "utf8" });
+  return parseNatsVersion(`${r.stdout ?? ""}${r.stderr ?? ""}`);
+}
+
 function locate(): Partial<ServerBinaries> {
-  const natsServer = findBinary("nats-server");
+  const nats = findBinary("nats-server");
+  const natsServer = nats && isRecentNats(natsVersion(nats)) ? nats : undefined;
   const etcd = findBinary("etcd");
   return { ...(natsServer ? { natsServer } : {}), ...(etcd ? { etcd } : {}) };
 }
 
+const MIN = NATS_SERVER_MIN.join(".");
+
 /**
- * Finds nats-server and etcd, installing Debian's packages through scripts/install-deps.sh when
- * one is missing (that needs root, or password-less sudo; the script says so otherwise).
+ * Finds nats-server (>= 2.10) and etcd, installing Debian's packages through
+ * scripts/install-deps.sh when one is missing or too old (that needs root, or password-less
+ * sudo; the script says so otherwise).
  */
 export function ensureServerBinaries(): ServerBinaries {
   let found = locate();
@@ -42,14 +66,13 @@ export function ensureServerBinaries(): ServerBinaries {
     const result = spawnSync("bash", [script, "--servers-only"], { stdio: "inherit", cwd: repoRoot });
     if (result.status !== 0) {
       throw new Error(
-        `nats-server and etcd are required; ${script} failed (exit ${result.status}). ` +
-          "Install them as root: apt-get update && apt-get install -y nats-server etcd-server etcd-client",
+        `nats-server >= ${MIN} and etcd are required; ${script} failed (exit ${result.status}). Run it as root.`,
       );
     }
     found = locate();
   }
   if (!found.natsServer || !found.etcd) {
-    throw new Error("nats-server or etcd still not found after installing the Debian packages");
+    throw new Error(`nats-server >= ${MIN} or etcd still not found after running scripts/install-deps.sh`);
   }
   return { natsServer: found.natsServer, etcd: found.etcd };
 }
