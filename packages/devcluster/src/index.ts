@@ -1,4 +1,4 @@
-export { ensureServerBinaries, findBinary, isRecentNats, parseNatsVersion, NATS_SERVER_MIN, type ServerBinaries } from "./binaries.ts";
+export { ensureServerBinaries, findBinary, isRecentNats, parseNatsVersion, type ServerBinaries } from "./binaries.ts";
 export { startEtcdCluster, type EtcdCluster, type EtcdClusterOptions, type EtcdMember, type EtcdMemberSpec } from "./etcd-cluster.ts";
 export {
   startNatsCluster, NATS_CLUSTER_NAME, type NatsCluster, type NatsClusterOptions, type NatsNode, type NatsNodeSpec,

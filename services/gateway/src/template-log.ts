@@ -22,6 +22,11 @@ export type TemplateLogPort = Pick<TemplateLog, "publish" | "last" | "lastSequen
 
 const RETRY_PAUSE_MS = 100;
 
+/** What callers see when the log cannot take or answer a request now: retry (at the other site). */
+export function logUnavailable(cause: unknown): AppError {
+  return new AppError(ErrorCode.UNAVAILABLE, "the template log is unavailable; retry", { cause });
+}
+
 /**
  * The gateway's view of the JetStream template log: publish an event and wait for the stream to
  * have stored it, read the last event of one subject, read the stream's last sequence.
@@ -65,7 +70,7 @@ export class TemplateLog {
         if (err instanceof Error && /wrong last sequence/i.test(err.message)) throw new WrongLastSequence(err.message);
         this.logger.warn({ err, attempt, subject }, "template log publish failed; retrying with the same msgID");
         if (options.deadline - Date.now() <= RETRY_PAUSE_MS) {
-          throw new AppError(ErrorCode.UNAVAILABLE, "the template log is unavailable; retry", { cause: err });
+          throw logUnavailable(err);
         }
         await new Promise((r) => setTimeout(r, RETRY_PAUSE_MS));
       }
@@ -79,7 +84,7 @@ export class TemplateLog {
       return { seq: msg.seq, event: decodeTemplateEvent(msg.data) };
     } catch (err) {
       if (isNoMessage(err)) return undefined;
-      throw new AppError(ErrorCode.UNAVAILABLE, "the template log is unavailable; retry", { cause: err });
+      throw logUnavailable(err);
     }
   }
 
@@ -88,7 +93,7 @@ export class TemplateLog {
       const info = await this.jsm.streams.info(TEMPLATE_STREAM);
       return BigInt(info.state.last_seq);
     } catch (err) {
-      throw new AppError(ErrorCode.UNAVAILABLE, "the template log is unavailable; retry", { cause: err });
+      throw logUnavailable(err);
     }
   }
 

@@ -7,7 +7,7 @@ import {
 import { AppError, modalityName, partitionOf, templateSubject, type CallContext } from "@taj/common";
 import { validateDelete, validateGet } from "../validation.ts";
 import { deadlineOf, type GatewayDeps } from "../deps.ts";
-import { WrongLastSequence } from "../template-log.ts";
+import { WrongLastSequence, logUnavailable } from "../template-log.ts";
 
 const subjectOf = (deps: GatewayDeps, modality: Modality, id: string) =>
   templateSubject(modality, partitionOf(id, deps.partitionCount()), id);
@@ -27,18 +27,18 @@ const MAX_RACES = 3;
  */
 async function deleteOne(deps: GatewayDeps, modality: Modality, id: string, deadline: number): Promise<{ existed: boolean; seq: number }> {
   const subject = subjectOf(deps, modality, id);
+  const tombstone = create(TemplateEventSchema, {
+    event: { case: "deleted", value: { id, modality, deletedAt: timestampNow() } },
+  });
   for (let race = 0; ; race++) {
     const last = await deps.log.last(subject);
-    const tombstone = create(TemplateEventSchema, {
-      event: { case: "deleted", value: { id, modality, deletedAt: timestampNow() } },
-    });
     try {
       const seq = await deps.log.publish(subject, tombstone, { msgID: randomUUID(), deadline, expectLastSubjectSequence: last?.seq ?? 0 });
       return { existed: last?.event.event.case === "enrolled", seq };
     } catch (err) {
       if (!(err instanceof WrongLastSequence)) throw AppError.from(err);
       // Still racing (or still reading a stale copy) after a few re-reads: the caller retries.
-      if (race >= MAX_RACES) throw new AppError(ErrorCode.UNAVAILABLE, "the template log is unavailable; retry", { cause: err });
+      if (race >= MAX_RACES) throw logUnavailable(err);
     }
   }
 }
