@@ -1,5 +1,6 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { connect, StorageType } from "nats";
 import { ManagedProcess, processHandle, type ProcessHandle } from "./process.ts";
 import { getJson, waitFor } from "./wait.ts";
 import { findBinary } from "./binaries.ts";
@@ -87,6 +88,25 @@ async function jetStreamReady(monitorUrl: string): Promise<true | undefined> {
   return jsz.meta_cluster?.leader ? true : undefined;
 }
 
+const PLACEMENT_PROBE = "DEVCLUSTER_PLACEMENT_PROBE";
+
+/**
+ * Creates (and drops) a memory stream replicated on every node. Routes and a meta leader are not
+ * enough: nats-server 2.10 answers "no suitable peers for placement" for a moment after start,
+ * until every peer has reported to the meta leader (seen in the devcluster test on a fresh machine).
+ */
+async function placesOnEveryNode(url: string, replicas: number): Promise<true> {
+  const nc = await connect({ servers: url, reconnect: false, timeout: 2_000 });
+  try {
+    const jsm = await nc.jetstreamManager();
+    await jsm.streams.add({ name: PLACEMENT_PROBE, subjects: ["devcluster.placement-probe"], num_replicas: replicas, storage: StorageType.Memory });
+    await jsm.streams.delete(PLACEMENT_PROBE);
+    return true;
+  } finally {
+    await nc.close();
+  }
+}
+
 async function routeCount(monitorUrl: string): Promise<number> {
   const routez = (await getJson(`${monitorUrl}/routez`)) as { num_routes?: number };
   return routez.num_routes ?? 0;
@@ -142,6 +162,13 @@ export async function startNatsCluster(options: NatsClusterOptions): Promise<Nat
       ),
     );
     await Promise.all(nodes.map((n) => n.waitReady()));
+    const first = nodes[0];
+    if (first && nodes.length > 1) {
+      await waitFor(`nats stream placement on ${nodes.length} nodes`, () => placesOnEveryNode(first.url, nodes.length), {
+        timeoutMs,
+        abortIf: () => first.process.deathNote(),
+      });
+    }
   } catch (err) {
     await stop(1_000);
     throw err;
