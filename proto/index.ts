@@ -5,6 +5,7 @@ export * from "./gen/taj/v1/extractor_pb.ts";
 export * from "./gen/taj/v1/shard_pb.ts";
 export * from "./gen/taj/v1/coordinator_pb.ts";
 export * from "./gen/taj/v1/log_pb.ts";
+export * from "./gen/taj/v1/audit_pb.ts";
 
 import { fileURLToPath } from "node:url";
 

@@ -17,12 +17,15 @@ export function errorCodeName(code: ErrorCode): string {
 export class AppError extends Error {
   readonly code: ErrorCode;
   readonly faces: Box[];
+  /** For RATE_LIMITED and OVERLOADED: when a retry may succeed; 0 when not given. */
+  readonly retryAfterMs: number;
 
-  constructor(code: ErrorCode, message: string, options: { cause?: unknown; faces?: Box[] } = {}) {
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown; faces?: Box[]; retryAfterMs?: number } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = "AppError";
     this.code = code;
     this.faces = options.faces ?? [];
+    this.retryAfterMs = options.retryAfterMs ?? 0;
   }
 
   /** Any thrown value as an AppError; unknown errors become INTERNAL with a generic message. */
@@ -47,12 +50,19 @@ export function grpcStatusOf(code: ErrorCode): status {
     case ErrorCode.MULTIPLE_FACES:
     case ErrorCode.FACE_TOO_SMALL:
     case ErrorCode.BOX_MATCHES_NO_FACE:
+    case ErrorCode.CASE_REF_REQUIRED:
+    case ErrorCode.CANDIDATE_NOT_RETURNED:
+    case ErrorCode.INVALID_PAGE_TOKEN:
       return status.INVALID_ARGUMENT;
     case ErrorCode.IMAGE_TOO_LARGE:
+    case ErrorCode.RATE_LIMITED:
+    case ErrorCode.OVERLOADED:
       return status.RESOURCE_EXHAUSTED;
     case ErrorCode.NOT_FOUND:
+    case ErrorCode.SEARCH_NOT_FOUND:
       return status.NOT_FOUND;
     case ErrorCode.UNAVAILABLE:
+    case ErrorCode.AUDIT_UNAVAILABLE:
       return status.UNAVAILABLE;
     case ErrorCode.DEADLINE_EXCEEDED:
       return status.DEADLINE_EXCEEDED;
@@ -96,7 +106,7 @@ export interface GrpcErrorPayload {
 export function toGrpcError(err: AppError): GrpcErrorPayload {
   const metadata = new Metadata();
   metadata.set(ERROR_CODE_KEY, errorCodeName(err.code));
-  const detail = create(ErrorDetailSchema, { code: err.code, message: err.message, faces: err.faces });
+  const detail = create(ErrorDetailSchema, { code: err.code, message: err.message, faces: err.faces, retryAfterMs: err.retryAfterMs });
   metadata.set(ERROR_DETAIL_KEY, Buffer.from(toBinary(ErrorDetailSchema, detail)));
   return { code: grpcStatusOf(err.code), details: `${errorCodeName(err.code)}: ${err.message}`, metadata };
 }
@@ -111,7 +121,7 @@ export function fromServiceError(err: unknown): AppError | undefined {
   const raw = err.metadata?.get(ERROR_DETAIL_KEY)[0];
   if (raw instanceof Buffer) {
     const detail = fromBinary(ErrorDetailSchema, raw);
-    return new AppError(detail.code, detail.message, { cause: err, faces: detail.faces });
+    return new AppError(detail.code, detail.message, { cause: err, faces: detail.faces, retryAfterMs: detail.retryAfterMs });
   }
   const code = codeOfStatus(err.code);
   const message = code === ErrorCode.INTERNAL ? "internal error" : describe(code);

@@ -2,14 +2,19 @@ import * as grpc from "@grpc/grpc-js";
 import { create, fromBinary, toBinary, type DescMessage, type DescService, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
 import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
 import { AppError, toGrpcError } from "./errors.ts";
+import type { PeerCertificate } from "node:tls";
 import type { Logger } from "./logger.ts";
 
-/** What a handler may know of its call: the deadline, cancellation and the peer's metadata. */
+/** What a handler may know of its call: the deadline, cancellation, the peer's metadata and TLS identity. */
 export interface CallContext {
   /** Milliseconds since epoch, or Infinity when the caller set no deadline. */
   deadline: number;
   signal: AbortSignal;
   metadata: grpc.Metadata;
+  /** The TLS session's peer certificate (as presented: chain checks are the caller's), when there is one. */
+  peerCertificate: PeerCertificate | undefined;
+  /** Peer address (host:port), for rate limits of calls that carry no identity; never logged with personal data. */
+  peerAddress: string;
 }
 
 type UnaryHandler<I extends DescMessage, O extends DescMessage> = (
@@ -68,7 +73,15 @@ export function addService<S extends GenServiceMethods>(
       const abort = new AbortController();
       call.on("cancelled", () => abort.abort());
       const started = performance.now();
-      const context: CallContext = { deadline: deadlineOf(call), signal: abort.signal, metadata: call.metadata };
+      const cert = call.getAuthContext()?.sslPeerCertificate;
+      const context: CallContext = {
+        deadline: deadlineOf(call),
+        signal: abort.signal,
+        metadata: call.metadata,
+        // An empty object is what node gives when the peer sent no certificate.
+        peerCertificate: cert && cert.raw ? cert : undefined,
+        peerAddress: call.getPeer(),
+      };
       handler(call.request, context).then(
         (response) => callback(null, create(method.output, response)),
         (err: unknown) => {

@@ -57,7 +57,9 @@ test("over gRPC: a template and quality for a chosen face; errors keep their cod
 test("the handler refuses a call whose deadline has already passed", async () => {
   const registry = new Registry();
   const handler = extractHandler(await faceExtractor(), createExtractorMetrics(registry));
-  const expired: CallContext = { deadline: Date.now() - 10, signal: new AbortController().signal, metadata: new Metadata() };
+  const expired: CallContext = {
+    deadline: Date.now() - 10, signal: new AbortController().signal, metadata: new Metadata(), peerCertificate: undefined, peerAddress: "test",
+  };
   const request = create(ExtractRequestSchema, { modality: Modality.FACE, image: sample("sample1.jpg") });
   await rejectsWith(handler(request, expired), ErrorCode.DEADLINE_EXCEEDED);
   assert.match(await registry.metrics(), /code="DEADLINE_EXCEEDED"\} 1/);

@@ -1,4 +1,4 @@
-import { type MatchingService } from "@taj/proto";
+import { ErrorCode, type MatchingService } from "@taj/proto";
 import { AppError, errorCodeName, modalityName, type CallContext, type ServiceImpl } from "@taj/common";
 import type { GatewayDeps } from "./deps.ts";
 import { enroll } from "./handlers/enroll.ts";
@@ -31,6 +31,10 @@ function modalityLabel(modality: number): string {
   }
 }
 
+function notYet(): Promise<never> {
+  return Promise.reject(new AppError(ErrorCode.UNAVAILABLE, "not available yet"));
+}
+
 export function matchingService(deps: GatewayDeps): Impl {
   return {
     enroll: timed(deps, "Enroll", async (req, ctx) => {
@@ -48,5 +52,9 @@ export function matchingService(deps: GatewayDeps): Impl {
     delete: timed(deps, "Delete", (req, ctx) => deleteRecord(deps, req, ctx)),
     get: timed(deps, "Get", (req) => getRecord(deps, req)),
     stats: timed(deps, "Stats", (_req, ctx) => stats(deps, ctx)),
+    // Placeholders until the audit trail lands (issue 8): the contract is in proto/.
+    queryAudit: timed(deps, "QueryAudit", () => notYet()),
+    recordFeedback: timed(deps, "RecordFeedback", () => notYet()),
+    feedbackSummary: timed(deps, "FeedbackSummary", () => notYet()),
   };
 }

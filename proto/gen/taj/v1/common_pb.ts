@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file taj/v1/common.proto.
  */
 export const file_taj_v1_common: GenFile = /*@__PURE__*/
-  fileDesc("ChN0YWovdjEvY29tbW9uLnByb3RvEgZ0YWoudjEiRgoDQm94EgwKBHhfcHgYASABKAISDAoEeV9weBgCIAEoAhIQCgh3aWR0aF9weBgDIAEoAhIRCgloZWlnaHRfcHgYBCABKAIihgEKB1F1YWxpdHkSGAoDYm94GAEgASgLMgsudGFqLnYxLkJveBIXCg9kZXRlY3Rpb25fc2NvcmUYAiABKAISFwoPaW50ZXJfb2N1bGFyX3B4GAMgASgCEhYKDmltYWdlX3dpZHRoX3B4GAQgASgNEhcKD2ltYWdlX2hlaWdodF9weBgFIAEoDSI5CglDYW5kaWRhdGUSCgoCaWQYASABKAkSEgoKc2ltaWxhcml0eRgCIAEoAhIMCgRyYW5rGAMgASgNIlsKC0Vycm9yRGV0YWlsEh8KBGNvZGUYASABKA4yES50YWoudjEuRXJyb3JDb2RlEg8KB21lc3NhZ2UYAiABKAkSGgoFZmFjZXMYAyADKAsyCy50YWoudjEuQm94Kl8KCE1vZGFsaXR5EhgKFE1PREFMSVRZX1VOU1BFQ0lGSUVEEAASEQoNTU9EQUxJVFlfRkFDRRABEhMKD01PREFMSVRZX1RBVFRPTxACEhEKDU1PREFMSVRZX01BUksQAypiCgpTZWFyY2hNb2RlEhsKF1NFQVJDSF9NT0RFX1VOU1BFQ0lGSUVEEAASGwoXU0VBUkNIX01PREVfQVBQUk9YSU1BVEUQARIaChZTRUFSQ0hfTU9ERV9FWEhBVVNUSVZFEAIquAQKCUVycm9yQ29kZRIaChZFUlJPUl9DT0RFX1VOU1BFQ0lGSUVEEAASHwobRVJST1JfQ09ERV9JTlZBTElEX0FSR1VNRU5UEAESGQoVRVJST1JfQ09ERV9JTlZBTElEX0lEEAISIwofRVJST1JfQ09ERV9VTlNVUFBPUlRFRF9NT0RBTElUWRADEhoKFkVSUk9SX0NPREVfSU1BR0VfRU1QVFkQBBIeChpFUlJPUl9DT0RFX0lNQUdFX1RPT19MQVJHRRAFEicKI0VSUk9SX0NPREVfSU1BR0VfVU5TVVBQT1JURURfRk9STUFUEAYSHAoYRVJST1JfQ09ERV9JTUFHRV9DT1JSVVBUEAcSFgoSRVJST1JfQ09ERV9OT19GQUNFEAgSHQoZRVJST1JfQ09ERV9NVUxUSVBMRV9GQUNFUxAJEh0KGUVSUk9SX0NPREVfRkFDRV9UT09fU01BTEwQChIiCh5FUlJPUl9DT0RFX0JPWF9NQVRDSEVTX05PX0ZBQ0UQCxIYChRFUlJPUl9DT0RFX05PVF9GT1VORBAMEhoKFkVSUk9SX0NPREVfVU5BVkFJTEFCTEUQDRIgChxFUlJPUl9DT0RFX0RFQURMSU5FX0VYQ0VFREVEEA4SFwoTRVJST1JfQ09ERV9JTlRFUk5BTBAPEh4KGkVSUk9SX0NPREVfVU5BVVRIRU5USUNBVEVEEBASIAocRVJST1JfQ09ERV9QRVJNSVNTSU9OX0RFTklFRBARYgZwcm90bzM");
+  fileDesc("ChN0YWovdjEvY29tbW9uLnByb3RvEgZ0YWoudjEiRgoDQm94EgwKBHhfcHgYASABKAISDAoEeV9weBgCIAEoAhIQCgh3aWR0aF9weBgDIAEoAhIRCgloZWlnaHRfcHgYBCABKAIihgEKB1F1YWxpdHkSGAoDYm94GAEgASgLMgsudGFqLnYxLkJveBIXCg9kZXRlY3Rpb25fc2NvcmUYAiABKAISFwoPaW50ZXJfb2N1bGFyX3B4GAMgASgCEhYKDmltYWdlX3dpZHRoX3B4GAQgASgNEhcKD2ltYWdlX2hlaWdodF9weBgFIAEoDSI5CglDYW5kaWRhdGUSCgoCaWQYASABKAkSEgoKc2ltaWxhcml0eRgCIAEoAhIMCgRyYW5rGAMgASgNInMKC0Vycm9yRGV0YWlsEh8KBGNvZGUYASABKA4yES50YWoudjEuRXJyb3JDb2RlEg8KB21lc3NhZ2UYAiABKAkSGgoFZmFjZXMYAyADKAsyCy50YWoudjEuQm94EhYKDnJldHJ5X2FmdGVyX21zGAQgASgNIlkKCVByaW5jaXBhbBIKCgJpZBgBIAEoCRIjCgRraW5kGAIgASgOMhUudGFqLnYxLlByaW5jaXBhbEtpbmQSGwoFcm9sZXMYAyADKA4yDC50YWoudjEuUm9sZSpfCghNb2RhbGl0eRIYChRNT0RBTElUWV9VTlNQRUNJRklFRBAAEhEKDU1PREFMSVRZX0ZBQ0UQARITCg9NT0RBTElUWV9UQVRUT08QAhIRCg1NT0RBTElUWV9NQVJLEAMqYgoKU2VhcmNoTW9kZRIbChdTRUFSQ0hfTU9ERV9VTlNQRUNJRklFRBAAEhsKF1NFQVJDSF9NT0RFX0FQUFJPWElNQVRFEAESGgoWU0VBUkNIX01PREVfRVhIQVVTVElWRRACKp8GCglFcnJvckNvZGUSGgoWRVJST1JfQ09ERV9VTlNQRUNJRklFRBAAEh8KG0VSUk9SX0NPREVfSU5WQUxJRF9BUkdVTUVOVBABEhkKFUVSUk9SX0NPREVfSU5WQUxJRF9JRBACEiMKH0VSUk9SX0NPREVfVU5TVVBQT1JURURfTU9EQUxJVFkQAxIaChZFUlJPUl9DT0RFX0lNQUdFX0VNUFRZEAQSHgoaRVJST1JfQ09ERV9JTUFHRV9UT09fTEFSR0UQBRInCiNFUlJPUl9DT0RFX0lNQUdFX1VOU1VQUE9SVEVEX0ZPUk1BVBAGEhwKGEVSUk9SX0NPREVfSU1BR0VfQ09SUlVQVBAHEhYKEkVSUk9SX0NPREVfTk9fRkFDRRAIEh0KGUVSUk9SX0NPREVfTVVMVElQTEVfRkFDRVMQCRIdChlFUlJPUl9DT0RFX0ZBQ0VfVE9PX1NNQUxMEAoSIgoeRVJST1JfQ09ERV9CT1hfTUFUQ0hFU19OT19GQUNFEAsSGAoURVJST1JfQ09ERV9OT1RfRk9VTkQQDBIaChZFUlJPUl9DT0RFX1VOQVZBSUxBQkxFEA0SIAocRVJST1JfQ09ERV9ERUFETElORV9FWENFRURFRBAOEhcKE0VSUk9SX0NPREVfSU5URVJOQUwQDxIeChpFUlJPUl9DT0RFX1VOQVVUSEVOVElDQVRFRBAQEiAKHEVSUk9SX0NPREVfUEVSTUlTU0lPTl9ERU5JRUQQERIgChxFUlJPUl9DT0RFX0NBU0VfUkVGX1JFUVVJUkVEEBISGwoXRVJST1JfQ09ERV9SQVRFX0xJTUlURUQQExIZChVFUlJPUl9DT0RFX09WRVJMT0FERUQQFBIgChxFUlJPUl9DT0RFX0FVRElUX1VOQVZBSUxBQkxFEBUSHwobRVJST1JfQ09ERV9TRUFSQ0hfTk9UX0ZPVU5EEBYSJQohRVJST1JfQ09ERV9DQU5ESURBVEVfTk9UX1JFVFVSTkVEEBcSIQodRVJST1JfQ09ERV9JTlZBTElEX1BBR0VfVE9LRU4QGCpeCgRSb2xlEhQKEFJPTEVfVU5TUEVDSUZJRUQQABIPCgtST0xFX1NFQVJDSBABEg8KC1JPTEVfRU5ST0xMEAISDgoKUk9MRV9BRE1JThADEg4KClJPTEVfQVVESVQQBCqHAQoNUHJpbmNpcGFsS2luZBIeChpQUklOQ0lQQUxfS0lORF9VTlNQRUNJRklFRBAAEh4KGlBSSU5DSVBBTF9LSU5EX0NFUlRJRklDQVRFEAESGAoUUFJJTkNJUEFMX0tJTkRfVE9LRU4QAhIcChhQUklOQ0lQQUxfS0lORF9BTk9OWU1PVVMQA2IGcHJvdG8z");
 
 /**
  * A rectangle in the pixel coordinates of the submitted image (after EXIF orientation).
@@ -142,6 +142,13 @@ export type ErrorDetail = Message<"taj.v1.ErrorDetail"> & {
    * @generated from field: repeated taj.v1.Box faces = 3;
    */
   faces: Box[];
+
+  /**
+   * For RATE_LIMITED and OVERLOADED: when a retry may succeed, in milliseconds.
+   *
+   * @generated from field: uint32 retry_after_ms = 4;
+   */
+  retryAfterMs: number;
 };
 
 /**
@@ -150,6 +157,35 @@ export type ErrorDetail = Message<"taj.v1.ErrorDetail"> & {
  */
 export const ErrorDetailSchema: GenMessage<ErrorDetail> = /*@__PURE__*/
   messageDesc(file_taj_v1_common, 3);
+
+/**
+ * Who made a call, as the gateway authenticated it (never a header the caller chose).
+ *
+ * @generated from message taj.v1.Principal
+ */
+export type Principal = Message<"taj.v1.Principal"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: taj.v1.PrincipalKind kind = 2;
+   */
+  kind: PrincipalKind;
+
+  /**
+   * @generated from field: repeated taj.v1.Role roles = 3;
+   */
+  roles: Role[];
+};
+
+/**
+ * Describes the message taj.v1.Principal.
+ * Use `create(PrincipalSchema)` to create a new message.
+ */
+export const PrincipalSchema: GenMessage<Principal> = /*@__PURE__*/
+  messageDesc(file_taj_v1_common, 4);
 
 /**
  * What kind of image a template describes. Each modality has its own model and collection.
@@ -313,6 +349,58 @@ export enum ErrorCode {
    * @generated from enum value: ERROR_CODE_PERMISSION_DENIED = 17;
    */
   PERMISSION_DENIED = 17,
+
+  /**
+   * A search without the investigation's case reference (required unless the administrator
+   * turned the requirement off).
+   *
+   * @generated from enum value: ERROR_CODE_CASE_REF_REQUIRED = 18;
+   */
+  CASE_REF_REQUIRED = 18,
+
+  /**
+   * The caller sent more requests than its per-principal rate allows; retry after
+   * ErrorDetail.retry_after_ms.
+   *
+   * @generated from enum value: ERROR_CODE_RATE_LIMITED = 19;
+   */
+  RATE_LIMITED = 19,
+
+  /**
+   * Every extractor is saturated; retry after ErrorDetail.retry_after_ms.
+   *
+   * @generated from enum value: ERROR_CODE_OVERLOADED = 20;
+   */
+  OVERLOADED = 20,
+
+  /**
+   * The audit trail could not store the event of this call, so the call returns nothing
+   * ("no audit, no answer"); retry.
+   *
+   * @generated from enum value: ERROR_CODE_AUDIT_UNAVAILABLE = 21;
+   */
+  AUDIT_UNAVAILABLE = 21,
+
+  /**
+   * RecordFeedback: no search with this id is in the audit trail (or it was not this caller's).
+   *
+   * @generated from enum value: ERROR_CODE_SEARCH_NOT_FOUND = 22;
+   */
+  SEARCH_NOT_FOUND = 22,
+
+  /**
+   * RecordFeedback: the candidate was not among the search's returned candidates.
+   *
+   * @generated from enum value: ERROR_CODE_CANDIDATE_NOT_RETURNED = 23;
+   */
+  CANDIDATE_NOT_RETURNED = 23,
+
+  /**
+   * QueryAudit: the page token is not one this API returned.
+   *
+   * @generated from enum value: ERROR_CODE_INVALID_PAGE_TOKEN = 24;
+   */
+  INVALID_PAGE_TOKEN = 24,
 }
 
 /**
@@ -320,4 +408,87 @@ export enum ErrorCode {
  */
 export const ErrorCodeSchema: GenEnum<ErrorCode> = /*@__PURE__*/
   enumDesc(file_taj_v1_common, 2);
+
+/**
+ * What a caller may do. Which RPC needs which role: docs/api.md and the gateway's role table.
+ *
+ * @generated from enum taj.v1.Role
+ */
+export enum Role {
+  /**
+   * @generated from enum value: ROLE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Search.
+   *
+   * @generated from enum value: ROLE_SEARCH = 1;
+   */
+  SEARCH = 1,
+
+  /**
+   * Enroll, Delete, Get.
+   *
+   * @generated from enum value: ROLE_ENROLL = 2;
+   */
+  ENROLL = 2,
+
+  /**
+   * Stats and cluster operations.
+   *
+   * @generated from enum value: ROLE_ADMIN = 3;
+   */
+  ADMIN = 3,
+
+  /**
+   * QueryAudit, FeedbackSummary.
+   *
+   * @generated from enum value: ROLE_AUDIT = 4;
+   */
+  AUDIT = 4,
+}
+
+/**
+ * Describes the enum taj.v1.Role.
+ */
+export const RoleSchema: GenEnum<Role> = /*@__PURE__*/
+  enumDesc(file_taj_v1_common, 3);
+
+/**
+ * @generated from enum taj.v1.PrincipalKind
+ */
+export enum PrincipalKind {
+  /**
+   * @generated from enum value: PRINCIPAL_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * A system (TAJ) authenticated by its client certificate; id is "cert:<subject CN>".
+   *
+   * @generated from enum value: PRINCIPAL_KIND_CERTIFICATE = 1;
+   */
+  CERTIFICATE = 1,
+
+  /**
+   * A person authenticated by an OIDC bearer token; id is "oidc:<token sub>".
+   *
+   * @generated from enum value: PRINCIPAL_KIND_TOKEN = 2;
+   */
+  TOKEN = 2,
+
+  /**
+   * A call that could not be authenticated (recorded only for refused calls).
+   *
+   * @generated from enum value: PRINCIPAL_KIND_ANONYMOUS = 3;
+   */
+  ANONYMOUS = 3,
+}
+
+/**
+ * Describes the enum taj.v1.PrincipalKind.
+ */
+export const PrincipalKindSchema: GenEnum<PrincipalKind> = /*@__PURE__*/
+  enumDesc(file_taj_v1_common, 4);
 

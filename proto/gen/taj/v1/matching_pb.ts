@@ -6,6 +6,8 @@ import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegen
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { AuditEvent, Verdict } from "./audit_pb.ts";
+import { file_taj_v1_audit } from "./audit_pb.ts";
 import type { Box, Candidate, Modality, Quality, SearchMode } from "./common_pb.ts";
 import { file_taj_v1_common } from "./common_pb.ts";
 import type { Message } from "@bufbuild/protobuf";
@@ -14,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file taj/v1/matching.proto.
  */
 export const file_taj_v1_matching: GenFile = /*@__PURE__*/
-  fileDesc("ChV0YWovdjEvbWF0Y2hpbmcucHJvdG8SBnRhai52MSJtCg1FbnJvbGxSZXF1ZXN0EiIKCG1vZGFsaXR5GAEgASgOMhAudGFqLnYxLk1vZGFsaXR5EgoKAmlkGAIgASgJEg0KBWltYWdlGAMgASgMEh0KCGZhY2VfYm94GAQgASgLMgsudGFqLnYxLkJveCJ4Cg5FbnJvbGxSZXNwb25zZRIKCgJpZBgBIAEoCRIiCghtb2RhbGl0eRgCIAEoDjIQLnRhai52MS5Nb2RhbGl0eRIUCgxsb2dfc2VxdWVuY2UYAyABKAQSIAoHcXVhbGl0eRgEIAEoCzIPLnRhai52MS5RdWFsaXR5IpgCCg1TZWFyY2hSZXF1ZXN0EiIKCG1vZGFsaXR5GAEgASgOMhAudGFqLnYxLk1vZGFsaXR5Eg0KBWltYWdlGAIgASgMEiEKFHNpbWlsYXJpdHlfdGhyZXNob2xkGAMgASgCSACIAQESGwoObWF4X2NhbmRpZGF0ZXMYBCABKA1IAYgBARIQCghjYXNlX3JlZhgFIAEoCRIdCghmYWNlX2JveBgGIAEoCzILLnRhai52MS5Cb3gSIAoEbW9kZRgHIAEoDjISLnRhai52MS5TZWFyY2hNb2RlEhUKDWFsbG93X3BhcnRpYWwYCCABKAhCFwoVX3NpbWlsYXJpdHlfdGhyZXNob2xkQhEKD19tYXhfY2FuZGlkYXRlcyKUAgoOU2VhcmNoUmVzcG9uc2USJQoKY2FuZGlkYXRlcxgBIAMoCzIRLnRhai52MS5DYW5kaWRhdGUSEAoIY29tcGxldGUYAiABKAgSHQoVdW5zZWFyY2hlZF9wYXJ0aXRpb25zGAMgAygNEhcKD3BhcnRpdGlvbl9jb3VudBgEIAEoDRImCg1wcm9iZV9xdWFsaXR5GAUgASgLMg8udGFqLnYxLlF1YWxpdHkSHAoUc2ltaWxhcml0eV90aHJlc2hvbGQYBiABKAISFgoObWF4X2NhbmRpZGF0ZXMYByABKA0SIAoEbW9kZRgIIAEoDjISLnRhai52MS5TZWFyY2hNb2RlEhEKCXNlYXJjaF9pZBgJIAEoCSI/Cg1EZWxldGVSZXF1ZXN0EiIKCG1vZGFsaXR5GAEgASgOMhAudGFqLnYxLk1vZGFsaXR5EgoKAmlkGAIgASgJIjcKDkRlbGV0ZVJlc3BvbnNlEg8KB2V4aXN0ZWQYASABKAgSFAoMbG9nX3NlcXVlbmNlGAIgASgEIjwKCkdldFJlcXVlc3QSIgoIbW9kYWxpdHkYASABKA4yEC50YWoudjEuTW9kYWxpdHkSCgoCaWQYAiABKAki1QEKC0dldFJlc3BvbnNlEgoKAmlkGAEgASgJEiIKCG1vZGFsaXR5GAIgASgOMhAudGFqLnYxLk1vZGFsaXR5Ei8KC2Vucm9sbGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxsb2dfc2VxdWVuY2UYBCABKAQSIAoHcXVhbGl0eRgFIAEoCzIPLnRhai52MS5RdWFsaXR5EhAKCG1vZGVsX2lkGAYgASgJEhsKE3RlbXBsYXRlX2RpbWVuc2lvbnMYByABKA0iDgoMU3RhdHNSZXF1ZXN0IpEBCg1TdGF0c1Jlc3BvbnNlEhcKD3BhcnRpdGlvbl9jb3VudBgBIAEoDRIhCgZzaGFyZHMYAiADKAsyES50YWoudjEuU2hhcmRJbmZvEikKCXVuY292ZXJlZBgDIAMoCzIWLnRhai52MS5TaXRlUGFydGl0aW9ucxIZChFsb2dfbGFzdF9zZXF1ZW5jZRgEIAEoBCKgAQoJU2hhcmRJbmZvEhAKCHNoYXJkX2lkGAEgASgJEgwKBHNpdGUYAiABKAkSDwoHYWRkcmVzcxgDIAEoCRINCgVhbGl2ZRgEIAEoCBISCgpwYXJ0aXRpb25zGAUgAygNEhgKEGFwcGxpZWRfc2VxdWVuY2UYBiABKAQSJQoGY291bnRzGAcgAygLMhUudGFqLnYxLk1vZGFsaXR5Q291bnQiRgoNTW9kYWxpdHlDb3VudBIiCghtb2RhbGl0eRgBIAEoDjIQLnRhai52MS5Nb2RhbGl0eRIRCgl0ZW1wbGF0ZXMYAiABKAQiMgoOU2l0ZVBhcnRpdGlvbnMSDAoEc2l0ZRgBIAEoCRISCgpwYXJ0aXRpb25zGAIgAygNMqICCg9NYXRjaGluZ1NlcnZpY2USNwoGRW5yb2xsEhUudGFqLnYxLkVucm9sbFJlcXVlc3QaFi50YWoudjEuRW5yb2xsUmVzcG9uc2USNwoGU2VhcmNoEhUudGFqLnYxLlNlYXJjaFJlcXVlc3QaFi50YWoudjEuU2VhcmNoUmVzcG9uc2USNwoGRGVsZXRlEhUudGFqLnYxLkRlbGV0ZVJlcXVlc3QaFi50YWoudjEuRGVsZXRlUmVzcG9uc2USLgoDR2V0EhIudGFqLnYxLkdldFJlcXVlc3QaEy50YWoudjEuR2V0UmVzcG9uc2USNAoFU3RhdHMSFC50YWoudjEuU3RhdHNSZXF1ZXN0GhUudGFqLnYxLlN0YXRzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp, file_taj_v1_common]);
+  fileDesc("ChV0YWovdjEvbWF0Y2hpbmcucHJvdG8SBnRhai52MSJtCg1FbnJvbGxSZXF1ZXN0EiIKCG1vZGFsaXR5GAEgASgOMhAudGFqLnYxLk1vZGFsaXR5EgoKAmlkGAIgASgJEg0KBWltYWdlGAMgASgMEh0KCGZhY2VfYm94GAQgASgLMgsudGFqLnYxLkJveCJ4Cg5FbnJvbGxSZXNwb25zZRIKCgJpZBgBIAEoCRIiCghtb2RhbGl0eRgCIAEoDjIQLnRhai52MS5Nb2RhbGl0eRIUCgxsb2dfc2VxdWVuY2UYAyABKAQSIAoHcXVhbGl0eRgEIAEoCzIPLnRhai52MS5RdWFsaXR5IpgCCg1TZWFyY2hSZXF1ZXN0EiIKCG1vZGFsaXR5GAEgASgOMhAudGFqLnYxLk1vZGFsaXR5Eg0KBWltYWdlGAIgASgMEiEKFHNpbWlsYXJpdHlfdGhyZXNob2xkGAMgASgCSACIAQESGwoObWF4X2NhbmRpZGF0ZXMYBCABKA1IAYgBARIQCghjYXNlX3JlZhgFIAEoCRIdCghmYWNlX2JveBgGIAEoCzILLnRhai52MS5Cb3gSIAoEbW9kZRgHIAEoDjISLnRhai52MS5TZWFyY2hNb2RlEhUKDWFsbG93X3BhcnRpYWwYCCABKAhCFwoVX3NpbWlsYXJpdHlfdGhyZXNob2xkQhEKD19tYXhfY2FuZGlkYXRlcyKUAgoOU2VhcmNoUmVzcG9uc2USJQoKY2FuZGlkYXRlcxgBIAMoCzIRLnRhai52MS5DYW5kaWRhdGUSEAoIY29tcGxldGUYAiABKAgSHQoVdW5zZWFyY2hlZF9wYXJ0aXRpb25zGAMgAygNEhcKD3BhcnRpdGlvbl9jb3VudBgEIAEoDRImCg1wcm9iZV9xdWFsaXR5GAUgASgLMg8udGFqLnYxLlF1YWxpdHkSHAoUc2ltaWxhcml0eV90aHJlc2hvbGQYBiABKAISFgoObWF4X2NhbmRpZGF0ZXMYByABKA0SIAoEbW9kZRgIIAEoDjISLnRhai52MS5TZWFyY2hNb2RlEhEKCXNlYXJjaF9pZBgJIAEoCSI/Cg1EZWxldGVSZXF1ZXN0EiIKCG1vZGFsaXR5GAEgASgOMhAudGFqLnYxLk1vZGFsaXR5EgoKAmlkGAIgASgJIjcKDkRlbGV0ZVJlc3BvbnNlEg8KB2V4aXN0ZWQYASABKAgSFAoMbG9nX3NlcXVlbmNlGAIgASgEIjwKCkdldFJlcXVlc3QSIgoIbW9kYWxpdHkYASABKA4yEC50YWoudjEuTW9kYWxpdHkSCgoCaWQYAiABKAki1QEKC0dldFJlc3BvbnNlEgoKAmlkGAEgASgJEiIKCG1vZGFsaXR5GAIgASgOMhAudGFqLnYxLk1vZGFsaXR5Ei8KC2Vucm9sbGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxsb2dfc2VxdWVuY2UYBCABKAQSIAoHcXVhbGl0eRgFIAEoCzIPLnRhai52MS5RdWFsaXR5EhAKCG1vZGVsX2lkGAYgASgJEhsKE3RlbXBsYXRlX2RpbWVuc2lvbnMYByABKA0iDgoMU3RhdHNSZXF1ZXN0IpEBCg1TdGF0c1Jlc3BvbnNlEhcKD3BhcnRpdGlvbl9jb3VudBgBIAEoDRIhCgZzaGFyZHMYAiADKAsyES50YWoudjEuU2hhcmRJbmZvEikKCXVuY292ZXJlZBgDIAMoCzIWLnRhai52MS5TaXRlUGFydGl0aW9ucxIZChFsb2dfbGFzdF9zZXF1ZW5jZRgEIAEoBCKgAQoJU2hhcmRJbmZvEhAKCHNoYXJkX2lkGAEgASgJEgwKBHNpdGUYAiABKAkSDwoHYWRkcmVzcxgDIAEoCRINCgVhbGl2ZRgEIAEoCBISCgpwYXJ0aXRpb25zGAUgAygNEhgKEGFwcGxpZWRfc2VxdWVuY2UYBiABKAQSJQoGY291bnRzGAcgAygLMhUudGFqLnYxLk1vZGFsaXR5Q291bnQiRgoNTW9kYWxpdHlDb3VudBIiCghtb2RhbGl0eRgBIAEoDjIQLnRhai52MS5Nb2RhbGl0eRIRCgl0ZW1wbGF0ZXMYAiABKAQiMgoOU2l0ZVBhcnRpdGlvbnMSDAoEc2l0ZRgBIAEoCRISCgpwYXJ0aXRpb25zGAIgAygNIvgBChFRdWVyeUF1ZGl0UmVxdWVzdBIUCgxwcmluY2lwYWxfaWQYASABKAkSEAoIY2FzZV9yZWYYAiABKAkSEQoJcmVjb3JkX2lkGAMgASgJEiIKCG1vZGFsaXR5GAQgASgOMhAudGFqLnYxLk1vZGFsaXR5EigKBGZyb20YBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiYKAnRvGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBILCgNycGMYByABKAkSEQoJcGFnZV9zaXplGAggASgNEhIKCnBhZ2VfdG9rZW4YCSABKAkiUgoSUXVlcnlBdWRpdFJlc3BvbnNlEiMKB2VudHJpZXMYASADKAsyEi50YWoudjEuQXVkaXRFbnRyeRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiVgoKQXVkaXRFbnRyeRIhCgVldmVudBgBIAEoCzISLnRhai52MS5BdWRpdEV2ZW50EhcKD3N0cmVhbV9zZXF1ZW5jZRgCIAEoBBIMCgRoYXNoGAMgASgMImIKFVJlY29yZEZlZWRiYWNrUmVxdWVzdBIRCglzZWFyY2hfaWQYASABKAkSFAoMY2FuZGlkYXRlX2lkGAIgASgJEiAKB3ZlcmRpY3QYAyABKA4yDy50YWoudjEuVmVyZGljdCJJChZSZWNvcmRGZWVkYmFja1Jlc3BvbnNlEi8KC3JlY29yZGVkX2F0GAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKOAQoWRmVlZGJhY2tTdW1tYXJ5UmVxdWVzdBIiCghtb2RhbGl0eRgBIAEoDjIQLnRhai52MS5Nb2RhbGl0eRIoCgRmcm9tGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBImCgJ0bxgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAixwEKF0ZlZWRiYWNrU3VtbWFyeVJlc3BvbnNlEisKC2J5X21vZGFsaXR5GAEgAygLMhYudGFqLnYxLkZlZWRiYWNrQnVja2V0EicKB2J5X3JhbmsYAiADKAsyFi50YWoudjEuRmVlZGJhY2tCdWNrZXQSLQoNYnlfc2NvcmVfYmFuZBgDIAMoCzIWLnRhai52MS5GZWVkYmFja0J1Y2tldBInCgdieV93ZWVrGAQgAygLMhYudGFqLnYxLkZlZWRiYWNrQnVja2V0ImwKDkZlZWRiYWNrQnVja2V0Eg0KBWxhYmVsGAEgASgJEhEKCWNvbmZpcm1lZBgCIAEoDRIQCghyZWplY3RlZBgDIAEoDRIOCgZ1bnN1cmUYBCABKA0SFgoOY29uZmlybWVkX3JhdGUYBSABKAIyjAQKD01hdGNoaW5nU2VydmljZRI3CgZFbnJvbGwSFS50YWoudjEuRW5yb2xsUmVxdWVzdBoWLnRhai52MS5FbnJvbGxSZXNwb25zZRI3CgZTZWFyY2gSFS50YWoudjEuU2VhcmNoUmVxdWVzdBoWLnRhai52MS5TZWFyY2hSZXNwb25zZRI3CgZEZWxldGUSFS50YWoudjEuRGVsZXRlUmVxdWVzdBoWLnRhai52MS5EZWxldGVSZXNwb25zZRIuCgNHZXQSEi50YWoudjEuR2V0UmVxdWVzdBoTLnRhai52MS5HZXRSZXNwb25zZRI0CgVTdGF0cxIULnRhai52MS5TdGF0c1JlcXVlc3QaFS50YWoudjEuU3RhdHNSZXNwb25zZRJDCgpRdWVyeUF1ZGl0EhkudGFqLnYxLlF1ZXJ5QXVkaXRSZXF1ZXN0GhoudGFqLnYxLlF1ZXJ5QXVkaXRSZXNwb25zZRJPCg5SZWNvcmRGZWVkYmFjaxIdLnRhai52MS5SZWNvcmRGZWVkYmFja1JlcXVlc3QaHi50YWoudjEuUmVjb3JkRmVlZGJhY2tSZXNwb25zZRJSCg9GZWVkYmFja1N1bW1hcnkSHi50YWoudjEuRmVlZGJhY2tTdW1tYXJ5UmVxdWVzdBofLnRhai52MS5GZWVkYmFja1N1bW1hcnlSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_taj_v1_audit, file_taj_v1_common]);
 
 /**
  * @generated from message taj.v1.EnrollRequest
@@ -117,7 +119,8 @@ export type SearchRequest = Message<"taj.v1.SearchRequest"> & {
   maxCandidates?: number | undefined;
 
   /**
-   * The investigation's case reference, recorded in the audit trail.
+   * The investigation's case reference, recorded in the audit trail: 1-64 characters of
+   * [A-Za-z0-9_./-]. Required (CASE_REF_REQUIRED) unless the administrator made it optional.
    *
    * @generated from field: string case_ref = 5;
    */
@@ -470,7 +473,294 @@ export const SitePartitionsSchema: GenMessage<SitePartitions> = /*@__PURE__*/
   messageDesc(file_taj_v1_matching, 12);
 
 /**
+ * @generated from message taj.v1.QueryAuditRequest
+ */
+export type QueryAuditRequest = Message<"taj.v1.QueryAuditRequest"> & {
+  /**
+   * Each filter left empty matches every event.
+   * The authenticated principal id, e.g. "cert:taj-system" or "oidc:inspector-7".
+   *
+   * @generated from field: string principal_id = 1;
+   */
+  principalId: string;
+
+  /**
+   * @generated from field: string case_ref = 2;
+   */
+  caseRef: string;
+
+  /**
+   * Events about this record: its Enroll/Delete/Get, and searches that returned it.
+   *
+   * @generated from field: string record_id = 3;
+   */
+  recordId: string;
+
+  /**
+   * @generated from field: taj.v1.Modality modality = 4;
+   */
+  modality: Modality;
+
+  /**
+   * Events at or after `from` and before `to`.
+   *
+   * @generated from field: google.protobuf.Timestamp from = 5;
+   */
+  from?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp to = 6;
+   */
+  to?: Timestamp | undefined;
+
+  /**
+   * RPC name, e.g. "Search".
+   *
+   * @generated from field: string rpc = 7;
+   */
+  rpc: string;
+
+  /**
+   * 1-1000; 100 when 0.
+   *
+   * @generated from field: uint32 page_size = 8;
+   */
+  pageSize: number;
+
+  /**
+   * From an earlier response's next_page_token.
+   *
+   * @generated from field: string page_token = 9;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message taj.v1.QueryAuditRequest.
+ * Use `create(QueryAuditRequestSchema)` to create a new message.
+ */
+export const QueryAuditRequestSchema: GenMessage<QueryAuditRequest> = /*@__PURE__*/
+  messageDesc(file_taj_v1_matching, 13);
+
+/**
+ * @generated from message taj.v1.QueryAuditResponse
+ */
+export type QueryAuditResponse = Message<"taj.v1.QueryAuditResponse"> & {
+  /**
+   * @generated from field: repeated taj.v1.AuditEntry entries = 1;
+   */
+  entries: AuditEntry[];
+
+  /**
+   * Empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message taj.v1.QueryAuditResponse.
+ * Use `create(QueryAuditResponseSchema)` to create a new message.
+ */
+export const QueryAuditResponseSchema: GenMessage<QueryAuditResponse> = /*@__PURE__*/
+  messageDesc(file_taj_v1_matching, 14);
+
+/**
+ * @generated from message taj.v1.AuditEntry
+ */
+export type AuditEntry = Message<"taj.v1.AuditEntry"> & {
+  /**
+   * @generated from field: taj.v1.AuditEvent event = 1;
+   */
+  event?: AuditEvent | undefined;
+
+  /**
+   * Position in the audit stream.
+   *
+   * @generated from field: uint64 stream_sequence = 2;
+   */
+  streamSequence: bigint;
+
+  /**
+   * SHA-256 of the stored event (the chain link the next event of its gateway points to).
+   *
+   * @generated from field: bytes hash = 3;
+   */
+  hash: Uint8Array;
+};
+
+/**
+ * Describes the message taj.v1.AuditEntry.
+ * Use `create(AuditEntrySchema)` to create a new message.
+ */
+export const AuditEntrySchema: GenMessage<AuditEntry> = /*@__PURE__*/
+  messageDesc(file_taj_v1_matching, 15);
+
+/**
+ * @generated from message taj.v1.RecordFeedbackRequest
+ */
+export type RecordFeedbackRequest = Message<"taj.v1.RecordFeedbackRequest"> & {
+  /**
+   * The `search_id` of a SearchResponse.
+   *
+   * @generated from field: string search_id = 1;
+   */
+  searchId: string;
+
+  /**
+   * @generated from field: string candidate_id = 2;
+   */
+  candidateId: string;
+
+  /**
+   * @generated from field: taj.v1.Verdict verdict = 3;
+   */
+  verdict: Verdict;
+};
+
+/**
+ * Describes the message taj.v1.RecordFeedbackRequest.
+ * Use `create(RecordFeedbackRequestSchema)` to create a new message.
+ */
+export const RecordFeedbackRequestSchema: GenMessage<RecordFeedbackRequest> = /*@__PURE__*/
+  messageDesc(file_taj_v1_matching, 16);
+
+/**
+ * @generated from message taj.v1.RecordFeedbackResponse
+ */
+export type RecordFeedbackResponse = Message<"taj.v1.RecordFeedbackResponse"> & {
+  /**
+   * @generated from field: google.protobuf.Timestamp recorded_at = 1;
+   */
+  recordedAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message taj.v1.RecordFeedbackResponse.
+ * Use `create(RecordFeedbackResponseSchema)` to create a new message.
+ */
+export const RecordFeedbackResponseSchema: GenMessage<RecordFeedbackResponse> = /*@__PURE__*/
+  messageDesc(file_taj_v1_matching, 17);
+
+/**
+ * @generated from message taj.v1.FeedbackSummaryRequest
+ */
+export type FeedbackSummaryRequest = Message<"taj.v1.FeedbackSummaryRequest"> & {
+  /**
+   * UNSPECIFIED: every modality.
+   *
+   * @generated from field: taj.v1.Modality modality = 1;
+   */
+  modality: Modality;
+
+  /**
+   * Verdicts recorded at or after `from` and before `to`; everything when unset.
+   *
+   * @generated from field: google.protobuf.Timestamp from = 2;
+   */
+  from?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp to = 3;
+   */
+  to?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message taj.v1.FeedbackSummaryRequest.
+ * Use `create(FeedbackSummaryRequestSchema)` to create a new message.
+ */
+export const FeedbackSummaryRequestSchema: GenMessage<FeedbackSummaryRequest> = /*@__PURE__*/
+  messageDesc(file_taj_v1_matching, 18);
+
+/**
+ * @generated from message taj.v1.FeedbackSummaryResponse
+ */
+export type FeedbackSummaryResponse = Message<"taj.v1.FeedbackSummaryResponse"> & {
+  /**
+   * @generated from field: repeated taj.v1.FeedbackBucket by_modality = 1;
+   */
+  byModality: FeedbackBucket[];
+
+  /**
+   * "1", "2", ... by the candidate's rank in its search.
+   *
+   * @generated from field: repeated taj.v1.FeedbackBucket by_rank = 2;
+   */
+  byRank: FeedbackBucket[];
+
+  /**
+   * Similarity bands of 0.1, e.g. "0.4-0.5".
+   *
+   * @generated from field: repeated taj.v1.FeedbackBucket by_score_band = 3;
+   */
+  byScoreBand: FeedbackBucket[];
+
+  /**
+   * ISO weeks of the search, e.g. "2026-W49".
+   *
+   * @generated from field: repeated taj.v1.FeedbackBucket by_week = 4;
+   */
+  byWeek: FeedbackBucket[];
+};
+
+/**
+ * Describes the message taj.v1.FeedbackSummaryResponse.
+ * Use `create(FeedbackSummaryResponseSchema)` to create a new message.
+ */
+export const FeedbackSummaryResponseSchema: GenMessage<FeedbackSummaryResponse> = /*@__PURE__*/
+  messageDesc(file_taj_v1_matching, 19);
+
+/**
+ * @generated from message taj.v1.FeedbackBucket
+ */
+export type FeedbackBucket = Message<"taj.v1.FeedbackBucket"> & {
+  /**
+   * @generated from field: string label = 1;
+   */
+  label: string;
+
+  /**
+   * @generated from field: uint32 confirmed = 2;
+   */
+  confirmed: number;
+
+  /**
+   * @generated from field: uint32 rejected = 3;
+   */
+  rejected: number;
+
+  /**
+   * @generated from field: uint32 unsure = 4;
+   */
+  unsure: number;
+
+  /**
+   * confirmed / (confirmed + rejected); 0 when both are 0.
+   *
+   * @generated from field: float confirmed_rate = 5;
+   */
+  confirmedRate: number;
+};
+
+/**
+ * Describes the message taj.v1.FeedbackBucket.
+ * Use `create(FeedbackBucketSchema)` to create a new message.
+ */
+export const FeedbackBucketSchema: GenMessage<FeedbackBucket> = /*@__PURE__*/
+  messageDesc(file_taj_v1_matching, 20);
+
+/**
  * The public API that TAJ calls. Every error carries a stable ErrorCode (see common.proto).
+ *
+ * Every call needs TLS and a caller: a client certificate signed by the cluster's CA (systems)
+ * or an OIDC bearer token in `authorization: Bearer <jwt>` (people). Every RPC needs one role
+ * (docs/api.md has the table); so every RPC may also fail with UNAUTHENTICATED
+ * (UNAUTHENTICATED), PERMISSION_DENIED (PERMISSION_DENIED), RESOURCE_EXHAUSTED (RATE_LIMITED,
+ * with ErrorDetail.retry_after_ms) and UNAVAILABLE (AUDIT_UNAVAILABLE: every call, allowed or
+ * refused, is recorded in the audit trail before it is answered, and is not answered when the
+ * record cannot be stored).
  *
  * @generated from service taj.v1.MatchingService
  */
@@ -490,9 +780,10 @@ export const MatchingService: GenService<{
     output: typeof EnrollResponseSchema;
   },
   /**
-   * Finds the enrolled templates most similar to the probe image.
-   * Errors: as Enroll, and UNAVAILABLE when no replica of some partition answers and
-   * `allow_partial` is false.
+   * Finds the enrolled templates most similar to the probe image. Role: search.
+   * Errors: as Enroll, INVALID_ARGUMENT (CASE_REF_REQUIRED), RESOURCE_EXHAUSTED (OVERLOADED:
+   * every extractor busy, retry after ErrorDetail.retry_after_ms), and UNAVAILABLE when no
+   * replica of some partition answers and `allow_partial` is false.
    *
    * @generated from rpc taj.v1.MatchingService.Search
    */
@@ -506,6 +797,7 @@ export const MatchingService: GenService<{
    * from every replica at both sites. Deleting an absent id succeeds with `existed` false; it
    * still writes a tombstone (`log_sequence`), so "absent" is confirmed by the log's quorum and
    * never answered from a stale copy at a site cut off from the others.
+   * Role: enroll.
    * Errors: INVALID_ARGUMENT (INVALID_ID), UNAVAILABLE, DEADLINE_EXCEEDED.
    *
    * @generated from rpc taj.v1.MatchingService.Delete
@@ -516,7 +808,7 @@ export const MatchingService: GenService<{
     output: typeof DeleteResponseSchema;
   },
   /**
-   * Describes what is enrolled under `id` (never the template itself).
+   * Describes what is enrolled under `id` (never the template itself). Role: enroll.
    * Errors: INVALID_ARGUMENT (INVALID_ID, UNSUPPORTED_MODALITY), NOT_FOUND, UNAVAILABLE.
    *
    * @generated from rpc taj.v1.MatchingService.Get
@@ -527,7 +819,7 @@ export const MatchingService: GenService<{
     output: typeof GetResponseSchema;
   },
   /**
-   * Cluster-wide counts and health, for administrators.
+   * Cluster-wide counts and health, for administrators. Role: admin.
    * Errors: UNAVAILABLE.
    *
    * @generated from rpc taj.v1.MatchingService.Stats
@@ -536,6 +828,44 @@ export const MatchingService: GenService<{
     methodKind: "unary";
     input: typeof StatsRequestSchema;
     output: typeof StatsResponseSchema;
+  },
+  /**
+   * Audit events matching every given filter, oldest first, one page at a time. Role: audit.
+   * Errors: INVALID_ARGUMENT (INVALID_ARGUMENT, INVALID_ID, UNSUPPORTED_MODALITY,
+   * INVALID_PAGE_TOKEN), UNAVAILABLE, DEADLINE_EXCEEDED.
+   *
+   * @generated from rpc taj.v1.MatchingService.QueryAudit
+   */
+  queryAudit: {
+    methodKind: "unary";
+    input: typeof QueryAuditRequestSchema;
+    output: typeof QueryAuditResponseSchema;
+  },
+  /**
+   * The investigator who ran a search marks one of its returned candidates as a confirmed match
+   * or not. A later verdict on the same (search, candidate) replaces the earlier one in the
+   * summary. Role: search.
+   * Errors: INVALID_ARGUMENT (INVALID_ARGUMENT, INVALID_ID, CANDIDATE_NOT_RETURNED),
+   * NOT_FOUND (SEARCH_NOT_FOUND: unknown search, or another principal's), UNAVAILABLE.
+   *
+   * @generated from rpc taj.v1.MatchingService.RecordFeedback
+   */
+  recordFeedback: {
+    methodKind: "unary";
+    input: typeof RecordFeedbackRequestSchema;
+    output: typeof RecordFeedbackResponseSchema;
+  },
+  /**
+   * Confirmed-match rates by modality, rank, score band and week, to follow model quality and
+   * watch for bias. Role: audit.
+   * Errors: INVALID_ARGUMENT (INVALID_ARGUMENT, UNSUPPORTED_MODALITY), UNAVAILABLE.
+   *
+   * @generated from rpc taj.v1.MatchingService.FeedbackSummary
+   */
+  feedbackSummary: {
+    methodKind: "unary";
+    input: typeof FeedbackSummaryRequestSchema;
+    output: typeof FeedbackSummaryResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_taj_v1_matching, 0);
