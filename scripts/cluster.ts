@@ -6,6 +6,7 @@ import { join, relative } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { repoRoot, startLocalCluster, type LocalCluster } from "@taj/devcluster";
+import type { ChannelCredentials } from "@grpc/grpc-js";
 
 const { values: args } = parseArgs({
   options: {
@@ -38,8 +39,8 @@ function table(cluster: LocalCluster): string {
     .join("\n");
 }
 
-/** scripts/demo.ts exports runDemo(gatewayAddress); it returns false (or throws) when the demo failed. */
-async function runDemoIfPresent(gateway: string): Promise<boolean> {
+/** scripts/demo.ts exports runDemo(gatewayAddress, credentials); it returns false (or throws) when the demo failed. */
+async function runDemoIfPresent(gateway: string, credentials: ChannelCredentials): Promise<boolean> {
   const file = join(repoRoot, "scripts", "demo.ts");
   if (!existsSync(file)) {
     console.log("(scripts/demo.ts not present: no demo to run)");
@@ -47,8 +48,8 @@ async function runDemoIfPresent(gateway: string): Promise<boolean> {
   }
   const mod: unknown = await import(pathToFileURL(file).href);
   const runDemo = typeof mod === "object" && mod !== null ? (mod as Record<string, unknown>).runDemo : undefined;
-  if (typeof runDemo !== "function") throw new Error("scripts/demo.ts does not export runDemo(gatewayAddress)");
-  const result: unknown = await runDemo(gateway);
+  if (typeof runDemo !== "function") throw new Error("scripts/demo.ts does not export runDemo(gatewayAddress, credentials)");
+  const result: unknown = await runDemo(gateway, credentials);
   return result !== false;
 }
 
@@ -76,7 +77,7 @@ async function main(): Promise<number> {
 
   let demoOk: boolean;
   try {
-    demoOk = await runDemoIfPresent(cluster.addresses.gateway);
+    demoOk = await runDemoIfPresent(cluster.addresses.gateway, cluster.credentials("client"));
   } catch (err) {
     console.error("demo failed:", err instanceof Error ? (err.stack ?? err.message) : err);
     demoOk = false;
@@ -85,7 +86,12 @@ async function main(): Promise<number> {
     await stop(demoOk ? "demo done" : "demo FAILED");
     return demoOk ? 0 : 1;
   }
-  console.log(`\ncluster running; try: grpcurl -plaintext ${cluster.addresses.gateway} list    (Ctrl-C stops it)`);
+  const pki = cluster.pki;
+  console.log(
+    `\ncluster running (mutual TLS everywhere; certificates in ${pki.dir}); try:\n` +
+      `  grpcurl -cacert ${pki.caFile} -cert ${pki.client.certFile} -key ${pki.client.keyFile} ${cluster.addresses.gateway} list\n` +
+      `(Ctrl-C stops it)`,
+  );
   await new Promise<void>((resolve) => {
     const onSignal = (signal: NodeJS.Signals) => void stop(signal).then(resolve);
     process.once("SIGINT", onSignal);

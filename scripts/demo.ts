@@ -1,11 +1,13 @@
 // The demo the README's first command runs against a fresh local cluster: enrol every face of
 // the six sample photos under made-up technical ids, then search with a re-rendered face.
 import { MatchingService } from "@taj/proto";
+import type { ChannelCredentials } from "@grpc/grpc-js";
 import { createClient, errorCodeName } from "@taj/common";
 import { enrollAllFaces, loadSamplePhotos, renderFace, searchFace, type EnrolledFace } from "@taj/samples";
 
-export async function runDemo(gatewayAddress: string): Promise<boolean> {
-  const client = createClient(MatchingService, gatewayAddress);
+/** credentials: TAJ's system identity (a "client" certificate of the cluster's CA). */
+export async function runDemo(gatewayAddress: string, credentials: ChannelCredentials): Promise<boolean> {
+  const client = createClient(MatchingService, gatewayAddress, credentials);
   try {
     const photos = await loadSamplePhotos();
     const enrolled: EnrolledFace[] = [];

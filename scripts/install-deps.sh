@@ -45,6 +45,14 @@ if ! have etcd || ! have etcdctl; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server etcd-client >/dev/null
 fi
 
+if ! have openssl; then
+  # The local cluster's CA and certificates (packages/devcluster/src/pki.ts) are made with it.
+  what="openssl"
+  echo "install-deps: installing $what from Debian"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null
+fi
+
 if ! nats_recent; then
   what="nats-server >= $NATS_MIN"
   echo "install-deps: installing $what from Debian 13 (trixie)"

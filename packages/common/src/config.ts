@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { tlsEnv } from "./tls.ts";
 
 /**
  * Parses the environment once at start-up. On a bad value the process stops at once with
@@ -25,4 +26,5 @@ export const siteName = z.string().regex(/^[a-z][a-z0-9-]{0,30}$/, "site names a
 export const commonEnv = {
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace"]).default("info"),
   METRICS_PORT: port.default(0),
+  ...tlsEnv,
 };

@@ -30,12 +30,16 @@ export function deadlineFrom(options: CallOptions | undefined): grpc.Deadline {
   return Number.isFinite(deadline) ? new Date(deadline) : Infinity;
 }
 
-/** A promise-returning client for a protobuf-es service; errors arrive as AppError. */
+/**
+ * A promise-returning client for a protobuf-es service; errors arrive as AppError. Credentials are
+ * mandatory (channelCredentials in tls.ts): every hop is mutual TLS.
+ */
 export function createClient<S extends GenServiceMethods>(
   service: GenService<S>,
   address: string,
-  credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+  credentials: grpc.ChannelCredentials,
 ): ServiceClient<S> {
+  if (!credentials._isSecure()) throw new Error("createClient: insecure credentials are refused");
   const Ctor = grpc.makeGenericClientConstructor(grpcServiceDefinition(service), service.typeName);
   const raw = new Ctor(address, credentials, {
     "grpc.keepalive_time_ms": 10_000,

@@ -4,6 +4,8 @@ import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2
 import { AppError, toGrpcError } from "./errors.ts";
 import type { PeerCertificate } from "node:tls";
 import type { Logger } from "./logger.ts";
+import { peerKindOf, type PeerKind } from "./tls.ts";
+import { ErrorCode } from "@taj/proto";
 
 /** What a handler may know of its call: the deadline, cancellation, the peer's metadata and TLS identity. */
 export interface CallContext {
@@ -52,6 +54,15 @@ export function grpcServiceDefinition(service: DescService): grpc.ServiceDefinit
   return definition as grpc.ServiceDefinition;
 }
 
+export interface AddServiceOptions {
+  /**
+   * Peer kinds (certificate OU, see ALLOWED_PEERS) admitted to every method of this service; any
+   * other caller gets PERMISSION_DENIED before its request is looked at. Unset = no identity check
+   * here (the public gateway, whose own authentication decides).
+   */
+  allowedPeers?: readonly PeerKind[];
+}
+
 /**
  * Adapts async handlers to grpc-js. Every failure leaves through AppError, so callers always get
  * a stable code and never a stack trace or an internal message.
@@ -61,7 +72,9 @@ export function addService<S extends GenServiceMethods>(
   service: GenService<S>,
   impl: ServiceImpl<S>,
   logger: Logger,
+  options: AddServiceOptions = {},
 ): void {
+  const allowed = options.allowedPeers === undefined ? undefined : new Set<PeerKind>(options.allowedPeers);
   const handlers: grpc.UntypedServiceImplementation = {};
   for (const method of service.methods) {
     const handler = (impl as Record<string, UnaryHandler<DescMessage, DescMessage>>)[method.localName];
@@ -82,6 +95,15 @@ export function addService<S extends GenServiceMethods>(
         peerCertificate: cert && cert.raw ? cert : undefined,
         peerAddress: call.getPeer(),
       };
+      if (allowed) {
+        const kind = peerKindOf(context.peerCertificate);
+        if (kind === undefined || !allowed.has(kind)) {
+          // The kind only (never the name or address): enough to spot a misrouted service.
+          logger.warn({ rpc: method.name, peerKind: kind ?? "none" }, "rpc refused: peer kind not allowed");
+          callback(toGrpcError(new AppError(ErrorCode.PERMISSION_DENIED, "this service does not accept calls from this peer")));
+          return;
+        }
+      }
       handler(call.request, context).then(
         (response) => callback(null, create(method.output, response)),
         (err: unknown) => {

@@ -2,7 +2,12 @@ export { AppError, errorCodeName, fromServiceError, grpcStatusOf, toGrpcError, E
 export { validateId, partitionOf, modalityName, modalityFromName, ALL_MODALITIES } from "./ids.ts";
 export { createLogger, type Logger } from "./logger.ts";
 export { loadConfig, hostPort, port, csv, siteName, commonEnv } from "./config.ts";
-export { addService, grpcServiceDefinition, type CallContext, type ServiceImpl } from "./grpc-service.ts";
+export { addService, grpcServiceDefinition, type AddServiceOptions, type CallContext, type ServiceImpl } from "./grpc-service.ts";
+export {
+  PEER_KINDS, tlsEnv, tlsFilesOf, serverCredentials, channelCredentials, natsTls, natsInboxPrefix, etcdCredentials, peerKindOf,
+  type NatsTlsOptions, type PeerKind, type TlsFiles, type TlsEnv,
+} from "./tls.ts";
+export { ALLOWED_PEERS } from "./peer-policy.ts";
 export { createClient, deadlineFrom, type CallOptions, type ServiceClient } from "./grpc-client.ts";
 export { startGrpcServer, type GrpcServer } from "./server.ts";
 export { startMetrics, Counter, Histogram, type Metrics } from "./metrics.ts";

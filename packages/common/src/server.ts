@@ -23,7 +23,8 @@ export interface StartOptions {
   /** Fully qualified names of the services registered, for health and reflection. */
   serviceNames: string[];
   register(server: grpc.Server): void;
-  credentials?: grpc.ServerCredentials;
+  /** Mandatory: there is no plaintext port (see serverCredentials in tls.ts). */
+  credentials: grpc.ServerCredentials;
 }
 
 let reflectionPackage: ReturnType<typeof loadFileDescriptorSetFromBuffer> | undefined;
@@ -40,7 +41,8 @@ export async function startGrpcServer(options: StartOptions): Promise<GrpcServer
   const health = new HealthImplementation({ "": "NOT_SERVING" });
   health.addToServer(server);
   reflection().addToServer(server);
-  const credentials = options.credentials ?? grpc.ServerCredentials.createInsecure();
+  const credentials = options.credentials;
+  if (!credentials._isSecure()) throw new Error("startGrpcServer: insecure credentials are refused");
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${options.host}:${options.port}`, credentials, (err, p) => (err ? reject(err) : resolve(p))),
   );

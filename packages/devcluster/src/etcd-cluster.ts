@@ -1,8 +1,10 @@
 import { mkdirSync } from "node:fs";
 import { basename, join } from "node:path";
 import { ManagedProcess, processHandle, type ProcessHandle } from "./process.ts";
-import { getJson, waitFor } from "./wait.ts";
+import { getJsonTls, waitFor } from "./wait.ts";
 import { findBinary } from "./binaries.ts";
+import type { TlsFiles } from "@taj/common";
+import type { Pki } from "./pki.ts";
 
 export interface EtcdMemberSpec {
   name: string;
@@ -19,6 +21,8 @@ export interface EtcdClusterOptions {
   /** Each member keeps its data in <dir>/etcd-<name> and logs to <dir>/etcd-<name>.log. */
   dir: string;
   members: EtcdMemberSpec[];
+  /** Issues each member's certificate (kind etcd): clients and peers must present one of this CA. */
+  pki: Pki;
   binary?: string;
   timeoutMs?: number;
 }
@@ -28,6 +32,8 @@ export interface EtcdMember extends ProcessHandle {
   readonly member: string;
   readonly site: string;
   readonly endpoint: string;
+  /** The member's own certificate files (used for client and peer TLS; re-read on new handshakes). */
+  readonly tls: TlsFiles;
   waitHealthy(timeoutMs?: number): Promise<void>;
 }
 
@@ -40,11 +46,11 @@ export interface EtcdCluster {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-const url = (port: number, host = "127.0.0.1") => `http://${host}:${port}`;
+const url = (port: number, host = "127.0.0.1") => `https://${host}:${port}`;
 
-async function memberHealthy(endpoint: string): Promise<true | undefined> {
+async function memberHealthy(endpoint: string, admin: TlsFiles): Promise<true | undefined> {
   // etcd reports healthy only when the member sees a leader, i.e. the cluster has quorum.
-  const body = await getJson(`${endpoint}/health`);
+  const body = await getJsonTls(`${endpoint}/health`, admin);
   return typeof body === "object" && body !== null && (body as { health?: unknown }).health === "true" ? true : undefined;
 }
 
@@ -59,6 +65,7 @@ export async function startEtcdCluster(options: EtcdClusterOptions): Promise<Etc
     const dataDir = join(options.dir, `etcd-${spec.name}`);
     const endpoint = url(spec.clientPort, spec.host);
     const peerUrl = url(spec.peerPort, spec.host);
+    const tls = options.pki.issue("etcd", `etcd-${spec.name}`, [spec.host ?? "127.0.0.1"]);
     const proc = new ManagedProcess({
       name: `etcd-${spec.name}`,
       command: binary,
@@ -73,6 +80,9 @@ export async function startEtcdCluster(options: EtcdClusterOptions): Promise<Etc
         // A distinct token per cluster dir keeps two local clusters from ever joining each other.
         "--initial-cluster-token", `taj-${basename(options.dir)}-${options.members[0]?.peerPort ?? 0}`,
         "--initial-cluster-state", "new",
+        // Mutual TLS for clients and peers: no plaintext port, no client without a certificate of the CA.
+        "--client-cert-auth", "--trusted-ca-file", tls.caFile, "--cert-file", tls.certFile, "--key-file", tls.keyFile,
+        "--peer-client-cert-auth", "--peer-trusted-ca-file", tls.caFile, "--peer-cert-file", tls.certFile, "--peer-key-file", tls.keyFile,
         "--logger", "zap",
         "--log-outputs", "stderr",
       ],
@@ -82,7 +92,7 @@ export async function startEtcdCluster(options: EtcdClusterOptions): Promise<Etc
       ...(spec.netns ? { netns: spec.netns } : {}),
     });
     const waitHealthy = (ms = timeoutMs) =>
-      waitFor(`etcd member ${spec.name} (${endpoint})`, () => memberHealthy(endpoint), {
+      waitFor(`etcd member ${spec.name} (${endpoint})`, () => memberHealthy(endpoint, options.pki.admin), {
         timeoutMs: ms,
         abortIf: () => proc.deathNote(),
       }).then(() => undefined);
@@ -90,6 +100,7 @@ export async function startEtcdCluster(options: EtcdClusterOptions): Promise<Etc
       member: spec.name,
       site: spec.site,
       endpoint,
+      tls,
       waitHealthy,
     });
   });

@@ -4,9 +4,9 @@ import { service as healthService } from "grpc-health-check";
 // grpc-health-check's definition comes from proto-loader; grpc-js accepts it as a service definition.
 const HealthClient = grpc.makeGenericClientConstructor(healthService as unknown as grpc.ServiceDefinition, "Health");
 
-/** One grpc.health.v1 Check call; resolves to the status name (e.g. "SERVING"). */
-export function checkHealth(address: string, service = "", timeoutMs = 1_000): Promise<string> {
-  const client = new HealthClient(address, grpc.credentials.createInsecure());
+/** One grpc.health.v1 Check call over TLS (any certificate of the CA may ask); resolves to the status name (e.g. "SERVING"). */
+export function checkHealth(address: string, credentials: grpc.ChannelCredentials, service = "", timeoutMs = 1_000): Promise<string> {
+  const client = new HealthClient(address, credentials);
   return new Promise<string>((resolve, reject) => {
     const check = (client as unknown as Record<string, Function>)["Check"]!.bind(client) as (
       request: { service: string },

@@ -18,3 +18,5 @@ export { startTestEtcd, type TestEtcd } from "./test-etcd.ts";
 export { createSitesTopology, reapStaleTopologies, netnsSupport, type SitesTopology } from "./netns.ts";
 export { startSitesCluster, type SitesCluster } from "./sites-cluster.ts";
 export { addShard, removeShard, addedShards, stopAddedShards } from "./scale.ts";
+export { createPki, sharedTestPki, tlsEnvOf, kindUri, type Pki } from "./pki.ts";
+export { NATS_PERMISSIONS, AUDIT_STREAM } from "./nats-auth.ts";

@@ -1,10 +1,13 @@
 import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { Etcd3 } from "etcd3";
+import type { ChannelCredentials } from "@grpc/grpc-js";
+import { Etcd3, type IOptions } from "etcd3";
 import { connect } from "nats";
 import {
-  ASSIGNMENT_PREFIX, MEMBER_PREFIX, PARTITION_COUNT_KEY, Member, assignmentKey, ensureTemplateStream, memberKey,
+  ASSIGNMENT_PREFIX, MEMBER_PREFIX, PARTITION_COUNT_KEY, Member, assignmentKey, channelCredentials, ensureTemplateStream,
+  etcdCredentials, memberKey, natsTls, type NatsTlsOptions, type TlsFiles,
 } from "@taj/common";
+import { createPki, type Pki } from "./pki.ts";
 import { ensureServerBinaries } from "./binaries.ts";
 import { startEtcdCluster, type EtcdCluster } from "./etcd-cluster.ts";
 import { startNatsCluster, type NatsCluster } from "./nats-cluster.ts";
@@ -64,7 +67,7 @@ export interface ClusterAddresses {
   nats: Record<string, string>;
   /** All NATS URLs. */
   natsUrls: string[];
-  /** etcd client endpoints (http://host:port), sites in order then witness. */
+  /** etcd client endpoints (https://host:port), sites in order then witness. */
   etcdEndpoints: string[];
 }
 
@@ -77,6 +80,14 @@ export interface LocalCluster {
   readonly assignments: Record<string, number[]>;
   readonly etcd: EtcdCluster;
   readonly nats: NatsCluster;
+  /** The cluster's CA and certificates (<dir>/pki): every port is mutual TLS. */
+  readonly pki: Pki;
+  /** gRPC credentials of an identity: the operator (admin) by default, "client" for TAJ's system. */
+  credentials(kind?: "admin" | "client"): ChannelCredentials;
+  /** nats.js connect options (servers and TLS) of the operator. */
+  natsOptions(): { servers: string[] } & NatsTlsOptions;
+  /** etcd3 options (hosts and client certificate) of the operator. */
+  etcdOptions(): IOptions;
   /** By name: "gateway-a", "gateway-b", "coordinator-a", "extractor-1", "shard-a1", ... */
   readonly services: Record<string, ServiceHandle>;
   /** Every process by name, including "etcd-a" and "nats-w": kill, restart, stop. */
@@ -138,6 +149,8 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
   }
   // In namespaces every member has its own addresses: nothing of ours can be busy there.
   if (!inNamespaces) await assertPortsFree(labelledPorts(ports));
+  // After the wipe: a fresh cluster gets a fresh CA; a kept one (fresh: false) keeps its certificates.
+  const pki = createPki(dir);
 
   const roster = new Roster(dir);
   const members = [...sites, WITNESS];
@@ -151,6 +164,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
       startEtcdCluster({
         dir,
         binary: binaries.etcd,
+        pki,
         timeoutMs,
         members: members.map((m) => ({
           name: m, site: m, clientPort: ports.etcd[m]!.client, peerPort: ports.etcd[m]!.peer, ...placement(network, m),
@@ -159,6 +173,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
       startNatsCluster({
         dir,
         binary: binaries.natsServer,
+        pki,
         timeoutMs,
         nodes: members.map((m) => ({
           name: m,
@@ -186,8 +201,8 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
     const shardSpecs = sites.flatMap((site) => split.map((partitions, i) => ({ site, id: `${site}${i + 1}`, partitions })));
     const ids = shardSpecs.map((s) => s.id);
     const assignments: Record<string, number[]> = Object.fromEntries(shardSpecs.map((s) => [s.id, s.partitions]));
-    await writeLayout(etcd.endpoints, partitionCount, shardSpecs);
-    await createStream(nats.urls, logReplicas);
+    await writeLayout(etcd.endpoints, pki.admin, partitionCount, shardSpecs);
+    await createStream(nats.urls, pki.admin, logReplicas);
 
     // Between namespaces a site's services talk to their own site's etcd member and NATS node, and
     // to the witness's, never to the other site's: the etcd and NATS clients pick servers at random,
@@ -214,6 +229,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
         ...(netns ? { netns } : {}),
         env: { ...env, ...options.serviceEnv?.[kind], ...(kind === "shard" ? options.shardEnv : {}) },
         logFile: join(dir, `${name}.log`),
+        pki,
         timeoutMs,
       });
       roster.track(handle.process);
@@ -267,7 +283,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
     await Promise.all(firstWave.map((s) => s.waitServing()));
     for (const g of gateways) g.process.start();
     await Promise.all(gateways.map((g) => g.waitServing()));
-    await waitForMembers(etcd.endpoints, shardSpecs, timeoutMs, shards);
+    await waitForMembers(etcd.endpoints, pki.admin, shardSpecs, timeoutMs, shards);
 
     const byName = Object.fromEntries(services.map((s) => [s.name, s]));
     const processes: Record<string, ProcessHandle> = Object.fromEntries(
@@ -282,6 +298,10 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
       assignments,
       etcd,
       nats,
+      pki,
+      credentials: (kind: "admin" | "client" = "admin") => channelCredentials(kind === "admin" ? pki.admin : pki.client),
+      natsOptions: () => ({ servers: nats.urls, ...natsTls(pki.admin, "admin") }),
+      etcdOptions: () => ({ hosts: etcd.endpoints, credentials: etcdCredentials(pki.admin) }),
       services: byName,
       processes,
       addresses: {
@@ -304,7 +324,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
       waitForMember: async (site, shardId, ms = timeoutMs) => {
         const spec = shardSpecs.find((s) => s.site === site && s.id === shardId);
         if (!spec) throw new Error(`no shard ${shardId} at site ${site}`);
-        await waitForMembers(etcd.endpoints, [spec], ms, [byName[`shard-${shardId}`]!]);
+        await waitForMembers(etcd.endpoints, pki.admin, [spec], ms, [byName[`shard-${shardId}`]!]);
       },
       pids: () => Object.values(processes).flatMap((p) => (p.pid === undefined ? [] : [p.pid])),
       stop,
@@ -322,9 +342,9 @@ function placement(network: ClusterNetwork, member: string): { host: string; net
 }
 
 async function writeLayout(
-  endpoints: string[], partitionCount: number, shards: Array<{ site: string; id: string; partitions: number[] }>,
+  endpoints: string[], admin: TlsFiles, partitionCount: number, shards: Array<{ site: string; id: string; partitions: number[] }>,
 ): Promise<void> {
-  const client = new Etcd3({ hosts: endpoints });
+  const client = new Etcd3({ hosts: endpoints, credentials: etcdCredentials(admin) });
   try {
     await client.put(PARTITION_COUNT_KEY).value(String(partitionCount));
     // Replace the whole desired state so a kept (fresh: false) dir cannot carry stale shards.
@@ -337,8 +357,8 @@ async function writeLayout(
   }
 }
 
-async function createStream(urls: string[], replicas: number): Promise<void> {
-  const nc = await connect({ servers: urls, name: "devcluster-bootstrap" });
+async function createStream(urls: string[], admin: TlsFiles, replicas: number): Promise<void> {
+  const nc = await connect({ servers: urls, name: "devcluster-bootstrap", ...natsTls(admin, "admin") });
   try {
     await ensureTemplateStream(await nc.jetstreamManager(), { replicas });
   } finally {
@@ -347,10 +367,10 @@ async function createStream(urls: string[], replicas: number): Promise<void> {
 }
 
 async function waitForMembers(
-  endpoints: string[], expected: Array<{ site: string; id: string; partitions: number[] }>, timeoutMs: number,
+  endpoints: string[], admin: TlsFiles, expected: Array<{ site: string; id: string; partitions: number[] }>, timeoutMs: number,
   shards: ServiceHandle[],
 ): Promise<void> {
-  const client = new Etcd3({ hosts: endpoints });
+  const client = new Etcd3({ hosts: endpoints, credentials: etcdCredentials(admin) });
   try {
     await waitFor(
       "shards live in etcd with their assigned partitions",

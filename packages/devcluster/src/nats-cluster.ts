@@ -4,6 +4,9 @@ import { connect, StorageType } from "nats";
 import { ManagedProcess, processHandle, type ProcessHandle } from "./process.ts";
 import { getJson, waitFor } from "./wait.ts";
 import { findBinary } from "./binaries.ts";
+import { natsTls, type TlsFiles } from "@taj/common";
+import type { Pki } from "./pki.ts";
+import { natsRouteTls, natsSecurityConfig } from "./nats-auth.ts";
 
 export interface NatsNodeSpec {
   name: string;
@@ -21,6 +24,8 @@ export interface NatsClusterOptions {
   /** Each node gets <dir>/nats-<name>.conf, store <dir>/nats-<name>/ and log <dir>/nats-<name>.log. */
   dir: string;
   nodes: NatsNodeSpec[];
+  /** Issues each node's certificate (kind nats); clients connect with TLS and a certificate of this CA. */
+  pki: Pki;
   binary?: string;
   timeoutMs?: number;
   /** Route and client ping interval; short so a cut link is noticed within seconds in drills. */
@@ -35,6 +40,10 @@ export interface NatsNode extends ProcessHandle {
   readonly site: string;
   readonly url: string;
   readonly monitorUrl: string;
+  /** The node's own certificate files (rotate with pki.reissue, then reloadConfig()). */
+  readonly tls: TlsFiles;
+  /** nats-server --signal reload: re-reads the config and the certificate files (new connections use them). */
+  reloadConfig(): void;
   /** Waits until this node serves JetStream and knows the meta leader. */
   waitReady(timeoutMs?: number): Promise<void>;
 }
@@ -52,7 +61,9 @@ export interface NatsCluster {
 
 export const NATS_CLUSTER_NAME = "taj";
 
-function configFor(spec: NatsNodeSpec, all: NatsNodeSpec[], dir: string, pingIntervalSec: number, writeDeadlineSec: number): string {
+function configFor(
+  spec: NatsNodeSpec, all: NatsNodeSpec[], dir: string, pingIntervalSec: number, writeDeadlineSec: number, tls: TlsFiles,
+): string {
   const routes = all.map((n) => `nats-route://${n.host ?? "127.0.0.1"}:${n.clusterPort}`).join(", ");
   const host = spec.host ?? "127.0.0.1";
   // Tag by site and ask JetStream for one replica per distinct site tag: an R3 stream then has a
@@ -65,7 +76,7 @@ server_tags: [${JSON.stringify(`site:${spec.site}`)}]
 ping_interval: "${pingIntervalSec}s"
 ping_max: 2
 write_deadline: "${writeDeadlineSec}s"
-jetstream {
+${natsSecurityConfig(tls)}jetstream {
   store_dir: ${JSON.stringify(join(dir, `nats-${spec.name}`))}
   max_memory_store: 256MB
   max_file_store: 4GB
@@ -75,7 +86,7 @@ cluster {
   name: ${NATS_CLUSTER_NAME}
   listen: ${host}:${spec.clusterPort}
   routes: [${routes}]
-}
+${natsRouteTls(tls)}}
 `;
 }
 
@@ -95,8 +106,8 @@ const PLACEMENT_PROBE = "DEVCLUSTER_PLACEMENT_PROBE";
  * enough: nats-server 2.10 answers "no suitable peers for placement" for a moment after start,
  * until every peer has reported to the meta leader (seen in the devcluster test on a fresh machine).
  */
-async function placesOnEveryNode(url: string, replicas: number): Promise<true> {
-  const nc = await connect({ servers: url, reconnect: false, timeout: 2_000 });
+async function placesOnEveryNode(url: string, replicas: number, admin: TlsFiles): Promise<true> {
+  const nc = await connect({ servers: url, reconnect: false, timeout: 2_000, ...natsTls(admin, "admin") });
   try {
     const jsm = await nc.jetstreamManager();
     await jsm.streams.add({ name: PLACEMENT_PROBE, subjects: ["devcluster.placement-probe"], num_replicas: replicas, storage: StorageType.Memory });
@@ -120,8 +131,9 @@ export async function startNatsCluster(options: NatsClusterOptions): Promise<Nat
 
   const nodes: NatsNode[] = options.nodes.map((spec) => {
     const configFile = join(options.dir, `nats-${spec.name}.conf`);
-    writeFileSync(configFile, configFor(spec, options.nodes, options.dir, options.pingIntervalSec ?? 2, options.writeDeadlineSec ?? 10));
     const host = spec.host ?? "127.0.0.1";
+    const tls = options.pki.issue("nats", `nats-${spec.name}`, [host]);
+    writeFileSync(configFile, configFor(spec, options.nodes, options.dir, options.pingIntervalSec ?? 2, options.writeDeadlineSec ?? 10, tls));
     const monitorUrl = `http://${host}:${spec.monitorPort}`;
     const proc = new ManagedProcess({
       name: `nats-${spec.name}`,
@@ -142,6 +154,8 @@ export async function startNatsCluster(options: NatsClusterOptions): Promise<Nat
       site: spec.site,
       url: `nats://${host}:${spec.clientPort}`,
       monitorUrl,
+      tls,
+      reloadConfig: () => void proc.kill("SIGHUP"),
       waitReady,
     });
   });
@@ -164,7 +178,7 @@ export async function startNatsCluster(options: NatsClusterOptions): Promise<Nat
     await Promise.all(nodes.map((n) => n.waitReady()));
     const first = nodes[0];
     if (first && nodes.length > 1) {
-      await waitFor(`nats stream placement on ${nodes.length} nodes`, () => placesOnEveryNode(first.url, nodes.length), {
+      await waitFor(`nats stream placement on ${nodes.length} nodes`, () => placesOnEveryNode(first.url, nodes.length, options.pki.admin), {
         timeoutMs,
         abortIf: () => first.process.deathNote(),
       });

@@ -55,6 +55,7 @@ export async function addShard(cluster: LocalCluster, site: string, shardId: str
       DATA_DIR: join(cluster.dir, `${name}-data`),
     },
     logFile: join(cluster.dir, `${name}.log`),
+    pki: cluster.pki,
     timeoutMs,
     // In a sites cluster the new shard joins its site's namespace, like the others there.
     ...(model.process.spec.netns ? { netns: model.process.spec.netns } : {}),
@@ -79,7 +80,7 @@ export async function addShard(cluster: LocalCluster, site: string, shardId: str
 }
 
 async function waitForMemberEntry(cluster: LocalCluster, site: string, shardId: string, timeoutMs: number, handle: ServiceHandle): Promise<void> {
-  const client = new Etcd3({ hosts: cluster.addresses.etcdEndpoints });
+  const client = new Etcd3(cluster.etcdOptions());
   try {
     await waitFor(
       `${shardId} registered in etcd`,

@@ -4,6 +4,8 @@ import { ManagedProcess, processHandle, type ProcessHandle } from "./process.ts"
 import { checkHealth } from "./health.ts";
 import { waitFor } from "./wait.ts";
 import { repoRoot } from "./paths.ts";
+import { channelCredentials } from "@taj/common";
+import { tlsEnvOf, type Pki } from "./pki.ts";
 
 export const SERVICE_KINDS = ["extractor", "shard", "coordinator", "gateway"] as const;
 export type ServiceKind = (typeof SERVICE_KINDS)[number];
@@ -12,6 +14,8 @@ export interface StartServiceOptions {
   /** Environment of the service (GRPC_PORT is required: readiness is checked on it). */
   env: Record<string, string>;
   logFile: string;
+  /** Issues the service's certificate (OU = its kind, CN = its name) and checks its health as admin. */
+  pki: Pki;
   /** Defaults to the kind, e.g. "shard-a1" when several run. */
   name?: string;
   /** How long to wait for grpc.health.v1 SERVING; default 90 s (cold tsx start on 2 busy cores). */
@@ -47,7 +51,8 @@ export function createService(kind: ServiceKind, options: StartServiceOptions): 
   if (!grpcPort || grpcPort === "0") throw new Error(`${kind}: env GRPC_PORT must be a fixed port`);
   const address = `${options.env.GRPC_HOST ?? "127.0.0.1"}:${grpcPort}`;
   const name = options.name ?? kind;
-  const env: NodeJS.ProcessEnv = { ...process.env, ...options.env, TAJ_DEVCLUSTER_SERVICE: name };
+  const tls = options.pki.issue(kind, name, [options.env.GRPC_HOST ?? "127.0.0.1"]);
+  const env: NodeJS.ProcessEnv = { ...process.env, ...tlsEnvOf(tls), ...options.env, TAJ_DEVCLUSTER_SERVICE: name };
   for (const key of DROPPED_ENV) delete env[key];
   const proc = new ManagedProcess({
     name,
@@ -59,10 +64,11 @@ export function createService(kind: ServiceKind, options: StartServiceOptions): 
     ...(options.netns ? { netns: options.netns } : {}),
   });
   const defaultTimeout = options.timeoutMs ?? 90_000;
+  const admin = channelCredentials(options.pki.admin);
   const waitServing = async (timeoutMs = defaultTimeout) => {
     await waitFor(
       `${name} (${address}) grpc.health.v1 SERVING`,
-      async () => ((await checkHealth(address)) === "SERVING" ? true : undefined),
+      async () => ((await checkHealth(address, admin)) === "SERVING" ? true : undefined),
       { timeoutMs, intervalMs: 250, abortIf: () => proc.deathNote() },
     ).catch((err: unknown) => {
       const message = err instanceof Error ? err.message : String(err);

@@ -1,4 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
+import { readFileSync } from "node:fs";
+import { get as httpsGet } from "node:https";
+import type { TlsFiles } from "@taj/common";
 
 export interface WaitOptions {
   timeoutMs: number;
@@ -34,4 +37,28 @@ export async function getJson(url: string, timeoutMs = 2_000): Promise<unknown> 
   const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
   if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
   return response.json();
+}
+
+/** GET over mutual TLS (etcd's /health once client-cert auth is on) and parse the JSON body. */
+export function getJsonTls(url: string, tls: TlsFiles, timeoutMs = 2_000): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const req = httpsGet(
+      url,
+      { ca: readFileSync(tls.caFile), cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile), timeout: timeoutMs },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => {
+          if ((res.statusCode ?? 0) < 200 || (res.statusCode ?? 0) >= 300) return reject(new Error(`${url}: HTTP ${res.statusCode}`));
+          try {
+            resolve(JSON.parse(Buffer.concat(chunks).toString()));
+          } catch (err) {
+            reject(err instanceof Error ? err : new Error(String(err)));
+          }
+        });
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error(`${url}: timed out`)));
+    req.on("error", reject);
+  });
 }

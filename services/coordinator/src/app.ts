@@ -1,4 +1,6 @@
-import { addService, startGrpcServer, startMetrics, type Logger } from "@taj/common";
+import {
+  ALLOWED_PEERS, addService, channelCredentials, serverCredentials, startGrpcServer, startMetrics, tlsFilesOf, type Logger,
+} from "@taj/common";
 import { CoordinatorService } from "@taj/proto";
 import type { CoordinatorConfig } from "./config.ts";
 import { ClusterView } from "./cluster-view.ts";
@@ -17,8 +19,9 @@ export interface Coordinator {
 /** Starts the coordinator; health says SERVING only once the routing table has been read. */
 export async function startCoordinator(config: CoordinatorConfig, logger: Logger): Promise<Coordinator> {
   const metrics = await startMetrics("coordinator", config.METRICS_PORT, config.GRPC_HOST, logger);
-  const view = new ClusterView(config.ETCD_ENDPOINTS, logger);
-  const clients = new ShardClients();
+  const tls = tlsFilesOf(config);
+  const view = new ClusterView(config.ETCD_ENDPOINTS, tls, logger);
+  const clients = new ShardClients(channelCredentials(tls));
   const impl = coordinatorService({
     table: () => view.table,
     clients,
@@ -38,7 +41,8 @@ export async function startCoordinator(config: CoordinatorConfig, logger: Logger
     port: config.GRPC_PORT,
     logger,
     serviceNames: [CoordinatorService.typeName],
-    register: (s) => addService(s, CoordinatorService, impl, logger),
+    credentials: serverCredentials(tls, { requireClientCert: true }),
+    register: (s) => addService(s, CoordinatorService, impl, logger, { allowedPeers: ALLOWED_PEERS.coordinator }),
   });
   server.setServing(false);
   const ready = view.start().then(() => server.setServing(view.loaded));

@@ -1,5 +1,5 @@
 import { Etcd3, type Watcher } from "etcd3";
-import { ETCD_ROOT, type Logger } from "@taj/common";
+import { ETCD_ROOT, etcdCredentials, type Logger, type TlsFiles } from "@taj/common";
 import { applyEvent, emptyTable, tableFromKeys, type ClusterTable, type TableEvent } from "./cluster-table.ts";
 
 /**
@@ -15,8 +15,8 @@ export class ClusterView {
   readonly #client: Etcd3;
   readonly #logger: Logger;
 
-  constructor(endpoints: string[], logger: Logger) {
-    this.#client = new Etcd3({ hosts: endpoints, dialTimeout: 2_000 });
+  constructor(endpoints: string[], tls: TlsFiles, logger: Logger) {
+    this.#client = new Etcd3({ hosts: endpoints, dialTimeout: 2_000, credentials: etcdCredentials(tls) });
     this.#logger = logger;
   }
 

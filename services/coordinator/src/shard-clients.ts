@@ -1,17 +1,20 @@
-import { createClient } from "@taj/common";
+import type { ChannelCredentials } from "@grpc/grpc-js";
+import { createClient, type ServiceClient } from "@taj/common";
 import { ShardService } from "@taj/proto";
 
-const newShardClient = (address: string) => createClient(ShardService, address);
-export type ShardClient = ReturnType<typeof newShardClient>;
+export type ShardClient = ServiceClient<typeof ShardService.method>;
 
 /** One channel per replica address, kept across searches (grpc-js reconnects by itself). */
 export class ShardClients {
   readonly #clients = new Map<string, ShardClient>();
 
+  /** credentials: the coordinator's own certificate (shards admit only coordinators and admins). */
+  constructor(private readonly credentials: ChannelCredentials) {}
+
   get(address: string): ShardClient {
     let client = this.#clients.get(address);
     if (!client) {
-      client = newShardClient(address);
+      client = createClient(ShardService, address, this.credentials);
       this.#clients.set(address, client);
     }
     return client;

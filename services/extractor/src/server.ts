@@ -1,5 +1,5 @@
 import { ExtractorService } from "@taj/proto";
-import { addService, startGrpcServer, type GrpcServer, type Logger } from "@taj/common";
+import { ALLOWED_PEERS, addService, serverCredentials, startGrpcServer, tlsFilesOf, type GrpcServer, type Logger } from "@taj/common";
 import type { Registry } from "prom-client";
 import { Extractor } from "./extractor.ts";
 import { extractHandler } from "./handlers/extract.ts";
@@ -9,7 +9,7 @@ import type { ExtractorEnv } from "./config.ts";
 
 /** Loads the models once, then serves ExtractorService (plus health and reflection). */
 export async function startExtractor(
-  env: Pick<ExtractorEnv, "GRPC_HOST" | "GRPC_PORT" | "MODALITIES_CONFIG" | "MAX_IMAGE_BYTES" | "MAX_IMAGE_PIXELS" | "ORT_THREADS">,
+  env: Pick<ExtractorEnv, "GRPC_HOST" | "GRPC_PORT" | "TLS_CA_FILE" | "TLS_CERT_FILE" | "TLS_KEY_FILE" | "TLS_RELOAD_INTERVAL_MS" | "MODALITIES_CONFIG" | "MAX_IMAGE_BYTES" | "MAX_IMAGE_PIXELS" | "ORT_THREADS">,
   registry: Registry,
   logger: Logger,
 ): Promise<{ server: GrpcServer; extractor: Extractor }> {
@@ -26,7 +26,9 @@ export async function startExtractor(
     port: env.GRPC_PORT,
     logger,
     serviceNames: [ExtractorService.typeName],
-    register: (s) => addService(s, ExtractorService, { extract: extractHandler(extractor, metrics) }, logger),
+    credentials: serverCredentials(tlsFilesOf(env), { requireClientCert: true }),
+    register: (s) =>
+      addService(s, ExtractorService, { extract: extractHandler(extractor, metrics) }, logger, { allowedPeers: ALLOWED_PEERS.extractor }),
   });
   return { server, extractor };
 }

@@ -1,4 +1,4 @@
-import { addService, startGrpcServer, startMetrics, type Logger } from "@taj/common";
+import { addService, channelCredentials, serverCredentials, startGrpcServer, startMetrics, tlsFilesOf, type Logger } from "@taj/common";
 import { MatchingService, Modality } from "@taj/proto";
 import type { GatewayConfig } from "./config.ts";
 import { AuditTrail } from "./audit.ts";
@@ -22,10 +22,12 @@ export interface GatewayOptions {
 /** Connects to the template log and etcd, then serves MatchingService (health SERVING once etcd was read). */
 export async function startGateway(config: GatewayConfig, logger: Logger, options: GatewayOptions = {}): Promise<Gateway> {
   const metrics = await startMetrics("gateway", config.METRICS_PORT, config.GRPC_HOST, logger);
-  const log = await TemplateLog.open(config.NATS_URLS, config.LOG_REPLICAS, logger);
-  const partitions = new PartitionCount(config.ETCD_ENDPOINTS, logger);
-  const extractors = new ExtractorPool(config.EXTRACTOR_ADDRESSES, config.REMOTE_EXTRACTOR_ADDRESSES);
-  const coordinators = new Coordinators(config.COORDINATOR_ADDRESSES);
+  const tls = tlsFilesOf(config);
+  const log = await TemplateLog.open(config.NATS_URLS, config.LOG_REPLICAS, tls, logger);
+  const partitions = new PartitionCount(config.ETCD_ENDPOINTS, tls, logger);
+  const upstream = channelCredentials(tls);
+  const extractors = new ExtractorPool(upstream, config.EXTRACTOR_ADDRESSES, config.REMOTE_EXTRACTOR_ADDRESSES);
+  const coordinators = new Coordinators(upstream, config.COORDINATOR_ADDRESSES);
   const impl = matchingService({
     limits: {
       maxImageBytes: config.MAX_IMAGE_BYTES,
@@ -51,6 +53,8 @@ export async function startGateway(config: GatewayConfig, logger: Logger, option
     port: config.GRPC_PORT,
     logger,
     serviceNames: [MatchingService.typeName],
+    // The public port asks for a certificate (TAJ's system presents one) but admits bearer-token callers too.
+    credentials: serverCredentials(tls, { requireClientCert: false }),
     register: (s) => addService(s, MatchingService, impl, logger),
   });
   server.setServing(false);

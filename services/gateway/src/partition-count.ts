@@ -1,5 +1,5 @@
 import { Etcd3, type Watcher } from "etcd3";
-import { AppError, PARTITION_COUNT_KEY, type Logger } from "@taj/common";
+import { AppError, PARTITION_COUNT_KEY, etcdCredentials, type Logger, type TlsFiles } from "@taj/common";
 import { ErrorCode } from "@taj/proto";
 
 export const DEFAULT_PARTITION_COUNT = 16;
@@ -20,8 +20,8 @@ export class PartitionCount {
   #closed = false;
   readonly #client: Etcd3;
 
-  constructor(endpoints: string[], private readonly logger: Logger) {
-    this.#client = new Etcd3({ hosts: endpoints, dialTimeout: 2_000 });
+  constructor(endpoints: string[], tls: TlsFiles, private readonly logger: Logger) {
+    this.#client = new Etcd3({ hosts: endpoints, dialTimeout: 2_000, credentials: etcdCredentials(tls) });
   }
 
   get(): number {

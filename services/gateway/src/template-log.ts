@@ -1,5 +1,7 @@
 import { connect, type JetStreamClient, type JetStreamManager, type NatsConnection } from "nats";
-import { AppError, TEMPLATE_STREAM, decodeTemplateEvent, encodeTemplateEvent, ensureTemplateStream, type Logger } from "@taj/common";
+import {
+  AppError, TEMPLATE_STREAM, decodeTemplateEvent, encodeTemplateEvent, ensureTemplateStream, natsTls, type Logger, type TlsFiles,
+} from "@taj/common";
 import { ErrorCode, type TemplateEvent } from "@taj/proto";
 
 export interface StoredEvent {
@@ -39,9 +41,9 @@ export class TemplateLog {
     private readonly logger: Logger,
   ) {}
 
-  static async open(servers: string[], replicas: number, logger: Logger): Promise<TemplateLog> {
+  static async open(servers: string[], replicas: number, tls: TlsFiles, logger: Logger): Promise<TemplateLog> {
     // Servers are tried in the given order so the site-local one is used first.
-    const nc = await connect({ servers, noRandomize: true, maxReconnectAttempts: -1, name: "taj-gateway" });
+    const nc = await connect({ servers, noRandomize: true, maxReconnectAttempts: -1, name: "taj-gateway", ...natsTls(tls, "gateway") });
     const jsm = await nc.jetstreamManager();
     await ensureTemplateStream(jsm, { replicas });
     void (async () => {

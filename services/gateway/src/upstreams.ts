@@ -1,10 +1,11 @@
+import type { ChannelCredentials } from "@grpc/grpc-js";
 import { AppError, createClient, ERROR_DETAIL_KEY, type CallOptions } from "@taj/common";
 import { CoordinatorService, ErrorCode, ExtractorService } from "@taj/proto";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { CoordinatedSearchRequestSchema, ExtractRequestSchema } from "@taj/proto";
 
-const newExtractor = (address: string) => createClient(ExtractorService, address);
-const newCoordinator = (address: string) => createClient(CoordinatorService, address);
+const newExtractor = (credentials: ChannelCredentials) => (address: string) => createClient(ExtractorService, address, credentials);
+const newCoordinator = (credentials: ChannelCredentials) => (address: string) => createClient(CoordinatorService, address, credentials);
 
 /**
  * True when the peer could not be reached at all (no TAJ error detail came back), as opposed to
@@ -23,13 +24,14 @@ export function isUnreachable(err: AppError): boolean {
  * answers: during a cut between sites a remote call would hang until the deadline.
  */
 export class ExtractorPool {
-  readonly #local: ReturnType<typeof newExtractor>[];
-  readonly #remote: ReturnType<typeof newExtractor>[];
+  readonly #local: ReturnType<ReturnType<typeof newExtractor>>[];
+  readonly #remote: ReturnType<ReturnType<typeof newExtractor>>[];
   #next = 0;
 
-  constructor(addresses: readonly string[], remoteAddresses: readonly string[] = []) {
-    this.#local = addresses.map(newExtractor);
-    this.#remote = remoteAddresses.map(newExtractor);
+  /** credentials: the gateway's own certificate (extractors admit only gateways and admins). */
+  constructor(credentials: ChannelCredentials, addresses: readonly string[], remoteAddresses: readonly string[] = []) {
+    this.#local = addresses.map(newExtractor(credentials));
+    this.#remote = remoteAddresses.map(newExtractor(credentials));
   }
 
   async extract(request: MessageInitShape<typeof ExtractRequestSchema>, options: CallOptions) {
@@ -56,10 +58,10 @@ export class ExtractorPool {
 
 /** Coordinators in order of preference (local site first); the next is used only if one is unreachable. */
 export class Coordinators {
-  readonly #clients: ReturnType<typeof newCoordinator>[];
+  readonly #clients: ReturnType<ReturnType<typeof newCoordinator>>[];
 
-  constructor(addresses: readonly string[]) {
-    this.#clients = addresses.map(newCoordinator);
+  constructor(credentials: ChannelCredentials, addresses: readonly string[]) {
+    this.#clients = addresses.map(newCoordinator(credentials));
   }
 
   search(request: MessageInitShape<typeof CoordinatedSearchRequestSchema>, options: CallOptions) {
@@ -70,7 +72,7 @@ export class Coordinators {
     return this.#first((c) => c.clusterStatus({}, options));
   }
 
-  async #first<T>(call: (client: ReturnType<typeof newCoordinator>) => Promise<T>): Promise<T> {
+  async #first<T>(call: (client: ReturnType<ReturnType<typeof newCoordinator>>) => Promise<T>): Promise<T> {
     let last: AppError | undefined;
     for (const client of this.#clients) {
       try {

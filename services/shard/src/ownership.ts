@@ -1,12 +1,13 @@
 import { Etcd3 } from "etcd3";
-import { Assignment, assignmentKey, PARTITION_COUNT_KEY, type Logger } from "@taj/common";
+import { Assignment, assignmentKey, etcdCredentials, PARTITION_COUNT_KEY, type Logger, type TlsFiles } from "@taj/common";
 
 export const DEFAULT_PARTITION_COUNT = 16;
 
-export function etcdClient(endpoints: string[]): Etcd3 {
+export function etcdClient(endpoints: string[], tls: TlsFiles): Etcd3 {
   // A bounded deadline on unary calls: an unreachable etcd must fail calls, not hang them.
   return new Etcd3({
     hosts: endpoints,
+    credentials: etcdCredentials(tls),
     dialTimeout: 3_000,
     defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + 5_000 }),
   });

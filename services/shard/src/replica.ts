@@ -2,7 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { connect, type NatsConnection } from "nats";
 import { Modality, SearchMode, ShardService } from "@taj/proto";
 import {
-  addService, ensureTemplateStream, memberKey, startGrpcServer, startMetrics,
+  ALLOWED_PEERS, addService, ensureTemplateStream, memberKey, natsTls, serverCredentials, startGrpcServer, startMetrics, tlsFilesOf,
   type GrpcServer, type Logger, type Metrics,
 } from "@taj/common";
 import type { ShardConfig } from "./config.ts";
@@ -25,7 +25,8 @@ const modeOf = (m: "approximate" | "exhaustive") => (m === "exhaustive" ? Search
 /** Starts one shard replica: snapshot, log tail, gRPC, then etcd membership once caught up. */
 export async function startReplica(cfg: ShardConfig, logger: Logger): Promise<Replica> {
   const metrics: Metrics = await startMetrics("shard", cfg.METRICS_PORT, cfg.GRPC_HOST, logger);
-  const etcd = etcdClient(cfg.ETCD_ENDPOINTS);
+  const tls = tlsFilesOf(cfg);
+  const etcd = etcdClient(cfg.ETCD_ENDPOINTS, tls);
   const partitionCount = await readPartitionCount(etcd);
   const state = new PartitionState();
   const serial = new Serial();
@@ -58,7 +59,7 @@ export async function startReplica(cfg: ShardConfig, logger: Logger): Promise<Re
     logger.warn({ err }, "snapshot unreadable: rebuilding from the log");
   }
 
-  const nc: NatsConnection = await connect({ servers: cfg.NATS_URLS, name: `shard-${cfg.SITE}-${cfg.SHARD_ID}`, maxReconnectAttempts: -1 });
+  const nc: NatsConnection = await connect({ servers: cfg.NATS_URLS, name: `shard-${cfg.SITE}-${cfg.SHARD_ID}`, maxReconnectAttempts: -1, ...natsTls(tls, "shard") });
   const jsm = await nc.jetstreamManager();
   const stream = await ensureTemplateStream(jsm, { replicas: cfg.LOG_REPLICAS });
   const lastSequence = stream.state.last_seq;
@@ -126,11 +127,12 @@ export async function startReplica(cfg: ShardConfig, logger: Logger): Promise<Re
     port: cfg.GRPC_PORT,
     logger,
     serviceNames: [ShardService.typeName],
+    credentials: serverCredentials(tls, { requireClientCert: true }),
     register: (server) =>
       addService(server, ShardService, shardHandlers({
         shardId: cfg.SHARD_ID, site: cfg.SITE, partitionCount, defaultModes, index, state, metrics: m,
         snapshotSequence: () => snapshotSequence,
-      }), logger),
+      }), logger, { allowedPeers: ALLOWED_PEERS.shard }),
   });
   advertise = cfg.ADVERTISE_ADDRESS ?? `${cfg.GRPC_HOST}:${grpc.port}`;
 

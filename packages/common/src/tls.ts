@@ -1,0 +1,117 @@
+import * as grpc from "@grpc/grpc-js";
+import { readFileSync } from "node:fs";
+import type { PeerCertificate } from "node:tls";
+import { z } from "zod";
+
+/**
+ * Identities of the processes of a cluster, carried as the OU of their certificate's subject
+ * (/O=TAJ/OU=<kind>/CN=<name>). admin = an operator (tajctl, the devcluster's bootstrap, tests,
+ * drills, the bench); client = an external TAJ system calling the public API; nats and etcd are
+ * the servers of the template log and of the cluster layout.
+ */
+export const PEER_KINDS = ["gateway", "coordinator", "shard", "extractor", "admin", "client", "nats", "etcd"] as const;
+export type PeerKind = (typeof PEER_KINDS)[number];
+
+/** The files of one identity: the CA that signs every certificate of the cluster, and its own pair. */
+export interface TlsFiles {
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+  /** How often changed files are re-read (grpc-js's watcher); default 5 s. */
+  reloadIntervalMs?: number;
+}
+
+const DEFAULT_RELOAD_MS = 5_000;
+
+/** TLS settings every service has: certificates come from files (mounted secrets), never plaintext. */
+export const tlsEnv = {
+  TLS_CA_FILE: z.string().min(1),
+  TLS_CERT_FILE: z.string().min(1),
+  TLS_KEY_FILE: z.string().min(1),
+  /** How often the files are checked for a rotation. */
+  TLS_RELOAD_INTERVAL_MS: z.coerce.number().int().min(100).max(3_600_000).default(DEFAULT_RELOAD_MS),
+};
+
+export interface TlsEnv {
+  TLS_CA_FILE: string;
+  TLS_CERT_FILE: string;
+  TLS_KEY_FILE: string;
+  TLS_RELOAD_INTERVAL_MS?: number | undefined;
+}
+
+export function tlsFilesOf(env: TlsEnv): TlsFiles {
+  return {
+    caFile: env.TLS_CA_FILE,
+    certFile: env.TLS_CERT_FILE,
+    keyFile: env.TLS_KEY_FILE,
+    ...(env.TLS_RELOAD_INTERVAL_MS === undefined ? {} : { reloadIntervalMs: env.TLS_RELOAD_INTERVAL_MS }),
+  };
+}
+
+// One watcher per set of files, shared by the server and every channel of a process: the files
+// are read once per interval however many connections use them.
+const providers = new Map<string, grpc.experimental.FileWatcherCertificateProvider>();
+
+function providerOf(files: TlsFiles): grpc.experimental.FileWatcherCertificateProvider {
+  const key = JSON.stringify([files.caFile, files.certFile, files.keyFile, files.reloadIntervalMs]);
+  let provider = providers.get(key);
+  if (!provider) {
+    provider = new grpc.experimental.FileWatcherCertificateProvider({
+      caCertificateFile: files.caFile,
+      certificateFile: files.certFile,
+      privateKeyFile: files.keyFile,
+      refreshIntervalMs: files.reloadIntervalMs ?? DEFAULT_RELOAD_MS,
+    });
+    providers.set(key, provider);
+  }
+  return provider;
+}
+
+/**
+ * Server credentials that reload changed files without a restart. requireClientCert: internal
+ * servers (mutual TLS: a peer without a certificate of the cluster's CA cannot even finish the
+ * handshake); the public port asks for a certificate but also admits bearer-token callers.
+ */
+export function serverCredentials(files: TlsFiles, options: { requireClientCert: boolean }): grpc.ServerCredentials {
+  const provider = providerOf(files);
+  return grpc.experimental.createCertificateProviderServerCredentials(provider, provider, options.requireClientCert);
+}
+
+/** Channel credentials presenting this identity and trusting only the cluster's CA; reloaded like the server's. */
+export function channelCredentials(files: TlsFiles): grpc.ChannelCredentials {
+  const provider = providerOf(files);
+  return grpc.experimental.createCertificateProviderChannelCredentials(provider, provider);
+}
+
+/**
+ * The TLS part of a nats.js connection's options, for every NATS client of the repo. File names,
+ * not contents: nats.js reads them on every (re)connect, so a rotated certificate is used from the
+ * next connection on. The inbox prefix is the kind's own: NATS permissions let each kind subscribe
+ * only to its own replies, so no client can read another's (a gateway's direct gets carry templates).
+ */
+export function natsTls(files: TlsFiles, kind: PeerKind): NatsTlsOptions {
+  return { tls: { caFile: files.caFile, certFile: files.certFile, keyFile: files.keyFile }, inboxPrefix: natsInboxPrefix(kind) };
+}
+
+export interface NatsTlsOptions {
+  tls: { caFile: string; certFile: string; keyFile: string };
+  inboxPrefix: string;
+}
+
+export const natsInboxPrefix = (kind: PeerKind) => `_INBOX_${kind}`;
+
+/** The `credentials` option of an etcd3 client (read now: etcd3 takes buffers, see docs/security.md on rotation). */
+export function etcdCredentials(files: TlsFiles): { rootCertificate: Buffer; certChain: Buffer; privateKey: Buffer } {
+  return {
+    rootCertificate: readFileSync(files.caFile),
+    certChain: readFileSync(files.certFile),
+    privateKey: readFileSync(files.keyFile),
+  };
+}
+
+/** The kind (subject OU) of a verified peer certificate, or undefined when it names none we know. */
+export function peerKindOf(cert: PeerCertificate | undefined): PeerKind | undefined {
+  const ou = cert?.subject?.OU;
+  const value = Array.isArray(ou) ? (ou.length === 1 ? ou[0] : undefined) : ou;
+  return (PEER_KINDS as readonly string[]).includes(value ?? "") ? (value as PeerKind) : undefined;
+}
