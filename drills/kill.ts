@@ -21,10 +21,10 @@ const VICTIMS: Victims[] = [
   ["shard-a1"],
   ["coordinator-a"],
   ["extractor-1"],
-  async (c) => [`nats-${await streamLeader(c.addresses.natsUrls)}`],
-  async (c) => [`etcd-${await etcdLeader(c.etcd.members)}`],
+  async (c) => [`nats-${await streamLeader(c.addresses.natsUrls, c.pki.admin)}`],
+  async (c) => [`etcd-${await etcdLeader(c.etcd.members, c.pki.admin)}`],
   async (c) => {
-    const leader = await etcdLeader(c.etcd.members);
+    const leader = await etcdLeader(c.etcd.members, c.pki.admin);
     return c.etcd.members.filter((m) => m.member !== leader).map((m) => m.name);
   },
 ];
@@ -37,6 +37,7 @@ const code = await withSitesCluster(args, "kill", async (cluster, probes) => {
   const { a, b } = cluster.addresses.gateways as Record<string, string>;
   if (!a || !b) throw new Error("expected gateways at sites a and b");
   const load = startLoad({
+    credentials: cluster.credentials("client"),
     gateways: [a, b],
     probes,
     runId: runId(),
@@ -77,6 +78,7 @@ const code = await withSitesCluster(args, "kill", async (cluster, probes) => {
   const lastReady = Math.max(...windows.map((w) => w.readyAt));
   log(`load done: ${result.enrolled.length} enrollments, ${result.deleted.length} deletions, ${result.searches.length} searches; verifying`);
   const verify = await verifySites(result, {
+    credentials: cluster.credentials(),
     sites: ["a", "b"], partitionCount: cluster.partitionCount, holders: cluster.shardsHolding, since: lastReady, timeoutMs: 90_000, onCheck: logProgress,
   });
 

@@ -19,6 +19,7 @@ const code = await withSitesCluster(args, "cut", async (cluster, probes) => {
   const { a, b } = cluster.addresses.gateways as Record<string, string>;
   if (!a || !b) throw new Error("expected gateways at sites a and b");
   const load = startLoad({
+    credentials: cluster.credentials("client"),
     gateways: [a, b],
     probes,
     runId: runId(),
@@ -47,7 +48,7 @@ const code = await withSitesCluster(args, "cut", async (cluster, probes) => {
   const acked = [...load.snapshot().enrolled, ...load.snapshot().deleted].map((w) => w.seq);
   const target = acked.reduce((x, y) => (y > x ? y : x), 0n);
   const siteA = Object.entries(cluster.addresses.shards).filter(([id]) => id.startsWith("a")).map(([, address]) => address);
-  const caughtUp = waitApplied(siteA, target, { timeoutMs: afterMs + 90_000 });
+  const caughtUp = waitApplied(siteA, cluster.credentials(), target, { timeoutMs: afterMs + 90_000 });
   await sleep(afterMs);
   load.stop();
   const result = await load.done;
@@ -55,6 +56,7 @@ const code = await withSitesCluster(args, "cut", async (cluster, probes) => {
   saveLoad(cluster.dir, result);
   log(`load done: ${result.enrolled.length} enrollments, ${result.deleted.length} deletions, ${result.searches.length} searches; verifying`);
   const verify = await verifySites(result, {
+    credentials: cluster.credentials(),
     sites: ["a", "b"], partitionCount: cluster.partitionCount, holders: cluster.shardsHolding, since: restoredAt, timeoutMs: 90_000, onCheck: logProgress,
   });
 

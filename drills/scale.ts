@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { addShard, removeShard, startLocalCluster, stopAddedShards, type LocalCluster } from "@taj/devcluster";
-import { AppError, createClient, errorCodeName } from "@taj/common";
+import { AppError, createClient, errorCodeName, type TlsFiles } from "@taj/common";
 import { connect } from "nats";
 import { create } from "@bufbuild/protobuf";
 import { CoordinatorService, Modality, SearchMode, ShardService, TemplateEventSchema } from "@taj/proto";
@@ -54,7 +54,7 @@ function coordinatorProbes(cluster: LocalCluster, until: () => boolean) {
     return v.map((x) => x / n);
   };
   const loops = SITES.map(async (site) => {
-    const client = createClient(CoordinatorService, cluster.addresses.coordinators[site]!);
+    const client = createClient(CoordinatorService, cluster.addresses.coordinators[site]!, cluster.credentials());
     const s = stats.get(site)!;
     try {
       for (let i = 0; i < 20_000 && !until(); i++) {
@@ -89,7 +89,7 @@ function randomUnit(rand: () => number): number[] {
 
 /** Straight into the template log (the gateway path is measured elsewhere): ids SYN-<n>, face. */
 async function publishSynthetic(cluster: LocalCluster, count: number): Promise<void> {
-  const nc = await connect({ servers: cluster.addresses.natsUrls });
+  const nc = await connect(cluster.natsOptions());
   try {
     const js = nc.jetstream();
     let seed = 5;
@@ -117,12 +117,12 @@ interface SpeedSample {
 
 /** Per-shard and whole-site search time at site a, exhaustive (work proportional to templates held). */
 async function measureSpeed(cluster: LocalCluster, etcd: ReturnType<typeof etcdClient>, label: string, rounds = 30): Promise<SpeedSample> {
-  const status = await gatherStatus(etcd);
+  const status = await gatherStatus(etcd, { tls: cluster.pki.admin });
   let seed = 3;
   const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed / 2 ** 31);
   const shards: SpeedSample["shards"] = [];
   for (const row of status.shards.filter((r) => r.site === "a" && r.alive && r.loaded.length > 0)) {
-    const client = createClient(ShardService, row.address);
+    const client = createClient(ShardService, row.address, cluster.credentials());
     const times: number[] = [];
     try {
       for (let i = 0; i < rounds; i++) {
@@ -135,7 +135,7 @@ async function measureSpeed(cluster: LocalCluster, etcd: ReturnType<typeof etcdC
     }
     shards.push({ shard: row.shard, templates: row.templates?.face ?? 0, p50: p50(times) });
   }
-  const coordinator = createClient(CoordinatorService, cluster.addresses.coordinators.a!);
+  const coordinator = createClient(CoordinatorService, cluster.addresses.coordinators.a!, cluster.credentials());
   const times: number[] = [];
   try {
     for (let i = 0; i < rounds; i++) {
@@ -152,10 +152,10 @@ async function measureSpeed(cluster: LocalCluster, etcd: ReturnType<typeof etcdC
   return { label, shards, coordinatorP50: p50(times) };
 }
 
-async function waitCaughtUp(etcd: ReturnType<typeof etcdClient>, natsUrls: string[], timeoutMs: number): Promise<number> {
+async function waitCaughtUp(etcd: ReturnType<typeof etcdClient>, natsUrls: string[], tls: TlsFiles, timeoutMs: number): Promise<number> {
   const started = Date.now();
   for (;;) {
-    const s = await gatherStatus(etcd, { natsUrls });
+    const s = await gatherStatus(etcd, { tls, natsUrls });
     if (s.shards.every((r) => !r.alive || r.lag === 0)) return Date.now() - started;
     if (Date.now() - started > timeoutMs) throw new Error("shards did not catch up with the synthetic templates");
     await sleep(1_000);
@@ -168,7 +168,7 @@ async function main(): Promise<number> {
   const dir = args.dir ?? mkdtempSync(join(tmpdir(), "taj-drill-scale-"));
   log(`starting a local two-site cluster on loopback, 2 shards per site (dir ${dir}, ports ${BASE_PORT}+)`);
   const cluster = await startLocalCluster({ dir, basePort: BASE_PORT, logLevel: "warn", shardsPerSite: 2, extractors: 2 });
-  const etcd = etcdClient(cluster.addresses.etcdEndpoints);
+  const etcd = etcdClient(cluster.addresses.etcdEndpoints, cluster.pki.admin);
   let failed = true;
   try {
     const gateway = cluster.addresses.gateway;
@@ -177,15 +177,15 @@ async function main(): Promise<number> {
       log(`writing ${syntheticTemplates} synthetic templates to the log`);
       const t0 = Date.now();
       await publishSynthetic(cluster, syntheticTemplates);
-      await waitCaughtUp(etcd, cluster.addresses.natsUrls, 600_000);
+      await waitCaughtUp(etcd, cluster.addresses.natsUrls, cluster.pki.admin, 600_000);
       indexMs = Date.now() - t0;
       log(`indexed at both sites in ${indexMs} ms`);
     }
     const speed: SpeedSample[] = [];
-    const probes = await prepareProbes(gateway);
+    const probes = await prepareProbes(gateway, cluster.credentials("client"));
     if (probes.length < 4) throw new Error(`only ${probes.length} usable probes`);
     log(`${probes.length} probes ready`);
-    const load = startLoad({ gateways: [gateway], probes, runId: runId(), durationMs: 15 * 60_000, maxOps: args.ci ? 4_000 : 20_000 });
+    const load = startLoad({ credentials: cluster.credentials("client"), gateways: [gateway], probes, runId: runId(), durationMs: 15 * 60_000, maxOps: args.ci ? 4_000 : 20_000 });
     let loadOver = false;
     const probesRun = coordinatorProbes(cluster, () => loadOver);
     const moves: Array<{ step: string; reports: MoveReport[]; ms: number }> = [];
@@ -217,7 +217,7 @@ async function main(): Promise<number> {
       await sleep(holdMs);
       if (syntheticTemplates > 0) speed.push(await measureSpeed(cluster, etcd, "4 shards"));
     });
-    const statusAt4 = await gatherStatus(etcd, { natsUrls: cluster.addresses.natsUrls, coordinators: Object.values(cluster.addresses.coordinators) });
+    const statusAt4 = await gatherStatus(etcd, { tls: cluster.pki.admin, natsUrls: cluster.addresses.natsUrls, coordinators: Object.values(cluster.addresses.coordinators) });
     process.stderr.write(`${renderStatus(statusAt4)}\n`);
     await phase("scale in", async () => {
       for (const site of SITES) {
@@ -234,9 +234,9 @@ async function main(): Promise<number> {
     loadOver = true;
     const [result] = await Promise.all([load.done, probesRun.done]);
     log(`load done: ${result.enrolled.length} enrollments, ${result.deleted.length} deletions, ${result.searches.length} searches; verifying`);
-    const holders = await holdersFromEtcd(cluster.addresses.etcdEndpoints);
-    const verify = await verifySites(result, { sites: [...SITES], partitionCount: cluster.partitionCount, holders, timeoutMs: 60_000 });
-    const statusEnd = await gatherStatus(etcd, { natsUrls: cluster.addresses.natsUrls });
+    const holders = await holdersFromEtcd(cluster.addresses.etcdEndpoints, cluster.pki.admin);
+    const verify = await verifySites(result, { credentials: cluster.credentials(), sites: [...SITES], partitionCount: cluster.partitionCount, holders, timeoutMs: 60_000 });
+    const statusEnd = await gatherStatus(etcd, { tls: cluster.pki.admin, natsUrls: cluster.addresses.natsUrls });
 
     const rows: Row[] = [...standardRows(result, verify, { lanes: ["client"], gapPromised: ["client"], gapLimitMs: 5_000, maxErrorRate: 0 })];
     for (const m of moves) {

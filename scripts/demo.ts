@@ -2,7 +2,7 @@
 // the six sample photos under made-up technical ids, then search with a re-rendered face.
 import { MatchingService } from "@taj/proto";
 import type { ChannelCredentials } from "@grpc/grpc-js";
-import { createClient, errorCodeName } from "@taj/common";
+import { channelCredentials, createClient, errorCodeName, tlsFilesFromEnv } from "@taj/common";
 import { enrollAllFaces, loadSamplePhotos, renderFace, searchFace, type EnrolledFace } from "@taj/samples";
 
 /** credentials: TAJ's system identity (a "client" certificate of the cluster's CA). */
@@ -46,7 +46,8 @@ export async function runDemo(gatewayAddress: string, credentials: ChannelCreden
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const address = process.argv[2] ?? "127.0.0.1:30040";
-  runDemo(address).then(
+  // A client certificate from TLS_CA_FILE/TLS_CERT_FILE/TLS_KEY_FILE (e.g. .run/cluster/pki/client-taj-system.*).
+  runDemo(address, channelCredentials(tlsFilesFromEnv())).then(
     (ok) => process.exit(ok ? 0 : 1),
     (err: unknown) => {
       console.error(err);

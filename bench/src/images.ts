@@ -52,7 +52,7 @@ const area = (b: Box) => b.widthPx * b.heightPx;
 export async function gatewayImages(
   cluster: LocalCluster, faces: readonly RealFace[], galleryDistractors: number, cpu: (names: string[]) => Record<string, number>,
 ): Promise<GatewayImageResult> {
-  const client = createClient(MatchingService, cluster.addresses.gateway);
+  const client = createClient(MatchingService, cluster.addresses.gateway, cluster.credentials("client"));
   try {
     const gallery = new Map<string, RealFace>();
     for (const f of faces) if (f.file.includes("-0-portrait") && !gallery.has(f.identity)) gallery.set(f.identity, f);

@@ -45,7 +45,7 @@ export async function withSitesCluster<T>(
   let failed = true;
   try {
     log(`cluster up in ${Date.now() - started} ms: ${JSON.stringify(cluster.addresses.gateways)}; namespaces ${Object.values(cluster.topology.namespaces).join(" ")}`);
-    const probes = await prepareProbes(cluster.addresses.gateway);
+    const probes = await prepareProbes(cluster.addresses.gateway, cluster.credentials("client"));
     if (probes.length < 4) throw new Error(`only ${probes.length} usable probes`);
     log(`${probes.length} probes ready`);
     const result = await body(cluster, probes);

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
+import type { ChannelCredentials } from "@grpc/grpc-js";
 import { AppError, createClient, errorCodeName, type ServiceClient } from "@taj/common";
 import { ErrorCode, MatchingService, Modality } from "@taj/proto";
 import type { Probe } from "./probes.ts";
@@ -19,6 +20,8 @@ export interface WriterLane {
 }
 
 export interface LoadOptions {
+  /** TAJ's system identity (a client certificate) for every call to the public API. */
+  credentials: ChannelCredentials;
   /** Gateways the writer uses, in order of preference (the client's failover list). */
   gateways: string[];
   /** Writers; default one, "w", over `gateways`. Each enrolls its own ids and deletes only those. */
@@ -109,7 +112,7 @@ export function startLoad(options: LoadOptions): LoadRun {
   const clients = new Map<string, Client>();
   const clientOf = (address: string) => {
     let c = clients.get(address);
-    if (!c) clients.set(address, (c = createClient(MatchingService, address)));
+    if (!c) clients.set(address, (c = createClient(MatchingService, address, options.credentials)));
     return c;
   };
   const idPrefix = `DRILL-${options.runId}-`;

@@ -1,4 +1,5 @@
 import sharp from "sharp";
+import type { ChannelCredentials } from "@grpc/grpc-js";
 import { AppError, createClient } from "@taj/common";
 import { ErrorCode, MatchingService, Modality, type Box } from "@taj/proto";
 import { loadSamplePhotos } from "@taj/samples";
@@ -29,10 +30,12 @@ async function crop(photo: Buffer, box: Box, margin: number): Promise<Buffer> {
  * still finds unusable is replaced by the whole photo with the face's box, so every probe is
  * accepted by Enroll and Search. Nothing is enrolled here.
  */
-export async function prepareProbes(gateway: string, options: { max?: number; timeoutMs?: number } = {}): Promise<Probe[]> {
+export async function prepareProbes(
+  gateway: string, credentials: ChannelCredentials, options: { max?: number; timeoutMs?: number } = {},
+): Promise<Probe[]> {
   const max = options.max ?? 24;
   const timeoutMs = options.timeoutMs ?? 30_000;
-  const client = createClient(MatchingService, gateway);
+  const client = createClient(MatchingService, gateway, credentials);
   const search = (image: Buffer, faceBox?: Box) =>
     client.search({ modality: Modality.FACE, image, caseRef: "DRILL-PROBES", ...(faceBox ? { faceBox } : {}) }, { timeoutMs });
   const probes: Probe[] = [];

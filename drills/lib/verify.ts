@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
+import type { ChannelCredentials } from "@grpc/grpc-js";
 import { Etcd3 } from "etcd3";
-import { AppError, MEMBER_PREFIX, Member, createClient, parseSiteShardKey } from "@taj/common";
+import { AppError, MEMBER_PREFIX, Member, createClient, etcdCredentials, parseSiteShardKey, type TlsFiles } from "@taj/common";
 import { Modality, ShardService } from "@taj/proto";
 import { expectedLive, type LoadResult } from "./load.ts";
 
@@ -37,8 +38,10 @@ export interface Verification {
   ok: boolean;
 }
 
-async function listPartition(address: string, partition: number, prefix: string, timeoutMs: number): Promise<string[]> {
-  const client = createClient(ShardService, address);
+async function listPartition(
+  address: string, credentials: ChannelCredentials, partition: number, prefix: string, timeoutMs: number,
+): Promise<string[]> {
+  const client = createClient(ShardService, address, credentials);
   const ids: string[] = [];
   try {
     let after = "";
@@ -56,7 +59,7 @@ async function listPartition(address: string, partition: number, prefix: string,
 
 /** What each site's replicas hold, over every partition; ids outside `prefix` are ignored. */
 export async function siteHoldings(
-  sites: string[], partitionCount: number, holders: Holders, prefix: string, timeoutMs = 5_000,
+  sites: string[], partitionCount: number, holders: Holders, prefix: string, credentials: ChannelCredentials, timeoutMs = 5_000,
 ): Promise<SiteHoldings[]> {
   return Promise.all(
     sites.map(async (site) => {
@@ -67,7 +70,7 @@ export async function siteHoldings(
         if (addresses.length === 0) problems.push(`p${p}: no replica`);
         const lists = await Promise.all(
           addresses.map((a) =>
-            listPartition(a, p, prefix, timeoutMs).catch((err: unknown) => {
+            listPartition(a, credentials, p, prefix, timeoutMs).catch((err: unknown) => {
               problems.push(`p${p}@${a}: ${AppError.from(err).message}`);
               return undefined;
             }),
@@ -107,6 +110,8 @@ export function compare(load: LoadResult, holdings: SiteHoldings[]): Verificatio
 }
 
 export interface VerifyOptions {
+  /** The operator's (admin) credentials: shards admit coordinators and admins only. */
+  credentials: ChannelCredentials;
   sites: string[];
   partitionCount: number;
   holders: Holders;
@@ -135,7 +140,7 @@ export async function verifySites(load: LoadResult, options: VerifyOptions): Pro
   let checks = 0;
   for (;;) {
     checks++;
-    const holdings = await siteHoldings(options.sites, options.partitionCount, options.holders, load.idPrefix);
+    const holdings = await siteHoldings(options.sites, options.partitionCount, options.holders, load.idPrefix, options.credentials);
     const v = compare(load, holdings);
     if (v.ok) return { ...v, catchUpMs: Math.max(0, Date.now() - since), checks };
     if (Date.now() >= until) return { ...v, catchUpMs: undefined, checks };
@@ -148,8 +153,8 @@ export async function verifySites(load: LoadResult, options: VerifyOptions): Pro
  * Holders from etcd's live member keys (what the coordinators route by): use after partitions
  * moved, where a static layout would be stale.
  */
-export async function holdersFromEtcd(endpoints: string[]): Promise<Holders> {
-  const client = new Etcd3({ hosts: endpoints });
+export async function holdersFromEtcd(endpoints: string[], tls: TlsFiles): Promise<Holders> {
+  const client = new Etcd3({ hosts: endpoints, credentials: etcdCredentials(tls) });
   try {
     const kvs = await client.getAll().prefix(MEMBER_PREFIX).strings();
     const table: Array<{ site: string; address: string; partitions: Set<number> }> = [];
@@ -169,10 +174,12 @@ export async function holdersFromEtcd(endpoints: string[]): Promise<Holders> {
  * Polls ShardStatus of the given replicas until each has applied the log up to `target` (e.g. the
  * last sequence acknowledged before a restore); returns how long that took, or undefined on timeout.
  */
-export async function waitApplied(addresses: string[], target: bigint, options: { timeoutMs?: number; intervalMs?: number } = {}): Promise<number | undefined> {
+export async function waitApplied(
+  addresses: string[], credentials: ChannelCredentials, target: bigint, options: { timeoutMs?: number; intervalMs?: number } = {},
+): Promise<number | undefined> {
   const started = Date.now();
   const until = started + (options.timeoutMs ?? 120_000);
-  const clients = addresses.map((a) => createClient(ShardService, a));
+  const clients = addresses.map((a) => createClient(ShardService, a, credentials));
   try {
     for (;;) {
       const applied = await Promise.all(

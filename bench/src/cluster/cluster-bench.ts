@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { connect, type JetStreamClient } from "nats";
 import { Etcd3 } from "etcd3";
 import { startLocalCluster, type LocalCluster } from "@taj/devcluster";
-import { Member, TEMPLATE_STREAM, createClient, memberKey } from "@taj/common";
+import { Member, TEMPLATE_STREAM, createClient, memberKey, natsTls } from "@taj/common";
 import { CoordinatorService, Modality, SearchMode, ShardService } from "@taj/proto";
 import type { TemplateGenerator } from "../generator.ts";
 import { row } from "../dataset.ts";
@@ -86,13 +86,13 @@ export async function runClusterBench(o: ClusterBenchOptions): Promise<ClusterRe
   rmSync(o.dir, { recursive: true, force: true });
   log(`cluster: starting (base port ${o.basePort})`);
   const cluster = await startLocalCluster({ dir: o.dir, basePort: o.basePort, logLevel: "warn" });
-  const nc = await connect({ servers: [cluster.addresses.nats["a"]!], name: "taj-bench" });
-  const etcd = new Etcd3({ hosts: cluster.etcd.endpoints });
+  const nc = await connect({ servers: [cluster.addresses.nats["a"]!], name: "taj-bench", ...natsTls(cluster.pki.admin, "admin") });
+  const etcd = new Etcd3(cluster.etcdOptions());
   const shards: Record<string, ShardClient> = Object.fromEntries(
-    Object.entries(cluster.addresses.shards).map(([id, address]) => [id, createClient(ShardService, address)]),
+    Object.entries(cluster.addresses.shards).map(([id, address]) => [id, createClient(ShardService, address, cluster.credentials())]),
   );
   const coordinators = Object.fromEntries(
-    Object.entries(cluster.addresses.coordinators).map(([site, address]) => [site, createClient(CoordinatorService, address)]),
+    Object.entries(cluster.addresses.coordinators).map(([site, address]) => [site, createClient(CoordinatorService, address, cluster.credentials())]),
   );
   const pidsOf = (names: string[]) => Object.fromEntries(names.flatMap((n) => (cluster.processes[n]?.pid === undefined ? [] : [[n, cluster.processes[n]!.pid!]])));
   const allNames = Object.keys(cluster.processes);

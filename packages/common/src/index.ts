@@ -4,7 +4,7 @@ export { createLogger, type Logger } from "./logger.ts";
 export { loadConfig, hostPort, port, csv, siteName, commonEnv } from "./config.ts";
 export { addService, grpcServiceDefinition, type AddServiceOptions, type CallContext, type ServiceImpl } from "./grpc-service.ts";
 export {
-  PEER_KINDS, tlsEnv, tlsFilesOf, serverCredentials, channelCredentials, natsTls, natsInboxPrefix, etcdCredentials, peerKindOf,
+  PEER_KINDS, tlsEnv, tlsFilesOf, tlsFilesFromEnv, serverCredentials, channelCredentials, natsTls, natsInboxPrefix, etcdCredentials, peerKindOf,
   type NatsTlsOptions, type PeerKind, type TlsFiles, type TlsEnv,
 } from "./tls.ts";
 export { ALLOWED_PEERS } from "./peer-policy.ts";

@@ -115,3 +115,15 @@ export function peerKindOf(cert: PeerCertificate | undefined): PeerKind | undefi
   const value = Array.isArray(ou) ? (ou.length === 1 ? ou[0] : undefined) : ou;
   return (PEER_KINDS as readonly string[]).includes(value ?? "") ? (value as PeerKind) : undefined;
 }
+
+/**
+ * The TLS files of a command-line tool (tajctl, eval) from the same TLS_* variables the services
+ * read; throws a message naming what is missing rather than falling back to plaintext.
+ */
+export function tlsFilesFromEnv(env: NodeJS.ProcessEnv = process.env): TlsFiles {
+  const parsed = z.object(tlsEnv).safeParse(env);
+  if (!parsed.success) {
+    throw new Error(`TLS is required: set ${parsed.error.issues.map((i) => i.path.join(".")).join(", ")} (an admin certificate of the cluster's CA)`);
+  }
+  return tlsFilesOf(parsed.data);
+}

@@ -1,6 +1,6 @@
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { modalityFromName } from "@taj/common";
+import { modalityFromName, tlsFilesFromEnv } from "@taj/common";
 import { scanDataset } from "./dataset.ts";
 import { cmcChart, detChart, histogramChart, writePng } from "./plots.ts";
 import { scoreProtocol, type Sample } from "./protocol.ts";
@@ -31,7 +31,7 @@ export async function runEval(options: EvalOptions): Promise<EvalResult> {
   const folder = resolve(options.folder);
   const dataset = await scanDataset(folder);
   if (dataset.identities.length < 2) throw new Error(`${folder} needs at least two identity sub-folders holding images`);
-  const source = options.extractor === undefined ? await inProcessSource() : grpcSource(options.extractor);
+  const source = options.extractor === undefined ? await inProcessSource() : grpcSource(options.extractor, tlsFilesFromEnv());
 
   const samples: Sample[] = [];
   const records: ImageRecord[] = [];

@@ -1,5 +1,5 @@
 import { ErrorCode, ExtractorService, type Box, type Modality } from "@taj/proto";
-import { AppError, createClient, errorCodeName } from "@taj/common";
+import { AppError, channelCredentials, createClient, errorCodeName, type TlsFiles } from "@taj/common";
 import { ExtractorEnv } from "../../../services/extractor/src/config.ts";
 import { Extractor } from "../../../services/extractor/src/extractor.ts";
 import { loadModalities } from "../../../services/extractor/src/pipeline-config.ts";
@@ -37,8 +37,9 @@ export async function inProcessSource(env: NodeJS.ProcessEnv = process.env): Pro
 }
 
 /** A running extractor service (ExtractorService.Extract over gRPC). */
-export function grpcSource(address: string, timeoutMs = 30_000): TemplateSource {
-  const client = createClient(ExtractorService, address);
+/** tls: an operator (admin) certificate of the cluster's CA: extractors admit only gateways and admins. */
+export function grpcSource(address: string, tls: TlsFiles, timeoutMs = 30_000): TemplateSource {
+  const client = createClient(ExtractorService, address, channelCredentials(tls));
   return {
     description: `extractor at ${address}`,
     concurrency: 4,

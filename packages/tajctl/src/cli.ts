@@ -5,6 +5,7 @@ import { moveProgress } from "./progress.ts";
 import { renderMoves, renderPlan, renderStatus } from "./render.ts";
 import { gatherStatus } from "./status.ts";
 import { PlanError } from "./plan.ts";
+import type { TlsFiles } from "@taj/common";
 
 const list = (value: string) => value.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
 const positiveInt = (value: string) => {
@@ -15,6 +16,9 @@ const positiveInt = (value: string) => {
 
 interface Globals {
   etcd: string[];
+  tlsCa: string;
+  tlsCert: string;
+  tlsKey: string;
   nats?: string[];
   coordinator?: string[];
 }
@@ -46,12 +50,20 @@ again to finish.`;
 export function buildProgram(out: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): Command {
   const program = new Command("tajctl")
     .description("Operate a TAJ image-matching cluster: status, scale, drain, rebalance")
-    .addOption(new Option("--etcd <endpoints>", "etcd endpoints, csv of http://host:port").env("ETCD_ENDPOINTS").argParser(list).makeOptionMandatory())
+    .addOption(new Option("--etcd <endpoints>", "etcd endpoints, csv of https://host:port").env("ETCD_ENDPOINTS").argParser(list).makeOptionMandatory())
     .addOption(new Option("--nats <urls>", "NATS urls (for the log's last sequence, i.e. replication lag)").env("NATS_URLS").argParser(list))
     .addOption(new Option("--coordinator <addresses>", "coordinator host:port list to health-check").env("COORDINATOR_ADDRESSES").argParser(list))
+    // Every port is mutual TLS: tajctl presents an operator (admin) certificate of the cluster's CA.
+    .addOption(new Option("--tls-ca <file>", "CA certificate of the cluster").env("TLS_CA_FILE").makeOptionMandatory())
+    .addOption(new Option("--tls-cert <file>", "operator (OU=admin) certificate").env("TLS_CERT_FILE").makeOptionMandatory())
+    .addOption(new Option("--tls-key <file>", "its private key").env("TLS_KEY_FILE").makeOptionMandatory())
     .showHelpAfterError();
 
   const globals = () => program.opts<Globals>();
+  const tls = (): TlsFiles => {
+    const g = globals();
+    return { caFile: g.tlsCa, certFile: g.tlsCert, keyFile: g.tlsKey };
+  };
 
   program
     .command("status")
@@ -59,9 +71,9 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
     .option("--json", "print the report as JSON")
     .action(async (flags: { json?: boolean }) => {
       const g = globals();
-      const etcd = etcdClient(g.etcd);
+      const etcd = etcdClient(g.etcd, tls());
       try {
-        const report = await gatherStatus(etcd, { ...(g.nats ? { natsUrls: g.nats } : {}), ...(g.coordinator ? { coordinators: g.coordinator } : {}) });
+        const report = await gatherStatus(etcd, { tls: tls(), ...(g.nats ? { natsUrls: g.nats } : {}), ...(g.coordinator ? { coordinators: g.coordinator } : {}) });
         out(flags.json ? JSON.stringify(report, null, 2) : renderStatus(report));
         if (!report.healthy) process.exitCode = 3;
       } finally {
@@ -77,7 +89,7 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
       .addOption(new Option("--step-timeout <seconds>", "give up when a shard takes longer to load or let go").argParser(Number).default(600));
 
   const run = async (site: string, change: Change, flags: MoveFlags) => {
-    const etcd = etcdClient(globals().etcd);
+    const etcd = etcdClient(globals().etcd, tls());
     let progress: ReturnType<typeof moveProgress> | undefined;
     try {
       const result = await runChange(etcd, site, change, {
@@ -141,7 +153,7 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
   });
 
   const siteOf = async (shard: string): Promise<string> => {
-    const etcd = etcdClient(globals().etcd);
+    const etcd = etcdClient(globals().etcd, tls());
     try {
       const layout = await readLayout(etcd);
       const sites = [...layout.assignments].filter(([, shards]) => shards.has(shard)).map(([site]) => site);

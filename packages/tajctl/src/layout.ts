@@ -1,4 +1,5 @@
 import { Etcd3 } from "etcd3";
+import { etcdCredentials, type TlsFiles } from "@taj/common";
 import {
   ASSIGNMENT_PREFIX, Assignment, MEMBER_PREFIX, Member, PARTITION_COUNT_KEY, assignmentKey, memberKey, parseSiteShardKey,
 } from "@taj/common";
@@ -14,10 +15,11 @@ export interface Layout {
   members: Map<string, Map<string, Member>>;
 }
 
-export function etcdClient(endpoints: string[]): Etcd3 {
+export function etcdClient(endpoints: string[], tls: TlsFiles): Etcd3 {
   // Bounded unary calls: an unreachable etcd must fail a command, not hang it.
   return new Etcd3({
     hosts: endpoints,
+    credentials: etcdCredentials(tls),
     dialTimeout: 3_000,
     defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + 5_000 }),
   });

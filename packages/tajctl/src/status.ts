@@ -1,7 +1,10 @@
 import type { Etcd3 } from "etcd3";
 import { connect } from "nats";
 import { CoordinatorService, ShardService, type ShardStatusResponse } from "@taj/proto";
-import { AppError, TEMPLATE_STREAM, createClient, errorCodeName, modalityName } from "@taj/common";
+import type { ChannelCredentials } from "@grpc/grpc-js";
+import {
+  AppError, TEMPLATE_STREAM, channelCredentials, createClient, errorCodeName, modalityName, natsTls, type TlsFiles,
+} from "@taj/common";
 import { readLayout, sitesOf, type Layout } from "./layout.ts";
 import { compareShardIds } from "./plan.ts";
 
@@ -55,6 +58,8 @@ export interface StatusReport {
 }
 
 export interface StatusOptions {
+  /** The operator's certificate (kind admin): shards and coordinators admit only admins besides their callers. */
+  tls: TlsFiles;
   natsUrls?: string[];
   coordinators?: string[];
   /** Lag (events) above which a shard is reported as behind; default 1000. */
@@ -67,8 +72,8 @@ const message = (err: unknown) => {
   return `${errorCodeName(e.code)}: ${e.message}`;
 };
 
-async function streamLastSequence(urls: string[]): Promise<number> {
-  const nc = await connect({ servers: urls, name: "tajctl", timeout: 3_000, maxReconnectAttempts: 0 });
+async function streamLastSequence(urls: string[], tls: TlsFiles): Promise<number> {
+  const nc = await connect({ servers: urls, name: "tajctl", timeout: 3_000, maxReconnectAttempts: 0, ...natsTls(tls, "admin") });
   try {
     const jsm = await nc.jetstreamManager({ timeout: 3_000 });
     return (await jsm.streams.info(TEMPLATE_STREAM)).state.last_seq;
@@ -77,8 +82,8 @@ async function streamLastSequence(urls: string[]): Promise<number> {
   }
 }
 
-async function shardStatus(address: string, timeoutMs: number): Promise<ShardStatusResponse> {
-  const client = createClient(ShardService, address);
+async function shardStatus(address: string, credentials: ChannelCredentials, timeoutMs: number): Promise<ShardStatusResponse> {
+  const client = createClient(ShardService, address, credentials);
   try {
     return await client.shardStatus({}, { timeoutMs });
   } finally {
@@ -86,8 +91,8 @@ async function shardStatus(address: string, timeoutMs: number): Promise<ShardSta
   }
 }
 
-async function coordinatorOk(address: string, timeoutMs: number): Promise<CoordinatorRow> {
-  const client = createClient(CoordinatorService, address);
+async function coordinatorOk(address: string, credentials: ChannelCredentials, timeoutMs: number): Promise<CoordinatorRow> {
+  const client = createClient(CoordinatorService, address, credentials);
   try {
     await client.clusterStatus({}, { timeoutMs });
     return { address, ok: true };
@@ -99,14 +104,15 @@ async function coordinatorOk(address: string, timeoutMs: number): Promise<Coordi
 }
 
 /** Reads etcd, asks every live shard (and coordinators, the log's head if given) and builds the report. */
-export async function gatherStatus(etcd: Etcd3, options: StatusOptions = {}): Promise<StatusReport> {
+export async function gatherStatus(etcd: Etcd3, options: StatusOptions): Promise<StatusReport> {
   const timeoutMs = options.callTimeoutMs ?? 2_000;
+  const credentials = channelCredentials(options.tls);
   const layout = await readLayout(etcd);
   const problems: string[] = [];
   let lastSequence: number | undefined;
   if (options.natsUrls && options.natsUrls.length > 0) {
     try {
-      lastSequence = await streamLastSequence(options.natsUrls);
+      lastSequence = await streamLastSequence(options.natsUrls, options.tls);
     } catch (err) {
       problems.push(`template log unreachable: ${err instanceof Error ? err.message : String(err)}`);
     }
@@ -115,13 +121,13 @@ export async function gatherStatus(etcd: Etcd3, options: StatusOptions = {}): Pr
   await Promise.all(
     rows.filter((r) => r.alive).map(async (row) => {
       try {
-        applyShardStatus(row, await shardStatus(row.address, timeoutMs), lastSequence);
+        applyShardStatus(row, await shardStatus(row.address, credentials, timeoutMs), lastSequence);
       } catch (err) {
         row.error = message(err);
       }
     }),
   );
-  const coordinators = await Promise.all((options.coordinators ?? []).map((a) => coordinatorOk(a, timeoutMs)));
+  const coordinators = await Promise.all((options.coordinators ?? []).map((a) => coordinatorOk(a, credentials, timeoutMs)));
   return buildReport(layout, rows, coordinators, lastSequence, problems, options.lagWarn ?? 1_000);
 }
 
