@@ -2,9 +2,13 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import { ErrorCode, ShardService, Modality } from "@taj/proto";
-import { AppError, addService, createClient, createLogger, startGrpcServer } from "../src/index.ts";
+import { sharedTestPki } from "@taj/devcluster";
+import { ALLOWED_PEERS, AppError, addService, channelCredentials, createClient, createLogger, serverCredentials, startGrpcServer } from "../src/index.ts";
 
 const logger = createLogger("test", "silent");
+// Test-only import of the devcluster's PKI (openssl): a real CA and real certificates.
+const pki = sharedTestPki();
+const admin = channelCredentials(pki.admin);
 
 async function withServer(fn: (address: string) => Promise<void>): Promise<void> {
   let lastDeadline = 0;
@@ -13,6 +17,7 @@ async function withServer(fn: (address: string) => Promise<void>): Promise<void>
     port: 0,
     logger,
     serviceNames: [ShardService.typeName],
+    credentials: serverCredentials(pki.issue("shard", "grpc-test-shard"), { requireClientCert: true }),
     register: (s) =>
       addService(s, ShardService, {
         shardSearch: async (req, ctx) => {
@@ -26,7 +31,7 @@ async function withServer(fn: (address: string) => Promise<void>): Promise<void>
         },
         shardStatus: async () => ({ shardId: "s1", site: "a" }),
         listTemplates: async () => ({ ids: [] }),
-      }, logger),
+      }, logger, { allowedPeers: ALLOWED_PEERS.shard }),
   });
   try {
     await fn(`127.0.0.1:${server.port}`);
@@ -37,7 +42,7 @@ async function withServer(fn: (address: string) => Promise<void>): Promise<void>
 
 test("a unary call round-trips protobuf-es messages through grpc-js", async () => {
   await withServer(async (address) => {
-    const client = createClient(ShardService, address);
+    const client = createClient(ShardService, address, admin);
     const res = await client.shardSearch({ modality: Modality.FACE, partitions: [7], template: [1, 0], k: 3 }, { timeoutMs: 2000 });
     assert.equal(res.hits.length, 1);
     assert.equal(res.hits[0]!.partition, 7);
@@ -48,7 +53,7 @@ test("a unary call round-trips protobuf-es messages through grpc-js", async () =
 
 test("AppError codes cross the wire intact and internal errors leak nothing", async () => {
   await withServer(async (address) => {
-    const client = createClient(ShardService, address);
+    const client = createClient(ShardService, address, admin);
     await assert.rejects(client.shardSearch({ k: 0 }), (e: unknown) => e instanceof AppError && e.code === ErrorCode.INVALID_ARGUMENT && e.message === "k must be positive");
     await assert.rejects(client.shardSearch({ k: 13 }), (e: unknown) => e instanceof AppError && e.code === ErrorCode.INTERNAL && !e.message.includes("secret"));
     await assert.rejects(client.shardSearch({ k: 99 }, { timeoutMs: 50 }), (e: unknown) => e instanceof AppError && e.code === ErrorCode.DEADLINE_EXCEEDED);
@@ -59,7 +64,7 @@ test("AppError codes cross the wire intact and internal errors leak nothing", as
 test("raw gRPC callers see the status and the stable code in trailing metadata", async () => {
   await withServer(async (address) => {
     const Ctor = grpc.makeGenericClientConstructor({}, "x");
-    const raw = new Ctor(address, grpc.credentials.createInsecure());
+    const raw = new Ctor(address, admin);
     const err = await new Promise<grpc.ServiceError>((resolve) => {
       raw.makeUnaryRequest(
         "/taj.v1.ShardService/ShardSearch",
@@ -78,7 +83,7 @@ test("raw gRPC callers see the status and the stable code in trailing metadata",
 test("every server answers grpc.health.v1 Check with SERVING", async () => {
   await withServer(async (address) => {
     const Ctor = grpc.makeGenericClientConstructor({}, "x");
-    const raw = new Ctor(address, grpc.credentials.createInsecure());
+    const raw = new Ctor(address, admin);
     const reply = await new Promise<Buffer>((resolve, reject) => {
       raw.makeUnaryRequest("/grpc.health.v1.Health/Check", (b: Buffer) => b, (b: Buffer) => b, Buffer.alloc(0), (e, r) => (e ? reject(e) : resolve(r!)));
     });
@@ -91,7 +96,7 @@ test("every server answers grpc.health.v1 Check with SERVING", async () => {
 test("server reflection lists the services, so grpcurl can discover them", async () => {
   await withServer(async (address) => {
     const Ctor = grpc.makeGenericClientConstructor({}, "x");
-    const raw = new Ctor(address, grpc.credentials.createInsecure());
+    const raw = new Ctor(address, admin);
     const call = raw.makeBidiStreamRequest("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", (b: Buffer) => b, (b: Buffer) => b);
     const reply = await new Promise<Buffer>((resolve, reject) => {
       call.on("data", (b: Buffer) => resolve(b));
