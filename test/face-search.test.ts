@@ -32,7 +32,7 @@ before(async () => {
     extractors: 1,
     shardEnv: { SNAPSHOT_INTERVAL_MS: "1500" },
   });
-  gateway = createClient(MatchingService, cluster.addresses.gateway);
+  gateway = createClient(MatchingService, cluster.addresses.gateway, cluster.credentials("client"));
   let serial = 0;
   for (const photo of await loadSamplePhotos()) {
     const result = await enrollAllFaces(gateway, photo, () => `IT${String(++serial).padStart(5, "0")}`);
@@ -136,14 +136,14 @@ describe("face search end to end", () => {
   test("delete makes an id unfindable at both sites", async () => {
     const victim = enrolled[enrolled.length - 1]!;
     const [probe] = await renderFace(victim.bytes, victim.box, victim.interOcularPx);
-    const extractor = createClient(ExtractorService, cluster.addresses.extractors[0]!);
+    const extractor = createClient(ExtractorService, cluster.addresses.extractors[0]!, cluster.credentials());
     const probeTemplate = await extractTemplate(extractor, probe!.bytes, probe!.faceCentre);
     const partition = partitionOf(victim.id, PARTITIONS);
 
     const holders = ["a", "b"].flatMap((site) => cluster.shardsHolding(site, partition));
     assert.equal(holders.length, 2, "one replica of the partition per site");
     for (const address of holders) {
-      const shard = createClient(ShardService, address);
+      const shard = createClient(ShardService, address, cluster.credentials());
       const listed = await shard.listTemplates({ modality: Modality.FACE, partition });
       assert.ok(listed.ids.includes(victim.id), `${address} holds the id before the delete`);
       shard.close();
@@ -154,7 +154,7 @@ describe("face search end to end", () => {
     await assert.rejects(gateway.get({ modality: Modality.FACE, id: victim.id }), isCode(ErrorCode.NOT_FOUND));
 
     for (const site of ["a", "b"] as const) {
-      const coordinator = createClient(CoordinatorService, cluster.addresses.coordinators[site]!);
+      const coordinator = createClient(CoordinatorService, cluster.addresses.coordinators[site]!, cluster.credentials());
       const answer = await eventually(
         () => coordinator.coordinatedSearch({ modality: Modality.FACE, template: probeTemplate, similarityThreshold: -1, maxCandidates: 500 }),
         (a) => !a.candidates.some((c) => c.id === victim.id),
@@ -163,7 +163,7 @@ describe("face search end to end", () => {
       coordinator.close();
       // And every replica of its partition at that site, asked directly.
       for (const shardAddress of cluster.shardsHolding(site, partition)) {
-        const shard = createClient(ShardService, shardAddress);
+        const shard = createClient(ShardService, shardAddress, cluster.credentials());
         const hits = await shard.shardSearch({ modality: Modality.FACE, partitions: [partition], template: probeTemplate, k: 500, mode: SearchMode.EXHAUSTIVE });
         assert.ok(!hits.hits.some((h) => h.id === victim.id), `deleted id still found by ${shardAddress}`);
         const listed = await shard.listTemplates({ modality: Modality.FACE, partition });
@@ -178,7 +178,7 @@ describe("face search end to end", () => {
 
   test("a shard killed with SIGKILL restarts from its snapshot plus the log tail and loses nothing", async () => {
     const shardId = "a1";
-    const shard = createClient(ShardService, cluster.addresses.shards[shardId]!);
+    const shard = createClient(ShardService, cluster.addresses.shards[shardId]!, cluster.credentials());
     const before = await shard.shardStatus({});
     shard.close();
     assert.ok(before.snapshotSequence > 0n, "a snapshot was taken");
@@ -190,10 +190,10 @@ describe("face search end to end", () => {
     await cluster.processes[`shard-${shardId}`]!.restart();
     await cluster.waitForMember("a", shardId);
 
-    const restarted = createClient(ShardService, cluster.addresses.shards[shardId]!);
+    const restarted = createClient(ShardService, cluster.addresses.shards[shardId]!, cluster.credentials());
     const after = await eventually(() => restarted.shardStatus({}), (s) => s.appliedSequence >= before.appliedSequence);
     const total = (s: typeof after) => s.counts.reduce((n, c) => n + c.templates, 0n);
-    const twin = createClient(ShardService, cluster.addresses.shards["b1"]!);
+    const twin = createClient(ShardService, cluster.addresses.shards["b1"]!, cluster.credentials());
     const twinStatus = await twin.shardStatus({});
     twin.close();
     restarted.close();

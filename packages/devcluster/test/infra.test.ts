@@ -7,11 +7,13 @@ import { join } from "node:path";
 import { Etcd3 } from "etcd3";
 import { connect, type NatsConnection } from "nats";
 import {
-  ensureServerBinaries, portLayout, startEtcdCluster, startNatsCluster, waitFor, type EtcdCluster, type NatsCluster,
+  createPki, ensureServerBinaries, portLayout, startEtcdCluster, startNatsCluster, waitFor, type EtcdCluster, type NatsCluster,
 } from "@taj/devcluster";
+import { etcdCredentials, natsTls } from "@taj/common";
 
 const dir = mkdtempSync(join(tmpdir(), "taj-devcluster-"));
 const ports = portLayout(18000, ["a", "b"], 1, 1);
+const pki = createPki(dir);
 const members = ["a", "b", "w"];
 let etcd: EtcdCluster;
 let nats: NatsCluster;
@@ -33,11 +35,13 @@ before(async () => {
     startEtcdCluster({
       dir,
       binary: binaries.etcd,
+      pki,
       members: members.map((m) => ({ name: m, site: m, clientPort: ports.etcd[m]!.client, peerPort: ports.etcd[m]!.peer })),
     }),
     startNatsCluster({
       dir,
       binary: binaries.natsServer,
+      pki,
       nodes: members.map((m) => ({ name: m, site: m, clientPort: ports.nats[m]!.client, clusterPort: ports.nats[m]!.cluster, monitorPort: ports.nats[m]!.monitor })),
     }),
   ]);
@@ -51,7 +55,7 @@ after(async () => {
 });
 
 test("etcd forms one cluster of three members", async () => {
-  etcdClient = new Etcd3({ hosts: etcd.endpoints });
+  etcdClient = new Etcd3({ hosts: etcd.endpoints, credentials: etcdCredentials(pki.admin) });
   const list = await etcdClient.cluster.memberList({});
   assert.deepEqual(list.members.map((m) => m.name).sort(), ["a", "b", "w"]);
   await etcdClient.put("/devcluster-test/k").value("v1");
@@ -59,7 +63,7 @@ test("etcd forms one cluster of three members", async () => {
 });
 
 test("JetStream places a 3-replica stream on the three nodes and stores messages", async () => {
-  nc = await connect({ servers: nats.urlsFor("a") });
+  nc = await connect({ servers: nats.urlsFor("a"), ...natsTls(pki.admin, "admin") });
   const jsm = await nc.jetstreamManager();
   const info = await jsm.streams.add({ name: "DEVCLUSTER_TEST", subjects: ["dctest.>"], num_replicas: 3 });
   const servers = [info.cluster?.leader, ...(info.cluster?.replicas ?? []).map((r) => r.name)].sort();

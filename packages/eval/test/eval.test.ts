@@ -9,6 +9,7 @@ import { promisify } from "node:util";
 import sharp from "sharp";
 import { Registry } from "prom-client";
 import { createLogger } from "@taj/common";
+import { sharedTestPki, tlsEnvOf } from "@taj/devcluster";
 import { startExtractor } from "../../../services/extractor/src/server.ts";
 import { parseEvalArgs } from "../src/args.ts";
 import { runEval, type EvalResult } from "../src/run.ts";
@@ -92,14 +93,19 @@ test("accuracy on the easy renderings: rank-1 and 1:1 are high, genuine above im
 });
 
 test("the command line, over gRPC to a running extractor, gives the same numbers", async () => {
-  const env = { GRPC_HOST: "127.0.0.1", GRPC_PORT: 0, MODALITIES_CONFIG: undefined, MAX_IMAGE_BYTES: 15 * 1024 * 1024, MAX_IMAGE_PIXELS: 40_000_000, ORT_THREADS: 1 };
+  const pki = sharedTestPki();
+  const tls = pki.issue("extractor", "eval-test-extractor");
+  const env = {
+    TLS_CA_FILE: tls.caFile, TLS_CERT_FILE: tls.certFile, TLS_KEY_FILE: tls.keyFile, TLS_RELOAD_INTERVAL_MS: 5_000,
+    GRPC_HOST: "127.0.0.1", GRPC_PORT: 0, MODALITIES_CONFIG: undefined, MAX_IMAGE_BYTES: 15 * 1024 * 1024, MAX_IMAGE_PIXELS: 40_000_000, ORT_THREADS: 1 };
   const { server } = await startExtractor(env, new Registry(), createLogger("eval-test", "silent"));
   await using _ = server;
   const out = join(work, "out-grpc");
   const { stdout } = await run(
     process.execPath,
     ["--import", "tsx", "packages/eval/src/main.ts", set.root, "--out", out, "--max-rank", "5", "--extractor", `127.0.0.1:${server.port}`],
-    { cwd: REPO },
+    // The command line presents the operator's certificate (extractors admit gateways and admins only).
+    { cwd: REPO, env: { ...process.env, ...tlsEnvOf(pki.admin) } },
   );
   assert.match(stdout, /1:N identification/);
   assert.match(stdout, /Failure to enrol: \d+\/\d+/);

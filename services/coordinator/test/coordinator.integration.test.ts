@@ -1,9 +1,9 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { AppError, createClient, createLogger, memberKey, partitionOf, PARTITION_COUNT_KEY, assignmentKey } from "@taj/common";
+import { AppError, channelCredentials, createClient, createLogger, memberKey, partitionOf, PARTITION_COUNT_KEY, assignmentKey } from "@taj/common";
 import { CoordinatorService, ErrorCode, Modality, SearchMode } from "@taj/proto";
 import type { Lease } from "etcd3";
-import { startTestEtcd, type TestEtcd } from "@taj/devcluster";
+import { sharedTestPki, startTestEtcd, tlsEnvOf, type TestEtcd } from "@taj/devcluster";
 import { TestShard, type StoredTemplate } from "./fixtures/test-shard.ts";
 import { CoordinatorConfig } from "../src/config.ts";
 import { startCoordinator, type Coordinator } from "../src/app.ts";
@@ -65,9 +65,9 @@ before(async () => {
     await shard.start();
     await register(shard);
   }
-  const config = CoordinatorConfig.parse({ SITE: "a", GRPC_PORT: "0", ETCD_ENDPOINTS: etcd.endpoint, SHARD_CALL_TIMEOUT_MS: "1000" });
+  const config = CoordinatorConfig.parse({ ...tlsEnvOf(sharedTestPki().issue("coordinator", "coordinator-under-test")), SITE: "a", GRPC_PORT: "0", ETCD_ENDPOINTS: etcd.endpoint, SHARD_CALL_TIMEOUT_MS: "1000" });
   coordinator = await startCoordinator(config, createLogger("coordinator", "silent"));
-  client = createClient(CoordinatorService, `127.0.0.1:${coordinator.port}`);
+  client = createClient(CoordinatorService, `127.0.0.1:${coordinator.port}`, channelCredentials(sharedTestPki().issue("gateway", "gateway-test-caller")));
   await until("three members", () => coordinator.view.table.members.size === 3);
 });
 

@@ -2,7 +2,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Registry } from "prom-client";
 import { ErrorCode, ExtractorService, Modality } from "@taj/proto";
-import { createClient, createLogger, type CallContext } from "@taj/common";
+import { channelCredentials, createClient, createLogger, type CallContext } from "@taj/common";
+import { sharedTestPki } from "@taj/devcluster";
 import { Metadata } from "@grpc/grpc-js";
 import { startExtractor } from "../src/server.ts";
 import { extractHandler } from "../src/handlers/extract.ts";
@@ -12,7 +13,13 @@ import { ExtractRequestSchema } from "@taj/proto";
 import { faceExtractor, LIMITS, rejectsWith, sample } from "./fixtures.ts";
 import { noise } from "./crafted.ts";
 
+const pki = sharedTestPki();
+const tls = pki.issue("extractor", "extractor-under-test");
 const env = {
+  TLS_CA_FILE: tls.caFile,
+  TLS_CERT_FILE: tls.certFile,
+  TLS_KEY_FILE: tls.keyFile,
+  TLS_RELOAD_INTERVAL_MS: 5_000,
   GRPC_HOST: "127.0.0.1",
   GRPC_PORT: 0,
   MODALITIES_CONFIG: undefined,
@@ -25,7 +32,7 @@ test("over gRPC: a template and quality for a chosen face; errors keep their cod
   const registry = new Registry();
   const { server } = await startExtractor(env, registry, createLogger("extractor-test", "silent"));
   await using _ = server;
-  const client = createClient(ExtractorService, `127.0.0.1:${server.port}`);
+  const client = createClient(ExtractorService, `127.0.0.1:${server.port}`, channelCredentials(pki.admin));
   try {
     const many = await rejectsWith(client.extract({ modality: Modality.FACE, image: sample("sample4.jpg") }, { timeoutMs: 30_000 }), ErrorCode.MULTIPLE_FACES);
     assert.equal(many.faces.length, 4);

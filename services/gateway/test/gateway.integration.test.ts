@@ -2,11 +2,11 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { Writable } from "node:stream";
 import { pino } from "pino";
-import { AppError, PARTITION_COUNT_KEY, TEMPLATE_STREAM, createClient, createLogger, decodeTemplateEvent, partitionOf, templateSubject } from "@taj/common";
+import { AppError, PARTITION_COUNT_KEY, TEMPLATE_STREAM, channelCredentials, createClient, createLogger, decodeTemplateEvent, partitionOf, templateSubject } from "@taj/common";
 import { ErrorCode, MatchingService, Modality, SearchMode } from "@taj/proto";
 import { Metadata } from "@grpc/grpc-js";
 import { startNats, type NatsFixture } from "./fixtures/nats.ts";
-import { startTestEtcd, type TestEtcd } from "@taj/devcluster";
+import { sharedTestPki, startTestEtcd, tlsEnvOf, type TestEtcd } from "@taj/devcluster";
 import { startTestCoordinator, startTestExtractor, templateOf } from "./fixtures/upstream-doubles.ts";
 import { GatewayConfig } from "../src/config.ts";
 import { startGateway, type Gateway } from "../src/app.ts";
@@ -51,6 +51,7 @@ before(async () => {
   coordinator = await startTestCoordinator();
   spareCoordinator = await startTestCoordinator();
   const config = GatewayConfig.parse({
+    ...tlsEnvOf(sharedTestPki().issue("gateway", "gateway-under-test")),
     SITE: "a",
     GRPC_PORT: "0",
     // The dead extractor takes every other call: each must still succeed on the live one.
@@ -67,7 +68,7 @@ before(async () => {
     },
   });
   gateway = await startGateway(config, createLogger("gateway", "silent"), { audit: new AuditTrail(pino({ level: "info" }, sink)) });
-  client = createClient(MatchingService, `127.0.0.1:${gateway.port}`);
+  client = createClient(MatchingService, `127.0.0.1:${gateway.port}`, channelCredentials(sharedTestPki().client));
 });
 
 after(async () => {

@@ -11,7 +11,7 @@ import {
   assignmentKey, createClient, encodeTemplateEvent, memberKey, partitionOf, PARTITION_COUNT_KEY, templateSubject,
 } from "@taj/common";
 import { prng, tempDir, unitVector } from "./helpers.ts";
-import { startEtcd, startNats, waitFor } from "./servers.ts";
+import { admin, shardTlsEnv, startEtcd, startNats, waitFor } from "./servers.ts";
 
 // Ports of the scaling helper's range (19500-19599).
 const NATS_PORT = 19501;
@@ -29,6 +29,7 @@ function startShard(id: string, grpcPort: number, natsUrl: string, etcdUrl: stri
   const proc = spawn(process.execPath, ["--import", "tsx", MAIN], {
     env: {
       ...process.env,
+      ...shardTlsEnv(`shard-${id}`),
       SHARD_ID: id, SITE, GRPC_PORT: String(grpcPort), DATA_DIR: dataDir, NATS_URLS: natsUrl, ETCD_ENDPOINTS: etcdUrl,
       LOG_LEVEL: "warn", LEASE_TTL_S: "2", RELEASE_GRACE_MS: "1500",
     },
@@ -46,15 +47,15 @@ test("a shard with no assignment registers; a handed-over partition leaves the m
   cleanup.push(() => nats.dispose());
   const etcdServer = await startEtcd(ETCD_PORT, ETCD_PEER_PORT);
   cleanup.push(() => etcdServer.dispose());
-  const etcd = new Etcd3({ hosts: etcdServer.url });
+  const etcd = new Etcd3({ hosts: etcdServer.url, ...admin.etcd });
   cleanup.push(() => etcd.close());
   await etcd.put(PARTITION_COUNT_KEY).value(String(PARTITIONS));
   await etcd.put(assignmentKey(SITE, "s1")).value(JSON.stringify({ partitions: [0, 1, 2, 3] }));
 
   startShard("s1", 19510, nats.url, etcdServer.url);
   startShard("s2", 19511, nats.url, etcdServer.url);
-  const s1 = createClient(ShardService, "127.0.0.1:19510");
-  const s2 = createClient(ShardService, "127.0.0.1:19511");
+  const s1 = createClient(ShardService, "127.0.0.1:19510", admin.grpc);
+  const s2 = createClient(ShardService, "127.0.0.1:19511", admin.grpc);
   cleanup.push(() => s1.close(), () => s2.close());
   const member = async (id: string) => {
     const raw = await etcd.get(memberKey(SITE, id)).string();
@@ -66,7 +67,7 @@ test("a shard with no assignment registers; a handed-over partition leaves the m
   assert.deepEqual(empty.partitions, []);
   assert.equal(empty.address, "127.0.0.1:19511");
 
-  const nc = await connect({ servers: nats.url });
+  const nc = await connect({ servers: nats.url, ...admin.nats });
   cleanup.push(() => void nc.close());
   await waitFor("stream", async () => ((await (await nc.jetstreamManager()).streams.info("TAJ_TEMPLATES")) ? true : undefined));
   const js = nc.jetstream();

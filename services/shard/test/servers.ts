@@ -2,6 +2,8 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { rmSync } from "node:fs";
 import { connect } from "nats";
 import { Etcd3 } from "etcd3";
+import { channelCredentials, etcdCredentials, natsTls } from "@taj/common";
+import { sharedTestPki, tlsEnvOf } from "@taj/devcluster";
 import { tempDir } from "./helpers.ts";
 
 /** A real server process started by a test, killed by pid and its temp dir removed in dispose. */
@@ -53,11 +55,24 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
   throw new Error(`gave up waiting for ${what}${last instanceof Error ? `: ${last.message}` : ""}`);
 }
 
+/** The test process's PKI: servers here and the shard under test use its certificates. */
+export const pki = sharedTestPki();
+/** The operator's credentials for the test's own clients: gRPC, NATS, etcd. */
+export const admin = {
+  grpc: channelCredentials(pki.admin),
+  nats: natsTls(pki.admin, "admin"),
+  etcd: { credentials: etcdCredentials(pki.admin) },
+};
+/** TLS_* of a shard process under test. */
+export const shardTlsEnv = (name: string) => tlsEnvOf(pki.issue("shard", name));
+
 export async function startNats(port: number): Promise<TestServer> {
   const dir = tempDir("shard-nats-");
-  const server = started("nats-server", ["-js", "-sd", dir, "-a", "127.0.0.1", "-p", String(port)], dir, `nats://127.0.0.1:${port}`);
+  const tls = pki.issue("nats", "test-nats");
+  const server = started("nats-server", ["-js", "-sd", dir, "-a", "127.0.0.1", "-p", String(port),
+    "--tlsverify", "--tlscert", tls.certFile, "--tlskey", tls.keyFile, "--tlscacert", tls.caFile], dir, `nats://127.0.0.1:${port}`);
   await waitFor("nats-server", async () => {
-    const nc = await connect({ servers: server.url, reconnect: false });
+    const nc = await connect({ servers: server.url, reconnect: false, ...natsTls(pki.admin, "admin") });
     await nc.close();
     return true;
   });
@@ -66,16 +81,19 @@ export async function startNats(port: number): Promise<TestServer> {
 
 /** Starts etcd; pass the dir of a killed one to restart it with its data. */
 export async function startEtcd(clientPort: number, peerPort: number, dir = tempDir("shard-etcd-")): Promise<TestServer> {
-  const client = `http://127.0.0.1:${clientPort}`;
-  const peer = `http://127.0.0.1:${peerPort}`;
+  const client = `https://127.0.0.1:${clientPort}`;
+  const peer = `https://127.0.0.1:${peerPort}`;
+  const tls = pki.issue("etcd", "test-etcd");
   const server = started("etcd", [
+    "--client-cert-auth", "--trusted-ca-file", tls.caFile, "--cert-file", tls.certFile, "--key-file", tls.keyFile,
+    "--peer-client-cert-auth", "--peer-trusted-ca-file", tls.caFile, "--peer-cert-file", tls.certFile, "--peer-key-file", tls.keyFile,
     "--name", "t", "--data-dir", dir,
     "--listen-client-urls", client, "--advertise-client-urls", client,
     "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
     "--initial-cluster", `t=${peer}`,
   ], dir, client);
   await waitFor("etcd", async () => {
-    const etcd = new Etcd3({ hosts: client, dialTimeout: 500 });
+    const etcd = new Etcd3({ hosts: client, dialTimeout: 500, credentials: etcdCredentials(pki.admin) });
     try {
       await etcd.get("/probe").string();
       return true;

@@ -12,7 +12,7 @@ import {
   templateSubject, type ServiceClient,
 } from "@taj/common";
 import { prng, tempDir, unitVector } from "./helpers.ts";
-import { startEtcd, startNats, waitFor, type TestServer } from "./servers.ts";
+import { admin, shardTlsEnv, startEtcd, startNats, waitFor, type TestServer } from "./servers.ts";
 
 // Ports of the shard helper's range (17200-17299).
 const NATS_PORT = 17201;
@@ -37,6 +37,7 @@ function startShard(dataDir: string, nats: TestServer, etcd: TestServer): Runnin
     env: {
       ...process.env,
       SHARD_ID: SHARD, SITE, GRPC_PORT: String(GRPC_PORT), DATA_DIR: dataDir,
+      ...shardTlsEnv("shard-under-test"),
       NATS_URLS: nats.url, ETCD_ENDPOINTS: etcd.url, LOG_LEVEL: "info",
       SNAPSHOT_EVERY_N_EVENTS: "100", SNAPSHOT_INTERVAL_MS: "3600000", LEASE_TTL_S: "2",
     },
@@ -66,12 +67,12 @@ test("shard process: feed, search, assignment changes, kill -9 + snapshot + tail
   const dataDir = tempDir("shard-data-");
   cleanup.push(() => rmSync(dataDir, { recursive: true, force: true }));
 
-  const etcd = new Etcd3({ hosts: etcdServer.url });
+  const etcd = new Etcd3({ hosts: etcdServer.url, ...admin.etcd });
   cleanup.push(() => etcd.close());
   await etcd.put(PARTITION_COUNT_KEY).value(String(PARTITIONS));
   await etcd.put(assignmentKey(SITE, SHARD)).value(JSON.stringify({ partitions: [0, 1, 2] }));
 
-  const nc: NatsConnection = await connect({ servers: nats.url });
+  const nc: NatsConnection = await connect({ servers: nats.url, ...admin.nats });
   cleanup.push(() => void nc.close());
   const js: JetStreamClient = nc.jetstream();
   const rand = prng(2024);
@@ -93,7 +94,7 @@ test("shard process: feed, search, assignment changes, kill -9 + snapshot + tail
 
   // The stream is created by the shard; publishing before it starts needs it too, so start first.
   let shard = startShard(dataDir, nats, etcdServer);
-  const client: ServiceClient<typeof ShardService.method> = createClient(ShardService, `127.0.0.1:${GRPC_PORT}`);
+  const client: ServiceClient<typeof ShardService.method> = createClient(ShardService, `127.0.0.1:${GRPC_PORT}`, admin.grpc);
   cleanup.push(() => client.close());
   await waitFor("stream", async () => ((await (await nc.jetstreamManager()).streams.info("TAJ_TEMPLATES")) ? true : undefined));
 
