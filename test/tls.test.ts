@@ -1,0 +1,278 @@
+// Transport security of a whole local cluster: every port refuses plaintext and foreign CAs,
+// each internal server admits only its callers' kinds, NATS users have only their permissions,
+// and rotated certificates reach new connections without restarting anything.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { X509Certificate } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { connect as tlsConnect } from "node:tls";
+import * as grpc from "@grpc/grpc-js";
+import { Etcd3 } from "etcd3";
+import { connect, RetentionPolicy, StorageType, type NatsConnection } from "nats";
+import {
+  AppError, PARTITION_COUNT_KEY, TEMPLATE_STREAM, channelCredentials, createClient, etcdCredentials, natsTls, type PeerKind, type TlsFiles,
+} from "@taj/common";
+import { CoordinatorService, ErrorCode, ExtractorService, MatchingService, Modality, ShardService } from "@taj/proto";
+import { AUDIT_STREAM, checkHealth, createPki, startLocalCluster, type LocalCluster, type Pki } from "@taj/devcluster";
+
+let cluster: LocalCluster;
+let foreign: Pki;
+let admin: NatsConnection;
+const foreignDir = mkdtempSync(join(tmpdir(), "taj-foreign-ca-"));
+const clusterDir = mkdtempSync(join(tmpdir(), "taj-tls-test-"));
+
+before(async () => {
+  cluster = await startLocalCluster({
+    dir: clusterDir,
+    basePort: 21400,
+    shardsPerSite: 1,
+    extractors: 1,
+    partitionCount: 4,
+    logLevel: "warn",
+    // A short reload interval so the rotation test waits seconds, not the default 5 s per check.
+    serviceEnv: { shard: { TLS_RELOAD_INTERVAL_MS: "300" } },
+  });
+  foreign = createPki(foreignDir);
+  admin = await connect({ ...cluster.natsOptions(), name: "tls-test-admin" });
+  // The audit stream belongs to the gateway's audit module; made here so its permissions can be tried.
+  const jsm = await admin.jetstreamManager();
+  await jsm.streams.add({ name: AUDIT_STREAM, subjects: ["taj.audit.>"], storage: StorageType.Memory, retention: RetentionPolicy.Limits, num_replicas: 1 })
+    .catch(() => undefined);
+  await admin.publish("taj.audit.test", new TextEncoder().encode("{}"));
+});
+
+after(async () => {
+  await admin?.close();
+  await cluster?.stop();
+  rmSync(foreignDir, { recursive: true, force: true });
+  rmSync(clusterDir, { recursive: true, force: true });
+});
+
+const grpcPorts = () => ({
+  gateway: cluster.addresses.gateway,
+  extractor: cluster.addresses.extractors[0]!,
+  coordinator: cluster.addresses.coordinators["a"]!,
+  shard: cluster.addresses.shards["a1"]!,
+});
+const identity = (kind: PeerKind, pki: Pki = cluster.pki): TlsFiles => pki.issue(kind, `test-${kind}`);
+const isCode = (code: ErrorCode) => (err: unknown) => {
+  assert.ok(err instanceof AppError, String(err));
+  assert.equal(ErrorCode[err.code], ErrorCode[code]);
+  return true;
+};
+
+describe("plaintext is refused on each of the six kinds of port", () => {
+  for (const kind of ["gateway", "extractor", "coordinator", "shard"] as const) {
+    test(`${kind} (gRPC)`, async () => {
+      await assert.rejects(checkHealth(grpcPorts()[kind], grpc.credentials.createInsecure(), "", 2_000), /health check of/);
+      // The same check over TLS answers: the refusal is the plaintext's, not a dead port's.
+      assert.equal(await checkHealth(grpcPorts()[kind], cluster.credentials()), "SERVING");
+    });
+  }
+
+  test("NATS", async () => {
+    // nats.js upgrades to TLS when the server demands it, but without a client certificate it is turned away.
+    await assert.rejects(connect({ servers: cluster.addresses.nats["a"]!, reconnect: false, timeout: 2_000 }));
+  });
+
+  test("etcd", async () => {
+    const http = cluster.addresses.etcdEndpoints[0]!.replace("https://", "http://");
+    const res = await fetch(`${http}/health`, { signal: AbortSignal.timeout(2_000) }).catch((err: unknown) => err);
+    assert.ok(!(res instanceof Response) || !res.ok, "a plaintext /health gets no answer");
+    const plain = new Etcd3({ hosts: http, dialTimeout: 1_500 });
+    await assert.rejects(plain.get(PARTITION_COUNT_KEY).string());
+    plain.close();
+    // TLS without a client certificate: refused too (--client-cert-auth).
+    const anonymous = new Etcd3({ hosts: cluster.addresses.etcdEndpoints[0]!, dialTimeout: 1_500, credentials: {
+      rootCertificate: readFileSync(cluster.pki.caFile),
+    } as never });
+    await assert.rejects(anonymous.get(PARTITION_COUNT_KEY).string());
+    anonymous.close();
+  });
+});
+
+describe("a certificate from another CA is refused", () => {
+  for (const kind of ["extractor", "coordinator", "shard"] as const) {
+    test(`${kind}`, async () => {
+      // An admin certificate (allowed everywhere) that the cluster's CA did not sign.
+      await assert.rejects(checkHealth(grpcPorts()[kind], channelCredentials(foreign.admin), "", 2_000));
+    });
+  }
+
+  test("gateway: a client trusting another CA cannot verify the gateway", async () => {
+    await assert.rejects(checkHealth(grpcPorts().gateway, channelCredentials(foreign.client), "", 2_000));
+  });
+
+  test("NATS and etcd", async () => {
+    await assert.rejects(connect({ servers: cluster.addresses.nats["a"]!, reconnect: false, timeout: 2_000, ...natsTls(foreign.admin, "admin") }));
+    const etcd = new Etcd3({ hosts: cluster.addresses.etcdEndpoints[0]!, dialTimeout: 1_500, credentials: etcdCredentials(foreign.admin) });
+    await assert.rejects(etcd.get(PARTITION_COUNT_KEY).string());
+    etcd.close();
+  });
+});
+
+describe("each internal server admits only the kinds that should call it", () => {
+  test("a gateway's certificate cannot list a shard's templates", async () => {
+    const shard = createClient(ShardService, grpcPorts().shard, channelCredentials(identity("gateway")));
+    await assert.rejects(shard.listTemplates({ modality: Modality.FACE, partition: 0 }), isCode(ErrorCode.PERMISSION_DENIED));
+    shard.close();
+  });
+
+  test("an extractor's certificate cannot search through a coordinator", async () => {
+    const coordinator = createClient(CoordinatorService, grpcPorts().coordinator, channelCredentials(identity("extractor")));
+    await assert.rejects(coordinator.clusterStatus({}), isCode(ErrorCode.PERMISSION_DENIED));
+    coordinator.close();
+  });
+
+  test("a shard's or TAJ client's certificate cannot extract templates", async () => {
+    for (const kind of ["shard", "client"] as const) {
+      const extractor = createClient(ExtractorService, grpcPorts().extractor, channelCredentials(identity(kind)));
+      await assert.rejects(extractor.extract({ modality: Modality.FACE, image: new Uint8Array([1]) }), isCode(ErrorCode.PERMISSION_DENIED), kind);
+      extractor.close();
+    }
+  });
+
+  test("TAJ's client certificate cannot call a shard or a coordinator directly", async () => {
+    const creds = cluster.credentials("client");
+    const shard = createClient(ShardService, grpcPorts().shard, creds);
+    await assert.rejects(shard.shardStatus({}), isCode(ErrorCode.PERMISSION_DENIED));
+    shard.close();
+    const coordinator = createClient(CoordinatorService, grpcPorts().coordinator, creds);
+    await assert.rejects(coordinator.clusterStatus({}), isCode(ErrorCode.PERMISSION_DENIED));
+    coordinator.close();
+  });
+
+  test("the callers that should, can: coordinator -> shard, and TAJ's client -> gateway", async () => {
+    const shard = createClient(ShardService, grpcPorts().shard, channelCredentials(identity("coordinator")));
+    assert.equal((await shard.shardStatus({})).shardId, "a1");
+    shard.close();
+    const gateway = createClient(MatchingService, grpcPorts().gateway, cluster.credentials("client"));
+    await assert.rejects(gateway.get({ modality: Modality.FACE, id: "NO-SUCH-ID" }), isCode(ErrorCode.NOT_FOUND));
+    gateway.close();
+  });
+});
+
+describe("NATS users have only their kind's permissions", () => {
+  const as = (kind: PeerKind) =>
+    connect({ servers: cluster.addresses.nats["a"]!, reconnect: false, timeout: 3_000, ...natsTls(identity(kind), kind) });
+  const lastSeq = async (stream: string) => (await (await admin.jetstreamManager()).streams.info(stream)).state.last_seq;
+
+  test("a shard cannot publish to taj.tpl.>", async () => {
+    const before = await lastSeq(TEMPLATE_STREAM);
+    const nc = await as("shard");
+    await assert.rejects(nc.jetstream().publish("taj.tpl.face.0.INTRUDER", new Uint8Array([1]), { timeout: 2_000 }));
+    await nc.close();
+    assert.equal(await lastSeq(TEMPLATE_STREAM), before, "nothing was stored");
+  });
+
+  test("a shard cannot read the audit stream", async () => {
+    const nc = await as("shard");
+    const jsm = await nc.jetstreamManager();
+    await assert.rejects(jsm.streams.info(AUDIT_STREAM));
+    await assert.rejects(jsm.streams.getMessage(AUDIT_STREAM, { seq: 1 }));
+    await assert.rejects(jsm.consumers.add(AUDIT_STREAM, { name: "snoop" }));
+    // But it may read its own stream's info (what its feed does).
+    assert.equal((await jsm.streams.info(TEMPLATE_STREAM)).config.name, TEMPLATE_STREAM);
+    await nc.close();
+  });
+
+  test("a gateway cannot delete or purge the template stream", async () => {
+    const nc = await as("gateway");
+    const jsm = await nc.jetstreamManager();
+    await assert.rejects(jsm.streams.delete(TEMPLATE_STREAM));
+    await assert.rejects(jsm.streams.purge(TEMPLATE_STREAM));
+    await nc.close();
+    assert.equal((await (await admin.jetstreamManager()).streams.info(TEMPLATE_STREAM)).config.name, TEMPLATE_STREAM, "still there");
+  });
+
+  test("kinds that never use NATS (coordinator, extractor, client) have no user", async () => {
+    for (const kind of ["coordinator", "extractor", "client"] as const) await assert.rejects(as(kind), kind);
+  });
+});
+
+/** Serial of the certificate a server presents to a new TLS connection. */
+function servedSerial(host: string, port: number, alpn: string[] = []): Promise<string> {
+  const me = cluster.pki.admin;
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({
+      host, port, ca: readFileSync(me.caFile), cert: readFileSync(me.certFile), key: readFileSync(me.keyFile),
+      ...(alpn.length > 0 ? { ALPNProtocols: alpn } : {}),
+    }, () => {
+      resolve(socket.getPeerCertificate().serialNumber);
+      socket.destroy();
+    });
+    socket.setTimeout(3_000, () => socket.destroy(new Error("timeout")));
+    socket.on("error", reject);
+  });
+}
+
+async function untilServed(what: string, serial: string, probe: () => Promise<string>): Promise<void> {
+  let seen = "";
+  for (let i = 0; i < 100 && seen !== serial; i++) {
+    seen = await probe().catch(() => "");
+    if (seen !== serial) await new Promise((r) => setTimeout(r, 200));
+  }
+  assert.equal(seen, serial, `${what} presents the re-issued certificate`);
+}
+
+const serialOf = (files: TlsFiles) => new X509Certificate(readFileSync(files.certFile)).serialNumber;
+
+describe("a rotated certificate reaches new connections without a restart", () => {
+  test("shard (gRPC): re-read by the file watcher", async () => {
+    const proc = cluster.processes["shard-a1"]!;
+    const pid = proc.pid;
+    const [host, port] = grpcPorts().shard.split(":") as [string, string];
+    const old = await servedSerial(host, Number(port), ["h2"]);
+    const files = cluster.pki.reissue("shard", "shard-a1", [host]);
+    assert.notEqual(serialOf(files), old);
+    await untilServed("the shard", serialOf(files), () => servedSerial(host, Number(port), ["h2"]));
+    assert.equal(proc.pid, pid, "same process");
+    const shard = createClient(ShardService, grpcPorts().shard, cluster.credentials());
+    assert.equal((await shard.shardStatus({})).shardId, "a1", "and it still serves");
+    shard.close();
+  });
+
+  test("NATS: nats-server --signal reload (SIGHUP)", async () => {
+    const node = cluster.nats.node("a");
+    const pid = node.process.pid;
+    const { hostname, port } = new URL(node.url.replace("nats://", "http://"));
+    const files = cluster.pki.reissue("nats", "nats-a", [hostname]);
+    node.reloadConfig();
+    await untilServed("nats-a", serialOf(files), () => servedSerialNats(hostname, Number(port)));
+    assert.equal(node.process.pid, pid, "same process");
+    const nc = await connect({ ...cluster.natsOptions(), servers: node.url, reconnect: false, timeout: 2_000 });
+    await nc.close();
+  });
+
+  test("etcd: re-read on new handshakes", async () => {
+    const member = cluster.etcd.member("a");
+    const pid = member.process.pid;
+    const { hostname, port } = new URL(member.endpoint);
+    const files = cluster.pki.reissue("etcd", "etcd-a", [hostname]);
+    await untilServed("etcd-a", serialOf(files), () => servedSerial(hostname, Number(port)));
+    assert.equal(member.process.pid, pid, "same process");
+    const etcd = new Etcd3(cluster.etcdOptions());
+    assert.equal(await etcd.get(PARTITION_COUNT_KEY).string(), "4", "and it still serves");
+    etcd.close();
+  });
+});
+
+/** nats-server sends INFO in plaintext, then upgrades: read the line, then start TLS on the same socket. */
+async function servedSerialNats(host: string, port: number): Promise<string> {
+  const { connect: netConnect } = await import("node:net");
+  const me = cluster.pki.admin;
+  return new Promise((resolve, reject) => {
+    const raw = netConnect(port, host);
+    raw.once("data", () => {
+      const socket = tlsConnect({ socket: raw, ca: readFileSync(me.caFile), cert: readFileSync(me.certFile), key: readFileSync(me.keyFile), servername: "localhost" }, () => {
+        resolve(socket.getPeerCertificate().serialNumber);
+        socket.destroy();
+      });
+      socket.on("error", reject);
+    });
+    raw.setTimeout(3_000, () => raw.destroy(new Error("timeout")));
+    raw.on("error", reject);
+  });
+}
