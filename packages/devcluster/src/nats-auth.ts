@@ -23,7 +23,7 @@ export const NATS_PERMISSIONS: Partial<Record<PeerKind, Permissions>> = {
   gateway: {
     publish: {
       allow: [
-        "taj.tpl.>", "taj.audit.>", api("INFO"), api("STREAM.NAMES"),
+        "taj.tpl.>", "taj.audit.>", api("INFO"),
         // ensure*Stream: info, and create when missing; never delete or purge.
         ...[TEMPLATE_STREAM, AUDIT_STREAM].flatMap((s) => [
           ...onStream(s, "STREAM.INFO", "STREAM.CREATE", "STREAM.MSG.GET", "DIRECT.GET"), ...underStream(s, "DIRECT.GET"),
@@ -40,7 +40,7 @@ export const NATS_PERMISSIONS: Partial<Record<PeerKind, Permissions>> = {
     publish: {
       allow: [
         api("INFO"), ...onStream(TEMPLATE_STREAM, "STREAM.INFO", "CONSUMER.CREATE"),
-        ...underStream(TEMPLATE_STREAM, "CONSUMER.CREATE", "CONSUMER.DURABLE.CREATE", "CONSUMER.INFO", "CONSUMER.DELETE", "CONSUMER.MSG.NEXT"),
+        ...underStream(TEMPLATE_STREAM, "CONSUMER.CREATE", "CONSUMER.INFO", "CONSUMER.DELETE", "CONSUMER.MSG.NEXT"),
         `$JS.ACK.${TEMPLATE_STREAM}.>`,
       ],
       // Belt and braces: a shard never writes the log, whatever is allowed above.
