@@ -7,11 +7,17 @@ export interface Metrics {
   rpcDuration: Histogram<"rpc" | "code">;
   close(): Promise<void>;
   port: number;
+  /**
+   * What /readyz says: the gRPC server's own health (pass to startGrpcServer's onServingChange).
+   * Kubernetes' grpc probe speaks plaintext only, and every gRPC port is TLS: probes use this instead.
+   */
+  setReady(ready: boolean): void;
 }
 
 /**
  * Prometheus registry with process metrics and the per-RPC histogram every service shares,
- * served on /metrics; /healthz answers 200 while the process runs.
+ * served on /metrics; /healthz answers 200 while the process runs, /readyz 200 while its gRPC
+ * server says SERVING (503 otherwise).
  */
 export async function startMetrics(service: string, port: number, host: string, logger: Logger): Promise<Metrics> {
   const registry = new Registry();
@@ -24,6 +30,7 @@ export async function startMetrics(service: string, port: number, host: string, 
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [registry],
   });
+  let ready = false;
   const http: Server = createServer((req, res) => {
     if (req.url === "/metrics") {
       registry.metrics().then(
@@ -32,6 +39,8 @@ export async function startMetrics(service: string, port: number, host: string, 
       );
     } else if (req.url === "/healthz") {
       res.writeHead(200).end("ok\n");
+    } else if (req.url === "/readyz") {
+      res.writeHead(ready ? 200 : 503).end(ready ? "serving\n" : "not serving\n");
     } else {
       res.writeHead(404).end();
     }
@@ -44,6 +53,9 @@ export async function startMetrics(service: string, port: number, host: string, 
     registry,
     rpcDuration,
     port: boundPort,
+    setReady: (r) => {
+      ready = r;
+    },
     close: () => new Promise<void>((resolve) => http.close(() => resolve())),
   };
 }

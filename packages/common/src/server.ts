@@ -23,6 +23,8 @@ export interface StartOptions {
   /** Fully qualified names of the services registered, for health and reflection. */
   serviceNames: string[];
   register(server: grpc.Server): void;
+  /** Told of every health change, e.g. Metrics.setReady for the /readyz probe. */
+  onServingChange?: (serving: boolean) => void;
   /** Mandatory: there is no plaintext port (see serverCredentials in tls.ts). */
   credentials: grpc.ServerCredentials;
 }
@@ -49,6 +51,7 @@ export async function startGrpcServer(options: StartOptions): Promise<GrpcServer
   const setServing = (serving: boolean) => {
     const state = serving ? "SERVING" : "NOT_SERVING";
     for (const name of ["", ...options.serviceNames]) health.setStatus(name, state);
+    options.onServingChange?.(serving);
   };
   setServing(true);
   options.logger.info({ port }, "grpc server listening");

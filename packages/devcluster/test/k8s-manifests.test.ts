@@ -58,9 +58,21 @@ describe("deploy/k8s base", () => {
       const grpcPort = list(c, "ports").find((p) => p.name === "grpc")?.containerPort;
       assert.equal(String(grpcPort), at(configMap, "data.GRPC_PORT"), "the grpc port is the one GRPC_PORT sets");
       assert.ok(list(c, "ports").some((p) => String(p.containerPort) === at(configMap, "data.METRICS_PORT")), "metrics port exposed");
-      for (const probe of ["startupProbe", "readinessProbe", "livenessProbe"]) {
-        assert.equal(at(c, `${probe}.grpc.port`), grpcPort, `${probe} is a grpc health probe`);
+      // kubelet's grpc probe has no TLS and every gRPC port is mutual TLS: the metrics port reports
+      // the gRPC server's own health (/readyz) and the process's liveness (/healthz).
+      for (const probe of ["startupProbe", "readinessProbe"]) {
+        assert.equal(at(c, `${probe}.httpGet.path`), "/readyz", `${probe} follows the gRPC health`);
+        assert.equal(at(c, `${probe}.httpGet.port`), "metrics");
       }
+      assert.equal(at(c, "livenessProbe.httpGet.path"), "/healthz");
+      // The pod's certificate: a secret mounted as a directory (no subPath), so a renewal is reloaded.
+      const tls = list(c, "volumeMounts").find((m) => m.name === "tls");
+      assert.equal(tls?.mountPath, "/etc/taj/tls");
+      assert.equal(tls?.subPath, undefined);
+      const tlsVolume = list(w, "spec.template.spec.volumes").find((v) => v.name === "tls");
+      assert.match(String(at(tlsVolume ?? {}, "secret.secretName")), /^taj-[a-z]+-tls$/);
+      for (const key of ["TLS_CA_FILE", "TLS_CERT_FILE", "TLS_KEY_FILE"]) assert.match(String(at(configMap, `data.${key}`)), /^\/etc\/taj\/tls\//, key);
+      assert.match(String(at(configMap, "data.ETCD_ENDPOINTS")), /^https:\/\//, "etcd over TLS");
       assert.equal(at(c, "securityContext.allowPrivilegeEscalation"), false);
       assert.equal(at(c, "securityContext.readOnlyRootFilesystem"), true);
       assert.deepEqual(at(c, "securityContext.capabilities.drop"), ["ALL"]);
@@ -106,7 +118,7 @@ describe("deploy/k8s overlays", () => {
       }
       assert.equal(data.SITE, site);
       assert.match(data.NATS_URLS!, new RegExp(`^nats://nats-${site}\\.`));
-      assert.match(data.ETCD_ENDPOINTS!, new RegExp(`^http://etcd-${site}\\.`));
+      assert.match(data.ETCD_ENDPOINTS!, new RegExp(`^https://etcd-${site}\\.`));
       assert.equal(data.COORDINATOR_ADDRESSES!.split(",").length, 2, "local coordinator, then the other site's");
     });
   }

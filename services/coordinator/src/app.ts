@@ -42,6 +42,7 @@ export async function startCoordinator(config: CoordinatorConfig, logger: Logger
     logger,
     serviceNames: [CoordinatorService.typeName],
     credentials: serverCredentials(tls, { requireClientCert: true }),
+    onServingChange: metrics.setReady,
     register: (s) => addService(s, CoordinatorService, impl, logger, { allowedPeers: ALLOWED_PEERS.coordinator }),
   });
   server.setServing(false);

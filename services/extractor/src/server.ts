@@ -12,6 +12,7 @@ export async function startExtractor(
   env: Pick<ExtractorEnv, "GRPC_HOST" | "GRPC_PORT" | "TLS_CA_FILE" | "TLS_CERT_FILE" | "TLS_KEY_FILE" | "TLS_RELOAD_INTERVAL_MS" | "MODALITIES_CONFIG" | "MAX_IMAGE_BYTES" | "MAX_IMAGE_PIXELS" | "ORT_THREADS">,
   registry: Registry,
   logger: Logger,
+  onServingChange?: (serving: boolean) => void,
 ): Promise<{ server: GrpcServer; extractor: Extractor }> {
   const modalities = loadModalities(env.MODALITIES_CONFIG);
   const extractor = await Extractor.create(
@@ -27,6 +28,7 @@ export async function startExtractor(
     logger,
     serviceNames: [ExtractorService.typeName],
     credentials: serverCredentials(tlsFilesOf(env), { requireClientCert: true }),
+    ...(onServingChange ? { onServingChange } : {}),
     register: (s) =>
       addService(s, ExtractorService, { extract: extractHandler(extractor, metrics) }, logger, { allowedPeers: ALLOWED_PEERS.extractor }),
   });

@@ -55,6 +55,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, option
     serviceNames: [MatchingService.typeName],
     // The public port asks for a certificate (TAJ's system presents one) but admits bearer-token callers too.
     credentials: serverCredentials(tls, { requireClientCert: false }),
+    onServingChange: metrics.setReady,
     register: (s) => addService(s, MatchingService, impl, logger),
   });
   server.setServing(false);

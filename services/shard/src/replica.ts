@@ -128,6 +128,7 @@ export async function startReplica(cfg: ShardConfig, logger: Logger): Promise<Re
     logger,
     serviceNames: [ShardService.typeName],
     credentials: serverCredentials(tls, { requireClientCert: true }),
+    onServingChange: metrics.setReady,
     register: (server) =>
       addService(server, ShardService, shardHandlers({
         shardId: cfg.SHARD_ID, site: cfg.SITE, partitionCount, defaultModes, index, state, metrics: m,
