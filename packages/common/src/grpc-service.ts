@@ -58,7 +58,9 @@ export interface AddServiceOptions {
   /**
    * Peer kinds (certificate OU, see ALLOWED_PEERS) admitted to every method of this service; any
    * other caller gets PERMISSION_DENIED before its request is looked at. Unset = no identity check
-   * here (the public gateway, whose own authentication decides).
+   * here (the public gateway, whose own authentication decides). Only meaningful on a server whose
+   * credentials require a client certificate (serverCredentials(..., { requireClientCert: true })):
+   * there the chain was verified at the handshake, so the OU read here is the CA's word.
    */
   allowedPeers?: readonly PeerKind[];
 }
