@@ -18,7 +18,8 @@ export interface TemplateSource {
  * the same environment variables (MODALITIES_CONFIG, MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS, ORT_THREADS).
  */
 export async function inProcessSource(env: NodeJS.ProcessEnv = process.env): Promise<TemplateSource> {
-  const config = ExtractorEnv.parse(env);
+  // Only the pipeline's settings: no port is opened here, so no TLS files are needed.
+  const config = ExtractorEnv.pick({ MODALITIES_CONFIG: true, MAX_IMAGE_BYTES: true, MAX_IMAGE_PIXELS: true, ORT_THREADS: true }).parse(env);
   const extractor = await Extractor.create(
     loadModalities(config.MODALITIES_CONFIG),
     { maxBytes: config.MAX_IMAGE_BYTES, maxPixels: config.MAX_IMAGE_PIXELS },
