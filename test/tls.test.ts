@@ -144,6 +144,14 @@ describe("each internal server admits only the kinds that should call it", () =>
     coordinator.close();
   });
 
+  test("the gateway's public port asks for a certificate but admits a TLS caller without one (bearer tokens)", async () => {
+    const anonymous = grpc.credentials.createSsl(readFileSync(cluster.pki.caFile));
+    const gateway = createClient(MatchingService, grpcPorts().gateway, anonymous);
+    // Reaches the service (an answer of the API, not a transport failure); who may do what is the gateway's auth.
+    await assert.rejects(gateway.get({ modality: Modality.FACE, id: "NO-SUCH-ID" }), (err: unknown) => err instanceof AppError && err.code !== ErrorCode.UNAVAILABLE);
+    gateway.close();
+  });
+
   test("the callers that should, can: coordinator -> shard, and TAJ's client -> gateway", async () => {
     const shard = createClient(ShardService, grpcPorts().shard, channelCredentials(identity("coordinator")));
     assert.equal((await shard.shardStatus({})).shardId, "a1");

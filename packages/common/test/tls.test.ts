@@ -7,10 +7,11 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
+import { z } from "zod";
 import { ErrorCode, Modality, ShardService } from "@taj/proto";
 import { createPki, sharedTestPki } from "@taj/devcluster";
 import {
-  ALLOWED_PEERS, AppError, addService, channelCredentials, createClient, createLogger, serverCredentials, startGrpcServer,
+  ALLOWED_PEERS, AppError, addService, channelCredentials, commonEnv, createClient, createLogger, serverCredentials, startGrpcServer,
   type GrpcServer, type TlsFiles,
 } from "../src/index.ts";
 
@@ -95,6 +96,13 @@ test("plaintext HTTP/2 is refused", async () => {
   });
   raw.close();
   assert.equal(err.code, grpc.status.UNAVAILABLE);
+});
+
+test("a service without TLS files does not start: the variables are required", () => {
+  const parsed = z.object(commonEnv).safeParse({});
+  assert.equal(parsed.success, false);
+  const missing = parsed.error!.issues.map((i) => i.path.join("."));
+  for (const key of ["TLS_CA_FILE", "TLS_CERT_FILE", "TLS_KEY_FILE"]) assert.ok(missing.includes(key), key);
 });
 
 test("insecure credentials are refused by startGrpcServer and createClient", async () => {

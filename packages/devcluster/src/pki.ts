@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, renameSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { PeerKind, TlsFiles } from "@taj/common";
@@ -117,7 +117,12 @@ let testPki: Pki | undefined;
 
 /** One PKI in a temp dir per test process, for tests that start single servers without a cluster. */
 export function sharedTestPki(): Pki {
-  testPki ??= createPki(mkdtempSync(join(tmpdir(), "taj-pki-")));
+  if (!testPki) {
+    const dir = mkdtempSync(join(tmpdir(), "taj-pki-"));
+    testPki = createPki(dir);
+    // Keys of a throwaway CA: gone with the test process.
+    process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
+  }
   return testPki;
 }
 
