@@ -85,9 +85,9 @@ describe("plaintext is refused on each of the six kinds of port", () => {
     await assert.rejects(plain.get(PARTITION_COUNT_KEY).string());
     plain.close();
     // TLS without a client certificate: refused too (--client-cert-auth).
-    const anonymous = new Etcd3({ hosts: cluster.addresses.etcdEndpoints[0]!, dialTimeout: 1_500, credentials: {
-      rootCertificate: readFileSync(cluster.pki.caFile),
-    } as never });
+    const anonymous = new Etcd3({
+      hosts: cluster.addresses.etcdEndpoints[0]!, dialTimeout: 1_500, credentials: { rootCertificate: readFileSync(cluster.pki.caFile) },
+    });
     await assert.rejects(anonymous.get(PARTITION_COUNT_KEY).string());
     anonymous.close();
   });
