@@ -102,11 +102,18 @@ function quietProgram(errors: string[]) {
   return program;
 }
 
+// The global flags every command needs; the files are never opened before the flags are checked.
+const GLOBALS = ["--etcd", "https://127.0.0.1:1", "--tls-ca", "ca.pem", "--tls-cert", "admin.pem", "--tls-key", "admin.key"];
+
 test("the command line refuses contradictory scale flags and a zero shard count", async () => {
   const errors: string[] = [];
-  await assert.rejects(quietProgram(errors).parseAsync(["node", "tajctl", "--etcd", "http://127.0.0.1:1", "scale", "--site", "a", "--shards", "4", "--add", "a3"]));
+  await assert.rejects(quietProgram(errors).parseAsync(["node", "tajctl", ...GLOBALS, "scale", "--site", "a", "--shards", "4", "--add", "a3"]));
   assert.match(errors.join(""), /cannot be used with option/);
   errors.length = 0;
-  await assert.rejects(quietProgram(errors).parseAsync(["node", "tajctl", "--etcd", "http://127.0.0.1:1", "scale", "--site", "a", "--shards", "0"]));
+  await assert.rejects(quietProgram(errors).parseAsync(["node", "tajctl", ...GLOBALS, "scale", "--site", "a", "--shards", "0"]));
   assert.match(errors.join(""), /must be a positive integer/);
+  errors.length = 0;
+  // No operator certificate, no command: every port is mutual TLS.
+  await assert.rejects(quietProgram(errors).parseAsync(["node", "tajctl", "--etcd", "https://127.0.0.1:1", "status"]));
+  assert.match(errors.join(""), /required option '--tls-ca <file>'/);
 });
