@@ -254,6 +254,34 @@ describe("a rotated certificate reaches new connections without a restart", () =
     await nc.close();
   });
 
+  test("NATS client: nats.js reads its files again on a reconnect", async () => {
+    const node = cluster.nats.node("a");
+    const files = cluster.pki.issue("admin", "rotating-nats-client");
+    const fingerprint = () => new X509Certificate(readFileSync(files.certFile)).fingerprint256.replaceAll(":", "").toLowerCase();
+    // What the server says the client presented (its monitor lists each connection's certificate).
+    const presented = async () => {
+      const connz = (await (await fetch(`${node.monitorUrl}/connz?auth=true`)).json()) as {
+        connections?: Array<{ name?: string; tls_peer_certs?: Array<{ cert_sha256?: string }> }>;
+      };
+      return connz.connections?.find((c) => c.name === "rotating-nats-client")?.tls_peer_certs?.[0]?.cert_sha256;
+    };
+    // Pinned to node a (no servers learnt from the cluster), so the reconnect lands where we look.
+    const nc = await connect({
+      servers: node.url, name: "rotating-nats-client", reconnectTimeWait: 100, ignoreClusterUpdates: true, ...natsTls(files, "admin"),
+    });
+    try {
+      const before = fingerprint();
+      assert.equal(await presented(), before);
+      cluster.pki.reissue("admin", "rotating-nats-client");
+      assert.notEqual(fingerprint(), before);
+      assert.equal(await presented(), before, "an open connection keeps the certificate of its handshake");
+      await nc.reconnect();
+      await untilServed("the reconnected client", fingerprint(), async () => (await presented()) ?? "");
+    } finally {
+      await nc.close();
+    }
+  });
+
   test("etcd: re-read on new handshakes", async () => {
     const member = cluster.etcd.member("a");
     const pid = member.process.pid;
