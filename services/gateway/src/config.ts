@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { commonEnv, csv, hostPort, port, siteName } from "@taj/common";
+import { authEnv, checkAuthEnv } from "./auth/config.ts";
 
 const addresses = csv.pipe(z.array(hostPort).min(1));
 const threshold = z.coerce.number().min(-1).max(1);
@@ -38,9 +39,17 @@ export const GatewayConfig = z
     MAX_IMAGE_BYTES: z.coerce.number().int().min(1).max(30 * 1024 * 1024).default(15 * 1024 * 1024),
     /** Deadline of a call whose caller set none. */
     REQUEST_TIMEOUT_MS: ms.default(5_000),
+    /** Extractions in flight per extractor; beyond that calls wait, at most EXTRACTOR_MAX_QUEUED of them. */
+    EXTRACTOR_MAX_IN_FLIGHT: z.coerce.number().int().min(1).max(1_000).default(4),
+    /** Calls waiting for a free extractor; beyond that a call is refused OVERLOADED at once (back-pressure, no unbounded queue). */
+    EXTRACTOR_MAX_QUEUED: z.coerce.number().int().min(0).max(100_000).default(32),
+    /** Every search must name its investigation (case_ref); "false" makes it optional. */
+    CASE_REF_REQUIRED: z.enum(["true", "false"]).default("true").transform((v) => v === "true"),
+    ...authEnv,
   })
   .refine((c) => c.DEFAULT_MAX_CANDIDATES <= c.MAX_CANDIDATES_LIMIT, {
     message: "DEFAULT_MAX_CANDIDATES must not exceed MAX_CANDIDATES_LIMIT",
     path: ["DEFAULT_MAX_CANDIDATES"],
-  });
+  })
+  .superRefine(checkAuthEnv);
 export type GatewayConfig = z.infer<typeof GatewayConfig>;
