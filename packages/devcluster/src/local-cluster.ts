@@ -13,6 +13,7 @@ import { WITNESS, assertPortsFree, labelledPorts, portLayout, type PortLayout } 
 import { DIR_ENV, Roster, reapStale } from "./roster.ts";
 import type { ProcessHandle } from "./process.ts";
 import { waitFor } from "./wait.ts";
+import { LocalIssuer } from "./oidc.ts";
 
 export interface LocalClusterOptions {
   /** Everything (data, configs, logs, pids.json) goes under this dir. */
@@ -50,6 +51,9 @@ export interface ClusterNetwork {
   netnsOf(member: string): string | undefined;
 }
 
+/** Roles of the local cluster's client certificates, by subject CN (gateway CLIENT_CERT_ROLES). */
+export const LOCAL_CERT_ROLES = "taj-system=search+enroll;tajctl=admin+audit";
+
 const LOOPBACK: ClusterNetwork = { hostOf: () => "127.0.0.1", netnsOf: () => undefined };
 
 export interface ClusterAddresses {
@@ -70,6 +74,8 @@ export interface ClusterAddresses {
 
 export interface LocalCluster {
   readonly dir: string;
+  /** Mints OIDC tokens the gateways accept (issuer.metadata({ sub, roles })). */
+  readonly issuer: LocalIssuer;
   readonly ports: PortLayout;
   readonly addresses: ClusterAddresses;
   readonly partitionCount: number;
@@ -240,6 +246,11 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
     });
     const extractorsOf = bySite(extractors);
     const coordinatorsOf = bySite(coordinators);
+    // Callers and roles (issue 8): people's tokens come from the local issuer (demo tokens per role
+    // in <dir>/oidc/); systems' certificates map to roles by subject CN.
+    const issuer = await LocalIssuer.open(dir);
+    await issuer.writeDemoTokens();
+    const gatewayAuthEnv = { ...issuer.gatewayEnv(), CLIENT_CERT_ROLES: LOCAL_CERT_ROLES };
     const gateways = sites.map((site) => {
       // On loopback no link can be cut, so every extractor is local (as before); between
       // namespaces a gateway uses its own site's and falls back to the other's.
@@ -252,6 +263,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
         REMOTE_EXTRACTOR_ADDRESSES: local.remote.map((e) => e.address).join(","),
         COORDINATOR_ADDRESSES: [...co.local, ...co.remote].map((c) => c.address).join(","),
         LOG_REPLICAS: String(logReplicas),
+        ...gatewayAuthEnv,
       });
     });
 
@@ -278,6 +290,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
     return {
       dir,
       ports,
+      issuer,
       partitionCount,
       assignments,
       etcd,
