@@ -13,3 +13,9 @@ export {
 } from "./cluster-layout.ts";
 export { ensureTemplateStream, encodeTemplateEvent, decodeTemplateEvent, type TemplateStreamOptions } from "./template-log.ts";
 export { stopOnSignals } from "./lifecycle.ts";
+export { AUDIT_STREAM, AUDIT_SUBJECT_ROOT, GATEWAY_ID_PATTERN, auditSubject } from "./log-layout.ts";
+export {
+  ensureAuditStream, isStreamNotFound, hashEventBytes, sealAuditEvent, decodeAuditRecord, decodeAuditEvent, readAuditStream,
+  type AuditStreamOptions, type StoredAuditMessage, type ReadAuditOptions, type ReadAuditResult,
+} from "./audit-log.ts";
+export { verifyAuditChains, VERIFY_LIMITS, type ChainInput, type ChainBreak, type ChainReport, type VerifyReport, type BreakKind } from "./audit-chain.ts";
