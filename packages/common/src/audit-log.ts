@@ -16,6 +16,9 @@ export interface AuditStreamOptions {
   maxBytes: number;
 }
 
+/** Default retention of the audit trail: a little over a year (the bootstrap and a gateway creating the stream). */
+export const AUDIT_MAX_AGE_DAYS_DEFAULT = 400;
+
 const NS_PER_DAY = 86_400n * 1_000_000_000n;
 
 /**

@@ -15,7 +15,7 @@ export { ensureTemplateStream, encodeTemplateEvent, decodeTemplateEvent, type Te
 export { stopOnSignals } from "./lifecycle.ts";
 export { AUDIT_STREAM, AUDIT_SUBJECT_ROOT, GATEWAY_ID_PATTERN, auditSubject } from "./log-layout.ts";
 export {
-  ensureAuditStream, isStreamNotFound, hashEventBytes, sealAuditEvent, decodeAuditRecord, decodeAuditEvent, readAuditStream,
+  ensureAuditStream, AUDIT_MAX_AGE_DAYS_DEFAULT, isStreamNotFound, hashEventBytes, sealAuditEvent, decodeAuditRecord, decodeAuditEvent, readAuditStream,
   type AuditStreamOptions, type StoredAuditMessage, type ReadAuditOptions, type ReadAuditResult,
 } from "./audit-log.ts";
 export { verifyAuditChains, VERIFY_LIMITS, type ChainInput, type ChainBreak, type ChainReport, type VerifyReport, type BreakKind } from "./audit-chain.ts";

@@ -3,7 +3,7 @@ import { join, resolve } from "node:path";
 import { Etcd3 } from "etcd3";
 import { connect } from "nats";
 import {
-  ASSIGNMENT_PREFIX, MEMBER_PREFIX, PARTITION_COUNT_KEY, Member, assignmentKey, ensureTemplateStream, memberKey,
+  ASSIGNMENT_PREFIX, MEMBER_PREFIX, PARTITION_COUNT_KEY, Member, assignmentKey, AUDIT_MAX_AGE_DAYS_DEFAULT, ensureAuditStream, ensureTemplateStream, memberKey,
 } from "@taj/common";
 import { ensureServerBinaries } from "./binaries.ts";
 import { startEtcdCluster, type EtcdCluster } from "./etcd-cluster.ts";
@@ -353,7 +353,10 @@ async function writeLayout(
 async function createStream(urls: string[], replicas: number): Promise<void> {
   const nc = await connect({ servers: urls, name: "devcluster-bootstrap" });
   try {
-    await ensureTemplateStream(await nc.jetstreamManager(), { replicas });
+    const jsm = await nc.jetstreamManager();
+    await ensureTemplateStream(jsm, { replicas });
+    // The audit trail is replicated like the template log (site A, site B, witness).
+    await ensureAuditStream(jsm, { replicas, maxAgeDays: AUDIT_MAX_AGE_DAYS_DEFAULT, maxBytes: 0 });
   } finally {
     await nc.close();
   }

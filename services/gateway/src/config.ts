@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { GATEWAY_ID_PATTERN, commonEnv, csv, hostPort, port, siteName } from "@taj/common";
+import { AUDIT_MAX_AGE_DAYS_DEFAULT, GATEWAY_ID_PATTERN, commonEnv, csv, hostPort, port, siteName } from "@taj/common";
 import { authEnv, checkAuthEnv } from "./auth/config.ts";
 
 const addresses = csv.pipe(z.array(hostPort).min(1));
@@ -45,7 +45,7 @@ export const GatewayConfig = z
      */
     GATEWAY_ID: z.string().regex(GATEWAY_ID_PATTERN, "GATEWAY_ID is 1-64 letters, digits, _ or -").optional(),
     /** Retention of the audit stream when the gateway has to create it (the cluster bootstrap normally does). */
-    AUDIT_MAX_AGE_DAYS: z.coerce.number().int().min(1).max(36_500).default(400),
+    AUDIT_MAX_AGE_DAYS: z.coerce.number().int().min(1).max(36_500).default(AUDIT_MAX_AGE_DAYS_DEFAULT),
     /** Size cap of the audit stream when created, oldest dropped first; 0 = none (age only). */
     AUDIT_MAX_BYTES: z.coerce.number().int().min(0).default(0),
     /** How long one audit append may take (retries included) before the call fails AUDIT_UNAVAILABLE. */
