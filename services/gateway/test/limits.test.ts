@@ -21,7 +21,7 @@ async function codeOf(p: Promise<unknown>): Promise<AppError | "OK"> {
 
 test("a rate allows its calls per second plus a burst, then RATE_LIMITED with retry advice; keys are separate", async () => {
   const limits = new RateLimits(3, 2, "for this caller");
-  const outcomes = [];
+  const outcomes: Array<AppError | "OK"> = [];
   for (let i = 0; i < 7; i++) outcomes.push(await codeOf(limits.take("oidc:a")));
   assert.deepEqual(outcomes.slice(0, 5), ["OK", "OK", "OK", "OK", "OK"]);
   for (const refused of outcomes.slice(5)) {
