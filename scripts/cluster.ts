@@ -5,6 +5,7 @@ import { existsSync } from "node:fs";
 import { join, relative } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
+import type { Metadata } from "@grpc/grpc-js";
 import { repoRoot, startLocalCluster, type LocalCluster } from "@taj/devcluster";
 
 const { values: args } = parseArgs({
@@ -39,7 +40,7 @@ function table(cluster: LocalCluster): string {
 }
 
 /** scripts/demo.ts exports runDemo(gatewayAddress); it returns false (or throws) when the demo failed. */
-async function runDemoIfPresent(gateway: string): Promise<boolean> {
+async function runDemoIfPresent(gateway: string, credentials: Metadata): Promise<boolean> {
   const file = join(repoRoot, "scripts", "demo.ts");
   if (!existsSync(file)) {
     console.log("(scripts/demo.ts not present: no demo to run)");
@@ -48,7 +49,7 @@ async function runDemoIfPresent(gateway: string): Promise<boolean> {
   const mod: unknown = await import(pathToFileURL(file).href);
   const runDemo = typeof mod === "object" && mod !== null ? (mod as Record<string, unknown>).runDemo : undefined;
   if (typeof runDemo !== "function") throw new Error("scripts/demo.ts does not export runDemo(gatewayAddress)");
-  const result: unknown = await runDemo(gateway);
+  const result: unknown = await runDemo(gateway, credentials);
   return result !== false;
 }
 
@@ -76,7 +77,7 @@ async function main(): Promise<number> {
 
   let demoOk: boolean;
   try {
-    demoOk = await runDemoIfPresent(cluster.addresses.gateway);
+    demoOk = await runDemoIfPresent(cluster.addresses.gateway, await cluster.issuer.metadata({ sub: "demo", roles: ["search", "enroll"] }));
   } catch (err) {
     console.error("demo failed:", err instanceof Error ? (err.stack ?? err.message) : err);
     demoOk = false;

@@ -1,11 +1,15 @@
 // The demo the README's first command runs against a fresh local cluster: enrol every face of
 // the six sample photos under made-up technical ids, then search with a re-rendered face.
+import type { Metadata } from "@grpc/grpc-js";
 import { MatchingService } from "@taj/proto";
 import { createClient, errorCodeName } from "@taj/common";
+import { withCallMetadata } from "@taj/devcluster";
 import { enrollAllFaces, loadSamplePhotos, renderFace, searchFace, type EnrolledFace } from "@taj/samples";
 
-export async function runDemo(gatewayAddress: string): Promise<boolean> {
-  const client = createClient(MatchingService, gatewayAddress);
+/** `credentials`: the caller's metadata (a bearer token with roles search + enroll), from the local cluster's issuer. */
+export async function runDemo(gatewayAddress: string, credentials?: Metadata): Promise<boolean> {
+  const plain = createClient(MatchingService, gatewayAddress);
+  const client = credentials ? withCallMetadata(plain, credentials) : plain;
   try {
     const photos = await loadSamplePhotos();
     const enrolled: EnrolledFace[] = [];

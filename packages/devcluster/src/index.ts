@@ -18,4 +18,4 @@ export { startTestEtcd, type TestEtcd } from "./test-etcd.ts";
 export { createSitesTopology, reapStaleTopologies, netnsSupport, type SitesTopology } from "./netns.ts";
 export { startSitesCluster, type SitesCluster } from "./sites-cluster.ts";
 export { addShard, removeShard, addedShards, stopAddedShards } from "./scale.ts";
-export { LocalIssuer, bearerMetadata, DEMO_ROLES, LOCAL_AUDIENCE, LOCAL_ISSUER, type DemoRole, type TokenClaims } from "./oidc.ts";
+export { LocalIssuer, bearerMetadata, withCallMetadata, DEMO_ROLES, LOCAL_AUDIENCE, LOCAL_ISSUER, type DemoRole, type TokenClaims } from "./oidc.ts";

@@ -106,3 +106,21 @@ export function bearerMetadata(token: string): Metadata {
   metadata.set("authorization", `Bearer ${token}`);
   return metadata;
 }
+
+type UnaryOptions = { metadata?: Metadata } & Record<string, unknown>;
+
+/**
+ * The same client, with `metadata` (e.g. a bearer token) on every call that brings none: for the
+ * demo, tests and drills, whose clients are made before they know who calls. Plaintext channels
+ * cannot carry grpc-js call credentials, hence metadata.
+ */
+export function withCallMetadata<C extends object>(client: C, metadata: Metadata): C {
+  return new Proxy(client, {
+    get(target, key, receiver) {
+      const value: unknown = Reflect.get(target, key, receiver);
+      if (typeof value !== "function" || key === "close") return value;
+      return (request: unknown, options?: UnaryOptions) =>
+        (value as (r: unknown, o: UnaryOptions) => unknown).call(target, request, { ...options, metadata: options?.metadata ?? metadata });
+    },
+  });
+}
