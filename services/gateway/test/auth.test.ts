@@ -1,6 +1,8 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { PeerCertificate } from "node:tls";
@@ -166,6 +168,23 @@ test("the JWKS file is re-read when it changes: a rotated key takes effect witho
   writeFileSync(jwksFile, "{ half written");
   await new Promise((r) => setTimeout(r, 1_100));
   assert.equal((await rotating.authenticate(ctxWith({ token: newToken }))).id, "oidc:b");
+});
+
+test("OIDC_JWKS_URL: keys fetched from the identity provider; an unreachable one is UNAVAILABLE, not the caller's fault", async () => {
+  const jwks = readFileSync(issuer.jwksFile);
+  const server = createServer((_req, res) => res.writeHead(200, { "content-type": "application/json" }).end(jwks));
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const { port } = server.address() as AddressInfo;
+  try {
+    const remote = createAuthenticator(config({ OIDC_JWKS_URL: `http://127.0.0.1:${port}/jwks`, OIDC_ISSUER: issuer.issuer, OIDC_AUDIENCE: issuer.audience }), silent);
+    assert.equal((await remote.authenticate(ctxWith({ token: await issuer.token({ sub: "r", roles: ["search"] }) }))).id, "oidc:r");
+    await assert.rejects(remote.authenticate(ctxWith({ token: await stranger.token({ sub: "r" }) })), (e: unknown) => e instanceof AppError && e.code === ErrorCode.UNAUTHENTICATED);
+  } finally {
+    await new Promise((r) => server.close(r));
+  }
+  // The port is closed now: nothing answers there.
+  const dead = createAuthenticator(config({ OIDC_JWKS_URL: `http://127.0.0.1:${port}/jwks`, OIDC_ISSUER: issuer.issuer, OIDC_AUDIENCE: issuer.audience }), silent);
+  await assert.rejects(dead.authenticate(ctxWith({ token: await issuer.token({ sub: "r" }) })), (e: unknown) => e instanceof AppError && e.code === ErrorCode.UNAVAILABLE);
 });
 
 test("configuration: no way to authenticate, half an OIDC setup, bad role maps are refused at start", () => {

@@ -107,7 +107,11 @@ export class BearerTokenVerifier {
 function verifyFailure(err: unknown): AppError {
   if (err instanceof errors.JWTExpired) return unauthenticated("the bearer token has expired", err);
   if (err instanceof errors.JWTClaimValidationFailed) return unauthenticated(`the bearer token's ${claimName(err.claim)} claim is not accepted`, err);
-  if (err instanceof errors.JWKSTimeout) return new AppError(ErrorCode.UNAVAILABLE, "the identity provider's keys could not be fetched; retry", { cause: err });
+  // Not the token's fault: the IdP's JWKS URL timed out or could not be fetched (jose raises its
+  // own errors for every defect of a token). Such calls do not count against the caller's address.
+  if (err instanceof errors.JWKSTimeout || !(err instanceof errors.JOSEError)) {
+    return new AppError(ErrorCode.UNAVAILABLE, "the identity provider's keys could not be fetched; retry", { cause: err });
+  }
   if (err instanceof errors.JWKSNoMatchingKey || err instanceof errors.JWSSignatureVerificationFailed) {
     return unauthenticated("the bearer token's signature is not from a trusted key", err);
   }
