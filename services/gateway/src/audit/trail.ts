@@ -103,7 +103,7 @@ export class AuditTrail {
     const deadline = Date.now() + this.options.appendTimeoutMs;
     for (let attempt = 0; ; attempt++) {
       try {
-        const head = this.#head ?? (this.#head = await this.#readHead());
+        const head = this.#head ?? (this.#head = await beforeDeadline(this.#readHead(), deadline));
         // A failed attempt whose publish was stored after all: it is the head now.
         if (head.eventId === eventId && attempt > 0) return { streamSequence: head.streamSequence, chainSequence: head.chainSequence };
         const event = create(AuditEventSchema, {
@@ -142,6 +142,16 @@ export class AuditTrail {
       throw err;
     }
   }
+}
+
+/** The promise, or a rejection once the deadline passed (the read itself is not cancellable). */
+function beforeDeadline<T>(promise: Promise<T>, deadline: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error("the audit chain's head could not be read in time")), Math.max(0, deadline - Date.now()));
+  });
+  promise.catch(() => undefined); // a late failure after the deadline is not an unhandled rejection
+  return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
 }
 
 function isNoMessage(err: unknown): boolean {
