@@ -10,9 +10,9 @@ import { cpus, loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { AppError, createClient, errorCodeName } from "@taj/common";
-import { startLocalCluster, type LocalCluster } from "@taj/devcluster";
+import { startLocalCluster, withCallMetadata, type LocalCluster } from "@taj/devcluster";
 import { MatchingService, Modality } from "@taj/proto";
-import { log } from "./lib/drill.ts";
+import { drillCredentials, log } from "./lib/drill.ts";
 import { prepareProbes, type Probe } from "./lib/probes.ts";
 
 const { values } = parseArgs({
@@ -81,7 +81,7 @@ interface Row {
 }
 
 async function measure(cluster: LocalCluster, probes: Probe[], serving: string[], phase: string): Promise<Row> {
-  const client = createClient(MatchingService, cluster.addresses.gateway);
+  const client = withCallMetadata(createClient(MatchingService, cluster.addresses.gateway), await drillCredentials(cluster));
   const errors: Record<string, number> = {};
   let next = 0;
   const enroll = async (n: number) => {
@@ -173,7 +173,7 @@ let cluster: LocalCluster | undefined;
 try {
   log(`starting cluster in ${dir} (base port 24000, 2 extractors, 1 shard per site)`);
   cluster = await startLocalCluster({ dir, basePort: 24000, extractors: 2, shardsPerSite: 1, logLevel: "warn" });
-  const probes = await prepareProbes(cluster.addresses.gateway);
+  const probes = await prepareProbes(cluster.addresses.gateway, { credentials: await drillCredentials(cluster) });
   log(`${probes.length} probes ready`);
   if (probes.length === 0) throw new Error("no usable probes");
 

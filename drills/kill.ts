@@ -5,7 +5,7 @@
  * exits 1 on a broken promise. `--ci`: shorter pauses.
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { drillArgs, log, logProgress, runId, saveLoad, withSitesCluster } from "./lib/drill.ts";
+import { drillArgs, drillCredentials, log, logProgress, runId, saveLoad, withSitesCluster } from "./lib/drill.ts";
 import { longestSearchGap, longestWriteGap, startLoad } from "./lib/load.ts";
 import { verifySites } from "./lib/verify.ts";
 import { etcdLeader, streamLeader } from "./lib/leaders.ts";
@@ -37,6 +37,7 @@ const code = await withSitesCluster(args, "kill", async (cluster, probes) => {
   const { a, b } = cluster.addresses.gateways as Record<string, string>;
   if (!a || !b) throw new Error("expected gateways at sites a and b");
   const load = startLoad({
+    credentials: await drillCredentials(cluster),
     gateways: [a, b],
     probes,
     runId: runId(),

@@ -4,7 +4,7 @@
  * acknowledged writes. Prints a table; exits 1 on a broken promise. `--ci`: short phases.
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { drillArgs, log, logProgress, runId, saveLoad, withSitesCluster } from "./lib/drill.ts";
+import { drillArgs, drillCredentials, log, logProgress, runId, saveLoad, withSitesCluster } from "./lib/drill.ts";
 import { longestSearchGap, longestWriteGap, startLoad } from "./lib/load.ts";
 import { verifySites, waitApplied } from "./lib/verify.ts";
 import { ms, printReport, standardRows, type Row } from "./lib/report.ts";
@@ -19,6 +19,7 @@ const code = await withSitesCluster(args, "cut", async (cluster, probes) => {
   const { a, b } = cluster.addresses.gateways as Record<string, string>;
   if (!a || !b) throw new Error("expected gateways at sites a and b");
   const load = startLoad({
+    credentials: await drillCredentials(cluster),
     gateways: [a, b],
     probes,
     runId: runId(),

@@ -15,7 +15,7 @@ import { create } from "@bufbuild/protobuf";
 import { CoordinatorService, Modality, SearchMode, ShardService, TemplateEventSchema } from "@taj/proto";
 import { encodeTemplateEvent, partitionOf, templateSubject } from "@taj/common";
 import { etcdClient, gatherStatus, renderStatus, runChange, type MoveReport } from "@taj/tajctl";
-import { drillArgs, log, runId } from "./lib/drill.ts";
+import { drillArgs, drillCredentials, log, runId } from "./lib/drill.ts";
 import { startLoad } from "./lib/load.ts";
 import { prepareProbes } from "./lib/probes.ts";
 import { holdersFromEtcd, verifySites } from "./lib/verify.ts";
@@ -182,10 +182,11 @@ async function main(): Promise<number> {
       log(`indexed at both sites in ${indexMs} ms`);
     }
     const speed: SpeedSample[] = [];
-    const probes = await prepareProbes(gateway);
+    const credentials = await drillCredentials(cluster);
+    const probes = await prepareProbes(gateway, { credentials });
     if (probes.length < 4) throw new Error(`only ${probes.length} usable probes`);
     log(`${probes.length} probes ready`);
-    const load = startLoad({ gateways: [gateway], probes, runId: runId(), durationMs: 15 * 60_000, maxOps: args.ci ? 4_000 : 20_000 });
+    const load = startLoad({ credentials, gateways: [gateway], probes, runId: runId(), durationMs: 15 * 60_000, maxOps: args.ci ? 4_000 : 20_000 });
     let loadOver = false;
     const probesRun = coordinatorProbes(cluster, () => loadOver);
     const moves: Array<{ step: string; reports: MoveReport[]; ms: number }> = [];

@@ -1,6 +1,6 @@
 import { ErrorCode, MatchingService, Modality, type Box } from "@taj/proto";
 import { AppError, createClient } from "@taj/common";
-import type { LocalCluster } from "@taj/devcluster";
+import { withCallMetadata, type LocalCluster } from "@taj/devcluster";
 import type { RealFace } from "./real-faces.ts";
 import { latency, round, type Latency } from "./stats.ts";
 
@@ -52,7 +52,10 @@ const area = (b: Box) => b.widthPx * b.heightPx;
 export async function gatewayImages(
   cluster: LocalCluster, faces: readonly RealFace[], galleryDistractors: number, cpu: (names: string[]) => Record<string, number>,
 ): Promise<GatewayImageResult> {
-  const client = createClient(MatchingService, cluster.addresses.gateway);
+  const client = withCallMetadata(
+    createClient(MatchingService, cluster.addresses.gateway),
+    await cluster.issuer.metadata({ sub: "bench", roles: ["search", "enroll"], expiresInS: 24 * 3600 }),
+  );
   try {
     const gallery = new Map<string, RealFace>();
     for (const f of faces) if (f.file.includes("-0-portrait") && !gallery.has(f.identity)) gallery.set(f.identity, f);

@@ -2,7 +2,8 @@ import { parseArgs } from "node:util";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { netnsSupport, startSitesCluster, type SitesCluster } from "@taj/devcluster";
+import type { Metadata } from "@grpc/grpc-js";
+import { netnsSupport, startSitesCluster, type LocalCluster, type SitesCluster } from "@taj/devcluster";
 import { prepareProbes, type Probe } from "./probes.ts";
 import type { Verification } from "./verify.ts";
 import type { LoadResult } from "./load.ts";
@@ -45,7 +46,7 @@ export async function withSitesCluster<T>(
   let failed = true;
   try {
     log(`cluster up in ${Date.now() - started} ms: ${JSON.stringify(cluster.addresses.gateways)}; namespaces ${Object.values(cluster.topology.namespaces).join(" ")}`);
-    const probes = await prepareProbes(cluster.addresses.gateway);
+    const probes = await prepareProbes(cluster.addresses.gateway, { credentials: await drillCredentials(cluster) });
     if (probes.length < 4) throw new Error(`only ${probes.length} usable probes`);
     log(`${probes.length} probes ready`);
     const result = await body(cluster, probes);
@@ -60,6 +61,11 @@ export async function withSitesCluster<T>(
 }
 
 export const runId = () => Date.now().toString(36);
+
+/** The drills' caller: a token from the cluster's local issuer with every role the drills use. */
+export function drillCredentials(cluster: LocalCluster): Promise<Metadata> {
+  return cluster.issuer.metadata({ sub: "drill", roles: ["search", "enroll", "admin"], expiresInS: 24 * 3600 });
+}
 
 /** Logs a waiting verification every 10th check: which site misses what. */
 export function logProgress(v: Verification, check: number): void {

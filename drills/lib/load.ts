@@ -1,6 +1,8 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { AppError, createClient, errorCodeName, type ServiceClient } from "@taj/common";
 import { ErrorCode, MatchingService, Modality } from "@taj/proto";
+import { withCallMetadata } from "@taj/devcluster";
+import type { Metadata } from "@grpc/grpc-js";
 import type { Probe } from "./probes.ts";
 
 type Client = ServiceClient<typeof MatchingService.method>;
@@ -40,6 +42,8 @@ export interface LoadOptions {
   /** Pause between two searches of one lane, and between two writes (default 50 ms / 20 ms). */
   searchPauseMs?: number;
   writePauseMs?: number;
+  /** The caller's metadata (a bearer token with roles search + enroll) on every call. */
+  credentials?: Metadata;
 }
 
 export interface AckedWrite {
@@ -109,7 +113,10 @@ export function startLoad(options: LoadOptions): LoadRun {
   const clients = new Map<string, Client>();
   const clientOf = (address: string) => {
     let c = clients.get(address);
-    if (!c) clients.set(address, (c = createClient(MatchingService, address)));
+    if (!c) {
+      const plain = createClient(MatchingService, address);
+      clients.set(address, (c = options.credentials ? withCallMetadata(plain, options.credentials) : plain));
+    }
     return c;
   };
   const idPrefix = `DRILL-${options.runId}-`;

@@ -2,6 +2,8 @@ import sharp from "sharp";
 import { AppError, createClient } from "@taj/common";
 import { ErrorCode, MatchingService, Modality, type Box } from "@taj/proto";
 import { loadSamplePhotos } from "@taj/samples";
+import { withCallMetadata } from "@taj/devcluster";
+import type { Metadata } from "@grpc/grpc-js";
 
 /** One face to enrol or search with: a single-face crop, or (when a crop still shows a neighbour) the photo plus the face's box. */
 export interface Probe {
@@ -29,10 +31,11 @@ async function crop(photo: Buffer, box: Box, margin: number): Promise<Buffer> {
  * still finds unusable is replaced by the whole photo with the face's box, so every probe is
  * accepted by Enroll and Search. Nothing is enrolled here.
  */
-export async function prepareProbes(gateway: string, options: { max?: number; timeoutMs?: number } = {}): Promise<Probe[]> {
+export async function prepareProbes(gateway: string, options: { max?: number; timeoutMs?: number; credentials?: Metadata } = {}): Promise<Probe[]> {
   const max = options.max ?? 24;
   const timeoutMs = options.timeoutMs ?? 30_000;
-  const client = createClient(MatchingService, gateway);
+  const plain = createClient(MatchingService, gateway);
+  const client = options.credentials ? withCallMetadata(plain, options.credentials) : plain;
   const search = (image: Buffer, faceBox?: Box) =>
     client.search({ modality: Modality.FACE, image, caseRef: "DRILL-PROBES", ...(faceBox ? { faceBox } : {}) }, { timeoutMs });
   const probes: Probe[] = [];

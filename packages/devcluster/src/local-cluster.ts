@@ -250,7 +250,12 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
     // in <dir>/oidc/); systems' certificates map to roles by subject CN.
     const issuer = await LocalIssuer.open(dir);
     await issuer.writeDemoTokens();
-    const gatewayAuthEnv = { ...issuer.gatewayEnv(), CLIENT_CERT_ROLES: LOCAL_CERT_ROLES };
+    const gatewayAuthEnv = {
+      ...issuer.gatewayEnv(),
+      CLIENT_CERT_ROLES: LOCAL_CERT_ROLES,
+      // Drills and the bench drive one principal at hundreds of calls a second; production keeps the default.
+      RATE_LIMIT_PER_PRINCIPAL_PER_S: "2000",
+    };
     const gateways = sites.map((site) => {
       // On loopback no link can be cut, so every extractor is local (as before); between
       // namespaces a gateway uses its own site's and falls back to the other's.
