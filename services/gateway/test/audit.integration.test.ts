@@ -112,14 +112,17 @@ test("the audit query returns exactly the events of a scripted sequence of calls
   const enrolled = await client.enroll({ modality: Modality.FACE, id: "rec-a", image: image("a") }, opts(as.clerk));
   const searched = await client.search({ modality: Modality.FACE, image: image("probe"), caseRef: "CASE-1", maxCandidates: 5 }, opts(as.investigator));
   searchId = searched.searchId;
+  const extractions = extractor.state.calls;
   await assert.rejects(client.search({ modality: Modality.FACE, image: image("probe"), caseRef: "CASE-2" }, opts()), rejectsWith(ErrorCode.UNAUTHENTICATED));
   await assert.rejects(client.search({ modality: Modality.FACE, image: image("probe"), caseRef: "CASE-3" }, opts(as.clerk)), rejectsWith(ErrorCode.PERMISSION_DENIED));
+  assert.equal(extractor.state.calls, extractions, "refused calls do no work: no extraction");
   const got = await client.get({ modality: Modality.FACE, id: "rec-a" }, opts(as.clerk));
   await assert.rejects(client.search({ modality: Modality.FACE, image: image("probe"), caseRef: "CASE-4", maxCandidates: 100_000 }, opts(as.investigator)), rejectsWith(ErrorCode.INVALID_ARGUMENT));
   await client.stats({}, opts(as.admin));
   const deleted = await client.delete({ modality: Modality.FACE, id: "rec-a" }, opts(as.clerk));
 
   scriptEnd = Date.now() + 1;
+  await new Promise((r) => setTimeout(r, 10)); // events are stamped in ms: the queries below come after `to`
   assert.match(searchId, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/, "the search id is a UUIDv7");
   const entries = await queryAll({ ...script(), pageSize: 3 });
   const rows = entries.map(({ event: e }) => [e!.rpc, e!.principal?.id, e!.outcome, e!.caseRef, e!.recordId]);
@@ -192,12 +195,14 @@ test("feedback: only the search's own investigator, only returned candidates; th
   await assert.rejects(client.recordFeedback({ searchId: unknown, candidateId: "rec-a", verdict: Verdict.CONFIRMED }, opts(as.investigator)), rejectsWith(ErrorCode.SEARCH_NOT_FOUND));
   await assert.rejects(client.recordFeedback({ searchId: "not-a-uuid", candidateId: "rec-a", verdict: Verdict.CONFIRMED }, opts(as.investigator)), rejectsWith(ErrorCode.INVALID_ARGUMENT));
   await assert.rejects(client.recordFeedback({ searchId, candidateId: "rec-a", verdict: Verdict.UNSPECIFIED }, opts(as.investigator)), rejectsWith(ErrorCode.INVALID_ARGUMENT));
+  // Events are stamped in ms: leave a gap so the refused calls above are before `before`.
+  await new Promise((r) => setTimeout(r, 10));
   const before = Date.now();
   await client.recordFeedback({ searchId, candidateId: "rec-a", verdict: Verdict.REJECTED }, opts(as.investigator));
   const recorded = await client.recordFeedback({ searchId, candidateId: "rec-a", verdict: Verdict.CONFIRMED }, opts(as.investigator));
   assert.ok(recorded.recordedAt);
   await client.recordFeedback({ searchId, candidateId: "rec-b", verdict: Verdict.REJECTED }, opts(as.investigator));
-  const summary = await client.feedbackSummary({ from: timestampFromMs(before - 1) }, opts(as.auditor));
+  const summary = await client.feedbackSummary({ from: timestampFromMs(before) }, opts(as.auditor));
   const rows = (bs: typeof summary.byRank) => bs.map((b) => [b.label, b.confirmed, b.rejected, b.unsure, Number(b.confirmedRate.toFixed(3))]);
   assert.deepEqual(rows(summary.byModality), [["face", 1, 1, 0, 0.5]]);
   assert.deepEqual(rows(summary.byRank), [["1", 1, 0, 0, 1], ["2", 0, 1, 0, 0]]);
@@ -205,16 +210,16 @@ test("feedback: only the search's own investigator, only returned candidates; th
   assert.equal(summary.byWeek.length, 1);
   assert.match(summary.byWeek[0]!.label, /^\d{4}-W\d{2}$/);
   assert.deepEqual(rows(summary.byModality).length, 1);
-  const empty = await client.feedbackSummary({ from: timestampFromMs(before - 1), modality: Modality.TATTOO }, opts(as.auditor));
+  const empty = await client.feedbackSummary({ from: timestampFromMs(before), modality: Modality.TATTOO }, opts(as.auditor));
   assert.deepEqual(empty.byModality, []);
   await assert.rejects(client.feedbackSummary({}, opts(as.investigator)), rejectsWith(ErrorCode.PERMISSION_DENIED));
-  const fb = await queryAll({ from: timestampFromMs(before - 1), rpc: "RecordFeedback" });
+  const fb = await queryAll({ from: timestampFromMs(before), rpc: "RecordFeedback" });
   assert.deepEqual(fb.map((e) => [e.event!.outcome, e.event!.feedback?.candidateId, e.event!.feedback?.rank, e.event!.caseRef]), [
     ["OK", "rec-a", 1, "CASE-1"], ["OK", "rec-a", 1, "CASE-1"], ["OK", "rec-b", 2, "CASE-1"],
   ]);
   // tajctl shows the same summary through the gateway.
   const token = as.auditor.get("authorization")[0]!.toString().replace("Bearer ", "");
-  const cli = await tajctl("feedback-summary", "--gateway", `127.0.0.1:${gateway.port}`, "--token", token, "--from", new Date(before - 1).toISOString(), "--json");
+  const cli = await tajctl("feedback-summary", "--gateway", `127.0.0.1:${gateway.port}`, "--token", token, "--from", new Date(before).toISOString(), "--json");
   assert.equal((JSON.parse(cli.out) as { byModality: Array<{ label: string; confirmed: number }> }).byModality[0]?.confirmed, 1);
 });
 
