@@ -12,7 +12,8 @@ import type { GatewayMetrics } from "./metrics.ts";
  * from auth/ comes next.
  */
 export interface CallerGate {
-  admit(ctx: CallContext): Promise<Principal>;
+  /** `onAuthenticated` is told the principal as soon as it is known, so a call its rate limit refuses is audited under its name. */
+  admit(ctx: CallContext, onAuthenticated?: (principal: Principal) => void): Promise<Principal>;
 }
 
 export interface AuditLimits {

@@ -24,7 +24,8 @@ type Impl = ServiceImpl<typeof MatchingService extends { method: infer M } ? M :
  * handler, then the call's audit event, awaited until the audit stream's quorum stored it; only
  * then the answer. "No audit, no answer": when the event cannot be stored the caller gets
  * AUDIT_UNAVAILABLE and nothing of the handler's result (no candidates), whatever the handler did.
- * Refused calls are recorded too, with the principal when it is known and ANONYMOUS when not.
+ * Refused calls are recorded too, with the principal when it is known (also when its own rate
+ * limit refused it) and ANONYMOUS when not.
  *
  * `describe` takes what the audit keeps of the raw request (cleaned, bounded), so a refused call
  * still says which case or record it was about; handlers add what they learn to `call.facts`.
@@ -42,7 +43,7 @@ function audited<Req, Res>(
     let response: Res | undefined;
     let failure: AppError | undefined;
     try {
-      call.principal = await deps.gate.admit(ctx);
+      call.principal = await deps.gate.admit(ctx, (p) => (call.principal = p));
       authorize(call.principal, rpc);
       response = await handler(req, call);
     } catch (err) {

@@ -27,6 +27,7 @@ let etcd: TestEtcd;
 let extractor: Awaited<ReturnType<typeof startTestExtractor>>;
 let coordinator: Awaited<ReturnType<typeof startTestCoordinator>>;
 let gateway: Gateway;
+let issuerEnv: Record<string, string>;
 let client: ReturnType<typeof createClient<typeof MatchingService.method>>;
 const as: Record<"investigator" | "colleague" | "clerk" | "auditor" | "admin", Metadata> = {} as never;
 
@@ -70,6 +71,7 @@ before(async () => {
   extractor = await startTestExtractor();
   coordinator = await startTestCoordinator();
   const issuer = await LocalIssuer.open(dir);
+  issuerEnv = issuer.gatewayEnv();
   as.investigator = await issuer.metadata({ sub: "inspector-7", roles: ["search"] });
   as.colleague = await issuer.metadata({ sub: "inspector-9", roles: ["search"] });
   as.clerk = await issuer.metadata({ sub: "clerk-1", roles: ["enroll"] });
@@ -186,6 +188,33 @@ test("each filter narrows the query; paging is stable; a garbled page token is r
   assert.ok(audits.length >= 10, "every QueryAudit call is itself in the trail");
   assert.ok(audits.some((e) => e.event!.outcome === "INVALID_PAGE_TOKEN" && e.event!.principal?.id === "oidc:auditor-1"));
   assert.ok(audits.some((e) => e.event!.outcome === "PERMISSION_DENIED" && e.event!.principal?.id === "oidc:inspector-7"));
+});
+
+test("a call refused by its principal's rate limit is audited under that principal, on the refusing gateway's own chain", async () => {
+  const limited = await startGateway(
+    GatewayConfig.parse({
+      SITE: "b", GATEWAY_ID: "gw-rate-limited", GRPC_PORT: "0",
+      EXTRACTOR_ADDRESSES: `127.0.0.1:${extractor.server.port}`, COORDINATOR_ADDRESSES: `127.0.0.1:${coordinator.server.port}`,
+      NATS_URLS: nats.url, ETCD_ENDPOINTS: etcd.endpoint,
+      RATE_LIMIT_PER_PRINCIPAL_PER_S: "0.05", RATE_LIMIT_PER_PRINCIPAL_BURST: "0",
+      ...issuerEnv,
+    }),
+    createLogger("gateway", "silent"),
+  );
+  const other = createClient(MatchingService, `127.0.0.1:${limited.port}`);
+  try {
+    const from = timestampFromMs(Date.now());
+    await other.stats({}, opts(as.admin));
+    await assert.rejects(other.stats({}, opts(as.admin)), rejectsWith(ErrorCode.RATE_LIMITED));
+    const events = (await queryAll({ from, rpc: "Stats" })).map((e) => e.event!);
+    assert.deepEqual(events.map((e) => [e.gatewayId, e.chainSequence, e.principal?.id, e.outcome]), [
+      ["gw-rate-limited", 1n, "oidc:admin-1", "OK"],
+      ["gw-rate-limited", 2n, "oidc:admin-1", "RATE_LIMITED"],
+    ]);
+  } finally {
+    other.close();
+    await limited.close();
+  }
 });
 
 test("feedback: only the search's own investigator, only returned candidates; the summary counts the latest verdicts", async () => {

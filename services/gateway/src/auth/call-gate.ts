@@ -30,7 +30,8 @@ export class CallGate {
     this.#failures = failures;
   }
 
-  async admit(ctx: CallContext): Promise<Principal> {
+  /** `onAuthenticated` learns the principal even when its own rate then refuses the call (for the audit trail). */
+  async admit(ctx: CallContext, onAuthenticated?: (principal: Principal) => void): Promise<Principal> {
     const peer = peerKey(ctx);
     await this.#failures.check(peer);
     let principal: Principal;
@@ -42,6 +43,7 @@ export class CallGate {
       if (refused.code === ErrorCode.UNAUTHENTICATED) await this.#failures.take(peer).catch(() => {});
       throw refused;
     }
+    onAuthenticated?.(principal);
     await this.#principals.take(principal.id);
     return principal;
   }
