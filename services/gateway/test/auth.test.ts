@@ -99,6 +99,19 @@ test("certificates not from the trusted CA, outside their validity, for another 
   await refused(ctxWith({ cert: Buffer.from("not a certificate") }));
 });
 
+test("the CA file is re-read when it changes: after a CA rotation, the old CA's certificates (even ones seen before) are refused", async () => {
+  const caFile = join(dir, "rotating-ca.pem");
+  cpSync(pki.file("ca.crt"), caFile);
+  const rotating = createAuthenticator(config({ CLIENT_CA_FILE: caFile, CLIENT_CERT_ROLES: "taj-system=search" }), silent);
+  assert.equal((await rotating.authenticate(ctxWith({ cert: certs.valid! }))).id, "cert:taj-system");
+  assert.equal((await rotating.authenticate(ctxWith({ cert: certs.valid! }))).id, "cert:taj-system", "remembered");
+  await assert.rejects(rotating.authenticate(ctxWith({ cert: certs.otherCa! })));
+  cpSync(pki.file("other.crt"), caFile);
+  await new Promise((r) => setTimeout(r, 1_100)); // the file is checked at most once a second
+  await assert.rejects(rotating.authenticate(ctxWith({ cert: certs.valid! })), (e: unknown) => e instanceof AppError && e.code === ErrorCode.UNAUTHENTICATED);
+  assert.equal((await rotating.authenticate(ctxWith({ cert: certs.otherCa! }))).id, "cert:taj-system");
+});
+
 test("a valid token names the principal oidc:<sub> with its roles; unknown role names are ignored", async () => {
   const token = await issuer.token({ sub: "inspector-7", roles: ["search", "audit", "superuser"] });
   const p = await auth.authenticate(ctxWith({ token }));
