@@ -67,22 +67,41 @@ function gatewayOf(subject: string): string {
  * - reordered: the missing ones appear later, unchanged, in the wrong place.
  */
 export function verifyAuditChains(messages: Iterable<ChainInput>): VerifyReport {
-  const chains = new Map<string, { links: Link[]; undecodable?: ChainBreak }>();
-  for (const m of messages) {
+  const verifier = new ChainVerifier();
+  for (const m of messages) verifier.add(m);
+  return verifier.report();
+}
+
+/**
+ * The same check fed one message at a time (stream order), so a long stream is never held in
+ * memory: only a small link (sequences and hashes) per event is kept.
+ */
+export class ChainVerifier {
+  readonly #chains = new Map<string, { links: Link[]; undecodable?: ChainBreak }>();
+
+  add(m: ChainInput): void {
     const gatewayId = gatewayOf(m.subject);
-    const chain = chains.get(gatewayId) ?? { links: [] };
-    chains.set(gatewayId, chain);
-    if (chain.undecodable) continue;
+    const chain = this.#chains.get(gatewayId) ?? { links: [] };
+    this.#chains.set(gatewayId, chain);
+    if (chain.undecodable) return;
     try {
       const record = decodeAuditRecord(m.data);
       const event = decodeAuditEvent(record.event);
       const hashOk = same(hashEventBytes(record.event), record.hash) && event.gatewayId === gatewayId;
-      chain.links.push({ seq: m.seq, chainSeq: Number(event.chainSequence), hash: record.hash, prevHash: event.prevHash, hashOk });
+      // Copies: decoded bytes are views of the whole message, which must not stay in memory.
+      chain.links.push({ seq: m.seq, chainSeq: Number(event.chainSequence), hash: new Uint8Array(record.hash), prevHash: new Uint8Array(event.prevHash), hashOk });
     } catch {
       const expected = (chain.links.at(-1)?.chainSeq ?? 0) + 1;
       chain.undecodable = { kind: "undecodable", streamSequence: m.seq, expectedChainSequence: expected, detail: "the message is not an audit record" };
     }
   }
+
+  report(): VerifyReport {
+    return reportOf(this.#chains);
+  }
+}
+
+function reportOf(chains: Map<string, { links: Link[]; undecodable?: ChainBreak }>): VerifyReport {
   const reports = [...chains].sort(([a], [b]) => a.localeCompare(b)).map(([gatewayId, chain]) => {
     const links = chain.links;
     const first = links[0];

@@ -18,4 +18,4 @@ export {
   ensureAuditStream, AUDIT_MAX_AGE_DAYS_DEFAULT, isStreamNotFound, hashEventBytes, sealAuditEvent, decodeAuditRecord, decodeAuditEvent, readAuditStream,
   type AuditStreamOptions, type StoredAuditMessage, type ReadAuditOptions, type ReadAuditResult,
 } from "./audit-log.ts";
-export { verifyAuditChains, VERIFY_LIMITS, type ChainInput, type ChainBreak, type ChainReport, type VerifyReport, type BreakKind } from "./audit-chain.ts";
+export { verifyAuditChains, ChainVerifier, VERIFY_LIMITS, type ChainInput, type ChainBreak, type ChainReport, type VerifyReport, type BreakKind } from "./audit-chain.ts";

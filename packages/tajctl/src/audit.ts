@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { connect, type NatsConnection } from "nats";
 import { toJson } from "@bufbuild/protobuf";
 import {
-  decodeAuditEvent, decodeAuditRecord, readAuditStream, verifyAuditChains,
+  ChainVerifier, decodeAuditEvent, decodeAuditRecord, readAuditStream,
   type ChainInput, type StoredAuditMessage, type VerifyReport,
 } from "@taj/common";
 import { AuditEventSchema } from "@taj/proto";
@@ -82,9 +82,9 @@ export function readExport(path: string): { messages: ChainInput[]; problems: Fi
 
 export async function verifyStream(servers: string[]): Promise<VerifyReport> {
   return withNats(servers, async (nc) => {
-    const all: StoredAuditMessage[] = [];
-    for await (const m of streamMessages(nc)) all.push(m);
-    return verifyAuditChains(all);
+    const verifier = new ChainVerifier();
+    for await (const m of streamMessages(nc)) verifier.add(m);
+    return verifier.report();
   });
 }
 
