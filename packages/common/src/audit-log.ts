@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import {
   DiscardPolicy, RetentionPolicy, StorageType,
-  type JetStreamClient, type JetStreamManager, type StreamInfo,
+  type JetStreamClient, type JetStreamManager, type OrderedConsumerOptions, type StreamInfo,
 } from "nats";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { AuditEventSchema, AuditRecordSchema, type AuditEvent, type AuditRecord } from "@taj/proto";
@@ -111,29 +111,42 @@ export async function readAuditStream(js: JetStreamClient, jsm: JetStreamManager
   if (info.state.messages === 0 || (options.startSeq !== undefined && options.startSeq > lastSeq)) return { messages, nextSeq: undefined };
   // Nothing stored since the start time: a consumer would only wait for its fetch to expire.
   if (options.startSeq === undefined && options.startTimeMs !== undefined && options.startTimeMs > lastStoredMs) return { messages, nextSeq: undefined };
-  const consumer = await js.consumers.get(AUDIT_STREAM, {
-    ...(options.startSeq !== undefined
-      ? { opt_start_seq: Math.max(options.startSeq, 1) }
-      : options.startTimeMs !== undefined ? { opt_start_time: new Date(options.startTimeMs).toISOString() } : {}),
-  });
+  const startAt = (): Partial<OrderedConsumerOptions> =>
+    seq > 0
+      ? { opt_start_seq: seq + 1 }
+      : options.startSeq !== undefined
+        ? { opt_start_seq: Math.max(options.startSeq, 1) }
+        : options.startTimeMs !== undefined ? { opt_start_time: new Date(options.startTimeMs).toISOString() } : {};
   let seq = 0;
+  let consumer = await js.consumers.get(AUDIT_STREAM, startAt());
+  let retries = 0;
   try {
     while (messages.length < options.maxMessages) {
       const want = Math.min(FETCH_BATCH, options.maxMessages - messages.length);
-      const batch = await consumer.fetch({ max_messages: want, expires: 2_000 });
       let got = 0;
       let done = false;
-      for await (const m of batch) {
-        got++;
-        seq = m.seq;
-        const storedAtMs = Math.floor(m.info.timestampNanos / 1e6);
-        if (options.stopAfterMs !== undefined && storedAtMs > options.stopAfterMs) return { messages, nextSeq: undefined };
-        messages.push({ seq, subject: m.subject, storedAtMs, data: m.data });
-        if (seq >= lastSeq || m.info.pending === 0) {
-          done = true;
-          break;
+      try {
+        const batch = await consumer.fetch({ max_messages: want, expires: 2_000 });
+        for await (const m of batch) {
+          got++;
+          seq = m.seq;
+          const storedAtMs = Math.floor(m.info.timestampNanos / 1e6);
+          if (options.stopAfterMs !== undefined && storedAtMs > options.stopAfterMs) return { messages, nextSeq: undefined };
+          messages.push({ seq, subject: m.subject, storedAtMs, data: m.data });
+          if (seq >= lastSeq || m.info.pending === 0) {
+            done = true;
+            break;
+          }
+          if (got >= want) break;
         }
-        if (got >= want) break;
+      } catch (err) {
+        // A consumer just created on another server of the cluster may not be reachable yet
+        // ("no responders"): start a new one after the last message read, a few times.
+        if (!isNoResponders(err) || ++retries > READ_RETRIES) throw err;
+        await consumer.delete().catch(() => undefined);
+        await new Promise((r) => setTimeout(r, 50 * retries));
+        consumer = await js.consumers.get(AUDIT_STREAM, startAt());
+        continue;
       }
       if (done || got === 0) return { messages, nextSeq: undefined };
     }
@@ -142,3 +155,10 @@ export async function readAuditStream(js: JetStreamClient, jsm: JetStreamManager
     await consumer.delete().catch(() => undefined);
   }
 }
+
+const READ_RETRIES = 5;
+
+function isNoResponders(err: unknown): boolean {
+  return err instanceof Error && ((err as { code?: string }).code === "503" || /no responders/i.test(err.message));
+}
+

@@ -20,9 +20,9 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   const metrics = await startMetrics("gateway", config.METRICS_PORT, config.GRPC_HOST, logger);
   const log = await TemplateLog.open(config.NATS_URLS, config.LOG_REPLICAS, logger);
   // No audit, no answer: a gateway that cannot reach its audit stream does not start.
-  const audit = await AuditTrail.open(
+  const audit = await AuditTrail.on(
+    log.connection,
     {
-      servers: config.NATS_URLS,
       gatewayId: config.GATEWAY_ID,
       replicas: config.LOG_REPLICAS,
       maxAgeDays: config.AUDIT_MAX_AGE_DAYS,
@@ -82,8 +82,8 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       extractors.close();
       coordinators.close();
       await partitions.close();
+      await audit.close(); // before the connection it shares with the log
       await log.close();
-      await audit.close();
       await metrics.close();
     },
   };

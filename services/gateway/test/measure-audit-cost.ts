@@ -51,7 +51,7 @@ const log = await TemplateLog.open(config.NATS_URLS, 3, logger);
 const appendMs: number[] = [];
 
 async function gateway(gatewayId: string, awaited: boolean) {
-  const trail = await AuditTrail.open({ servers: config.NATS_URLS, gatewayId, replicas: 3, maxAgeDays: 400, maxBytes: 0, appendTimeoutMs: 2_000 }, logger);
+  const trail = await AuditTrail.open(config.NATS_URLS, { gatewayId, replicas: 3, maxAgeDays: 400, maxBytes: 0, appendTimeoutMs: 2_000 }, logger);
   const audit: AuditPort = {
     read: (o) => trail.read(o),
     append: (d) => {

@@ -33,7 +33,6 @@ export function auditUnavailable(cause: unknown): AppError {
 export type AuditPort = Pick<AuditTrail, "append" | "read">;
 
 export interface AuditTrailOptions extends AuditStreamOptions {
-  servers: string[];
   gatewayId: string;
   /** How long one append may take, retries included, before the call fails AUDIT_UNAVAILABLE. */
   appendTimeoutMs: number;
@@ -45,7 +44,7 @@ export interface AuditTrailOptions extends AuditStreamOptions {
  * a second process with the same gateway id cannot fork the chain (one of them gets "wrong last
  * sequence", re-reads the head and links after the other's event). After any failed append the
  * head is unknown (the publish may have been stored) and is read again before the next one; the
- * retry reuses the event id as msgID, so JetStream stores a retried event once.
+ * msgID is the event id and its chain position, so JetStream stores a retried event once.
  */
 export class AuditTrail {
   readonly #subject: string;
@@ -58,24 +57,39 @@ export class AuditTrail {
     private readonly jsm: JetStreamManager,
     private readonly options: AuditTrailOptions,
     private readonly logger: Logger,
+    /** Whether close() ends the connection (one the trail opened itself). */
+    private readonly ownsConnection: boolean,
   ) {
     this.#subject = auditSubject(options.gatewayId);
   }
 
-  static async open(options: AuditTrailOptions, logger: Logger): Promise<AuditTrail> {
-    const nc = await connect({ servers: options.servers, noRandomize: true, maxReconnectAttempts: -1, name: `taj-${options.gatewayId}-audit` });
+  /**
+   * On the gateway's NATS connection (the template log's: one connection, one place for its
+   * TLS and credentials); the caller closes it after the trail.
+   */
+  static async on(nc: NatsConnection, options: AuditTrailOptions, logger: Logger): Promise<AuditTrail> {
+    return AuditTrail.#start(nc, options, logger, false);
+  }
+
+  /** On a connection of its own (tools, tests), closed with the trail. */
+  static async open(servers: string[], options: AuditTrailOptions, logger: Logger): Promise<AuditTrail> {
+    const nc = await connect({ servers, noRandomize: true, maxReconnectAttempts: -1, name: `taj-${options.gatewayId}-audit` });
     try {
-      const jsm = await nc.jetstreamManager();
-      // The cluster bootstrap creates it; a gateway alone (tests, a first start) creates it the same way.
-      await ensureAuditStream(jsm, options);
-      const trail = new AuditTrail(nc, nc.jetstream(), jsm, options, logger);
-      trail.#head = await trail.#readHead();
-      logger.info({ gatewayId: options.gatewayId, chainSequence: String(trail.#head.chainSequence) }, "audit chain resumed");
-      return trail;
+      return await AuditTrail.#start(nc, options, logger, true);
     } catch (err) {
       await nc.close();
       throw err;
     }
+  }
+
+  static async #start(nc: NatsConnection, options: AuditTrailOptions, logger: Logger, owns: boolean): Promise<AuditTrail> {
+    const jsm = await nc.jetstreamManager();
+    // The cluster bootstrap creates it; a gateway alone (tests, a first start) creates it the same way.
+    await ensureAuditStream(jsm, options);
+    const trail = new AuditTrail(nc, nc.jetstream(), jsm, options, logger, owns);
+    trail.#head = await trail.#readHead();
+    logger.info({ gatewayId: options.gatewayId, chainSequence: String(trail.#head.chainSequence) }, "audit chain resumed");
+    return trail;
   }
 
   get gatewayId(): string {
@@ -93,9 +107,10 @@ export class AuditTrail {
     return readAuditStream(this.js, this.jsm, options);
   }
 
+  /** Waits for the appends in flight; ends the connection only if the trail opened it. */
   async close(): Promise<void> {
     await this.#tail;
-    await this.nc.drain().catch(() => this.nc.close());
+    if (this.ownsConnection) await this.nc.drain().catch(() => this.nc.close());
   }
 
   async #append(draft: AuditEventDraft): Promise<Appended> {
@@ -114,7 +129,9 @@ export class AuditTrail {
         });
         const sealed = sealAuditEvent(event);
         const ack = await this.js.publish(this.#subject, sealed.record, {
-          msgID: eventId,
+          // Event and chain position: a retry of these exact bytes is stored once, while the event
+          // re-linked after another writer's (a new position) is a new message.
+          msgID: `${eventId}:${event.chainSequence}`,
           timeout: Math.max(1, deadline - Date.now()),
           expect: { streamName: AUDIT_STREAM, lastSubjectSequence: head.streamSequence },
         });
