@@ -5,6 +5,7 @@ import { existsSync } from "node:fs";
 import { join, relative } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
+import type { Metadata } from "@grpc/grpc-js";
 import { repoRoot, startLocalCluster, type LocalCluster } from "@taj/devcluster";
 import type { ChannelCredentials } from "@grpc/grpc-js";
 
@@ -73,7 +74,8 @@ async function main(): Promise<number> {
     });
   }
   console.log(`ready in ${((performance.now() - started) / 1000).toFixed(1)} s\n\n${table(cluster)}\n`);
-  console.log(`public API (grpc, taj.v1.MatchingService): ${cluster.addresses.gateway}\n`);
+  console.log(`public API (grpc, taj.v1.MatchingService): ${cluster.addresses.gateway}`);
+  console.log(`callers: demo tokens per role in ${relative(process.cwd(), cluster.issuer.dir)}/<search|enroll|admin|audit>.token (metadata "authorization: Bearer <token>")\n`);
 
   let demoOk: boolean;
   try {

@@ -10,7 +10,7 @@ import {
   CoordinatorService, ErrorCode, ExtractorService, MatchingService, Modality, SearchMode, ShardService,
 } from "@taj/proto";
 import { AppError, createClient, partitionOf, type ServiceClient } from "@taj/common";
-import { startLocalCluster, type LocalCluster } from "@taj/devcluster";
+import { startLocalCluster, withCallMetadata, type LocalCluster } from "@taj/devcluster";
 import { enrollAllFaces, loadSamplePhotos, renderFace, searchFace, type EnrolledFace } from "@taj/samples";
 
 const PARTITIONS = 16;
@@ -32,7 +32,9 @@ before(async () => {
     extractors: 1,
     shardEnv: { SNAPSHOT_INTERVAL_MS: "1500" },
   });
-  gateway = createClient(MatchingService, cluster.addresses.gateway, cluster.credentials("client"));
+  // One caller with every role: this test is about search, not about roles (see the gateway's auth tests).
+  const caller = await cluster.issuer.metadata({ sub: "face-search-test", roles: ["search", "enroll", "admin", "audit"] });
+  gateway = withCallMetadata(createClient(MatchingService, cluster.addresses.gateway, cluster.credentials("bearer")), caller);
   let serial = 0;
   for (const photo of await loadSamplePhotos()) {
     const result = await enrollAllFaces(gateway, photo, () => `IT${String(++serial).padStart(5, "0")}`);
@@ -216,7 +218,7 @@ describe("every error case returns its own code", () => {
     await assert.rejects(gateway.enroll({ modality: Modality.FACE, id: "bad id!", image: face().bytes }), isCode(ErrorCode.INVALID_ID));
     await assert.rejects(gateway.get({ modality: Modality.FACE, id: "" }), isCode(ErrorCode.INVALID_ID));
     await assert.rejects(gateway.enroll({ modality: Modality.UNSPECIFIED, id: "X1", image: face().bytes }), isCode(ErrorCode.UNSUPPORTED_MODALITY));
-    await assert.rejects(gateway.search({ modality: Modality.TATTOO, image: face().bytes }), isCode(ErrorCode.UNSUPPORTED_MODALITY));
+    await assert.rejects(gateway.search({ caseRef: "IT-CASE-1", modality: Modality.TATTOO, image: face().bytes }), isCode(ErrorCode.UNSUPPORTED_MODALITY));
   });
 
   test("image errors", async () => {
@@ -236,7 +238,7 @@ describe("every error case returns its own code", () => {
     const id = "IT-ERR-2";
     const blank = await sharp({ create: { width: 400, height: 300, channels: 3, background: "#6a8" } }).jpeg().toBuffer();
     await assert.rejects(gateway.enroll({ modality: Modality.FACE, id, image: blank }), isCode(ErrorCode.NO_FACE));
-    await assert.rejects(gateway.search({ modality: Modality.FACE, image: blank }), isCode(ErrorCode.NO_FACE));
+    await assert.rejects(gateway.search({ caseRef: "IT-CASE-1", modality: Modality.FACE, image: blank }), isCode(ErrorCode.NO_FACE));
     const group = enrolled.find((f) => enrolled.filter((g) => g.photo === f.photo).length > 1)!;
     await assert.rejects(gateway.enroll({ modality: Modality.FACE, id, image: group.bytes }), (e: unknown) =>
       e instanceof AppError && e.code === ErrorCode.MULTIPLE_FACES && e.faces.length > 1);
@@ -249,19 +251,19 @@ describe("every error case returns its own code", () => {
     const side = Math.round(Math.max(b.widthPx, b.heightPx) * 1.6);
     const region = { left: Math.max(0, Math.round(b.xPx - side * 0.2)), top: Math.max(0, Math.round(b.yPx - side * 0.2)), width: side, height: side };
     const tiny = await sharp(face().bytes).rotate().extract(region).resize({ width: Math.round((side * 38) / b.widthPx) }).png().toBuffer();
-    await assert.rejects(gateway.search({ modality: Modality.FACE, image: tiny }), isCode(ErrorCode.FACE_TOO_SMALL));
+    await assert.rejects(gateway.search({ caseRef: "IT-CASE-1", modality: Modality.FACE, image: tiny }), isCode(ErrorCode.FACE_TOO_SMALL));
     await assert.rejects(gateway.get({ modality: Modality.FACE, id }), isCode(ErrorCode.NOT_FOUND));
   });
 
   test("search parameters out of range", async () => {
     const image = face().bytes;
-    await assert.rejects(gateway.search({ modality: Modality.FACE, image, similarityThreshold: 1.5 }), isCode(ErrorCode.INVALID_ARGUMENT));
-    await assert.rejects(gateway.search({ modality: Modality.FACE, image, maxCandidates: 0 }), isCode(ErrorCode.INVALID_ARGUMENT));
-    await assert.rejects(gateway.search({ modality: Modality.FACE, image, maxCandidates: 100_000 }), isCode(ErrorCode.INVALID_ARGUMENT));
+    await assert.rejects(gateway.search({ caseRef: "IT-CASE-1", modality: Modality.FACE, image, similarityThreshold: 1.5 }), isCode(ErrorCode.INVALID_ARGUMENT));
+    await assert.rejects(gateway.search({ caseRef: "IT-CASE-1", modality: Modality.FACE, image, maxCandidates: 0 }), isCode(ErrorCode.INVALID_ARGUMENT));
+    await assert.rejects(gateway.search({ caseRef: "IT-CASE-1", modality: Modality.FACE, image, maxCandidates: 100_000 }), isCode(ErrorCode.INVALID_ARGUMENT));
   });
 
   test("an expired deadline is honoured", async () => {
-    await assert.rejects(gateway.search({ modality: Modality.FACE, image: face().bytes }, { timeoutMs: 1 }), isCode(ErrorCode.DEADLINE_EXCEEDED));
+    await assert.rejects(gateway.search({ caseRef: "IT-CASE-1", modality: Modality.FACE, image: face().bytes }, { timeoutMs: 1 }), isCode(ErrorCode.DEADLINE_EXCEEDED));
   });
 });
 

@@ -13,9 +13,10 @@ import { Etcd3 } from "etcd3";
 import { connect, RetentionPolicy, StorageType, type NatsConnection } from "nats";
 import {
   AppError, PARTITION_COUNT_KEY, TEMPLATE_STREAM, channelCredentials, createClient, etcdCredentials, natsTls, type PeerKind, type TlsFiles,
+  AUDIT_STREAM,
 } from "@taj/common";
 import { CoordinatorService, ErrorCode, ExtractorService, MatchingService, Modality, ShardService } from "@taj/proto";
-import { AUDIT_STREAM, checkHealth, createPki, startLocalCluster, type LocalCluster, type Pki } from "@taj/devcluster";
+import { checkHealth, createPki, startLocalCluster, type LocalCluster, type Pki } from "@taj/devcluster";
 
 let cluster: LocalCluster;
 let foreign: Pki;

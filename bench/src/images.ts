@@ -1,6 +1,6 @@
 import { ErrorCode, MatchingService, Modality, type Box } from "@taj/proto";
 import { AppError, createClient } from "@taj/common";
-import type { LocalCluster } from "@taj/devcluster";
+import { type LocalCluster } from "@taj/devcluster";
 import type { RealFace } from "./real-faces.ts";
 import { latency, round, type Latency } from "./stats.ts";
 

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { ChannelCredentials } from "@grpc/grpc-js";
 import { AppError, createClient, errorCodeName, type ServiceClient } from "@taj/common";
 import { ErrorCode, MatchingService, Modality } from "@taj/proto";
+import type { Metadata } from "@grpc/grpc-js";
 import type { Probe } from "./probes.ts";
 
 type Client = ServiceClient<typeof MatchingService.method>;

@@ -4,7 +4,7 @@ export { createLogger, type Logger } from "./logger.ts";
 export { loadConfig, hostPort, port, csv, siteName, commonEnv } from "./config.ts";
 export { addService, grpcServiceDefinition, type AddServiceOptions, type CallContext, type ServiceImpl } from "./grpc-service.ts";
 export {
-  PEER_KINDS, tlsEnv, tlsFilesOf, tlsFilesFromEnv, serverCredentials, channelCredentials, natsTls, natsInboxPrefix, etcdCredentials, peerKindOf,
+  PEER_KINDS, tlsEnv, tlsFilesOf, tlsFilesFromEnv, serverCredentials, channelCredentials, tokenCallerCredentials, natsTls, natsInboxPrefix, etcdCredentials, peerKindOf,
   type NatsTlsOptions, type PeerKind, type TlsFiles, type TlsEnv,
 } from "./tls.ts";
 export { ALLOWED_PEERS } from "./peer-policy.ts";
@@ -18,3 +18,9 @@ export {
 } from "./cluster-layout.ts";
 export { ensureTemplateStream, encodeTemplateEvent, decodeTemplateEvent, type TemplateStreamOptions } from "./template-log.ts";
 export { stopOnSignals } from "./lifecycle.ts";
+export { AUDIT_STREAM, AUDIT_SUBJECT_ROOT, GATEWAY_ID_PATTERN, auditSubject } from "./log-layout.ts";
+export {
+  ensureAuditStream, AUDIT_MAX_AGE_DAYS_DEFAULT, isStreamNotFound, hashEventBytes, sealAuditEvent, decodeAuditRecord, decodeAuditEvent, readAuditStream,
+  type AuditStreamOptions, type StoredAuditMessage, type ReadAuditOptions, type ReadAuditResult,
+} from "./audit-log.ts";
+export { verifyAuditChains, ChainVerifier, VERIFY_LIMITS, type ChainInput, type ChainBreak, type ChainReport, type VerifyReport, type BreakKind } from "./audit-chain.ts";

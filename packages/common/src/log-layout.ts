@@ -24,3 +24,14 @@ export function parseTemplateSubject(subject: string): ParsedSubject | undefined
 }
 
 export { Modality };
+
+/** JetStream stream of the audit trail: one hash chain per gateway, on subject `taj.audit.<gateway_id>`. */
+export const AUDIT_STREAM = "TAJ_AUDIT";
+export const AUDIT_SUBJECT_ROOT = "taj.audit";
+/** A gateway id is one subject token: no dots, wildcards or spaces, so it names exactly one chain. */
+export const GATEWAY_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
+export function auditSubject(gatewayId: string): string {
+  if (!GATEWAY_ID_PATTERN.test(gatewayId)) throw new Error(`gateway id ${JSON.stringify(gatewayId)} is not a safe subject token`);
+  return `${AUDIT_SUBJECT_ROOT}.${gatewayId}`;
+}

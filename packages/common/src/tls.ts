@@ -77,6 +77,14 @@ export function serverCredentials(files: TlsFiles, options: { requireClientCert:
   return grpc.experimental.createCertificateProviderServerCredentials(provider, provider, options.requireClientCert);
 }
 
+/**
+ * TLS that checks the server against the CA but presents no certificate: a person's client, who
+ * authenticates with a bearer token (the gateway refuses a call that carries both).
+ */
+export function tokenCallerCredentials(caFile: string): grpc.ChannelCredentials {
+  return grpc.credentials.createSsl(readFileSync(caFile));
+}
+
 /** Channel credentials presenting this identity and trusting only the cluster's CA; reloaded like the server's. */
 export function channelCredentials(files: TlsFiles): grpc.ChannelCredentials {
   const provider = providerOf(files);

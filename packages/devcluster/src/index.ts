@@ -19,4 +19,5 @@ export { createSitesTopology, reapStaleTopologies, netnsSupport, type SitesTopol
 export { startSitesCluster, type SitesCluster } from "./sites-cluster.ts";
 export { addShard, removeShard, addedShards, stopAddedShards } from "./scale.ts";
 export { createPki, sharedTestPki, tlsEnvOf, kindUri, type Pki } from "./pki.ts";
-export { NATS_PERMISSIONS, AUDIT_STREAM } from "./nats-auth.ts";
+export { NATS_PERMISSIONS } from "./nats-auth.ts";
+export { LocalIssuer, bearerMetadata, withCallMetadata, DEMO_ROLES, LOCAL_AUDIENCE, LOCAL_ISSUER, type DemoRole, type TokenClaims } from "./oidc.ts";

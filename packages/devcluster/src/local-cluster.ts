@@ -4,8 +4,8 @@ import type { ChannelCredentials } from "@grpc/grpc-js";
 import { Etcd3, type IOptions } from "etcd3";
 import { connect } from "nats";
 import {
-  ASSIGNMENT_PREFIX, MEMBER_PREFIX, PARTITION_COUNT_KEY, Member, assignmentKey, channelCredentials, ensureTemplateStream,
-  etcdCredentials, memberKey, natsTls, type NatsTlsOptions, type TlsFiles,
+  ASSIGNMENT_PREFIX, MEMBER_PREFIX, PARTITION_COUNT_KEY, Member, assignmentKey, AUDIT_MAX_AGE_DAYS_DEFAULT, channelCredentials,
+  ensureAuditStream, ensureTemplateStream, etcdCredentials, memberKey, natsTls, tokenCallerCredentials, type NatsTlsOptions, type TlsFiles,
 } from "@taj/common";
 import { createPki, type Pki } from "./pki.ts";
 import { ensureServerBinaries } from "./binaries.ts";
@@ -16,6 +16,7 @@ import { WITNESS, assertPortsFree, labelledPorts, portLayout, type PortLayout } 
 import { DIR_ENV, Roster, reapStale } from "./roster.ts";
 import type { ProcessHandle } from "./process.ts";
 import { waitFor } from "./wait.ts";
+import { LocalIssuer } from "./oidc.ts";
 
 export interface LocalClusterOptions {
   /** Everything (data, configs, logs, pids.json) goes under this dir. */
@@ -53,6 +54,9 @@ export interface ClusterNetwork {
   netnsOf(member: string): string | undefined;
 }
 
+/** Roles of the local cluster's client certificates, by subject CN (gateway CLIENT_CERT_ROLES). */
+export const LOCAL_CERT_ROLES = "taj-system=search+enroll;admin=admin+audit";
+
 const LOOPBACK: ClusterNetwork = { hostOf: () => "127.0.0.1", netnsOf: () => undefined };
 
 export interface ClusterAddresses {
@@ -73,6 +77,8 @@ export interface ClusterAddresses {
 
 export interface LocalCluster {
   readonly dir: string;
+  /** Mints OIDC tokens the gateways accept (issuer.metadata({ sub, roles })). */
+  readonly issuer: LocalIssuer;
   readonly ports: PortLayout;
   readonly addresses: ClusterAddresses;
   readonly partitionCount: number;
@@ -82,8 +88,11 @@ export interface LocalCluster {
   readonly nats: NatsCluster;
   /** The cluster's CA and certificates (<dir>/pki): every port is mutual TLS. */
   readonly pki: Pki;
-  /** gRPC credentials of an identity: the operator (admin) by default, "client" for TAJ's system. */
-  credentials(kind?: "admin" | "client"): ChannelCredentials;
+  /**
+   * gRPC credentials of an identity: the operator (admin) by default, "client" for TAJ's system,
+   * "bearer" for a person's client (TLS without a certificate; the caller sends a token).
+   */
+  credentials(kind?: "admin" | "client" | "bearer"): ChannelCredentials;
   /** nats.js connect options (servers and TLS) of the operator. */
   natsOptions(): { servers: string[] } & NatsTlsOptions;
   /** etcd3 options (hosts and client certificate) of the operator. */
@@ -256,6 +265,18 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
     });
     const extractorsOf = bySite(extractors);
     const coordinatorsOf = bySite(coordinators);
+    // Callers and roles (issue 8): people's tokens come from the local issuer (demo tokens per role
+    // in <dir>/oidc/); systems' certificates map to roles by subject CN.
+    const issuer = await LocalIssuer.open(dir);
+    await issuer.writeDemoTokens();
+    const gatewayAuthEnv = {
+      ...issuer.gatewayEnv(),
+      // TAJ's system and the operator authenticate by certificate (same CA as the services here).
+      CLIENT_CA_FILE: pki.caFile,
+      CLIENT_CERT_ROLES: LOCAL_CERT_ROLES,
+      // Drills and the bench drive one principal at hundreds of calls a second; production keeps the default.
+      RATE_LIMIT_PER_PRINCIPAL_PER_S: "2000",
+    };
     const gateways = sites.map((site) => {
       // On loopback no link can be cut, so every extractor is local (as before); between
       // namespaces a gateway uses its own site's and falls back to the other's.
@@ -268,6 +289,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
         REMOTE_EXTRACTOR_ADDRESSES: local.remote.map((e) => e.address).join(","),
         COORDINATOR_ADDRESSES: [...co.local, ...co.remote].map((c) => c.address).join(","),
         LOG_REPLICAS: String(logReplicas),
+        ...gatewayAuthEnv,
       });
     });
 
@@ -294,12 +316,14 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
     return {
       dir,
       ports,
+      issuer,
       partitionCount,
       assignments,
       etcd,
       nats,
       pki,
-      credentials: (kind: "admin" | "client" = "admin") => channelCredentials(kind === "admin" ? pki.admin : pki.client),
+      credentials: (kind: "admin" | "client" | "bearer" = "admin") =>
+        kind === "bearer" ? tokenCallerCredentials(pki.caFile) : channelCredentials(kind === "admin" ? pki.admin : pki.client),
       natsOptions: () => ({ servers: nats.urls, ...natsTls(pki.admin, "admin") }),
       etcdOptions: () => ({ hosts: etcd.endpoints, credentials: etcdCredentials(pki.admin) }),
       services: byName,
@@ -360,7 +384,10 @@ async function writeLayout(
 async function createStream(urls: string[], admin: TlsFiles, replicas: number): Promise<void> {
   const nc = await connect({ servers: urls, name: "devcluster-bootstrap", ...natsTls(admin, "admin") });
   try {
-    await ensureTemplateStream(await nc.jetstreamManager(), { replicas });
+    const jsm = await nc.jetstreamManager();
+    await ensureTemplateStream(jsm, { replicas });
+    // The audit trail is replicated like the template log (site A, site B, witness).
+    await ensureAuditStream(jsm, { replicas, maxAgeDays: AUDIT_MAX_AGE_DAYS_DEFAULT, maxBytes: 0 });
   } finally {
     await nc.close();
   }

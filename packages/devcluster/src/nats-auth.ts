@@ -1,8 +1,5 @@
-import { TEMPLATE_STREAM, natsInboxPrefix, type PeerKind, type TlsFiles } from "@taj/common";
+import { AUDIT_STREAM, TEMPLATE_STREAM, natsInboxPrefix, type PeerKind, type TlsFiles } from "@taj/common";
 import { kindUri } from "./pki.ts";
-
-/** The audit trail's stream (created by the gateway's audit module). */
-export const AUDIT_STREAM = "TAJ_AUDIT";
 
 interface Permissions {
   publish: { allow: string[]; deny?: string[] };

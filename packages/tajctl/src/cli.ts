@@ -6,6 +6,7 @@ import { renderMoves, renderPlan, renderStatus } from "./render.ts";
 import { gatherStatus } from "./status.ts";
 import { PlanError } from "./plan.ts";
 import type { TlsFiles } from "@taj/common";
+import { addAuditCommands } from "./audit-cli.ts";
 
 const list = (value: string) => value.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
 const positiveInt = (value: string) => {
@@ -15,7 +16,7 @@ const positiveInt = (value: string) => {
 };
 
 interface Globals {
-  etcd: string[];
+  etcd?: string[];
   tlsCa: string;
   tlsCert: string;
   tlsKey: string;
@@ -49,9 +50,10 @@ again to finish.`;
 
 export function buildProgram(out: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): Command {
   const program = new Command("tajctl")
-    .description("Operate a TAJ image-matching cluster: status, scale, drain, rebalance")
-    .addOption(new Option("--etcd <endpoints>", "etcd endpoints, csv of https://host:port").env("ETCD_ENDPOINTS").argParser(list).makeOptionMandatory())
-    .addOption(new Option("--nats <urls>", "NATS urls (for the log's last sequence, i.e. replication lag)").env("NATS_URLS").argParser(list))
+    .description("Operate a TAJ image-matching cluster: status, scale, drain, rebalance, audit")
+    // Not mandatory for every command: the audit commands need NATS or the gateway, not etcd.
+    .addOption(new Option("--etcd <endpoints>", "etcd endpoints, csv of https://host:port (status, scale, drain, rebalance)").env("ETCD_ENDPOINTS").argParser(list))
+    .addOption(new Option("--nats <urls>", "NATS urls (the log's last sequence, i.e. replication lag; the audit stream)").env("NATS_URLS").argParser(list))
     .addOption(new Option("--coordinator <addresses>", "coordinator host:port list to health-check").env("COORDINATOR_ADDRESSES").argParser(list))
     // Every port is mutual TLS: tajctl presents an operator (admin) certificate of the cluster's CA.
     .addOption(new Option("--tls-ca <file>", "CA certificate of the cluster").env("TLS_CA_FILE").makeOptionMandatory())
@@ -64,6 +66,11 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
     const g = globals();
     return { caFile: g.tlsCa, certFile: g.tlsCert, keyFile: g.tlsKey };
   };
+  const etcdEndpoints = (): string[] => {
+    const etcd = globals().etcd;
+    if (!etcd?.length) throw new PlanError("give --etcd (or ETCD_ENDPOINTS)");
+    return etcd;
+  };
 
   program
     .command("status")
@@ -71,7 +78,7 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
     .option("--json", "print the report as JSON")
     .action(async (flags: { json?: boolean }) => {
       const g = globals();
-      const etcd = etcdClient(g.etcd, tls());
+      const etcd = etcdClient(etcdEndpoints(), tls());
       try {
         const report = await gatherStatus(etcd, { tls: tls(), ...(g.nats ? { natsUrls: g.nats } : {}), ...(g.coordinator ? { coordinators: g.coordinator } : {}) });
         out(flags.json ? JSON.stringify(report, null, 2) : renderStatus(report));
@@ -89,7 +96,7 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
       .addOption(new Option("--step-timeout <seconds>", "give up when a shard takes longer to load or let go").argParser(Number).default(600));
 
   const run = async (site: string, change: Change, flags: MoveFlags) => {
-    const etcd = etcdClient(globals().etcd, tls());
+    const etcd = etcdClient(etcdEndpoints(), tls());
     let progress: ReturnType<typeof moveProgress> | undefined;
     try {
       const result = await runChange(etcd, site, change, {
@@ -153,7 +160,7 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
   });
 
   const siteOf = async (shard: string): Promise<string> => {
-    const etcd = etcdClient(globals().etcd, tls());
+    const etcd = etcdClient(etcdEndpoints(), tls());
     try {
       const layout = await readLayout(etcd);
       const sites = [...layout.assignments].filter(([, shards]) => shards.has(shard)).map(([site]) => site);
@@ -163,6 +170,8 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
       etcd.close();
     }
   };
+
+  addAuditCommands(program, () => globals().nats, tls, out);
 
   return program;
 }

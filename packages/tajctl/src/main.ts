@@ -2,7 +2,7 @@ import { buildProgram } from "./cli.ts";
 import { PlanError } from "./plan.ts";
 import { LockBusyError } from "./lock.ts";
 
-/** Exit codes: 0 done, 1 failed, 2 refused (bad request, plan impossible, lock busy), 3 status found problems. */
+/** Exit codes: 0 done, 1 failed, 2 refused (bad request, plan impossible, lock busy), 3 status found problems, 4 audit verify found a broken chain. */
 buildProgram()
   .parseAsync(process.argv)
   .then(

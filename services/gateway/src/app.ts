@@ -1,12 +1,13 @@
 import { addService, channelCredentials, serverCredentials, startGrpcServer, startMetrics, tlsFilesOf, type Logger } from "@taj/common";
 import { MatchingService, Modality } from "@taj/proto";
 import type { GatewayConfig } from "./config.ts";
-import { AuditTrail } from "./audit.ts";
+import { AuditTrail } from "./audit/index.ts";
 import { gatewayMetrics } from "./metrics.ts";
 import { PartitionCount } from "./partition-count.ts";
 import { TemplateLog } from "./template-log.ts";
 import { Coordinators, ExtractorPool } from "./upstreams.ts";
 import { matchingService } from "./service.ts";
+import { createCallGate } from "./auth/index.ts";
 
 export interface Gateway {
   port: number;
@@ -14,19 +15,29 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
-export interface GatewayOptions {
-  /** Where audit lines go; its own always-on logger by default. */
-  audit?: AuditTrail;
-}
-
 /** Connects to the template log and etcd, then serves MatchingService (health SERVING once etcd was read). */
-export async function startGateway(config: GatewayConfig, logger: Logger, options: GatewayOptions = {}): Promise<Gateway> {
+export async function startGateway(config: GatewayConfig, logger: Logger): Promise<Gateway> {
   const metrics = await startMetrics("gateway", config.METRICS_PORT, config.GRPC_HOST, logger);
   const tls = tlsFilesOf(config);
   const log = await TemplateLog.open(config.NATS_URLS, config.LOG_REPLICAS, tls, logger);
+  // No audit, no answer: a gateway that cannot reach its audit stream does not start.
+  const audit = await AuditTrail.on(
+    log.connection,
+    {
+      gatewayId: config.GATEWAY_ID,
+      replicas: config.LOG_REPLICAS,
+      maxAgeDays: config.AUDIT_MAX_AGE_DAYS,
+      maxBytes: config.AUDIT_MAX_BYTES,
+      appendTimeoutMs: config.AUDIT_APPEND_TIMEOUT_MS,
+    },
+    logger,
+  );
   const partitions = new PartitionCount(config.ETCD_ENDPOINTS, tls, logger);
   const upstream = channelCredentials(tls);
-  const extractors = new ExtractorPool(upstream, config.EXTRACTOR_ADDRESSES, config.REMOTE_EXTRACTOR_ADDRESSES);
+  const extractors = new ExtractorPool(upstream, config.EXTRACTOR_ADDRESSES, config.REMOTE_EXTRACTOR_ADDRESSES, {
+    maxInFlight: config.EXTRACTOR_MAX_IN_FLIGHT,
+    maxQueued: config.EXTRACTOR_MAX_QUEUED,
+  });
   const coordinators = new Coordinators(upstream, config.COORDINATOR_ADDRESSES);
   const impl = matchingService({
     limits: {
@@ -38,12 +49,19 @@ export async function startGateway(config: GatewayConfig, logger: Logger, option
         [Modality.TATTOO, config.DEFAULT_SIMILARITY_THRESHOLD_TATTOO],
         [Modality.MARK, config.DEFAULT_SIMILARITY_THRESHOLD_MARK],
       ]),
+      caseRefRequired: config.CASE_REF_REQUIRED,
     },
+    gate: createCallGate(config, logger),
     extractors,
     coordinators,
     log,
     partitionCount: () => partitions.get(),
-    audit: options.audit ?? new AuditTrail(),
+    audit,
+    auditLimits: {
+      queryScanLimit: config.AUDIT_QUERY_SCAN_LIMIT,
+      feedbackScanLimit: config.AUDIT_FEEDBACK_SCAN_LIMIT,
+      summaryScanLimit: config.AUDIT_SUMMARY_SCAN_LIMIT,
+    },
     metrics: gatewayMetrics(metrics),
     requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
     logger,
@@ -69,6 +87,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, option
       extractors.close();
       coordinators.close();
       await partitions.close();
+      await audit.close(); // before the connection it shares with the log
       await log.close();
       await metrics.close();
     },

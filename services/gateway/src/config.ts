@@ -1,5 +1,6 @@
 import { z } from "zod";
-import { commonEnv, csv, hostPort, port, siteName } from "@taj/common";
+import { AUDIT_MAX_AGE_DAYS_DEFAULT, GATEWAY_ID_PATTERN, commonEnv, csv, hostPort, port, siteName } from "@taj/common";
+import { authEnv, checkAuthEnv } from "./auth/config.ts";
 
 const addresses = csv.pipe(z.array(hostPort).min(1));
 const threshold = z.coerce.number().min(-1).max(1);
@@ -38,9 +39,35 @@ export const GatewayConfig = z
     MAX_IMAGE_BYTES: z.coerce.number().int().min(1).max(30 * 1024 * 1024).default(15 * 1024 * 1024),
     /** Deadline of a call whose caller set none. */
     REQUEST_TIMEOUT_MS: ms.default(5_000),
+    /**
+     * This process's audit chain (subject taj.audit.<GATEWAY_ID>): one id per gateway process, so
+     * each chain has one writer; "gateway-<SITE>" when unset. Letters, digits, "_" and "-" only.
+     */
+    GATEWAY_ID: z.string().regex(GATEWAY_ID_PATTERN, "GATEWAY_ID is 1-64 letters, digits, _ or -").optional(),
+    /** Retention of the audit stream when the gateway has to create it (the cluster bootstrap normally does). */
+    AUDIT_MAX_AGE_DAYS: z.coerce.number().int().min(1).max(36_500).default(AUDIT_MAX_AGE_DAYS_DEFAULT),
+    /** Size cap of the audit stream when created, oldest dropped first; 0 = none (age only). */
+    AUDIT_MAX_BYTES: z.coerce.number().int().min(0).default(0),
+    /** How long one audit append may take (retries included) before the call fails AUDIT_UNAVAILABLE. */
+    AUDIT_APPEND_TIMEOUT_MS: ms.default(2_000),
+    /** Audit messages one QueryAudit page reads at most before answering with a page token. */
+    AUDIT_QUERY_SCAN_LIMIT: z.coerce.number().int().min(100).max(1_000_000).default(10_000),
+    /** Audit messages RecordFeedback reads from the search's time on to find the search. */
+    AUDIT_FEEDBACK_SCAN_LIMIT: z.coerce.number().int().min(100).max(10_000_000).default(200_000),
+    /** Audit messages one FeedbackSummary may read; a longer period is refused (narrow from/to). */
+    AUDIT_SUMMARY_SCAN_LIMIT: z.coerce.number().int().min(100).max(100_000_000).default(2_000_000),
+    /** Extractions in flight per extractor; beyond that calls wait, at most EXTRACTOR_MAX_QUEUED of them. */
+    EXTRACTOR_MAX_IN_FLIGHT: z.coerce.number().int().min(1).max(1_000).default(4),
+    /** Calls waiting for a free extractor; beyond that a call is refused OVERLOADED at once (back-pressure, no unbounded queue). */
+    EXTRACTOR_MAX_QUEUED: z.coerce.number().int().min(0).max(100_000).default(32),
+    /** Every search must name its investigation (case_ref); "false" makes it optional. */
+    CASE_REF_REQUIRED: z.enum(["true", "false"]).default("true").transform((v) => v === "true"),
+    ...authEnv,
   })
   .refine((c) => c.DEFAULT_MAX_CANDIDATES <= c.MAX_CANDIDATES_LIMIT, {
     message: "DEFAULT_MAX_CANDIDATES must not exceed MAX_CANDIDATES_LIMIT",
     path: ["DEFAULT_MAX_CANDIDATES"],
-  });
+  })
+  .superRefine(checkAuthEnv)
+  .transform((c) => ({ ...c, GATEWAY_ID: c.GATEWAY_ID ?? `gateway-${c.SITE}` }));
 export type GatewayConfig = z.infer<typeof GatewayConfig>;

@@ -1,9 +1,29 @@
 import type { CallContext, Logger } from "@taj/common";
+import type { Principal } from "@taj/proto";
 import type { Limits } from "./validation.ts";
 import type { Coordinators, ExtractorPool } from "./upstreams.ts";
 import type { TemplateLogPort } from "./template-log.ts";
-import type { AuditTrail } from "./audit.ts";
+import type { AuditPort } from "./audit/index.ts";
 import type { GatewayMetrics } from "./metrics.ts";
+
+/**
+ * The first step of every call, before validation or any work (services/gateway/src/auth
+ * CallGate): rate limits and authentication; throws RATE_LIMITED or UNAUTHENTICATED. authorize()
+ * from auth/ comes next.
+ */
+export interface CallerGate {
+  /** `onAuthenticated` is told the principal as soon as it is known, so a call its rate limit refuses is audited under its name. */
+  admit(ctx: CallContext, onAuthenticated?: (principal: Principal) => void): Promise<Principal>;
+}
+
+export interface AuditLimits {
+  /** Stream messages one QueryAudit page may read before it answers with what it has and a token. */
+  queryScanLimit: number;
+  /** Stream messages RecordFeedback reads, from the search's time on, to find the search. */
+  feedbackScanLimit: number;
+  /** Stream messages FeedbackSummary may read; a longer period is refused (narrow from/to). */
+  summaryScanLimit: number;
+}
 
 /** What the handlers work with; built once in app.ts, replaced piecewise in tests. */
 export interface GatewayDeps {
@@ -12,7 +32,9 @@ export interface GatewayDeps {
   coordinators: Coordinators;
   log: TemplateLogPort;
   partitionCount: () => number;
-  audit: AuditTrail;
+  gate: CallerGate;
+  audit: AuditPort;
+  auditLimits: AuditLimits;
   metrics: GatewayMetrics | undefined;
   requestTimeoutMs: number;
   logger: Logger;

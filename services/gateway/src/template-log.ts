@@ -99,6 +99,11 @@ export class TemplateLog {
     }
   }
 
+  /** The gateway's NATS connection, which the audit trail shares. */
+  get connection(): NatsConnection {
+    return this.nc;
+  }
+
   async close(): Promise<void> {
     await this.nc.drain().catch(() => this.nc.close());
   }

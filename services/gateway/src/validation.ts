@@ -8,11 +8,12 @@ export interface Limits {
   maxCandidatesLimit: number;
   defaultMaxCandidates: number;
   defaultThreshold: ReadonlyMap<Modality, number>;
+  /** CASE_REF_REQUIRED: a search without case_ref is refused. */
+  caseRefRequired: boolean;
 }
 
-const CASE_REF_MAX = 128;
-// Printable: no control, format or unassigned characters (they could forge audit lines).
-const CASE_REF_PATTERN = /^[^\p{C}]*$/u;
+// TAJ's case references; nothing else (no spaces, no personal data, nothing that could forge an audit line).
+const CASE_REF_PATTERN = /^[A-Za-z0-9_./-]{1,64}$/;
 const KNOWN_MODES = new Set<SearchMode>([SearchMode.UNSPECIFIED, SearchMode.APPROXIMATE, SearchMode.EXHAUSTIVE]);
 
 const invalid = (message: string) => new AppError(ErrorCode.INVALID_ARGUMENT, message);
@@ -78,9 +79,7 @@ export function validateSearch(req: SearchRequest, limits: Limits): ValidSearch 
   if (!Number.isInteger(maxCandidates) || maxCandidates < 1 || maxCandidates > limits.maxCandidatesLimit) {
     throw invalid(`max_candidates must be between 1 and ${limits.maxCandidatesLimit}`);
   }
-  if (req.caseRef.length > CASE_REF_MAX || !CASE_REF_PATTERN.test(req.caseRef)) {
-    throw invalid(`case_ref must be at most ${CASE_REF_MAX} printable characters`);
-  }
+  const caseRef = req.caseRef === "" && !limits.caseRefRequired ? "" : validateCaseRef(req.caseRef);
   if (!KNOWN_MODES.has(req.mode)) throw invalid("mode must be UNSPECIFIED, APPROXIMATE or EXHAUSTIVE");
   return {
     modality,
@@ -88,10 +87,17 @@ export function validateSearch(req: SearchRequest, limits: Limits): ValidSearch 
     faceBox: validateBox(req.faceBox),
     threshold,
     maxCandidates,
-    caseRef: req.caseRef,
+    caseRef,
     mode: req.mode,
     allowPartial: req.allowPartial,
   };
+}
+
+/** A case reference, required: empty -> CASE_REF_REQUIRED; other than 1-64 of [A-Za-z0-9_./-] -> INVALID_ARGUMENT. */
+export function validateCaseRef(caseRef: string): string {
+  if (caseRef === "") throw new AppError(ErrorCode.CASE_REF_REQUIRED, "case_ref is required: the investigation's case reference");
+  if (!CASE_REF_PATTERN.test(caseRef)) throw invalid("case_ref must be 1 to 64 characters of A-Z, a-z, 0-9, '_', '.', '/' or '-'");
+  return caseRef;
 }
 
 export function validateDelete(req: DeleteRequest): { modalities: readonly Modality[]; id: string } {
@@ -101,11 +107,4 @@ export function validateDelete(req: DeleteRequest): { modalities: readonly Modal
 
 export function validateGet(req: GetRequest): { modality: Modality; id: string } {
   return { modality: validateModality(req.modality), id: validateId(req.id) };
-}
-
-/** Who asked, for the audit trail, until authentication supplies a verified identity. */
-export function callerOf(value: string | undefined): string {
-  if (value === undefined) return "anonymous";
-  const clean = value.replace(/\p{C}/gu, "").slice(0, 128);
-  return clean.length > 0 ? clean : "anonymous";
 }

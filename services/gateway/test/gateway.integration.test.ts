@@ -1,16 +1,16 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { Writable } from "node:stream";
-import { pino } from "pino";
-import { AppError, PARTITION_COUNT_KEY, TEMPLATE_STREAM, channelCredentials, createClient, createLogger, decodeTemplateEvent, partitionOf, templateSubject } from "@taj/common";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { AppError, PARTITION_COUNT_KEY, TEMPLATE_STREAM, createClient, createLogger, decodeTemplateEvent, partitionOf, templateSubject, tokenCallerCredentials } from "@taj/common";
 import { ErrorCode, MatchingService, Modality, SearchMode } from "@taj/proto";
-import { Metadata } from "@grpc/grpc-js";
+import type { Metadata } from "@grpc/grpc-js";
 import { startNats, type NatsFixture } from "./fixtures/nats.ts";
-import { sharedTestPki, startTestEtcd, tlsEnvOf, type TestEtcd } from "@taj/devcluster";
+import { LocalIssuer, sharedTestPki, startTestEtcd, tlsEnvOf, type TestEtcd } from "@taj/devcluster";
 import { startTestCoordinator, startTestExtractor, templateOf } from "./fixtures/upstream-doubles.ts";
 import { GatewayConfig } from "../src/config.ts";
 import { startGateway, type Gateway } from "../src/app.ts";
-import { AuditTrail } from "../src/audit.ts";
 
 // Ports of this package's tests: 17320-17339. 17329 is left free on purpose: an unreachable peer.
 const DEAD = "127.0.0.1:17329";
@@ -24,10 +24,17 @@ let coordinator: Awaited<ReturnType<typeof startTestCoordinator>>;
 let spareCoordinator: Awaited<ReturnType<typeof startTestCoordinator>>;
 let gateway: Gateway;
 let client: ReturnType<typeof createClient<typeof MatchingService.method>>;
-const auditLines: Array<Record<string, unknown>> = [];
+let dir: string;
 
 const image = (label: string) => new Uint8Array(Buffer.from(`image:${label}`));
-const opts = { timeoutMs: 5_000 };
+/** Every call as a principal holding every role (the role table has its own test: auth.integration). */
+const opts: { timeoutMs: number; metadata?: Metadata } = { timeoutMs: 5_000 };
+
+/** The audit event of a call, read back through QueryAudit. */
+async function auditEventOf(searchId: string) {
+  const res = await client.queryAudit({ rpc: "Search", pageSize: 1000 }, opts);
+  return res.entries.map((e) => e.event!).find((e) => e.eventId === searchId);
+}
 
 async function lastOnSubject(subject: string) {
   const jsm = await nats.nc.jetstreamManager();
@@ -44,6 +51,9 @@ function rejectsWith(code: ErrorCode) {
 }
 
 before(async () => {
+  dir = mkdtempSync(join(tmpdir(), "taj-gateway-test-"));
+  const issuer = await LocalIssuer.open(dir);
+  opts.metadata = await issuer.metadata({ sub: "inspector-7", roles: ["search", "enroll", "admin", "audit"] });
   nats = await startNats(17320);
   etcd = await startTestEtcd(17321, 17322);
   await etcd.client.put(PARTITION_COUNT_KEY).value(String(PARTITIONS));
@@ -60,15 +70,11 @@ before(async () => {
     NATS_URLS: nats.url,
     ETCD_ENDPOINTS: etcd.endpoint,
     MAX_IMAGE_BYTES: "1000",
+    ...issuer.gatewayEnv(),
   });
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const line of chunk.toString().split("\n").filter(Boolean)) auditLines.push(JSON.parse(line) as Record<string, unknown>);
-      done();
-    },
-  });
-  gateway = await startGateway(config, createLogger("gateway", "silent"), { audit: new AuditTrail(pino({ level: "info" }, sink)) });
-  client = createClient(MatchingService, `127.0.0.1:${gateway.port}`, channelCredentials(sharedTestPki().client));
+  gateway = await startGateway(config, createLogger("gateway", "silent"));
+  // A person's client: TLS without a client certificate, the bearer token in `opts`.
+  client = createClient(MatchingService, `127.0.0.1:${gateway.port}`, tokenCallerCredentials(sharedTestPki().client.caFile));
 });
 
 after(async () => {
@@ -79,6 +85,7 @@ after(async () => {
   await spareCoordinator?.server.shutdown(100);
   await nats?.stop();
   await etcd?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 test("enroll stores the template in the log before answering, on the id's partition subject", async () => {
@@ -151,9 +158,7 @@ test("extractor errors reach the caller with their code and faces; bad input nev
 
 test("search passes the resolved parameters, answers completely and is audited", async () => {
   coordinator.state.answer = { candidates: [{ id: "rec-1", similarity: 0.93, rank: 1 }], partitionCount: PARTITIONS };
-  const metadata = new Metadata();
-  metadata.set("x-taj-user", "inspector-7");
-  const res = await client.search({ modality: Modality.FACE, image: image("probe"), caseRef: "CASE-1" }, { ...opts, metadata });
+  const res = await client.search({ modality: Modality.FACE, image: image("probe"), caseRef: "CASE-1" }, opts);
   const asked = coordinator.state.requests.at(-1)!;
   assert.ok(Math.abs(asked.similarityThreshold - 0.4) < 1e-6, "FACE default threshold");
   assert.equal(asked.maxCandidates, 20);
@@ -164,17 +169,14 @@ test("search passes the resolved parameters, answers completely and is audited",
   assert.equal(res.partitionCount, PARTITIONS);
   assert.equal(res.maxCandidates, 20);
   assert.equal(res.probeQuality?.detectionScore.toFixed(2), "0.99");
-  const audit = auditLines.find((l) => l["searchId"] === res.searchId);
-  assert.ok(audit, "the search has an audit line");
-  assert.equal(audit["audit"], true);
-  assert.equal(audit["user"], "inspector-7");
-  assert.equal(audit["caseRef"], "CASE-1");
-  assert.equal(audit["modality"], "face");
-  assert.equal(audit["outcome"], "OK");
-  assert.equal(audit["complete"], true);
-  assert.deepEqual((audit["candidates"] as Array<{ id: string }>).map((c) => c.id), ["rec-1"]);
-  assert.ok(!JSON.stringify(audit).includes("image:probe"));
-  assert.equal(audit["template"], undefined);
+  const audit = await auditEventOf(res.searchId);
+  assert.ok(audit, "the search has an audit event");
+  assert.equal(audit.principal?.id, "oidc:inspector-7", "the authenticated principal, never a header");
+  assert.equal(audit.caseRef, "CASE-1");
+  assert.equal(audit.modality, Modality.FACE);
+  assert.equal(audit.outcome, "OK");
+  assert.equal(audit.search?.complete, true);
+  assert.deepEqual(audit.search?.candidates.map((c) => c.id), ["rec-1"]);
 });
 
 test("a partial search says so; a refused one is audited with its code and not retried on another coordinator", async () => {
@@ -186,7 +188,7 @@ test("a partial search says so; a refused one is audited with its code and not r
   assert.equal(partial.complete, false);
   assert.deepEqual(partial.unsearchedPartitions, [3, 5]);
   assert.equal(partial.mode, SearchMode.EXHAUSTIVE);
-  assert.equal(auditLines.find((l) => l["searchId"] === partial.searchId)?.["complete"], false);
+  assert.equal((await auditEventOf(partial.searchId))?.search?.complete, false);
 
   coordinator.state.answer = new AppError(ErrorCode.UNAVAILABLE, "partitions 3,5 could not be searched");
   const asked = coordinator.state.requests.length;
@@ -194,8 +196,9 @@ test("a partial search says so; a refused one is audited with its code and not r
   assert.equal(coordinator.state.requests.length, asked + 1);
   assert.equal(spareCoordinator.state.requests.length, 0, "an answered UNAVAILABLE is not an unreachable coordinator");
   await assert.rejects(client.search({ modality: Modality.FACE, image: image("p4"), maxCandidates: 201, caseRef: "C4" }, opts), rejectsWith(ErrorCode.INVALID_ARGUMENT));
-  const outcomes = auditLines.slice(-2).map((l) => [l["caseRef"], l["outcome"]]);
-  assert.deepEqual(outcomes, [["C3", "UNAVAILABLE"], ["", "INVALID_ARGUMENT"]]);
+  const searches = (await client.queryAudit({ rpc: "Search", pageSize: 1000 }, opts)).entries.map((e) => e.event!);
+  // The refused one keeps its case_ref: the audit takes it from the request, before validation.
+  assert.deepEqual(searches.slice(-2).map((e) => [e.caseRef, e.outcome]), [["C3", "UNAVAILABLE"], ["C4", "INVALID_ARGUMENT"]]);
 });
 
 test("stats sums the shards' counts per modality and gives the log's last sequence", async () => {

@@ -1,25 +1,26 @@
-import { randomUUID } from "node:crypto";
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { SearchMode, type Modality, type SearchRequest, type SearchResponseSchema } from "@taj/proto";
-import { AppError, errorCodeName, type CallContext } from "@taj/common";
-import { callerOf, validateSearch, type ValidSearch } from "../validation.ts";
+import { type Modality, type SearchRequest, type SearchResponseSchema } from "@taj/proto";
+import { AppError, errorCodeName } from "@taj/common";
+import { validateSearch } from "../validation.ts";
 import { deadlineOf, type GatewayDeps } from "../deps.ts";
+import type { AuditedCall } from "../audit/index.ts";
 
 const modalityLabel = (m: Modality) => (["unspecified", "face", "tattoo", "mark"][m] ?? String(m));
 
 /**
- * Extracts the probe, has the coordinator search every partition, and records the search in the
- * audit trail whatever its outcome.
+ * Extracts the probe and has the coordinator search every partition. The parameters and the
+ * answer go into the call's audit facts (service.ts stores the event before the caller sees the
+ * answer); the search id is the event's id.
  */
-export async function search(deps: GatewayDeps, req: SearchRequest, ctx: CallContext): Promise<MessageInitShape<typeof SearchResponseSchema>> {
-  const searchId = randomUUID();
-  const started = performance.now();
-  const user = callerOf(ctx.metadata.get("x-taj-user")[0]?.toString());
-  let input: ValidSearch | undefined;
-  let response: MessageInitShape<typeof SearchResponseSchema> | undefined;
-  let failure: AppError | undefined;
+export async function search(deps: GatewayDeps, req: SearchRequest, call: AuditedCall): Promise<MessageInitShape<typeof SearchResponseSchema>> {
+  const { ctx, facts } = call;
+  let outcome = "OK";
+  let complete = false;
   try {
-    input = validateSearch(req, deps.limits);
+    const input = validateSearch(req, deps.limits);
+    facts.caseRef = input.caseRef;
+    facts.modality = input.modality;
+    facts.search = { similarityThreshold: input.threshold, maxCandidates: input.maxCandidates, mode: input.mode, allowPartial: input.allowPartial };
     const deadline = deadlineOf(ctx, deps);
     const probe = await deps.extractors.extract(
       { modality: input.modality, image: input.image, ...(input.faceBox ? { faceBox: input.faceBox } : {}) },
@@ -36,39 +37,23 @@ export async function search(deps: GatewayDeps, req: SearchRequest, ctx: CallCon
       },
       { deadline, signal: ctx.signal },
     );
-    response = {
+    complete = answer.unsearchedPartitions.length === 0;
+    facts.search = { ...facts.search, candidates: answer.candidates, complete, unsearchedPartitions: answer.unsearchedPartitions };
+    return {
       candidates: answer.candidates,
-      complete: answer.unsearchedPartitions.length === 0,
+      complete,
       unsearchedPartitions: answer.unsearchedPartitions,
       partitionCount: answer.partitionCount,
       ...(probe.quality ? { probeQuality: probe.quality } : {}),
       similarityThreshold: input.threshold,
       maxCandidates: input.maxCandidates,
       mode: input.mode,
-      searchId,
+      searchId: call.eventId,
     };
-    return response;
   } catch (err) {
-    failure = AppError.from(err);
-    throw failure;
+    outcome = errorCodeName(AppError.from(err).code);
+    throw err;
   } finally {
-    const outcome = failure ? errorCodeName(failure.code) : "OK";
-    const complete = response?.complete ?? false;
     deps.metrics?.searches.inc({ modality: modalityLabel(req.modality), code: outcome, complete: String(complete) });
-    deps.audit.record({
-      searchId,
-      at: new Date().toISOString(),
-      user,
-      caseRef: input?.caseRef ?? "",
-      modality: modalityLabel(req.modality),
-      threshold: input?.threshold,
-      maxCandidates: input?.maxCandidates,
-      mode: input ? SearchMode[input.mode] : undefined,
-      candidates: (response?.candidates ?? []).map((c) => ({ id: c.id ?? "", similarity: c.similarity ?? 0 })),
-      complete,
-      unsearchedPartitions: [...(response?.unsearchedPartitions ?? [])],
-      outcome,
-      ms: Math.round(performance.now() - started),
-    });
   }
 }
