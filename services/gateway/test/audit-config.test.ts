@@ -2,8 +2,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { auditSubject } from "@taj/common";
 import { GatewayConfig } from "../src/config.ts";
+import { TLS_ENV_PLACEHOLDERS } from "./fixtures/tls.ts";
 
-const base = { SITE: "b", EXTRACTOR_ADDRESSES: "h:1", COORDINATOR_ADDRESSES: "h:2", NATS_URLS: "nats://h:3", ETCD_ENDPOINTS: "http://h:4", OIDC_JWKS_FILE: "/x", OIDC_ISSUER: "i", OIDC_AUDIENCE: "a" };
+const base = { ...TLS_ENV_PLACEHOLDERS, SITE: "b", EXTRACTOR_ADDRESSES: "h:1", COORDINATOR_ADDRESSES: "h:2", NATS_URLS: "nats://h:3", ETCD_ENDPOINTS: "http://h:4", OIDC_JWKS_FILE: "/x", OIDC_ISSUER: "i", OIDC_AUDIENCE: "a" };
 
 test("GATEWAY_ID defaults to gateway-<SITE>; the audit settings have their documented defaults", () => {
   const c = GatewayConfig.parse(base);

@@ -8,6 +8,7 @@ import { MatchingService, ErrorCode, type Principal } from "@taj/proto";
 import { AppError, addService, createClient, createLogger, startGrpcServer, type CallContext, type GrpcServer, type ServiceImpl } from "@taj/common";
 import { LocalIssuer, bearerMetadata } from "@taj/devcluster";
 import { authorize, createCallGate, type GatewayRpc } from "../src/auth/index.ts";
+import { TLS_ENV_PLACEHOLDERS } from "./fixtures/tls.ts";
 import { GatewayConfig } from "../src/config.ts";
 import { TestPki } from "./fixtures/certificates.ts";
 
@@ -38,7 +39,7 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), "taj-auth-tls-"));
   issuer = await LocalIssuer.open(dir);
   const config = GatewayConfig.parse({
-    SITE: "a", EXTRACTOR_ADDRESSES: "127.0.0.1:1", COORDINATOR_ADDRESSES: "127.0.0.1:2", NATS_URLS: "nats://127.0.0.1:3", ETCD_ENDPOINTS: "http://127.0.0.1:4",
+    ...TLS_ENV_PLACEHOLDERS, SITE: "a", EXTRACTOR_ADDRESSES: "127.0.0.1:1", COORDINATOR_ADDRESSES: "127.0.0.1:2", NATS_URLS: "nats://127.0.0.1:3", ETCD_ENDPOINTS: "http://127.0.0.1:4",
     CLIENT_CA_FILE: clientCa, CLIENT_CERT_ROLES: "taj-system=search+enroll", ...issuer.gatewayEnv(),
   });
   const gate = createCallGate(config, silent);

@@ -12,6 +12,7 @@ import { ErrorCode, PrincipalKind, Role } from "@taj/proto";
 import { AppError, createLogger, type CallContext } from "@taj/common";
 import { LocalIssuer } from "@taj/devcluster";
 import { createAuthenticator, type Authenticator } from "../src/auth/index.ts";
+import { TLS_ENV_PLACEHOLDERS } from "./fixtures/tls.ts";
 import { GatewayConfig } from "../src/config.ts";
 import { TestPki } from "./fixtures/certificates.ts";
 
@@ -46,7 +47,7 @@ async function refused(ctx: CallContext, code = ErrorCode.UNAUTHENTICATED): Prom
 }
 
 const config = (env: Record<string, string>) => GatewayConfig.parse({
-  SITE: "a", EXTRACTOR_ADDRESSES: "127.0.0.1:1", COORDINATOR_ADDRESSES: "127.0.0.1:2", NATS_URLS: "nats://127.0.0.1:3", ETCD_ENDPOINTS: "http://127.0.0.1:4", ...env,
+  ...TLS_ENV_PLACEHOLDERS, SITE: "a", EXTRACTOR_ADDRESSES: "127.0.0.1:1", COORDINATOR_ADDRESSES: "127.0.0.1:2", NATS_URLS: "nats://127.0.0.1:3", ETCD_ENDPOINTS: "http://127.0.0.1:4", ...env,
 });
 
 before(async () => {
@@ -202,7 +203,7 @@ test("OIDC_JWKS_URL: keys fetched from the identity provider; an unreachable one
 
 test("configuration: no way to authenticate, half an OIDC setup, bad role maps are refused at start", () => {
   const issues = (env: Record<string, string>) => {
-    const r = GatewayConfig.safeParse({ SITE: "a", EXTRACTOR_ADDRESSES: "h:1", COORDINATOR_ADDRESSES: "h:2", NATS_URLS: "nats://h:3", ETCD_ENDPOINTS: "http://h:4", ...env });
+    const r = GatewayConfig.safeParse({ ...TLS_ENV_PLACEHOLDERS, SITE: "a", EXTRACTOR_ADDRESSES: "h:1", COORDINATOR_ADDRESSES: "h:2", NATS_URLS: "nats://h:3", ETCD_ENDPOINTS: "http://h:4", ...env });
     return r.success ? [] : [...new Set(r.error.issues.map((i) => String(i.path[0])))];
   };
   assert.deepEqual(issues({}), ["CLIENT_CA_FILE"]);
