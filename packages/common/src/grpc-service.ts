@@ -1,6 +1,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { create, fromBinary, toBinary, type DescMessage, type DescService, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
 import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
+import { ErrorCode } from "@taj/proto";
 import { AppError, toGrpcError } from "./errors.ts";
 import type { PeerCertificate } from "node:tls";
 import type { Logger } from "./logger.ts";
@@ -35,16 +36,36 @@ function deadlineOf(call: grpc.ServerUnaryCall<unknown, unknown>): number {
   return Number.isFinite(d) ? d : Infinity;
 }
 
+/**
+ * What a server gets for request bytes that are not a valid message (truncated, a wrong wire
+ * type, a bad tag, invalid UTF-8). Left to throw, grpc-js would answer INTERNAL itself; this way
+ * addService answers INVALID_ARGUMENT with its stable code.
+ */
+class MalformedRequest {
+  constructor(readonly typeName: string) {}
+}
+
+type Request = MessageShape<DescMessage> | MalformedRequest;
+
 /** grpc-js method definitions built from a protobuf-es service descriptor (path /pkg.Svc/Method). */
 export function grpcServiceDefinition(service: DescService): grpc.ServiceDefinition {
-  const definition: Record<string, grpc.MethodDefinition<MessageShape<DescMessage>, MessageShape<DescMessage>>> = {};
+  const definition: Record<string, grpc.MethodDefinition<Request, MessageShape<DescMessage>>> = {};
   for (const method of service.methods) {
     definition[method.localName] = {
       path: `/${service.typeName}/${method.name}`,
       requestStream: false,
       responseStream: false,
-      requestSerialize: (m: MessageShape<DescMessage>) => Buffer.from(toBinary(method.input, m)),
-      requestDeserialize: (b: Buffer) => fromBinary(method.input, b),
+      requestSerialize: (m: Request) => {
+        if (m instanceof MalformedRequest) throw new Error("a malformed request cannot be sent");
+        return Buffer.from(toBinary(method.input, m));
+      },
+      requestDeserialize: (b: Buffer): Request => {
+        try {
+          return fromBinary(method.input, b);
+        } catch {
+          return new MalformedRequest(method.input.typeName);
+        }
+      },
       responseSerialize: (m: MessageShape<DescMessage>) => Buffer.from(toBinary(method.output, m)),
       responseDeserialize: (b: Buffer) => fromBinary(method.output, b),
     };
@@ -67,9 +88,15 @@ export function addService<S extends GenServiceMethods>(
     const handler = (impl as Record<string, UnaryHandler<DescMessage, DescMessage>>)[method.localName];
     if (!handler) throw new Error(`no handler for ${service.typeName}.${method.name}`);
     handlers[method.localName] = (
-      call: grpc.ServerUnaryCall<MessageShape<DescMessage>, MessageShape<DescMessage>>,
+      call: grpc.ServerUnaryCall<Request, MessageShape<DescMessage>>,
       callback: grpc.sendUnaryData<MessageShape<DescMessage>>,
     ) => {
+      const request = call.request;
+      if (request instanceof MalformedRequest) {
+        logger.info({ rpc: method.name, code: ErrorCode.INVALID_ARGUMENT }, "rpc rejected: malformed request");
+        callback(toGrpcError(new AppError(ErrorCode.INVALID_ARGUMENT, `the request is not a valid ${request.typeName} message`)));
+        return;
+      }
       const abort = new AbortController();
       call.on("cancelled", () => abort.abort());
       const started = performance.now();
@@ -82,7 +109,7 @@ export function addService<S extends GenServiceMethods>(
         peerCertificate: cert && cert.raw ? cert : undefined,
         peerAddress: call.getPeer(),
       };
-      handler(call.request, context).then(
+      handler(request, context).then(
         (response) => callback(null, create(method.output, response)),
         (err: unknown) => {
           const appError = AppError.from(err);

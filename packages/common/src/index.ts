@@ -4,7 +4,8 @@ export { createLogger, type Logger } from "./logger.ts";
 export { loadConfig, hostPort, port, csv, siteName, commonEnv } from "./config.ts";
 export { addService, grpcServiceDefinition, type CallContext, type ServiceImpl } from "./grpc-service.ts";
 export { createClient, deadlineFrom, type CallOptions, type ServiceClient } from "./grpc-client.ts";
-export { startGrpcServer, type GrpcServer } from "./server.ts";
+export { startGrpcServer, DEFAULT_MAX_REQUEST_BYTES, type GrpcServer } from "./server.ts";
+export { transportError, transportErrorInterceptor } from "./transport-errors.ts";
 export { startMetrics, Counter, Histogram, type Metrics } from "./metrics.ts";
 export { TEMPLATE_STREAM, TEMPLATE_SUBJECT_ROOT, templateSubject, parseTemplateSubject } from "./log-layout.ts";
 export {

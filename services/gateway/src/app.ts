@@ -1,6 +1,7 @@
 import { addService, startGrpcServer, startMetrics, type Logger } from "@taj/common";
 import { MatchingService, Modality } from "@taj/proto";
-import type { GatewayConfig } from "./config.ts";
+import { maxRequestBytes, type GatewayConfig } from "./config.ts";
+import { imageTooLarge } from "./validation.ts";
 import { AuditTrail } from "./audit.ts";
 import { gatewayMetrics } from "./metrics.ts";
 import { PartitionCount } from "./partition-count.ts";
@@ -51,6 +52,8 @@ export async function startGateway(config: GatewayConfig, logger: Logger, option
     port: config.GRPC_PORT,
     logger,
     serviceNames: [MatchingService.typeName],
+    maxRequestBytes: maxRequestBytes(config),
+    oversizedRequest: imageTooLarge(config.MAX_IMAGE_BYTES),
     register: (s) => addService(s, MatchingService, impl, logger),
   });
   server.setServing(false);
