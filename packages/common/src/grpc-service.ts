@@ -5,6 +5,10 @@ import { ErrorCode } from "@taj/proto";
 import { AppError, toGrpcError } from "./errors.ts";
 import type { PeerCertificate } from "node:tls";
 import type { Logger } from "./logger.ts";
+import { keepByteOrderMarks } from "./text-encoding.ts";
+
+// Every service decodes its requests through this module: configure protobuf-es's text decoding once here.
+keepByteOrderMarks();
 
 /** What a handler may know of its call: the deadline, cancellation, the peer's metadata and TLS identity. */
 export interface CallContext {

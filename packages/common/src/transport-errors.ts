@@ -20,22 +20,30 @@ export function transportError(status: Status, oversized: AppError): AppError | 
       return oversized;
     case grpc.status.DEADLINE_EXCEEDED:
       return new AppError(ErrorCode.DEADLINE_EXCEEDED, "the deadline expired before the work was done");
-    case grpc.status.UNIMPLEMENTED:
-      // Only an unknown grpc-encoding reaches here: unknown methods are answered before any call exists.
-      return new AppError(ErrorCode.INVALID_ARGUMENT, "the request's grpc-encoding is not supported; use identity, gzip or deflate");
-    case grpc.status.INTERNAL:
-      // grpc-js reports the caller's own malformed framing (bad timeout header, corrupt compressed
-      // payload, undecodable message) as INTERNAL; the caller, not the server, is at fault.
-      if (CALLER_FAULTS.test(status.details)) return new AppError(ErrorCode.INVALID_ARGUMENT, "the request is malformed");
-      return new AppError(ErrorCode.INTERNAL, "internal error");
     case grpc.status.UNAVAILABLE:
       return new AppError(ErrorCode.UNAVAILABLE, "the server is unavailable; retry");
+    case grpc.status.INTERNAL:
+    case grpc.status.UNIMPLEMENTED: {
+      // grpc-js reports the caller's own malformed framing as INTERNAL (bad timeout header, corrupt
+      // compressed payload) or UNIMPLEMENTED (unknown encoding, no or two messages in a unary
+      // call): the caller, not the server, is at fault.
+      const fault = CALLER_FAULTS.find(([pattern]) => pattern.test(status.details));
+      if (fault) return new AppError(ErrorCode.INVALID_ARGUMENT, fault[1]);
+      return new AppError(ErrorCode.INTERNAL, "internal error");
+    }
     default:
       return new AppError(ErrorCode.INTERNAL, "internal error");
   }
 }
 
-const CALLER_FAULTS = /^(Invalid grpc-timeout|Failed to decompress|Error deserializing request)/;
+/** grpc-js's own texts (1.14) for a caller's bad framing, and what the caller is told instead. */
+const CALLER_FAULTS: ReadonlyArray<readonly [RegExp, string]> = [
+  [/^Invalid grpc-timeout/, "the grpc-timeout header is malformed"],
+  [/^Failed to decompress/, "the compressed request does not decompress"],
+  [/unsupported encoding/, "the request's grpc-encoding is not supported; use identity, gzip or deflate"],
+  [/^Received (a second|no) request message/, "a unary call takes exactly one request message"],
+  [/^Error deserializing request/, "the request is not a valid message"],
+];
 
 /**
  * A server interceptor that puts a stable code on the statuses grpc-js sends by itself.
