@@ -94,7 +94,7 @@ describe("hostile input", () => {
     };
     // Inflates past the gateway's receive limit; compressed it is ~30 KiB.
     const gzipBomb = gzipSync(Buffer.alloc(MAX_IMAGE_BYTES + 1024 * 1024));
-    const cases = generateCases(ctx, generators({ gzipBomb, pngBomb: pngBomb(8000) }));
+    const cases = generateCases(ctx, generators({ gzipBomb, pngBombs: [pngBomb(8000), pngBomb(6000)] }));
     // Stats takes an empty message: a body of unknown fields is well-formed protobuf and rightly
     // answered OK. Those few are sent too, but do not count towards the 10 000 malformed requests.
     const malformed = cases.filter((c) => !c.expect.includes("OK")).length;
@@ -154,7 +154,16 @@ describe("hostile input", () => {
     }
     const search = await raw.call(pathOf("Search"), searchBody({ modality: FACE, image: Buffer.alloc(MAX_IMAGE_BYTES * 2) }), { timeoutMs: CALL_TIMEOUT_MS });
     assert.equal(search.code, "IMAGE_TOO_LARGE");
+    console.log(`a ${MAX_IMAGE_BYTES * 2}-byte Search was refused in ${search.ms.toFixed(0)} ms`);
+    // The connection that carried the refused requests still serves calls.
+    assert.equal((await raw.call(pathOf("Stats"), Buffer.alloc(0), { timeoutMs: CALL_TIMEOUT_MS })).code, "OK");
     assert.equal(await checkHealth(cluster.addresses.gateway), "SERVING");
+  });
+
+  test("an unknown method path gets UNIMPLEMENTED from grpc-js (it exists before any call, so no code trailer)", async () => {
+    const answer = await raw.call("/taj.v1.MatchingService/Nope", Buffer.alloc(0), { timeoutMs: CALL_TIMEOUT_MS });
+    assert.equal(answer.status, 12);
+    assert.equal(answer.code, "");
   });
 });
 

@@ -294,14 +294,19 @@ const hugeDimensions: Generator = {
   },
 };
 
-function bombs(bomb: Buffer): Generator {
+/**
+ * Decompression bombs: one above the pixel limit (refused from its header), one just under it,
+ * which is decoded in full (~100 MB of pixels) and must come back NO_FACE, not exhaust anything.
+ */
+function bombs(above: Buffer, under: Buffer): Generator {
   return {
-    category: "decompression bomb (PNG 8000x8000)",
-    count: 4,
+    category: "decompression bombs (PNG, above / under the pixel limit)",
+    count: 6,
     make(ctx, i) {
+      const [image, expect, note] = i < 4 ? [above, "IMAGE_TOO_LARGE", "png bomb 8000x8000"] : [under, "NO_FACE", "png bomb 6000x6000"];
       return i % 2 === 0
-        ? { category: this.category, method: "Enroll", body: enrollBody({ modality: FACE, id: ctx.freshId(), image: bomb }), expect: ["IMAGE_TOO_LARGE"], note: "png bomb" }
-        : { category: this.category, method: "Search", body: searchBody({ modality: FACE, image: bomb }), expect: ["IMAGE_TOO_LARGE"], note: "png bomb" };
+        ? { category: this.category, method: "Enroll", body: enrollBody({ modality: FACE, id: ctx.freshId(), image }), expect: [expect], note }
+        : { category: this.category, method: "Search", body: searchBody({ modality: FACE, image }), expect: [expect], note };
     },
   };
 }
@@ -382,12 +387,12 @@ const hostileHeaders: Generator = {
 };
 
 /** Every entry of the run, in order; the image-heavy ones sized to fit a CI budget on 2 cores. */
-export function generators(extra: { gzipBomb: Buffer; pngBomb: Buffer }): Generator[] {
+export function generators(extra: { gzipBomb: Buffer; pngBombs: readonly [above: Buffer, under: Buffer] }): Generator[] {
   return [
     ids, modalities, searchParams, invalidBoxes, absurdBoxes, wireTypes, garbage, truncatedMessages,
     ...ACCEPTED.map((f) => mutatedImages(f, 300)),
     ...REFUSED.map((f) => mutatedImages(f, 80)),
-    intactImages, hugeDimensions, bombs(extra.pngBomb), oversized, framing(extra.gzipBomb), hostileHeaders,
+    intactImages, hugeDimensions, bombs(...extra.pngBombs), oversized, framing(extra.gzipBomb), hostileHeaders,
   ];
 }
 
