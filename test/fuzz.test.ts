@@ -3,7 +3,7 @@
 // must stay up and SERVING, and nothing stored may change. Seeded: FUZZ_SEED replays a run.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
@@ -132,6 +132,12 @@ describe("hostile input", () => {
     ];
     for (const address of grpcServers) assert.equal(await checkHealth(address), "SERVING", address);
     assert.deepEqual(await storedState(), before, "stored state changed");
+
+    // Nothing logged at error level or above: a handler that failed in an unexpected way logs there.
+    const errors = Object.values(cluster.processes)
+      .filter((p) => /^(gateway|extractor|coordinator|shard)-/.test(p.name))
+      .flatMap((p) => readFileSync(p.process.spec.logFile, "utf8").split("\n").filter((line) => errorLevel(line)).map((line) => `${p.name}: ${line.slice(0, 300)}`));
+    assert.deepEqual(errors.slice(0, 10), [], `${errors.length} error lines in the service logs`);
   });
 
   test("the gateway's message limit follows MAX_IMAGE_BYTES: IMAGE_TOO_LARGE on both sides of the transport cap", async () => {
@@ -166,6 +172,17 @@ describe("hostile input", () => {
     assert.equal(answer.code, "");
   });
 });
+
+/** A pino JSON line at level error (50) or fatal (60); other output (e.g. a native crash message) counts too. */
+function errorLevel(line: string): boolean {
+  if (line.trim() === "") return false;
+  try {
+    const level = (JSON.parse(line) as { level?: unknown }).level;
+    return typeof level === "number" && level >= 50;
+  } catch {
+    return true;
+  }
+}
 
 async function eventually<T>(fn: () => Promise<T>, done: (value: T) => boolean, attempts = 100): Promise<T> {
   let value = await fn();
