@@ -16,10 +16,13 @@ export function channelCredentials(_profile: Profile = "default"): grpc.ChannelC
   return grpc.credentials.createInsecure();
 }
 
-/** The metadata every call carries (a bearer token, once callers authenticate), plus a case's own. */
+/**
+ * The metadata every call carries (a bearer token, once callers authenticate), then a case's own,
+ * which replaces a key of the same name: a bad-token case sets its own "authorization".
+ */
 export function callMetadata(extra: Record<string, string | Buffer> = {}): grpc.Metadata {
   const metadata = new grpc.Metadata();
-  for (const [key, value] of Object.entries(extra)) metadata.add(key, value);
+  for (const [key, value] of Object.entries(extra)) metadata.set(key, value);
   return metadata;
 }
 
