@@ -1,11 +1,15 @@
 import * as grpc from "@grpc/grpc-js";
 import { create, fromBinary, toBinary, type DescMessage, type DescService, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
 import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
+import { ErrorCode } from "@taj/proto";
 import { AppError, toGrpcError } from "./errors.ts";
 import type { PeerCertificate } from "node:tls";
 import type { Logger } from "./logger.ts";
 import { peerKindOf, type PeerKind } from "./tls.ts";
-import { ErrorCode } from "@taj/proto";
+import { keepByteOrderMarks } from "./text-encoding.ts";
+
+// Every service decodes its requests through this module: configure protobuf-es's text decoding once here.
+keepByteOrderMarks();
 
 /** What a handler may know of its call: the deadline, cancellation, the peer's metadata and TLS identity. */
 export interface CallContext {
@@ -17,6 +21,12 @@ export interface CallContext {
   peerCertificate: PeerCertificate | undefined;
   /** Peer address (host:port), for rate limits of calls that carry no identity; never logged with personal data. */
   peerAddress: string;
+  /**
+   * Set (to the expected message type) when the request bytes were not a valid message and the
+   * service asked to see such calls (AddServiceOptions.malformedRequests "handler"); the request
+   * is then an empty message that must not be acted on.
+   */
+  malformedRequest: string | undefined;
 }
 
 type UnaryHandler<I extends DescMessage, O extends DescMessage> = (
@@ -37,16 +47,36 @@ function deadlineOf(call: grpc.ServerUnaryCall<unknown, unknown>): number {
   return Number.isFinite(d) ? d : Infinity;
 }
 
+/**
+ * What a server gets for request bytes that are not a valid message (truncated, a wrong wire
+ * type, a bad tag, invalid UTF-8). Left to throw, grpc-js would answer INTERNAL itself; this way
+ * addService answers INVALID_ARGUMENT with its stable code.
+ */
+class MalformedRequest {
+  constructor(readonly typeName: string) {}
+}
+
+type Request = MessageShape<DescMessage> | MalformedRequest;
+
 /** grpc-js method definitions built from a protobuf-es service descriptor (path /pkg.Svc/Method). */
 export function grpcServiceDefinition(service: DescService): grpc.ServiceDefinition {
-  const definition: Record<string, grpc.MethodDefinition<MessageShape<DescMessage>, MessageShape<DescMessage>>> = {};
+  const definition: Record<string, grpc.MethodDefinition<Request, MessageShape<DescMessage>>> = {};
   for (const method of service.methods) {
     definition[method.localName] = {
       path: `/${service.typeName}/${method.name}`,
       requestStream: false,
       responseStream: false,
-      requestSerialize: (m: MessageShape<DescMessage>) => Buffer.from(toBinary(method.input, m)),
-      requestDeserialize: (b: Buffer) => fromBinary(method.input, b),
+      requestSerialize: (m: Request) => {
+        if (m instanceof MalformedRequest) throw new Error("a malformed request cannot be sent");
+        return Buffer.from(toBinary(method.input, m));
+      },
+      requestDeserialize: (b: Buffer): Request => {
+        try {
+          return fromBinary(method.input, b);
+        } catch {
+          return new MalformedRequest(method.input.typeName);
+        }
+      },
       responseSerialize: (m: MessageShape<DescMessage>) => Buffer.from(toBinary(method.output, m)),
       responseDeserialize: (b: Buffer) => fromBinary(method.output, b),
     };
@@ -63,6 +93,18 @@ export interface AddServiceOptions {
    * there the chain was verified at the handshake, so the OU read here is the CA's word.
    */
   allowedPeers?: readonly PeerKind[];
+  /**
+   * What becomes of request bytes that are not a valid message. "reject" (default): INVALID_ARGUMENT
+   * at once, before the handler. "handler": the handler runs with an empty message and
+   * `CallContext.malformedRequest` set, and must refuse it itself — for the public gateway, whose
+   * one wrapper authenticates and audits every call, garbage included, before refusing it.
+   */
+  malformedRequests?: "reject" | "handler";
+}
+
+/** The refusal of a request that is not a valid message of its type. */
+export function malformedRequestError(typeName: string): AppError {
+  return new AppError(ErrorCode.INVALID_ARGUMENT, `the request is not a valid ${typeName} message`);
 }
 
 /**
@@ -82,7 +124,7 @@ export function addService<S extends GenServiceMethods>(
     const handler = (impl as Record<string, UnaryHandler<DescMessage, DescMessage>>)[method.localName];
     if (!handler) throw new Error(`no handler for ${service.typeName}.${method.name}`);
     handlers[method.localName] = (
-      call: grpc.ServerUnaryCall<MessageShape<DescMessage>, MessageShape<DescMessage>>,
+      call: grpc.ServerUnaryCall<Request, MessageShape<DescMessage>>,
       callback: grpc.sendUnaryData<MessageShape<DescMessage>>,
     ) => {
       const abort = new AbortController();
@@ -96,6 +138,7 @@ export function addService<S extends GenServiceMethods>(
         // An empty object is what node gives when the peer sent no certificate.
         peerCertificate: cert && cert.raw ? cert : undefined,
         peerAddress: call.getPeer(),
+        malformedRequest: undefined,
       };
       if (allowed) {
         const kind = peerKindOf(context.peerCertificate);
@@ -106,7 +149,17 @@ export function addService<S extends GenServiceMethods>(
           return;
         }
       }
-      handler(call.request, context).then(
+      let request = call.request;
+      if (request instanceof MalformedRequest) {
+        if (options.malformedRequests !== "handler") {
+          logger.info({ rpc: method.name, code: ErrorCode.INVALID_ARGUMENT }, "rpc rejected: malformed request");
+          callback(toGrpcError(malformedRequestError(request.typeName)));
+          return;
+        }
+        context.malformedRequest = request.typeName;
+        request = create(method.input);
+      }
+      handler(request, context).then(
         (response) => callback(null, create(method.output, response)),
         (err: unknown) => {
           const appError = AppError.from(err);

@@ -2,14 +2,15 @@ export { AppError, errorCodeName, fromServiceError, grpcStatusOf, toGrpcError, E
 export { validateId, partitionOf, modalityName, modalityFromName, ALL_MODALITIES } from "./ids.ts";
 export { createLogger, type Logger } from "./logger.ts";
 export { loadConfig, hostPort, port, csv, siteName, commonEnv } from "./config.ts";
-export { addService, grpcServiceDefinition, type AddServiceOptions, type CallContext, type ServiceImpl } from "./grpc-service.ts";
+export { addService, grpcServiceDefinition, malformedRequestError, type AddServiceOptions, type CallContext, type ServiceImpl } from "./grpc-service.ts";
 export {
   PEER_KINDS, tlsEnv, tlsFilesOf, tlsFilesFromEnv, serverCredentials, channelCredentials, tokenCallerCredentials, natsTls, natsInboxPrefix, etcdCredentials, peerKindOf,
   type NatsTlsOptions, type PeerKind, type TlsFiles, type TlsEnv,
 } from "./tls.ts";
 export { ALLOWED_PEERS } from "./peer-policy.ts";
 export { createClient, deadlineFrom, type CallOptions, type ServiceClient } from "./grpc-client.ts";
-export { startGrpcServer, type GrpcServer } from "./server.ts";
+export { startGrpcServer, DEFAULT_MAX_REQUEST_BYTES, type GrpcServer } from "./server.ts";
+export { transportError, transportErrorInterceptor } from "./transport-errors.ts";
 export { startMetrics, Counter, Histogram, type Metrics } from "./metrics.ts";
 export { TEMPLATE_STREAM, TEMPLATE_SUBJECT_ROOT, templateSubject, parseTemplateSubject } from "./log-layout.ts";
 export {

@@ -3,8 +3,13 @@ import { readFileSync } from "node:fs";
 import { loadFileDescriptorSetFromBuffer } from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation } from "grpc-health-check";
-import { descriptorSetPath } from "@taj/proto";
+import { descriptorSetPath, ErrorCode } from "@taj/proto";
+import { AppError } from "./errors.ts";
 import type { Logger } from "./logger.ts";
+import { transportErrorInterceptor } from "./transport-errors.ts";
+
+/** Internal servers' receive limit: above the largest image a gateway forwards (MAX_IMAGE_BYTES <= 30 MiB). */
+export const DEFAULT_MAX_REQUEST_BYTES = 32 * 1024 * 1024;
 
 export interface GrpcServer {
   server: grpc.Server;
@@ -27,6 +32,13 @@ export interface StartOptions {
   onServingChange?: (serving: boolean) => void;
   /** Mandatory: there is no plaintext port (see serverCredentials in tls.ts). */
   credentials: grpc.ServerCredentials;
+  /**
+   * Largest request message accepted (grpc.max_receive_message_length); DEFAULT_MAX_REQUEST_BYTES
+   * unless given. grpc-js refuses a larger one from its length prefix, before reading it.
+   */
+  maxRequestBytes?: number;
+  /** The answer to a request above maxRequestBytes; IMAGE_TOO_LARGE naming the limit unless given. */
+  oversizedRequest?: AppError;
 }
 
 let reflectionPackage: ReturnType<typeof loadFileDescriptorSetFromBuffer> | undefined;
@@ -38,7 +50,12 @@ function reflection(): ReflectionService {
 
 /** A gRPC server that also speaks grpc.health.v1 and server reflection, so grpcurl works. */
 export async function startGrpcServer(options: StartOptions): Promise<GrpcServer> {
-  const server = new grpc.Server({ "grpc.max_receive_message_length": 32 * 1024 * 1024 });
+  const maxRequestBytes = options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
+  const oversized = options.oversizedRequest ?? new AppError(ErrorCode.IMAGE_TOO_LARGE, `the request exceeds ${maxRequestBytes} bytes`);
+  const server = new grpc.Server({
+    "grpc.max_receive_message_length": maxRequestBytes,
+    interceptors: [transportErrorInterceptor(oversized)],
+  });
   options.register(server);
   const health = new HealthImplementation({ "": "NOT_SERVING" });
   health.addToServer(server);

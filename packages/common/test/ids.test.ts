@@ -1,6 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ErrorCode, Modality } from "@taj/proto";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { ErrorCode, GetRequestSchema, Modality } from "@taj/proto";
+// index.ts configures protobuf-es's text decoding, as every service that imports it does.
 import { AppError, modalityFromName, modalityName, partitionOf, validateId } from "../src/index.ts";
 
 test("validateId accepts opaque technical ids and rejects everything else with INVALID_ID", () => {
@@ -27,4 +29,12 @@ test("modality names round-trip and unknown modalities are UNSUPPORTED_MODALITY"
   for (const m of [Modality.FACE, Modality.TATTOO, Modality.MARK]) assert.equal(modalityFromName(modalityName(m)), m);
   assert.throws(() => modalityName(Modality.UNSPECIFIED), (e: unknown) => e instanceof AppError && e.code === ErrorCode.UNSUPPORTED_MODALITY);
   assert.throws(() => modalityFromName("iris"), (e: unknown) => e instanceof AppError && e.code === ErrorCode.UNSUPPORTED_MODALITY);
+});
+
+test("a leading byte order mark reaches validation as sent: it is not silently dropped", () => {
+  const wire = toBinary(GetRequestSchema, create(GetRequestSchema, { id: "\ufeffX1" }));
+  assert.deepEqual([...wire.subarray(2, 5)], [0xef, 0xbb, 0xbf], "the BOM is on the wire");
+  const decoded = fromBinary(GetRequestSchema, wire);
+  assert.equal(decoded.id, "\ufeffX1");
+  assert.throws(() => validateId(decoded.id), (e: unknown) => e instanceof AppError && e.code === ErrorCode.INVALID_ID);
 });

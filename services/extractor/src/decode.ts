@@ -1,6 +1,7 @@
 import sharp from "sharp";
 import { ErrorCode } from "@taj/proto";
 import { AppError } from "@taj/common";
+import { sniffFormat } from "./sniff.ts";
 
 /** Decoded pixels, interleaved RGB, 8 bits per channel, already turned upright by EXIF. */
 export interface RgbImage {
@@ -18,7 +19,6 @@ export interface DecodeLimits {
 // outlive the request, and the memory is better spent on concurrent requests.
 sharp.cache(false);
 
-const ACCEPTED_FORMATS = new Set(["jpeg", "png", "webp", "tiff"]);
 
 // sharp reports problems only as English messages; these are the ones we tell apart.
 const PIXEL_LIMIT = /exceeds pixel limit/i;
@@ -33,6 +33,8 @@ export async function decodeImage(bytes: Uint8Array, limits: DecodeLimits): Prom
   if (bytes.length > limits.maxBytes) {
     throw new AppError(ErrorCode.IMAGE_TOO_LARGE, `the image exceeds ${limits.maxBytes} bytes`);
   }
+  const claimed = sniffFormat(bytes);
+  if (claimed === undefined) throw unsupported();
   // failOn "error": truncated or broken data is refused instead of decoding to grey padding;
   // mere warnings (common in old scanner output) are tolerated.
   const options = { limitInputPixels: limits.maxPixels, failOn: "error" as const };
@@ -42,9 +44,8 @@ export async function decodeImage(bytes: Uint8Array, limits: DecodeLimits): Prom
   } catch (err) {
     throw mapSharpError(err, limits);
   }
-  if (format === undefined || !ACCEPTED_FORMATS.has(format)) {
-    throw new AppError(ErrorCode.IMAGE_UNSUPPORTED_FORMAT, "image format not supported; send JPEG, PNG, WebP or TIFF");
-  }
+  // libvips picks its loader by content too; it must be the one the first bytes announced.
+  if (format !== claimed) throw unsupported();
   try {
     const { data, info } = await sharp(bytes, options)
       .rotate()
@@ -57,6 +58,10 @@ export async function decodeImage(bytes: Uint8Array, limits: DecodeLimits): Prom
   } catch (err) {
     throw mapSharpError(err, limits);
   }
+}
+
+function unsupported(): AppError {
+  return new AppError(ErrorCode.IMAGE_UNSUPPORTED_FORMAT, "image format not supported; send JPEG, PNG, WebP or TIFF");
 }
 
 function mapSharpError(err: unknown, limits: DecodeLimits): AppError {

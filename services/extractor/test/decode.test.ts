@@ -2,10 +2,14 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import sharp, { type Sharp } from "sharp";
 import { ErrorCode } from "@taj/proto";
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { decodeImage } from "../src/decode.ts";
+import { sniffFormat } from "../src/sniff.ts";
 import { bmp, noise, pngDeclaring } from "./crafted.ts";
 import { LIMITS, rejectsWith, sample } from "./fixtures.ts";
 
+const repoRoot = fileURLToPath(new URL("../../../", import.meta.url));
 const solid = (w: number, h: number) => sharp({ create: { width: w, height: h, channels: 3, background: "#336699" } });
 
 test("empty input is IMAGE_EMPTY", async () => {
@@ -66,4 +70,35 @@ test("EXIF orientation is applied: an orientation-6 photo comes out upright", as
   const sideways = await solid(40, 20).jpeg().withMetadata({ orientation: 6 }).toBuffer();
   const image = await decodeImage(sideways, LIMITS);
   assert.deepEqual([image.width, image.height], [20, 40]);
+});
+
+test("only JPEG, PNG, WebP and TIFF signatures are sniffed as accepted", async () => {
+  assert.equal(sniffFormat(sample("sample1.jpg")), "jpeg");
+  assert.equal(sniffFormat(await solid(8, 8).png().toBuffer()), "png");
+  assert.equal(sniffFormat(await solid(8, 8).webp().toBuffer()), "webp");
+  assert.equal(sniffFormat(await solid(8, 8).tiff().toBuffer()), "tiff");
+  assert.equal(sniffFormat(Buffer.from("MM\0*")), "tiff");
+  for (const other of [await solid(8, 8).gif().toBuffer(), await solid(8, 8).avif().toBuffer(), bmp(), Buffer.from("<svg/>"), Buffer.from([0xff, 0xd8]), Buffer.from("RIFF\0\0\0\0WAVE")]) {
+    assert.equal(sniffFormat(other), undefined);
+  }
+});
+
+test("an SVG or AVIF never reaches libvips: no GLib CRITICAL on stderr for absurd declared sizes", () => {
+  // GLib writes to the process's fd 2 directly, so this runs in a child and reads its stderr.
+  const script = `
+    import sharp from "sharp";
+    import { decodeImage } from "./services/extractor/src/decode.ts";
+    const svg = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="1000000000" height="1000000000"/>');
+    const avif = await sharp({ create: { width: 8, height: 8, channels: 3, background: "#369" } }).avif().toBuffer();
+    const ispe = avif.indexOf("ispe");
+    avif.writeUInt32BE(2147483647, ispe + 8); // image spatial extents: width
+    const codes = [];
+    for (const image of [svg, avif]) {
+      try { await decodeImage(image, { maxBytes: 1e6, maxPixels: 4e7 }); codes.push("decoded"); } catch (e) { codes.push(e.code); }
+    }
+    console.log(JSON.stringify(codes));`;
+  const child = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { cwd: repoRoot, encoding: "utf8" });
+  assert.equal(child.status, 0, child.stderr);
+  assert.deepEqual(JSON.parse(child.stdout), [ErrorCode.IMAGE_UNSUPPORTED_FORMAT, ErrorCode.IMAGE_UNSUPPORTED_FORMAT]);
+  assert.doesNotMatch(child.stderr, /CRITICAL/);
 });

@@ -65,7 +65,7 @@ test("the handler refuses a call whose deadline has already passed", async () =>
   const registry = new Registry();
   const handler = extractHandler(await faceExtractor(), createExtractorMetrics(registry));
   const expired: CallContext = {
-    deadline: Date.now() - 10, signal: new AbortController().signal, metadata: new Metadata(), peerCertificate: undefined, peerAddress: "test",
+    deadline: Date.now() - 10, signal: new AbortController().signal, metadata: new Metadata(), peerCertificate: undefined, peerAddress: "test", malformedRequest: undefined,
   };
   const request = create(ExtractRequestSchema, { modality: Modality.FACE, image: sample("sample1.jpg") });
   await rejectsWith(handler(request, expired), ErrorCode.DEADLINE_EXCEEDED);

@@ -1,6 +1,7 @@
 import { addService, channelCredentials, serverCredentials, startGrpcServer, startMetrics, tlsFilesOf, type Logger } from "@taj/common";
 import { MatchingService, Modality } from "@taj/proto";
-import type { GatewayConfig } from "./config.ts";
+import { maxRequestBytes, type GatewayConfig } from "./config.ts";
+import { imageTooLarge } from "./validation.ts";
 import { AuditTrail } from "./audit/index.ts";
 import { gatewayMetrics } from "./metrics.ts";
 import { PartitionCount } from "./partition-count.ts";
@@ -74,7 +75,9 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     // The public port asks for a certificate (TAJ's system presents one) but admits bearer-token callers too.
     credentials: serverCredentials(tls, { requireClientCert: false }),
     onServingChange: metrics.setReady,
-    register: (s) => addService(s, MatchingService, impl, logger),
+    maxRequestBytes: maxRequestBytes(config),
+    oversizedRequest: imageTooLarge(config.MAX_IMAGE_BYTES),
+    register: (s) => addService(s, MatchingService, impl, logger, { malformedRequests: "handler" }),
   });
   server.setServing(false);
   const ready = partitions.start().then(() => server.setServing(partitions.loaded));

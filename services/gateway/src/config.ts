@@ -35,7 +35,10 @@ export const GatewayConfig = z
     DEFAULT_SIMILARITY_THRESHOLD_MARK: threshold.default(0.5),
     DEFAULT_MAX_CANDIDATES: z.coerce.number().int().min(1).default(20),
     MAX_CANDIDATES_LIMIT: z.coerce.number().int().min(1).max(10_000).default(200),
-    /** Images above this are refused before any work; below gRPC's 32 MiB message cap. */
+    /**
+     * Images above this are refused before any work (IMAGE_TOO_LARGE). The gRPC receive limit is
+     * derived from it (maxRequestBytes), so the transport never names a limit of its own.
+     */
     MAX_IMAGE_BYTES: z.coerce.number().int().min(1).max(30 * 1024 * 1024).default(15 * 1024 * 1024),
     /** Deadline of a call whose caller set none. */
     REQUEST_TIMEOUT_MS: ms.default(5_000),
@@ -71,3 +74,19 @@ export const GatewayConfig = z
   .superRefine(checkAuthEnv)
   .transform((c) => ({ ...c, GATEWAY_ID: c.GATEWAY_ID ?? `gateway-${c.SITE}` }));
 export type GatewayConfig = z.infer<typeof GatewayConfig>;
+
+/**
+ * Room for a request's other fields beside its image: an id (64 chars), a case_ref (128), a box,
+ * enums and tags take well under 1 KiB; the rest is headroom for fields added later.
+ */
+export const REQUEST_ENVELOPE_BYTES = 64 * 1024;
+
+/**
+ * The gateway's gRPC receive limit. Every request whose image is at most MAX_IMAGE_BYTES fits,
+ * and so does any image up to REQUEST_ENVELOPE_BYTES above it: the handler answers those
+ * IMAGE_TOO_LARGE. Larger requests are refused by grpc-js from the length prefix, before being
+ * read, with the same code and message (see startGrpcServer's oversizedRequest).
+ */
+export function maxRequestBytes(config: Pick<GatewayConfig, "MAX_IMAGE_BYTES">): number {
+  return config.MAX_IMAGE_BYTES + REQUEST_ENVELOPE_BYTES;
+}

@@ -5,7 +5,7 @@ import {
   type DeleteRequest, type EnrollRequest, type FeedbackSummaryRequest, type GetRequest, type MatchingService, type Principal,
   type QueryAuditRequest, type RecordFeedbackRequest, type SearchRequest,
 } from "@taj/proto";
-import { AppError, errorCodeName, modalityName, type CallContext, type ServiceImpl } from "@taj/common";
+import { AppError, errorCodeName, malformedRequestError, modalityName, type CallContext, type ServiceImpl } from "@taj/common";
 import type { GatewayDeps } from "./deps.ts";
 import { ANONYMOUS, authorize, type GatewayRpc } from "./auth/index.ts";
 import { auditText, auditUnavailable, type AuditFacts, type AuditedCall } from "./audit/index.ts";
@@ -45,6 +45,9 @@ function audited<Req, Res>(
     try {
       call.principal = await deps.gate.admit(ctx, (p) => (call.principal = p));
       authorize(call.principal, rpc);
+      // Undecodable bytes reach this wrapper (malformedRequests "handler") so that they, too, are
+      // authenticated and audited before being refused; the empty message is never acted on.
+      if (ctx.malformedRequest !== undefined) throw malformedRequestError(ctx.malformedRequest);
       response = await handler(req, call);
     } catch (err) {
       failure = AppError.from(err);

@@ -25,11 +25,14 @@ export function validateModality(modality: Modality): Modality {
   return modality;
 }
 
+/** The one answer to an image above the limit, whether the handler or the transport sees it first. */
+export function imageTooLarge(maxImageBytes: number): AppError {
+  return new AppError(ErrorCode.IMAGE_TOO_LARGE, `image exceeds ${maxImageBytes} bytes`);
+}
+
 function validateImage(image: Uint8Array, limits: Limits): Uint8Array {
   if (image.length === 0) throw new AppError(ErrorCode.IMAGE_EMPTY, "image is empty");
-  if (image.length > limits.maxImageBytes) {
-    throw new AppError(ErrorCode.IMAGE_TOO_LARGE, `image exceeds ${limits.maxImageBytes} bytes`);
-  }
+  if (image.length > limits.maxImageBytes) throw imageTooLarge(limits.maxImageBytes);
   return image;
 }
 

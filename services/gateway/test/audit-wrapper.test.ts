@@ -10,7 +10,7 @@ import { matchingService } from "../src/service.ts";
 import type { GatewayDeps } from "../src/deps.ts";
 import type { AuditEventDraft, AuditPort } from "../src/audit/index.ts";
 
-const ctx: CallContext = { deadline: Date.now() + 5_000, signal: new AbortController().signal, metadata: new Metadata(), peerCertificate: undefined, peerAddress: "ipv4:127.0.0.1:1" };
+const ctx: CallContext = { deadline: Date.now() + 5_000, signal: new AbortController().signal, metadata: new Metadata(), peerCertificate: undefined, peerAddress: "ipv4:127.0.0.1:1", malformedRequest: undefined };
 const admin = create(PrincipalSchema, { id: "oidc:admin", kind: PrincipalKind.TOKEN, roles: [Role.ADMIN] });
 
 function setup(options: { admit?: () => Promise<Principal>; appendFails?: boolean; statsFails?: boolean }) {

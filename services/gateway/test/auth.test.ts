@@ -35,6 +35,7 @@ function ctxWith(options: { token?: string; header?: string | string[]; cert?: B
     // The shape node's TLS socket gives: the DER in `raw` (the rest is what node parsed, unused).
     peerCertificate: options.cert ? ({ raw: options.cert } as PeerCertificate) : undefined,
     peerAddress: "127.0.0.1:50000",
+    malformedRequest: undefined,
   };
 }
 

@@ -55,7 +55,7 @@ test("an address that keeps failing authentication is refused before any verific
   const ctx = (peerAddress: string, token: string): CallContext => {
     const metadata = new Metadata();
     metadata.set("authorization", `Bearer ${token}`);
-    return { deadline: Infinity, signal: new AbortController().signal, metadata, peerCertificate: undefined, peerAddress };
+    return { deadline: Infinity, signal: new AbortController().signal, metadata, peerCertificate: undefined, peerAddress, malformedRequest: undefined };
   };
   const codes: string[] = [];
   for (let i = 0; i < 20; i++) {

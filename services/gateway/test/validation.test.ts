@@ -1,11 +1,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { create } from "@bufbuild/protobuf";
+import { create, toBinary } from "@bufbuild/protobuf";
 import {
   BoxSchema, DeleteRequestSchema, EnrollRequestSchema, ErrorCode, GetRequestSchema, Modality, SearchMode, SearchRequestSchema,
 } from "@taj/proto";
 import { AppError, ALL_MODALITIES } from "@taj/common";
-import { validateCaseRef, validateDelete, validateEnroll, validateGet, validateSearch, type Limits } from "../src/validation.ts";
+import { imageTooLarge, validateCaseRef, validateDelete, validateEnroll, validateGet, validateSearch, type Limits } from "../src/validation.ts";
+import { REQUEST_ENVELOPE_BYTES, maxRequestBytes } from "../src/config.ts";
 
 const limits: Limits = {
   maxImageBytes: 1000,
@@ -89,4 +90,22 @@ test("case_ref: 1-64 of [A-Za-z0-9_./-], required unless the administrator made 
   const search = (caseRef: string) => validateSearch(create(SearchRequestSchema, { ...searchOk, caseRef }), optional);
   assert.equal(search("").caseRef, "");
   rejects(() => search("bad ref"), ErrorCode.INVALID_ARGUMENT);
+});
+
+test("the transport limit sits just above the image limit, and both refusals say the same", () => {
+  assert.equal(maxRequestBytes({ MAX_IMAGE_BYTES: 1000 }), 1000 + REQUEST_ENVELOPE_BYTES);
+  // An image of MAX_IMAGE_BYTES with the longest id, case_ref and a box fits the envelope many times over.
+  const longest = create(SearchRequestSchema, { ...searchOk, image: new Uint8Array(1000), caseRef: "C".repeat(128), faceBox: { xPx: 1, yPx: 1, widthPx: 1, heightPx: 1 }, maxCandidates: 200, similarityThreshold: 0.5 });
+  const enrol = create(EnrollRequestSchema, { ...enrollOk, id: "x".repeat(64), image: new Uint8Array(1000), faceBox: { xPx: 1, yPx: 1, widthPx: 1, heightPx: 1 } });
+  for (const size of [toBinary(SearchRequestSchema, longest).length, toBinary(EnrollRequestSchema, enrol).length]) {
+    assert.ok(size - 1000 < REQUEST_ENVELOPE_BYTES / 100, `${size - 1000} bytes of envelope`);
+  }
+  let handlerMessage = "";
+  try {
+    validateEnroll(create(EnrollRequestSchema, { ...enrollOk, image: new Uint8Array(1001) }), limits);
+  } catch (err) {
+    handlerMessage = (err as AppError).message;
+  }
+  assert.equal(imageTooLarge(1000).message, handlerMessage);
+  assert.equal(imageTooLarge(1000).code, ErrorCode.IMAGE_TOO_LARGE);
 });
