@@ -18,3 +18,4 @@ export { startTestEtcd, type TestEtcd } from "./test-etcd.ts";
 export { createSitesTopology, reapStaleTopologies, netnsSupport, type SitesTopology } from "./netns.ts";
 export { startSitesCluster, type SitesCluster } from "./sites-cluster.ts";
 export { addShard, removeShard, addedShards, stopAddedShards } from "./scale.ts";
+export { templateEncodings, findTemplateOnDisk, type TemplateEncoding, type DiskHit } from "./disk-scan.ts";
