@@ -52,10 +52,22 @@ function filesUnder(dir: string, out: string[] = []): string[] {
 }
 
 /**
- * Every file under `root` holding any `window`-byte slice of any encoding (a partial copy is a copy
- * too). Files that vanish while scanned (a snapshot being replaced) are skipped.
+ * Every file under `root` holding any `window`-byte slice, at any offset, of any encoding (a
+ * partial copy is a copy too). One pass per file: every slice of the templates is indexed by its
+ * first 4 bytes, each file position is looked up, candidates are compared in full. Files that
+ * vanish while scanned (a snapshot being replaced) are skipped.
  */
 export function findTemplateOnDisk(root: string, encodings: readonly TemplateEncoding[], window = 16): DiskHit[] {
+  const slices = new Map<number, Array<{ encoding: string; bytes: Buffer }>>();
+  for (const enc of encodings) {
+    for (let at = 0; at + window <= enc.bytes.length; at++) {
+      const key = enc.bytes.readUInt32LE(at);
+      if (key === 0) continue; // other slices of the template still cover it; keeps zero runs fast
+      const list = slices.get(key) ?? [];
+      list.push({ encoding: enc.name, bytes: enc.bytes.subarray(at, at + window) });
+      slices.set(key, list);
+    }
+  }
   const hits: DiskHit[] = [];
   for (const file of filesUnder(root)) {
     let data: Buffer;
@@ -65,12 +77,16 @@ export function findTemplateOnDisk(root: string, encodings: readonly TemplateEnc
       if ((err as NodeJS.ErrnoException).code === "ENOENT") continue;
       throw err;
     }
-    for (const enc of encodings) {
-      for (let at = 0; at + window <= enc.bytes.length; at += window) {
-        const offset = data.indexOf(enc.bytes.subarray(at, at + window));
-        if (offset !== -1) {
-          hits.push({ file: relative(root, file), encoding: enc.name, offset });
-          break;
+    const found = new Set<string>();
+    for (let i = 0; i + window <= data.length && found.size < encodings.length; i++) {
+      const key = (data[i]! | (data[i + 1]! << 8) | (data[i + 2]! << 16) | (data[i + 3]! << 24)) >>> 0;
+      if (key === 0) continue;
+      const candidates = slices.get(key);
+      if (!candidates) continue;
+      for (const c of candidates) {
+        if (!found.has(c.encoding) && data.compare(c.bytes, 0, window, i, i + window) === 0) {
+          found.add(c.encoding);
+          hits.push({ file: relative(root, file), encoding: c.encoding, offset: i });
         }
       }
     }
