@@ -1,6 +1,7 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { rmSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { findTemplateOnDisk, templateEncodings } from "@taj/devcluster";
 import { PartitionIndex } from "../src/index/partition-index.ts";
 import { quantize } from "../src/index/quantize.ts";
@@ -65,4 +66,15 @@ test("ghosts are recycled by later adds, survive a reload, and are never returne
   }
   const top = loaded.search(quantize(vectors[110]!), 1, false);
   assert.equal(top[0]?.id, "more-10");
+});
+
+test("a snapshot written before ghosts (it may hold free slots) is refused, so the replica rebuilds from the log", () => {
+  const index = filled(20);
+  index.apply([{ id: "id-1", vector: undefined }]);
+  const dir = saved(index);
+  const metaPath = join(dir, "face-0.json");
+  const meta = JSON.parse(readFileSync(metaPath, "utf8")) as Record<string, unknown>;
+  delete meta.ghosts;
+  writeFileSync(metaPath, JSON.stringify(meta));
+  assert.throws(() => PartitionIndex.load(dir, "face-0", HNSW), /predates ghosts/);
 });

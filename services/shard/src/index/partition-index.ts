@@ -27,7 +27,7 @@ interface IndexMeta {
   nextKey: number;
   ids: string[];
   keys: number[];
-  /** usearch keys holding filler vectors (absent in snapshots written before they existed). */
+  /** usearch keys holding filler vectors (absent in snapshots written before they existed: refused). */
   ghosts?: number[];
 }
 
@@ -212,6 +212,10 @@ export class PartitionIndex {
     if (meta.ids.length !== meta.keys.length || raw.length !== meta.ids.length * meta.dims) {
       throw new Error(`snapshot files of ${base} disagree`);
     }
+    // A snapshot from before ghosts may hold free slots: they keep removed templates, and usearch
+    // 2.25.3 corrupts its heap when adding to an index loaded with free slots (measured: the
+    // process aborts). Refused, so the replica rebuilds from the log (once, at the upgrade).
+    if (meta.ghosts === undefined) throw new Error(`snapshot of ${base} predates ghosts: rebuild from the log`);
     const p = new PartitionIndex(meta.dims, hnsw);
     p.index.load(join(dir, `${base}.usearch`));
     if (p.index.size() < meta.ids.length) throw new Error(`usearch file of ${base} holds fewer vectors than its map`);
@@ -224,7 +228,7 @@ export class PartitionIndex {
       p.keyToId.set(key, id);
     });
     p.nextKey = meta.nextKey;
-    p.ghosts = meta.ghosts ?? [];
+    p.ghosts = meta.ghosts;
     return p;
   }
 }
