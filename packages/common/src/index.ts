@@ -17,7 +17,7 @@ export {
   ETCD_ROOT, PARTITION_COUNT_KEY, ASSIGNMENT_PREFIX, MEMBER_PREFIX, assignmentKey, memberKey,
   Assignment, Member, parseSiteShardKey,
 } from "./cluster-layout.ts";
-export { ensureTemplateStream, encodeTemplateEvent, decodeTemplateEvent, type TemplateStreamOptions } from "./template-log.ts";
+export { ensureTemplateStream, encodeTemplateEvent, TEMPLATE_MSGS_PER_SUBJECT, decodeTemplateEvent, type TemplateStreamOptions } from "./template-log.ts";
 export { stopOnSignals } from "./lifecycle.ts";
 export { AUDIT_STREAM, AUDIT_SUBJECT_ROOT, GATEWAY_ID_PATTERN, auditSubject } from "./log-layout.ts";
 export {

@@ -21,3 +21,4 @@ export { addShard, removeShard, addedShards, stopAddedShards } from "./scale.ts"
 export { createPki, sharedTestPki, tlsEnvOf, kindUri, type Pki } from "./pki.ts";
 export { NATS_PERMISSIONS } from "./nats-auth.ts";
 export { LocalIssuer, bearerMetadata, withCallMetadata, DEMO_ROLES, LOCAL_AUDIENCE, LOCAL_ISSUER, type DemoRole, type TokenClaims } from "./oidc.ts";
+export { templateEncodings, findTemplateOnDisk, type TemplateEncoding, type DiskHit } from "./disk-scan.ts";

@@ -25,6 +25,8 @@ export const NATS_PERMISSIONS: Partial<Record<PeerKind, Permissions>> = {
         ...[TEMPLATE_STREAM, AUDIT_STREAM].flatMap((s) => [
           ...onStream(s, "STREAM.INFO", "STREAM.CREATE", "STREAM.MSG.GET", "DIRECT.GET"), ...underStream(s, "DIRECT.GET"),
         ]),
+        // A write erases the message it replaces (docs/data-protection.md); only on the template log.
+        ...onStream(TEMPLATE_STREAM, "STREAM.MSG.DELETE"),
         // Audit queries read TAJ_AUDIT through (ordered) consumers.
         ...onStream(AUDIT_STREAM, "CONSUMER.CREATE"),
         ...underStream(AUDIT_STREAM, "CONSUMER.CREATE", "CONSUMER.INFO", "CONSUMER.DELETE", "CONSUMER.MSG.NEXT"),

@@ -20,7 +20,7 @@ export interface PublishOptions {
 export class WrongLastSequence extends Error {}
 
 /** What the handlers use of the log (unit tests stand in for it). */
-export type TemplateLogPort = Pick<TemplateLog, "publish" | "last" | "lastSequence">;
+export type TemplateLogPort = Pick<TemplateLog, "publish" | "last" | "lastSequence" | "erase" | "eraseOlder">;
 
 const RETRY_PAUSE_MS = 100;
 
@@ -90,6 +90,38 @@ export class TemplateLog {
     }
   }
 
+  /**
+   * Removes one message and overwrites its bytes in the message block at every replica
+   * (STREAM.MSG.DELETE with erase). A message already gone is not an error.
+   */
+  async erase(seq: number): Promise<void> {
+    try {
+      await this.jsm.streams.deleteMessage(TEMPLATE_STREAM, seq, true);
+    } catch (err) {
+      if (isNoMessage(err)) return;
+      throw logUnavailable(err);
+    }
+  }
+
+  /** Erases every message of the subject below `before`: generations an interrupted write left. */
+  async eraseOlder(subject: string, before: number): Promise<number> {
+    let erased = 0;
+    for (let from = 1; from < before; ) {
+      let seq: number;
+      try {
+        seq = (await this.jsm.streams.getMessage(TEMPLATE_STREAM, nextBySubject(subject, from))).seq;
+      } catch (err) {
+        if (isNoMessage(err)) return erased;
+        throw logUnavailable(err);
+      }
+      if (seq >= before) return erased;
+      await this.erase(seq);
+      erased++;
+      from = seq + 1;
+    }
+    return erased;
+  }
+
   async lastSequence(): Promise<bigint> {
     try {
       const info = await this.jsm.streams.info(TEMPLATE_STREAM);
@@ -107,6 +139,16 @@ export class TemplateLog {
   async close(): Promise<void> {
     await this.nc.drain().catch(() => this.nc.close());
   }
+}
+
+/**
+ * STREAM.MSG.GET's "first message of the subject at or after seq" query. nats.js 2.29 types it
+ * only for direct gets (NextMsgRequest), though the API takes it too; it is typed here as the
+ * sequence query it extends, and sent as is.
+ */
+function nextBySubject(subject: string, seq: number): { seq: number } {
+  const query = { seq, next_by_subj: subject };
+  return query;
 }
 
 function isNoMessage(err: unknown): boolean {

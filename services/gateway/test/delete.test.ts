@@ -16,6 +16,9 @@ class LaggingLog implements TemplateLogPort {
   readonly truth = new Map<string, StoredEvent>();
   stale: Map<string, StoredEvent> | undefined;
   readonly published: Array<{ subject: string; options: PublishOptions }> = [];
+  /** Every message still stored, by subject (the real stream keeps up to 2 per subject). */
+  readonly kept = new Map<string, number[]>();
+  readonly erased: number[] = [];
   /** The stale copy catches up after this many refused writes (the cut-off node stepping down). */
   catchUpAfterRefusals = Infinity;
   private refusals = 0;
@@ -23,7 +26,23 @@ class LaggingLog implements TemplateLogPort {
 
   store(subject: string, event: TemplateEvent): number {
     this.truth.set(subject, { seq: ++this.seq, event });
+    this.kept.set(subject, [...(this.kept.get(subject) ?? []), this.seq]);
     return this.seq;
+  }
+
+  async erase(seq: number): Promise<void> {
+    for (const [subject, seqs] of this.kept) {
+      if (seqs.includes(seq)) {
+        this.kept.set(subject, seqs.filter((s) => s !== seq));
+        this.erased.push(seq);
+      }
+    }
+  }
+
+  async eraseOlder(subject: string, before: number): Promise<number> {
+    const older = (this.kept.get(subject) ?? []).filter((s) => s < before);
+    for (const s of older) await this.erase(s);
+    return older.length;
   }
 
   async last(subject: string): Promise<StoredEvent | undefined> {
@@ -85,4 +104,23 @@ test("once the read is current, the delete goes through and says the id existed"
   assert.deepEqual(log.published.map((p) => p.options.expectLastSubjectSequence), [0, seq]);
   assert.equal(log.truth.get(subject)?.event.event.case, "deleted");
   assert.equal(r.logSequence, BigInt(log.truth.get(subject)!.seq));
+});
+
+test("the delete erases the template it replaces, and first any generation an interrupted write left", async () => {
+  const log = new LaggingLog();
+  const leftover = log.store(subject, enrolled);
+  const current = log.store(subject, enrolled);
+  const r = await deleteRecord(depsWith(log), request, ctx);
+  assert.equal(r.existed, true);
+  assert.deepEqual(log.erased, [leftover, current], "the leftover before the write, the replaced one after it");
+  assert.deepEqual(log.kept.get(subject), [Number(r.logSequence)], "only the tombstone is kept");
+});
+
+test("a delete whose conditional write fails erases nothing it has not replaced", async () => {
+  const log = new LaggingLog();
+  const current = log.store(subject, enrolled);
+  log.stale = new Map();
+  await assert.rejects(deleteRecord(depsWith(log), request, ctx));
+  assert.deepEqual(log.erased, []);
+  assert.deepEqual(log.kept.get(subject), [current]);
 });

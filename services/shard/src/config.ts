@@ -20,6 +20,12 @@ export const ShardConfig = z
     LOG_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),
     SNAPSHOT_INTERVAL_MS: positiveInt.default(60_000),
     SNAPSHOT_EVERY_N_EVENTS: positiveInt.default(10_000),
+    /**
+     * A snapshot holds every template it was written with until the next one replaces it: after a
+     * delete (or a re-enrolment, or a partition leaving) the next snapshot is taken within this
+     * delay, so a purged template leaves the shard's disk within it (plus the write's own time).
+     */
+    PURGE_SNAPSHOT_DELAY_MS: positiveInt.default(30_000),
     // Exhaustive by default: the bench measured HNSW (expansion_search 64) at 65 % recall@10 on a
     // 1 M partition, while the int8 scan keeps 99 % at ~22 ms per million on one core, which fits
     // the one-second budget at TAJ's few thousand searches a day. Approximate stays a per-request

@@ -13,8 +13,11 @@ export interface FeedOptions {
   consumerName: string;
   batchSize: number;
   logger: Logger;
-  /** Called after each applied batch, inside the serial queue. */
-  onBatch(info: { events: number; applied: number; pending: number }): Promise<void>;
+  /**
+   * Called after each applied batch, inside the serial queue. `removed`: stored templates the
+   * batch deleted or replaced, which the current snapshot still holds.
+   */
+  onBatch(info: { events: number; applied: number; removed: number; pending: number }): Promise<void>;
 }
 
 const MAX_DIMS = 4096;
@@ -164,15 +167,17 @@ export class Feed {
       if (op) ops.push(op);
       this.state.advance(m.seq);
     }
+    let removed = 0;
     if (ops.length > 0) {
-      const { rejected } = await this.index.apply(ops);
-      if (rejected.length > 0) this.options.logger.warn({ ids: rejected }, "templates with the wrong dimensions skipped");
+      const r = await this.index.apply(ops);
+      removed = r.removed;
+      if (r.rejected.length > 0) this.options.logger.warn({ ids: r.rejected }, "templates with the wrong dimensions skipped");
     }
     for (const m of batch) m.ack();
     const last = batch[batch.length - 1];
     this.lastPending = last ? last.info.pending : this.lastPending;
     if (last && last.info.pending === 0) this.state.reachedHead();
-    await this.options.onBatch({ events: batch.length, applied: ops.length, pending: this.lastPending });
+    await this.options.onBatch({ events: batch.length, applied: ops.length, removed, pending: this.lastPending });
   }
 
   private toOp(m: JsMsg): ChangeOp | undefined {

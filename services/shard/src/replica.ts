@@ -87,6 +87,17 @@ export async function startReplica(cfg: ShardConfig, logger: Logger): Promise<Re
     logger.info({ reason, snapshotSequence, templates: r.templates }, "snapshot written");
   };
 
+  // After a delete, the snapshot on disk still holds the template: replace it within the delay.
+  // Not pushed back by later deletes, so the delay is a bound, not a quiet period.
+  let purgeTimer: NodeJS.Timeout | undefined;
+  const schedulePurgeSnapshot = () => {
+    if (purgeTimer) return;
+    purgeTimer = setTimeout(() => {
+      purgeTimer = undefined;
+      void serial.run(() => snapshot("purge")).catch((err: unknown) => logger.error({ err }, "snapshot after a delete failed"));
+    }, cfg.PURGE_SNAPSHOT_DELAY_MS);
+  };
+
   const membership = new Membership(etcd, memberKey(cfg.SITE, cfg.SHARD_ID), cfg.LEASE_TTL_S, logger);
   const startedAt = new Date().toISOString();
   let advertise = "";
@@ -109,9 +120,10 @@ export async function startReplica(cfg: ShardConfig, logger: Logger): Promise<Re
     consumerName: `shard-${cfg.SITE}-${cfg.SHARD_ID}`,
     batchSize: cfg.APPLY_BATCH,
     logger,
-    async onBatch({ applied, pending }) {
+    async onBatch({ applied, removed, pending }) {
       m.replayLag.set(pending);
       eventsSinceSnapshot += applied;
+      if (removed > 0) schedulePurgeSnapshot();
       if (eventsSinceSnapshot >= cfg.SNAPSHOT_EVERY_N_EVENTS) await snapshot("events");
       void publishIfChanged();
     },
@@ -173,7 +185,10 @@ export async function startReplica(cfg: ShardConfig, logger: Logger): Promise<Re
       if (added.length > 0 || removed.length > 0) {
         logger.info({ added, removed, replayFrom: restartAt }, partitions.length === 0 ? "assignment removed: serving nothing" : "assignment changed");
       }
-      if (removed.length > 0) await index.drop(removed);
+      if (removed.length > 0) {
+        await index.drop(removed);
+        schedulePurgeSnapshot();
+      }
       // A new partition is loaded by rewinding the one consumer: the log is replayed from the
       // partition's start, events of partitions already held are skipped (cost: one pass over the log).
       if (restartAt !== undefined) await feed.position(restartAt);
@@ -205,6 +220,7 @@ export async function startReplica(cfg: ShardConfig, logger: Logger): Promise<Re
       stopping = true;
       clearInterval(snapshotTimer);
       clearInterval(headTimer);
+      clearTimeout(purgeTimer);
       // Leave the membership first so coordinators stop sending searches, then drain.
       await membership.revoke();
       await assignment.cancel().catch(() => undefined);

@@ -1,12 +1,15 @@
-import { randomUUID } from "node:crypto";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { TemplateEventSchema, type EnrollRequest, type EnrollResponseSchema } from "@taj/proto";
 import { partitionOf, templateSubject, type CallContext } from "@taj/common";
 import { validateEnroll } from "../validation.ts";
 import { deadlineOf, type GatewayDeps } from "../deps.ts";
+import { replaceOnSubject } from "./replace.ts";
 
-/** Extract, append to the template log, answer once JetStream has stored it. The image goes nowhere else. */
+/**
+ * Extract, append to the template log, answer once JetStream has stored it and erased the
+ * generation it replaces (a re-enrolment). The image goes nowhere else.
+ */
 export async function enroll(deps: GatewayDeps, req: EnrollRequest, ctx: CallContext): Promise<MessageInitShape<typeof EnrollResponseSchema>> {
   const input = validateEnroll(req, deps.limits);
   const deadline = deadlineOf(ctx, deps);
@@ -29,7 +32,7 @@ export async function enroll(deps: GatewayDeps, req: EnrollRequest, ctx: CallCon
     },
   });
   const subject = templateSubject(input.modality, partitionOf(input.id, partitionCount), input.id);
-  const seq = await deps.log.publish(subject, event, { msgID: randomUUID(), deadline });
+  const { seq } = await replaceOnSubject(deps.log, subject, event, deadline);
   return {
     id: input.id,
     modality: input.modality,

@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import {
@@ -7,18 +6,16 @@ import {
 import { AppError, modalityName, partitionOf, templateSubject, type CallContext } from "@taj/common";
 import { validateDelete, validateGet } from "../validation.ts";
 import { deadlineOf, type GatewayDeps } from "../deps.ts";
-import { WrongLastSequence, logUnavailable } from "../template-log.ts";
+import { replaceOnSubject } from "./replace.ts";
 
 const subjectOf = (deps: GatewayDeps, modality: Modality, id: string) =>
   templateSubject(modality, partitionOf(id, deps.partitionCount()), id);
 
-/** Concurrent writers on one id are rare; a few re-reads settle them. */
-const MAX_RACES = 3;
-
 /**
- * Replaces whatever is stored under the id by a tombstone on the same subject. The stream keeps
- * one message per subject, so the template is gone from the log, and replicas replaying it drop
- * the id. The tombstone is written only if nothing else was written since it was read.
+ * Replaces whatever is stored under the id by a tombstone on the same subject, and erases the
+ * template it replaces (see replaceOnSubject): the template is gone from the log's message blocks,
+ * and replicas replaying the log drop the id. The tombstone is written only if nothing else was
+ * written since it was read.
  *
  * It is written even when the id looks absent: the read may come from a stale stream leader (a
  * site cut off from the others answers from its own copy until it notices), so "absent" is only
@@ -26,21 +23,11 @@ const MAX_RACES = 3;
  * acknowledged deletes of ids enrolled at the other site during a cut (drill 1).
  */
 async function deleteOne(deps: GatewayDeps, modality: Modality, id: string, deadline: number): Promise<{ existed: boolean; seq: number }> {
-  const subject = subjectOf(deps, modality, id);
   const tombstone = create(TemplateEventSchema, {
     event: { case: "deleted", value: { id, modality, deletedAt: timestampNow() } },
   });
-  for (let race = 0; ; race++) {
-    const last = await deps.log.last(subject);
-    try {
-      const seq = await deps.log.publish(subject, tombstone, { msgID: randomUUID(), deadline, expectLastSubjectSequence: last?.seq ?? 0 });
-      return { existed: last?.event.event.case === "enrolled", seq };
-    } catch (err) {
-      if (!(err instanceof WrongLastSequence)) throw AppError.from(err);
-      // Still racing (or still reading a stale copy) after a few re-reads: the caller retries.
-      if (race >= MAX_RACES) throw logUnavailable(err);
-    }
-  }
+  const { seq, previous } = await replaceOnSubject(deps.log, subjectOf(deps, modality, id), tombstone, deadline);
+  return { existed: previous?.event.event.case === "enrolled", seq };
 }
 
 export async function deleteRecord(deps: GatewayDeps, req: DeleteRequest, ctx: CallContext): Promise<MessageInitShape<typeof DeleteResponseSchema>> {

@@ -62,7 +62,7 @@ export class IndexClient {
   }
 
   /** Transfers the vectors' buffers: the ops must not be used after this call. */
-  apply(ops: ChangeOp[]): Promise<{ rejected: string[] }> {
+  apply(ops: ChangeOp[]): Promise<{ rejected: string[]; removed: number }> {
     const transfer: ArrayBuffer[] = [];
     for (const op of ops) if (op.vector && op.vector.byteLength === op.vector.buffer.byteLength) transfer.push(op.vector.buffer as ArrayBuffer);
     return this.request({ op: "apply", ops }, transfer);

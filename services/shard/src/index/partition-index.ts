@@ -1,3 +1,4 @@
+import { getRandomValues } from "node:crypto";
 import { createRequire } from "node:module";
 import { closeSync, fsyncSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -26,6 +27,8 @@ interface IndexMeta {
   nextKey: number;
   ids: string[];
   keys: number[];
+  /** usearch keys holding filler vectors (absent in snapshots written before they existed: refused). */
+  ghosts?: number[];
 }
 
 export type Change = { id: string; vector: Int8Array } | { id: string; vector: undefined };
@@ -35,6 +38,12 @@ export type Change = { id: string; vector: Int8Array } | { id: string; vector: u
  * usearch cannot hand vectors back, so the copy is what the exhaustive scan reads, what a
  * snapshot saves, and what a partition hand-over would send. Ids map to fresh bigint keys on
  * every write, so a replace is remove(old key) + add(new key) and never reuses a tombstoned key.
+ *
+ * usearch's remove() only marks a slot free: the vector stays in the slot, and save() writes it,
+ * until an add reuses the slot (free slots are reused first in, first out). So a removed template
+ * would survive in every later snapshot. To keep deletion real, no slot is ever left free between
+ * two calls: each freed slot is taken by the next add, or else by a "ghost" (a random filler
+ * vector under a key that maps to no id, so searches never return it). Later adds recycle ghosts.
  */
 export class PartitionIndex {
   readonly dims: number;
@@ -46,6 +55,7 @@ export class PartitionIndex {
   private readonly slotOf = new Map<string, number>();
   private readonly keyToId = new Map<number, string>();
   private nextKey = 1;
+  private ghosts: number[] = [];
 
   constructor(dims: number, hnsw: HnswSettings) {
     this.dims = dims;
@@ -62,8 +72,11 @@ export class PartitionIndex {
     return this.slotOf.has(id);
   }
 
-  /** Applies changes in order; within one call only the last change of an id matters. */
-  apply(changes: readonly Change[]): void {
+  /**
+   * Applies changes in order; within one call only the last change of an id matters. Returns how
+   * many stored templates were removed or replaced (what an older snapshot still holds).
+   */
+  apply(changes: readonly Change[]): number {
     const last = new Map<string, Int8Array | undefined>();
     for (const c of changes) {
       if (c.vector !== undefined && c.vector.length !== this.dims) {
@@ -73,11 +86,23 @@ export class PartitionIndex {
       last.set(c.id, c.vector);
     }
     const addIds: string[] = [];
+    let freed = 0;
     for (const [id, vector] of last) {
-      this.remove(id);
+      if (this.remove(id)) freed++;
       if (vector !== undefined) addIds.push(id);
     }
-    if (addIds.length === 0) return;
+    const removed = freed;
+    // Adds beyond the slots just freed take ghosts' slots rather than new ones.
+    while (freed < addIds.length && this.ghosts.length > 0) {
+      this.index.remove(BigInt(this.ghosts.pop()!));
+      freed++;
+    }
+    if (addIds.length > 0) this.addToIndex(addIds, last);
+    if (freed > addIds.length) this.fillWithGhosts(freed - addIds.length);
+    return removed;
+  }
+
+  private addToIndex(addIds: string[], last: Map<string, Int8Array | undefined>): void {
     const keys = new BigUint64Array(addIds.length);
     const flat = new Int8Array(addIds.length * this.dims);
     addIds.forEach((id, i) => {
@@ -87,6 +112,18 @@ export class PartitionIndex {
       flat.set(vector, i * this.dims);
       this.store(id, key, vector);
     });
+    this.index.add(keys, flat, this.hnsw.threads);
+  }
+
+  /** Overwrites the slots left free with random vectors (see the class comment). */
+  private fillWithGhosts(count: number): void {
+    const keys = new BigUint64Array(count);
+    const flat = getRandomValues(new Int8Array(count * this.dims));
+    for (let i = 0; i < count; i++) {
+      const key = this.nextKey++;
+      keys[i] = BigInt(key);
+      this.ghosts.push(key);
+    }
     this.index.add(keys, flat, this.hnsw.threads);
   }
 
@@ -105,9 +142,9 @@ export class PartitionIndex {
   }
 
   /** Removes an id; the last slot moves into the hole so the int8 store stays dense for scans. */
-  private remove(id: string): void {
+  private remove(id: string): boolean {
     const slot = this.slotOf.get(id);
-    if (slot === undefined) return;
+    if (slot === undefined) return false;
     const key = this.slotKeys[slot]!;
     this.index.remove(BigInt(key));
     this.keyToId.delete(key);
@@ -122,6 +159,7 @@ export class PartitionIndex {
     }
     this.slotIds.pop();
     this.slotKeys.pop();
+    return true;
   }
 
   search(query: Int8Array, k: number, exhaustive: boolean): Hit[] {
@@ -138,8 +176,9 @@ export class PartitionIndex {
         if (id !== undefined) hits.push({ id, similarity: 1 - m.distances[i]! });
       }
     } else {
-      const m = this.index.search(query, count, 1);
-      for (let i = 0; i < m.keys.length; i++) {
+      // A few more than asked, so ghosts among the nearest (rare: they are random) leave room.
+      const m = this.index.search(query, count + Math.min(this.ghosts.length, count), 1);
+      for (let i = 0; i < m.keys.length && hits.length < count; i++) {
         const id = this.keyToId.get(Number(m.keys[i]!));
         if (id !== undefined) hits.push({ id, similarity: 1 - m.distances[i]! });
       }
@@ -163,7 +202,7 @@ export class PartitionIndex {
     this.index.save(indexPath);
     fsyncPath(indexPath);
     writeSynced(join(dir, `${base}.i8`), this.vectors.subarray(0, this.slotIds.length * this.dims));
-    const meta: IndexMeta = { dims: this.dims, nextKey: this.nextKey, ids: this.slotIds, keys: this.slotKeys };
+    const meta: IndexMeta = { dims: this.dims, nextKey: this.nextKey, ids: this.slotIds, keys: this.slotKeys, ghosts: this.ghosts };
     writeSynced(join(dir, `${base}.json`), Buffer.from(JSON.stringify(meta)));
   }
 
@@ -173,6 +212,10 @@ export class PartitionIndex {
     if (meta.ids.length !== meta.keys.length || raw.length !== meta.ids.length * meta.dims) {
       throw new Error(`snapshot files of ${base} disagree`);
     }
+    // A snapshot from before ghosts may hold free slots: they keep removed templates, and usearch
+    // 2.25.3 corrupts its heap when adding to an index loaded with free slots (measured: the
+    // process aborts). Refused, so the replica rebuilds from the log (once, at the upgrade).
+    if (meta.ghosts === undefined) throw new Error(`snapshot of ${base} predates ghosts: rebuild from the log`);
     const p = new PartitionIndex(meta.dims, hnsw);
     p.index.load(join(dir, `${base}.usearch`));
     if (p.index.size() < meta.ids.length) throw new Error(`usearch file of ${base} holds fewer vectors than its map`);
@@ -185,6 +228,7 @@ export class PartitionIndex {
       p.keyToId.set(key, id);
     });
     p.nextKey = meta.nextKey;
+    p.ghosts = meta.ghosts;
     return p;
   }
 }

@@ -12,7 +12,7 @@ export type WorkerRequest =
   | { op: "load"; dataDir: string; partitions: number[] };
 
 export interface WorkerResults {
-  apply: { rejected: string[] };
+  apply: { rejected: string[]; removed: number };
   search: { results: PartitionHits[] };
   drop: Record<string, never>;
   counts: { counts: IndexCount[] };

@@ -48,9 +48,10 @@ export class IndexStore {
 
   /**
    * Applies log changes in order. A template whose length differs from its modality's index is
-   * skipped and reported, rather than stopping the feed for every other id.
+   * skipped and reported, rather than stopping the feed for every other id. `removed` counts the
+   * stored templates deleted or replaced: the current snapshot still holds them.
    */
-  apply(ops: readonly ChangeOp[]): { rejected: string[] } {
+  apply(ops: readonly ChangeOp[]): { rejected: string[]; removed: number } {
     const grouped = new Map<string, { modality: string; partition: number; changes: Change[] }>();
     const rejected: string[] = [];
     for (const op of ops) {
@@ -67,6 +68,7 @@ export class IndexStore {
       if (!g) grouped.set(k, (g = { modality: op.modality, partition: op.partition, changes: [] }));
       g.changes.push({ id: op.id, vector: op.vector });
     }
+    let removed = 0;
     for (const g of grouped.values()) {
       let index = this.get(g.modality, g.partition);
       if (!index) {
@@ -75,9 +77,9 @@ export class IndexStore {
         index = new PartitionIndex(dims, this.hnsw);
         this.set(g.modality, g.partition, index);
       }
-      index.apply(g.changes);
+      removed += index.apply(g.changes);
     }
-    return { rejected };
+    return { rejected, removed };
   }
 
   search(modality: string, partitions: readonly number[], query: Int8Array, k: number, exhaustive: boolean): PartitionHits[] {
