@@ -14,7 +14,7 @@ import { ErrorCode, MatchingService, Modality, type Box } from "@taj/proto";
 import {
   AppError, TEMPLATE_STREAM, createClient, decodeTemplateEvent, partitionOf, templateSubject, type ServiceClient,
 } from "@taj/common";
-import { findTemplateOnDisk, startLocalCluster, templateEncodings, type DiskHit, type LocalCluster, type TemplateEncoding } from "@taj/devcluster";
+import { findTemplateOnDisk, startLocalCluster, templateEncodings, type DiskHit, type LocalCluster, type TemplateEncoding, withCallMetadata } from "@taj/devcluster";
 import { loadSamplePhotos } from "@taj/samples";
 
 const PARTITIONS = 4;
@@ -51,8 +51,11 @@ before(async () => {
     // The periodic snapshot stays at its default (60 s), so what replaces a snapshot here is the purge's.
     shardEnv: { PURGE_SNAPSHOT_DELAY_MS: String(PURGE_SNAPSHOT_DELAY_MS) },
   });
-  // TAJ's system certificate: roles search + enroll (Delete is an enroll-role call).
-  gateways = Object.fromEntries(Object.entries(cluster.addresses.gateways).map(([site, addr]) => [site, createClient(MatchingService, addr, cluster.credentials("client"))]));
+  // One caller with the roles this test uses (Stats is admin's); the role table has its own tests.
+  const caller = await cluster.issuer.metadata({ sub: "purge-test", roles: ["search", "enroll", "admin"] });
+  gateways = Object.fromEntries(Object.entries(cluster.addresses.gateways).map(
+    ([site, addr]) => [site, withCallMetadata(createClient(MatchingService, addr, cluster.credentials("bearer")), caller)],
+  ));
   nc = await connect(cluster.natsOptions());
   jsm = await nc.jetstreamManager();
   // A photo with several faces is refused with the list of their boxes, and nothing is enrolled.
