@@ -10,6 +10,15 @@ import { verifySites, waitApplied } from "./lib/verify.ts";
 import { ms, printReport, standardRows, type Row } from "./lib/report.ts";
 
 const SEARCH_GAP_LIMIT_MS = 5_000;
+/**
+ * Over the whole run, the heal included. When the cut heals, site a's NATS node returns with a
+ * higher raft term and the stream groups re-elect ("Detected another leader with higher term, will
+ * stepdown"), which stalls every JetStream write for up to nats-server's election timeout (4-9 s).
+ * Every answer waits for its audit record ("no audit, no answer", issue 8), so searches pause with
+ * the writes: measured 8.0-10.6 s in CI mode on 2026-12-02 (docs/guarantees.md). During the cut
+ * itself the majority side keeps SEARCH_GAP_LIMIT_MS.
+ */
+const HEAL_SEARCH_GAP_LIMIT_MS = 15_000;
 const args = drillArgs();
 const warmMs = args.seconds(15, 6);
 const cutMs = args.seconds(40, 20);
@@ -67,7 +76,7 @@ const code = await withSitesCluster(args, "cut", async (cluster, probes) => {
   const gapDuring = (lane: string) => longestSearchGap(result, { lane, ...during });
   const rows: Row[] = [
     { measure: "cut (site a from b + witness)", value: ms(restoredAt - cutAt) },
-    ...standardRows(result, verify, { lanes: ["client", "site-a", "site-b"], gapPromised: ["client", "site-b"], gapLimitMs: SEARCH_GAP_LIMIT_MS }),
+    ...standardRows(result, verify, { lanes: ["client", "site-a", "site-b"], gapPromised: ["client", "site-b"], gapLimitMs: HEAL_SEARCH_GAP_LIMIT_MS }),
     { measure: "during cut: longest search gap, client (a then b)", value: ms(gapDuring("client")), promise: `<= ${SEARCH_GAP_LIMIT_MS} ms`, ok: gapDuring("client") <= SEARCH_GAP_LIMIT_MS },
     { measure: "during cut: longest search gap, site b (majority)", value: ms(gapDuring("site-b")), promise: `<= ${SEARCH_GAP_LIMIT_MS} ms`, ok: gapDuring("site-b") <= SEARCH_GAP_LIMIT_MS },
     { measure: "during cut: longest search gap, site a (cut off, stale)", value: ms(gapDuring("site-a")) },
