@@ -108,6 +108,14 @@ test("with the stream's quorum gone an append fails AUDIT_UNAVAILABLE within its
   await assert.rejects(trail.append(draft()), (err: unknown) => err instanceof AppError && err.code === ErrorCode.AUDIT_UNAVAILABLE);
   const took = Date.now() - t0;
   assert.ok(took < 3_000, `failed after ${took} ms`);
+  // While it is failing, one append probes the stream and the others are refused at once, not
+  // queued behind the probe's timeout.
+  const probe = trail.append(draft()).then(() => "stored", () => "refused");
+  const t1 = Date.now();
+  const queued = await Promise.all([1, 2, 3].map(() => trail.append(draft()).then(() => "stored", (err: unknown) => (err instanceof AppError ? ErrorCode[err.code] : String(err)))));
+  assert.deepEqual(queued, ["AUDIT_UNAVAILABLE", "AUDIT_UNAVAILABLE", "AUDIT_UNAVAILABLE"]);
+  assert.ok(Date.now() - t1 < 200, `refused after ${Date.now() - t1} ms`);
+  assert.equal(await probe, "refused");
   await Promise.all([cluster.node("b").restart(), cluster.node("w").restart()]);
   let appended: Awaited<ReturnType<AuditTrail["append"]>> | undefined;
   for (let i = 0; i < 60 && !appended; i++) {

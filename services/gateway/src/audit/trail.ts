@@ -51,6 +51,9 @@ export class AuditTrail {
   readonly #subject: string;
   #head: ChainHead | undefined;
   #tail: Promise<unknown> = Promise.resolve();
+  /** The last append failed: until one succeeds, only one append at a time tries the stream. */
+  #failing = false;
+  #inFlight = 0;
 
   private constructor(
     private readonly nc: NatsConnection,
@@ -99,10 +102,30 @@ export class AuditTrail {
     return this.options.gatewayId;
   }
 
-  /** Resolves once the stream acknowledged storing the event (quorum of its replicas). */
+  /**
+   * Resolves once the stream acknowledged storing the event (quorum of its replicas). Appends are
+   * serialised, so while the stream cannot store anything (its quorum is gone, a site is cut off, a
+   * leader election) every queued call would wait out the whole timeout of each one before it: once
+   * an append has failed, only one append at a time probes the stream and the others fail at once
+   * with AUDIT_UNAVAILABLE, so callers learn within one timeout to retry at the other site.
+   */
   append(draft: AuditEventDraft): Promise<Appended> {
+    if (this.#failing && this.#inFlight > 0) {
+      return Promise.reject(auditUnavailable(new Error("the audit stream failed its last append; another append is probing it")));
+    }
+    this.#inFlight++;
     const run = this.#tail.then(() => this.#append(draft));
     this.#tail = run.catch(() => undefined);
+    run.then(
+      () => {
+        this.#failing = false;
+        this.#inFlight--;
+      },
+      () => {
+        this.#failing = true;
+        this.#inFlight--;
+      },
+    );
     return run;
   }
 
