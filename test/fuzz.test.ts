@@ -3,31 +3,42 @@
 // must stay up and SERVING, and nothing stored may change. Seeded: FUZZ_SEED replays a run.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { MatchingService, Modality, SearchMode } from "@taj/proto";
 import { createClient, type ServiceClient } from "@taj/common";
-import { checkHealth, startLocalCluster, type LocalCluster } from "@taj/devcluster";
+import { LocalIssuer, bearerMetadata, checkHealth, createPki, startLocalCluster, withCallMetadata, type LocalCluster } from "@taj/devcluster";
 import { enrollAllFaces, loadSamplePhotos, renderFace, searchFace, type EnrolledFace } from "@taj/samples";
-import { generateCases, generators, type FuzzCase } from "./fuzz/cases.ts";
-import { RawClient, http2Call, http2Connect, type Outcome } from "./fuzz/client.ts";
+import { AUTH_FAILED, generateCases, generators, type FuzzCase } from "./fuzz/cases.ts";
+import { RawClient, grpcFrame, http2Call, http2Connect, type Identities, type Outcome } from "./fuzz/client.ts";
+import { credentialGenerators, credentialMaterial } from "./fuzz/credentials.ts";
 import { baseImages, pngBomb } from "./fuzz/images.ts";
 import { judge } from "./fuzz/oracle.ts";
 import { Random } from "./fuzz/random.ts";
 import { Tally, pool } from "./fuzz/report.ts";
-import { enrollBody, pathOf, searchBody, FACE } from "./fuzz/requests.ts";
+import { enrollBody, pathOf, recordBody, searchBody, FACE } from "./fuzz/requests.ts";
 
 const SEED = Number(process.env["FUZZ_SEED"] ?? 20261202);
 const CONCURRENCY = 12;
 const MAX_IMAGE_BYTES = 15 * 1024 * 1024; // the gateway's default, set explicitly so the cases know it
 const CALL_TIMEOUT_MS = 60_000;
+// The fuzz cluster's limiter of failing authentication per peer host (the default is 2/s, burst 20).
+// High enough that most bad-credential cases reach authentication, low enough that a flood from
+// one address outruns it even on a loaded 2-core machine (seen: ~700 failing calls/s).
+const UNAUTHENTICATED_PER_S = 200;
+const UNAUTHENTICATED_BURST = 400;
+// Five times a second's rate and the whole burst: the limiter must answer some of them.
+const LIMITER_FLOOD = 5 * (UNAUTHENTICATED_PER_S + UNAUTHENTICATED_BURST);
 
 const clusterDir = mkdtempSync(join(tmpdir(), "taj-fuzz-"));
+// Another CA and another token issuer: credentials that look right but that the cluster never made.
+const foreignDir = mkdtempSync(join(tmpdir(), "taj-fuzz-foreign-"));
 let cluster: LocalCluster;
 let gateway: ServiceClient<typeof MatchingService.method>;
 let raw: RawClient;
+let ids: Identities;
 const enrolled: EnrolledFace[] = [];
 
 before(async () => {
@@ -37,10 +48,22 @@ before(async () => {
     shardsPerSite: 1,
     partitionCount: 8,
     extractors: 1,
-    serviceEnv: { gateway: { MAX_IMAGE_BYTES: String(MAX_IMAGE_BYTES), REQUEST_TIMEOUT_MS: "30000" } },
+    serviceEnv: {
+      gateway: {
+        MAX_IMAGE_BYTES: String(MAX_IMAGE_BYTES),
+        REQUEST_TIMEOUT_MS: "30000",
+        // Most bad-credential cases must reach authentication, not the per-address limiter of
+        // failing calls (default 2/s, burst 20: all cases come from 127.0.0.1). Those that still
+        // meet it get RATE_LIMITED, a clean answer too.
+        RATE_LIMIT_UNAUTHENTICATED_PER_S: String(UNAUTHENTICATED_PER_S),
+        RATE_LIMIT_UNAUTHENTICATED_BURST: String(UNAUTHENTICATED_BURST),
+      },
+    },
   });
-  gateway = createClient(MatchingService, cluster.addresses.gateway);
-  raw = new RawClient(cluster.addresses.gateway);
+  const token = await cluster.issuer.token({ sub: "fuzz", roles: ["search", "enroll", "admin"], expiresInS: 6 * 3600 });
+  ids = { caFile: cluster.pki.caFile, token, client: cluster.pki.client, foreign: createPki(foreignDir).client };
+  gateway = withCallMetadata(createClient(MatchingService, cluster.addresses.gateway, cluster.credentials("bearer")), bearerMetadata(token));
+  raw = new RawClient(cluster.addresses.gateway, ids);
   let serial = 0;
   for (const photo of (await loadSamplePhotos()).slice(0, 3)) {
     const result = await enrollAllFaces(gateway, photo, () => `FZ-BASE-${String(++serial).padStart(4, "0")}`);
@@ -54,6 +77,7 @@ after(async () => {
   gateway?.close();
   await cluster?.stop();
   rmSync(clusterDir, { recursive: true, force: true });
+  rmSync(foreignDir, { recursive: true, force: true });
 });
 
 /** What is stored, as seen from outside: counts, log position, each record, and ranked searches. */
@@ -94,20 +118,27 @@ describe("hostile input", () => {
     };
     // Inflates past the gateway's receive limit; compressed it is ~30 KiB.
     const gzipBomb = gzipSync(Buffer.alloc(MAX_IMAGE_BYTES + 1024 * 1024));
-    const cases = generateCases(ctx, generators({ gzipBomb, pngBombs: [pngBomb(8000), pngBomb(6000)] }));
+    const material = await credentialMaterial(cluster.issuer, await LocalIssuer.open(foreignDir), ids.token, enrolled.map((f) => f.id));
+    const credentials = credentialGenerators(material);
+    // Sent in a seeded random order: the calls that fail authentication (~1 300) are spread over
+    // the run instead of coming at once, so they stay under the per-address limiter of failing
+    // calls, which would otherwise refuse the address's valid calls too (seen: PERMISSION_DENIED
+    // cases right after the block got RATE_LIMITED).
+    const list = generators({ gzipBomb, pngBombs: [pngBomb(8000), pngBomb(6000)], credentials });
+    const cases = rng.shuffled(generateCases(ctx, list));
     // Stats takes an empty message: a body of unknown fields is well-formed protobuf and rightly
     // answered OK. Those few are sent too, but do not count towards the 10 000 malformed requests.
     const malformed = cases.filter((c) => !c.expect.includes("OK")).length;
     assert.ok(malformed >= 10_000, `${malformed} malformed cases`);
 
-    const tally = new Tally();
+    const tally = new Tally(list.map((g) => g.category));
     const failures: string[] = [];
-    const session = http2Connect(cluster.addresses.gateway);
+    const session = http2Connect(cluster.addresses.gateway, ids);
     const started = performance.now();
     let slowest = 0;
     await pool(cases, CONCURRENCY, async (c: FuzzCase, i) => {
       const outcome: Outcome = c.framing
-        ? await http2Call(session, pathOf(c.method), c.framing.headers, c.framing.body, CALL_TIMEOUT_MS)
+        ? await http2Call(session, ids, pathOf(c.method), c.framing.headers, c.framing.body, CALL_TIMEOUT_MS)
         : await raw.call(pathOf(c.method), c.body, {
           timeoutMs: CALL_TIMEOUT_MS,
           ...(c.metadata ? { metadata: c.metadata } : {}),
@@ -121,6 +152,8 @@ describe("hostile input", () => {
     session.close();
     const seconds = (performance.now() - started) / 1000;
     console.log(`fuzz: ${cases.length} requests (${malformed} malformed, the others well-formed Stats) in ${seconds.toFixed(1)} s (${(cases.length / seconds).toFixed(0)}/s, concurrency ${CONCURRENCY}, slowest ${slowest.toFixed(0)} ms), seed ${SEED}\n${tally.table()}`);
+    // Every failure, not only the first 40 of the assertion message (debugging a run).
+    if (process.env["FUZZ_FAILURES_FILE"]) writeFileSync(process.env["FUZZ_FAILURES_FILE"], failures.join("\n"));
     assert.deepEqual(failures.slice(0, 40), [], `${failures.length} of ${cases.length} answers were not clean`);
 
     for (const [name, proc] of Object.entries(cluster.processes)) {
@@ -130,7 +163,7 @@ describe("hostile input", () => {
       ...Object.values(cluster.addresses.gateways), ...Object.values(cluster.addresses.coordinators),
       ...cluster.addresses.extractors, ...Object.values(cluster.addresses.shards),
     ];
-    for (const address of grpcServers) assert.equal(await checkHealth(address), "SERVING", address);
+    for (const address of grpcServers) assert.equal(await checkHealth(address, cluster.credentials()), "SERVING", address);
     assert.deepEqual(await storedState(), before, "stored state changed");
 
     // Nothing logged at error level or above: a handler that failed in an unexpected way logs there.
@@ -163,7 +196,48 @@ describe("hostile input", () => {
     console.log(`a ${MAX_IMAGE_BYTES * 2}-byte Search was refused in ${search.ms.toFixed(0)} ms`);
     // The connection that carried the refused requests still serves calls.
     assert.equal((await raw.call(pathOf("Stats"), Buffer.alloc(0), { timeoutMs: CALL_TIMEOUT_MS })).code, "OK");
-    assert.equal(await checkHealth(cluster.addresses.gateway), "SERVING");
+    assert.equal(await checkHealth(cluster.addresses.gateway, cluster.credentials()), "SERVING");
+  });
+
+  test("a client certificate of another CA is refused by the gateway's own check, also beside a valid token", {
+    // Product defect (reported): grpc-js's getAuthContext() returns {} for a TLS socket that is
+    // not `authorized`, so a certificate the TLS layer could not verify never reaches
+    // ClientCertificateVerifier. Alone it is refused as "no credentials"; beside a valid token the
+    // token authenticates the call (OK), against "a call that brings both is refused".
+    todo: "grpc-js hides a certificate it could not verify (services/gateway auth: CLIENT_CA_FILE other than TLS_CA_FILE never authenticates)",
+  }, async () => {
+    const get = recordBody(FACE, enrolled[0]!.id);
+    const alone = await raw.call(pathOf("Get"), get, { timeoutMs: CALL_TIMEOUT_MS, profile: "foreign-cert" });
+    const withToken = await raw.call(pathOf("Get"), get, { timeoutMs: CALL_TIMEOUT_MS, profile: "foreign-cert", metadata: { authorization: `Bearer ${ids.token}` } });
+    console.log(`foreign CA certificate alone: ${alone.details}; with a valid token: ${withToken.code} ${withToken.details}`);
+    assert.equal(alone.code, "UNAUTHENTICATED");
+    assert.equal(alone.detailMessage, "the client certificate is not signed by a trusted CA");
+    assert.equal(withToken.code, "UNAUTHENTICATED", "a certificate and a token together are refused");
+  });
+
+  test("the limiter of failing authentication answers RATE_LIMITED cleanly, per peer host", async () => {
+    // A flood of garbage tokens from another loopback address (its own bucket), past the
+    // configured rate and burst; the harness's own address keeps working meanwhile.
+    const flood = http2Connect(cluster.addresses.gateway, ids, "127.0.0.2");
+    const tally = new Tally();
+    const failures: string[] = [];
+    const started = performance.now();
+    const bad: FuzzCase = { category: "flood", method: "Get", body: Buffer.alloc(0), expect: AUTH_FAILED, note: "garbage token" };
+    let retryHinted = 0;
+    await pool(Array.from({ length: LIMITER_FLOOD }, (_, i) => i), 64, async (i) => {
+      const o = await http2Call(flood, ids, pathOf("Get"), { authorization: `Bearer not-a-token-${i}` }, grpcFrame(recordBody(FACE, "FZ-BASE-0001")), CALL_TIMEOUT_MS);
+      tally.add("flood of bad tokens from 127.0.0.2", o.code || `status ${o.status}`);
+      if (o.code === "RATE_LIMITED" && /retry later/.test(o.details)) retryHinted++;
+      const why = judge(bad, o);
+      if (why) failures.push(`#${i}: ${why}`);
+    });
+    const seconds = (performance.now() - started) / 1000;
+    const own = await raw.call(pathOf("Get"), recordBody(FACE, enrolled[0]!.id), { timeoutMs: CALL_TIMEOUT_MS });
+    flood.close();
+    console.log(`limiter: ${LIMITER_FLOOD} bad-token calls in ${seconds.toFixed(1)} s (${(LIMITER_FLOOD / seconds).toFixed(0)}/s)\n${tally.table()}`);
+    assert.deepEqual(failures.slice(0, 20), [], `${failures.length} answers were not clean`);
+    assert.ok(retryHinted > 0, "the limiter refused none of the flood");
+    assert.equal(own.code, "OK", "another address is not limited by the flood");
   });
 
   test("an unknown method path gets UNIMPLEMENTED from grpc-js (it exists before any call, so no code trailer)", async () => {
@@ -173,9 +247,14 @@ describe("hostile input", () => {
   });
 });
 
-/** A pino JSON line at level error (50) or fatal (60); other output (e.g. a native crash message) counts too. */
+/**
+ * A pino JSON line at level error (50) or fatal (60); other output (e.g. a native crash message)
+ * counts too, except node's own deprecation warnings (two lines each): nats.js sets the TLS
+ * servername to the server's IP address, which node warns about once per process (DEP0123).
+ */
 function errorLevel(line: string): boolean {
   if (line.trim() === "") return false;
+  if (/^\(node:\d+\) \[DEP\d+\] DeprecationWarning: /.test(line) || /^\(Use `node --trace-deprecation \.\.\.`/.test(line)) return false;
   try {
     const level = (JSON.parse(line) as { level?: unknown }).level;
     return typeof level === "number" && level >= 50;

@@ -1,31 +1,31 @@
 // The generator: a list of entries, each a category with a count and a function that makes one
-// case from the seeded generator. Cases for bad tokens and bad certificates are more entries here
-// (with FuzzCase.metadata / FuzzCase.profile), once the gateway checks callers.
+// case from the seeded generator. Bad tokens and certificates are entries of credentials.ts
+// (with FuzzCase.metadata / FuzzCase.profile).
 import type * as http2 from "node:http2";
 import { gzipSync, deflateSync } from "node:zlib";
-import type { Profile } from "./client.ts";
+import type { MetadataValue, Profile } from "./client.ts";
 import { grpcFrame } from "./client.ts";
 import {
   ABSURD_BOXES, BAD_CASE_REFS, BAD_MAX_CANDIDATES, BAD_THRESHOLD_BITS, FIXED_BAD_IDS, INVALID_BOX_VALUES, INVALID_UTF8, randomBadId,
 } from "./hostile-values.ts";
 import { ACCEPTED, REFUSED, hugeSizes, mutate, withDeclaredSize, type Format } from "./images.ts";
 import type { Random } from "./random.ts";
-import { FACE, enrollBody, expectForBody, recordBody, searchBody, type Method } from "./requests.ts";
+import { FACE, enrollBody, expectForBody, recordBody, searchBody, type Method, type Rpc } from "./requests.ts";
 import { REQUEST_FIELDS, WireType, box, lenField, tag, varint, varintField } from "./wire.ts";
 
 export interface FuzzCase {
   /** Row of the report table. */
   category: string;
-  method: Method;
+  method: Rpc;
   /** The request message as sent: any bytes. */
   body: Buffer;
   /** The taj-error-code values that are a right answer ("OK" only where success is right). */
   expect: readonly string[];
   /** What the case is, for failure messages. */
   note: string;
-  /** Extra call metadata (hostile headers; later: bad bearer tokens). */
-  metadata?: Record<string, string | Buffer>;
-  /** A connection profile of client.ts (later: bad client certificates). */
+  /** Extra call metadata (hostile headers, bad bearer tokens); replaces the profile's key of the same name. */
+  metadata?: Record<string, MetadataValue>;
+  /** A connection profile of client.ts (no credentials, client certificates); "default" when absent. */
   profile?: Profile;
   /** Sent over raw HTTP/2 with these headers and this body (frames included) instead of through grpc-js. */
   framing?: { headers: http2.OutgoingHttpHeaders; body: Buffer };
@@ -48,6 +48,8 @@ export interface Generator {
   make(ctx: GenContext, index: number): FuzzCase | undefined;
 }
 
+/** A call whose caller fails authentication: refused, or refused by the per-address limiter first. */
+export const AUTH_FAILED: readonly string[] = ["UNAUTHENTICATED", "RATE_LIMITED"];
 const IMAGE_CODES = ["IMAGE_CORRUPT", "IMAGE_UNSUPPORTED_FORMAT", "IMAGE_TOO_LARGE", "NO_FACE"];
 const REFUSED_CODES = ["IMAGE_UNSUPPORTED_FORMAT", "IMAGE_CORRUPT", "IMAGE_TOO_LARGE"];
 const tinyImage = (ctx: GenContext) => ctx.images.get("png")!;
@@ -159,7 +161,7 @@ const absurdBoxes: Generator = {
 };
 
 /** A valid-looking request of the method, as the base that a case then breaks. */
-function baseBody(ctx: GenContext, method: Method): Buffer {
+export function baseBody(ctx: GenContext, method: Method): Buffer {
   switch (method) {
     case "Enroll": return enrollBody({ modality: FACE, id: ctx.freshId(), image: tinyImage(ctx), box: box([1, 1, 20, 20]) });
     case "Search": return searchBody({ modality: FACE, image: tinyImage(ctx), threshold: 0.5, maxCandidates: 10n, mode: 1n });
@@ -382,17 +384,21 @@ const hostileHeaders: Generator = {
         default: metadata["grpc-previous-rpc-attempts"] = String(rng.int(-5, 1e6));
       }
     }
-    return { category: this.category, method: "Get", body: recordBody(FACE, "bad id!"), expect: ["INVALID_ID"], note: `headers ${Object.keys(metadata).join(",")}`, metadata };
+    // A bad authorization header replaces the default token: the gateway authenticates before it
+    // validates, so that call is refused UNAUTHENTICATED (or RATE_LIMITED once its address keeps failing).
+    const expect = "authorization" in metadata ? AUTH_FAILED : ["INVALID_ID"];
+    return { category: this.category, method: "Get", body: recordBody(FACE, "bad id!"), expect, note: `headers ${Object.keys(metadata).join(",")}`, metadata };
   },
 };
 
 /** Every entry of the run, in order; the image-heavy ones sized to fit a CI budget on 2 cores. */
-export function generators(extra: { gzipBomb: Buffer; pngBombs: readonly [above: Buffer, under: Buffer] }): Generator[] {
+export function generators(extra: { gzipBomb: Buffer; pngBombs: readonly [above: Buffer, under: Buffer]; credentials: readonly Generator[] }): Generator[] {
   return [
     ids, modalities, searchParams, invalidBoxes, absurdBoxes, wireTypes, garbage, truncatedMessages,
     ...ACCEPTED.map((f) => mutatedImages(f, 300)),
     ...REFUSED.map((f) => mutatedImages(f, 80)),
     intactImages, hugeDimensions, bombs(...extra.pngBombs), oversized, framing(extra.gzipBomb), hostileHeaders,
+    ...extra.credentials,
   ];
 }
 

@@ -1,28 +1,68 @@
-// The one place the fuzz harness decides how it reaches the gateway and who it says it is.
-// Today the public API is plaintext and unauthenticated. When it requires TLS and a caller
-// identity (client certificate or OIDC bearer token), change channelCredentials / callMetadata /
-// http2Connect here; cases that want bad credentials name a profile (FuzzCase.profile) or add
-// headers (FuzzCase.metadata) and need no change of the harness.
+// The one place the fuzz harness decides how it reaches the gateway and who it says it is. The
+// public port is TLS (server certificate from the cluster's CA); it asks for a client certificate
+// but does not require one. A caller is a client certificate OR a bearer token over TLS without a
+// certificate. The default caller is a token with the roles search, enroll and admin (it calls
+// Stats); bad-credential cases name another profile (FuzzCase.profile) and/or set their own
+// "authorization" (FuzzCase.metadata), and need no change of the harness.
+import { readFileSync } from "node:fs";
 import * as http2 from "node:http2";
 import * as grpc from "@grpc/grpc-js";
-import { ERROR_CODE_KEY, ERROR_DETAIL_KEY } from "@taj/common";
+import { ERROR_CODE_KEY, ERROR_DETAIL_KEY, tokenCallerCredentials, type TlsFiles } from "@taj/common";
 import { fromBinary } from "@bufbuild/protobuf";
 import { ErrorDetailSchema } from "@taj/proto";
 
-/** Named ways of connecting: "default" is a well-behaved caller; bad-certificate profiles go here. */
-export type Profile = "default";
+/**
+ * Named ways of connecting. "default": TLS without a certificate, the default bearer token on
+ * every call. "anonymous": the same TLS, no token. "client-cert": the cluster's taj-system client
+ * certificate, no token. "foreign-cert": a client certificate (CN taj-system too) from another CA,
+ * which the TLS layer lets through: the gateway's own check must refuse it.
+ */
+export type Profile = "default" | "anonymous" | "client-cert" | "foreign-cert";
 
-export function channelCredentials(_profile: Profile = "default"): grpc.ChannelCredentials {
-  return grpc.credentials.createInsecure();
+/** Who the harness can be: the cluster's CA, the default token, and the two client certificates. */
+export interface Identities {
+  /** The CA the gateway's server certificate is checked against. */
+  caFile: string;
+  /** The default caller's bearer token (roles search, enroll, admin). */
+  token: string;
+  /** The cluster's client certificate (kind client, CN taj-system). */
+  client: TlsFiles;
+  /** A client certificate issued by a CA the gateway does not trust. */
+  foreign: TlsFiles;
 }
 
+export function channelCredentials(ids: Identities, profile: Profile = "default"): grpc.ChannelCredentials {
+  const ca = readFileSync(ids.caFile);
+  switch (profile) {
+    case "default":
+    case "anonymous":
+      return tokenCallerCredentials(ids.caFile);
+    case "client-cert":
+      return grpc.credentials.createSsl(ca, readFileSync(ids.client.keyFile), readFileSync(ids.client.certFile));
+    case "foreign-cert":
+      // The server is still checked against the cluster's CA; only the presented certificate is foreign.
+      return grpc.credentials.createSsl(ca, readFileSync(ids.foreign.keyFile), readFileSync(ids.foreign.certFile));
+  }
+}
+
+/** A metadata value of a case; several values are sent as repeated headers (e.g. two authorization headers). */
+export type MetadataValue = string | Buffer | readonly string[];
+
 /**
- * The metadata every call carries (a bearer token, once callers authenticate), then a case's own,
- * which replaces a key of the same name: a bad-token case sets its own "authorization".
+ * The metadata every call of the profile carries (the default token for "default"), then a case's
+ * own, which replaces a key of the same name: a bad-token case sets its own "authorization".
  */
-export function callMetadata(extra: Record<string, string | Buffer> = {}): grpc.Metadata {
+export function callMetadata(ids: Identities, profile: Profile = "default", extra: Record<string, MetadataValue> = {}): grpc.Metadata {
   const metadata = new grpc.Metadata();
-  for (const [key, value] of Object.entries(extra)) metadata.set(key, value);
+  if (profile === "default") metadata.set("authorization", `Bearer ${ids.token}`);
+  for (const [key, value] of Object.entries(extra)) {
+    if (typeof value === "string" || Buffer.isBuffer(value)) {
+      metadata.set(key, value);
+    } else {
+      metadata.remove(key);
+      for (const v of value as readonly string[]) metadata.add(key, v);
+    }
+  }
   return metadata;
 }
 
@@ -44,23 +84,23 @@ const pass = (b: Buffer) => b;
 export class RawClient {
   private readonly clients = new Map<Profile, grpc.Client>();
 
-  constructor(private readonly address: string) {}
+  constructor(private readonly address: string, private readonly ids: Identities) {}
 
   private client(profile: Profile): grpc.Client {
     let c = this.clients.get(profile);
     if (!c) {
       // The gateway's limit is what is tested: the client must not refuse large requests first.
-      c = new grpc.Client(this.address, channelCredentials(profile), { "grpc.max_send_message_length": -1 });
+      c = new grpc.Client(this.address, channelCredentials(this.ids, profile), { "grpc.max_send_message_length": -1 });
       this.clients.set(profile, c);
     }
     return c;
   }
 
-  call(path: string, body: Buffer, options: { metadata?: Record<string, string | Buffer>; profile?: Profile; timeoutMs: number }): Promise<Outcome> {
+  call(path: string, body: Buffer, options: { metadata?: Record<string, MetadataValue>; profile?: Profile; timeoutMs: number }): Promise<Outcome> {
     const started = performance.now();
     return new Promise((resolve) => {
       this.client(options.profile ?? "default").makeUnaryRequest(
-        path, pass, pass, body, callMetadata(options.metadata), { deadline: Date.now() + options.timeoutMs },
+        path, pass, pass, body, callMetadata(this.ids, options.profile, options.metadata), { deadline: Date.now() + options.timeoutMs },
         (err) => {
           const ms = performance.now() - started;
           if (!err) return resolve({ status: 0, code: "OK", details: "", detailMessage: undefined, ms });
@@ -83,18 +123,22 @@ export class RawClient {
   }
 }
 
-/** An HTTP/2 session for gRPC framing that grpc-js clients never send (bad prefixes, encodings, timeouts). */
-export function http2Connect(address: string): http2.ClientHttp2Session {
-  return http2.connect(`http://${address}`);
+/**
+ * An HTTP/2 session over TLS (no client certificate) for gRPC framing that grpc-js clients never
+ * send (bad prefixes, encodings, timeouts). `localAddress` (e.g. 127.0.0.2) makes the gateway see
+ * another peer host: its own bucket of the limiter of failing authentication.
+ */
+export function http2Connect(address: string, ids: Identities, localAddress?: string): http2.ClientHttp2Session {
+  return http2.connect(`https://${address}`, { ca: readFileSync(ids.caFile), ALPNProtocols: ["h2"], ...(localAddress ? { localAddress } : {}) });
 }
 
-/** One call over raw HTTP/2: the headers given on top of gRPC's, the body as sent (frames included). */
-export function http2Call(session: http2.ClientHttp2Session, path: string, headers: http2.OutgoingHttpHeaders, body: Buffer, timeoutMs: number): Promise<Outcome> {
+/** One call over raw HTTP/2 as the default caller: the headers given on top of gRPC's and the token, the body as sent (frames included). */
+export function http2Call(session: http2.ClientHttp2Session, ids: Identities, path: string, headers: http2.OutgoingHttpHeaders, body: Buffer, timeoutMs: number): Promise<Outcome> {
   const started = performance.now();
   return new Promise((resolve) => {
     const got: Record<string, string> = {};
     const stream = session.request({
-      ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers", ...callHeaders(), ...headers,
+      ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers", ...callHeaders(ids), ...headers,
     });
     const timer = setTimeout(() => stream.close(http2.constants.NGHTTP2_CANCEL), timeoutMs);
     const take = (h: http2.IncomingHttpHeaders) => {
@@ -120,10 +164,10 @@ export function http2Call(session: http2.ClientHttp2Session, path: string, heade
   });
 }
 
-/** callMetadata as raw HTTP/2 headers. */
-function callHeaders(): http2.OutgoingHttpHeaders {
+/** The default caller's callMetadata as raw HTTP/2 headers. */
+function callHeaders(ids: Identities): http2.OutgoingHttpHeaders {
   const out: http2.OutgoingHttpHeaders = {};
-  for (const [k, v] of Object.entries(callMetadata().getMap())) out[k] = typeof v === "string" ? v : v.toString("base64");
+  for (const [k, v] of Object.entries(callMetadata(ids).getMap())) out[k] = typeof v === "string" ? v : v.toString("base64");
   return out;
 }
 

@@ -29,6 +29,16 @@ export class Random {
     return items[this.int(0, items.length - 1)]!;
   }
 
+  /** A copy in a random order (Fisher-Yates). */
+  shuffled<T>(items: readonly T[]): T[] {
+    const out = [...items];
+    for (let i = out.length - 1; i > 0; i--) {
+      const j = this.int(0, i);
+      [out[i], out[j]] = [out[j]!, out[i]!];
+    }
+    return out;
+  }
+
   bytes(length: number): Buffer {
     const out = Buffer.alloc(length);
     for (let i = 0; i < length; i++) out[i] = this.int(0, 255);

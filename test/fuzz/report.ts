@@ -2,6 +2,11 @@
 export class Tally {
   private readonly rows = new Map<string, Map<string, number>>();
 
+  /** `categories`: the table's rows in this order (cases may be sent in another). */
+  constructor(categories: Iterable<string> = []) {
+    for (const c of categories) this.rows.set(c, new Map());
+  }
+
   add(category: string, code: string): void {
     const row = this.rows.get(category) ?? new Map<string, number>();
     row.set(code, (row.get(code) ?? 0) + 1);

@@ -9,7 +9,10 @@ import { floatBitsField, floatField, lenField, varintField } from "./wire.ts";
 
 export type Method = "Enroll" | "Search" | "Delete" | "Get" | "Stats";
 export const METHODS: readonly Method[] = ["Enroll", "Search", "Delete", "Get", "Stats"];
-export const pathOf = (method: Method) => `/taj.v1.MatchingService/${method}`;
+/** Every RPC of the public API: the fuzzed five, and the others that only the credential cases call. */
+export type Rpc = Method | "RecordFeedback" | "QueryAudit" | "FeedbackSummary";
+export const RPCS: readonly Rpc[] = [...METHODS, "RecordFeedback", "QueryAudit", "FeedbackSummary"];
+export const pathOf = (rpc: Rpc) => `/taj.v1.MatchingService/${rpc}`;
 
 const SCHEMAS: Record<Method, DescMessage> = {
   Enroll: EnrollRequestSchema,
