@@ -72,9 +72,30 @@ function providerOf(files: TlsFiles): grpc.experimental.FileWatcherCertificatePr
  * servers (mutual TLS: a peer without a certificate of the cluster's CA cannot even finish the
  * handshake); the public port asks for a certificate but also admits bearer-token callers.
  */
-export function serverCredentials(files: TlsFiles, options: { requireClientCert: boolean }): grpc.ServerCredentials {
+export function serverCredentials(
+  files: TlsFiles, options: { requireClientCert: boolean; clientCaFile?: string | undefined },
+): grpc.ServerCredentials {
   const provider = providerOf(files);
-  return grpc.experimental.createCertificateProviderServerCredentials(provider, provider, options.requireClientCert);
+  return grpc.experimental.createCertificateProviderServerCredentials(provider, caProviderOf(options.clientCaFile, files), options.requireClientCert);
+}
+
+/**
+ * The CAs client certificates are checked against at the handshake: the cluster's own, or (the
+ * public port) the one TAJ's systems' certificates come from. It matters beyond the handshake:
+ * grpc-js shows a handler only a certificate the handshake verified (getAuthContext() is empty
+ * otherwise), so a certificate that does not chain to these CAs is no identity at all.
+ */
+function caProviderOf(clientCaFile: string | undefined, files: TlsFiles): grpc.experimental.CertificateProvider {
+  if (clientCaFile === undefined || clientCaFile === files.caFile) return providerOf(files);
+  const key = JSON.stringify(["ca-only", clientCaFile, files.reloadIntervalMs]);
+  let provider = providers.get(key);
+  if (!provider) {
+    provider = new grpc.experimental.FileWatcherCertificateProvider({
+      caCertificateFile: clientCaFile, refreshIntervalMs: files.reloadIntervalMs ?? DEFAULT_RELOAD_MS,
+    });
+    providers.set(key, provider);
+  }
+  return provider;
 }
 
 /**

@@ -73,7 +73,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     logger,
     serviceNames: [MatchingService.typeName],
     // The public port asks for a certificate (TAJ's system presents one) but admits bearer-token callers too.
-    credentials: serverCredentials(tls, { requireClientCert: false }),
+    credentials: serverCredentials(tls, { requireClientCert: false, clientCaFile: config.CLIENT_CA_FILE }),
     onServingChange: metrics.setReady,
     maxRequestBytes: maxRequestBytes(config),
     oversizedRequest: imageTooLarge(config.MAX_IMAGE_BYTES),

@@ -36,9 +36,11 @@ function commonName(cert: X509Certificate): string | undefined {
 }
 
 /**
- * Verifies a TLS client certificate itself: the public port asks for client certificates but
- * does not require them (people come with tokens), so the TLS layer lets an unverified one
- * through and this check is the only one. Accepted: issued directly by one of the CAs (issuer
+ * Verifies a TLS client certificate itself. The public port asks for client certificates but does
+ * not require them (people come with tokens); its handshake checks them against CLIENT_CA_FILE and
+ * grpc-js shows handlers only a certificate that passed (a foreign one is no identity: the call
+ * is judged by its token alone). This check is the second, and the one that stays true if the
+ * transport ever shows more (or the file changes between handshakes). Accepted: issued directly by one of the CAs (issuer
  * name and signature), within its validity window, a CA's validity window too, and if the
  * certificate restricts its use, allowed for client authentication.
  */
