@@ -2,7 +2,6 @@ import { parseArgs } from "node:util";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Metadata } from "@grpc/grpc-js";
 import { netnsSupport, startSitesCluster, type LocalCluster, type SitesCluster } from "@taj/devcluster";
 import { prepareProbes, type Probe } from "./probes.ts";
 import type { Verification } from "./verify.ts";

@@ -1,8 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import type { ChannelCredentials } from "@grpc/grpc-js";
-import { AppError, createClient, errorCodeName, type ServiceClient } from "@taj/common";
+import { status, type ChannelCredentials } from "@grpc/grpc-js";
+import { AppError, createClient, errorCodeName, grpcStatusOf, type ServiceClient } from "@taj/common";
 import { ErrorCode, MatchingService, Modality } from "@taj/proto";
-import type { Metadata } from "@grpc/grpc-js";
 import type { Probe } from "./probes.ts";
 
 type Client = ServiceClient<typeof MatchingService.method>;
@@ -95,12 +94,13 @@ export interface LoadRun {
   readonly done: Promise<LoadResult>;
 }
 
-const RETRYABLE = new Set([ErrorCode.UNAVAILABLE, ErrorCode.DEADLINE_EXCEEDED]);
+/** As a client sees it: the gRPC status (AUDIT_UNAVAILABLE, like UNAVAILABLE, is status UNAVAILABLE). */
+const retryable = (code: ErrorCode) => [status.UNAVAILABLE, status.DEADLINE_EXCEEDED].includes(grpcStatusOf(code));
 
 /**
  * A bounded load generator against the public API: one writer (enrolls new ids, deletes some it
  * enrolled earlier) and one search loop per lane, until `durationMs` or `maxOps` is reached.
- * A call that gets UNAVAILABLE or DEADLINE_EXCEEDED is retried on the next gateway of its list:
+ * A call that gets gRPC status UNAVAILABLE or DEADLINE_EXCEEDED is retried on the next gateway of its list:
  * that is the only client action the guarantees allow.
  */
 export function startLoad(options: LoadOptions): LoadRun {
@@ -139,7 +139,7 @@ export function startLoad(options: LoadOptions): LoadRun {
       } catch (err) {
         const e = AppError.from(err);
         countError(op, errorCodeName(e.code));
-        if (!RETRYABLE.has(e.code)) throw e;
+        if (!retryable(e.code)) throw e;
       }
     }
     return undefined;

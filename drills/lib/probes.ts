@@ -3,7 +3,6 @@ import type { ChannelCredentials } from "@grpc/grpc-js";
 import { AppError, createClient } from "@taj/common";
 import { ErrorCode, MatchingService, Modality, type Box } from "@taj/proto";
 import { loadSamplePhotos } from "@taj/samples";
-import type { Metadata } from "@grpc/grpc-js";
 
 /** One face to enrol or search with: a single-face crop, or (when a crop still shows a neighbour) the photo plus the face's box. */
 export interface Probe {
