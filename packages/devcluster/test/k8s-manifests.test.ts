@@ -4,8 +4,9 @@
 // @kubernetes-models/argo-cd) and checks what the platform rules require of every workload.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { parseAllDocuments } from "yaml";
 import { ConfigMap, Namespace, Service } from "kubernetes-models/v1";
@@ -14,7 +15,7 @@ import { HorizontalPodAutoscaler } from "kubernetes-models/autoscaling/v2";
 import { PodDisruptionBudget } from "kubernetes-models/policy/v1";
 import { NetworkPolicy } from "kubernetes-models/networking.k8s.io/v1";
 import { Application } from "@kubernetes-models/argo-cd/argoproj.io/v1alpha1";
-import { repoRoot } from "@taj/devcluster";
+import { findBinary, repoRoot, sharedTestPki } from "@taj/devcluster";
 import { natsRouteTls, natsSecurityConfig } from "../src/nats-auth.ts";
 
 type Obj = Record<string, unknown>;
@@ -200,6 +201,29 @@ for (const overlay of OVERLAYS) {
         assert.equal(at(s, "spec.replicas"), 1, `${sts}: one per site`);
         assert.equal(list(s, "spec.template.spec.volumes").find((v) => v.name === "tls")?.secret !== undefined, true);
         assert.equal(at(list(s, "spec.template.spec.volumes").find((v) => v.name === "tls"), "secret.secretName"), secret);
+      }
+    });
+
+    test("nats-server 2.10 accepts the rendered config (nats-server -t, certificates of a test CA)", () => {
+      const nats = findBinary("nats-server");
+      assert.ok(nats, "nats-server not found: run `bash scripts/install-deps.sh`");
+      const data = at(find("ConfigMap", "taj-nats-config"), "data") as Record<string, string>;
+      const dir = mkdtempSync(join(tmpdir(), "taj-k8s-nats-"));
+      try {
+        const tls = sharedTestPki().issue("nats", "nats-k8s-manifest", ["127.0.0.1"]);
+        const conf = data["nats.conf"]!.replaceAll('"/etc/nats/tls/tls.crt"', JSON.stringify(tls.certFile))
+          .replaceAll('"/etc/nats/tls/tls.key"', JSON.stringify(tls.keyFile)).replaceAll('"/etc/nats/tls/ca.crt"', JSON.stringify(tls.caFile))
+          .replace('"/data/jetstream"', JSON.stringify(join(dir, "js")));
+        writeFileSync(join(dir, "nats.conf"), conf);
+        writeFileSync(join(dir, "site.conf"), data["site.conf"]!);
+        const ok = spawnSync(nats, ["-t", "-c", join(dir, "nats.conf")], { encoding: "utf8" });
+        assert.equal(ok.status, 0, ok.stderr);
+        assert.match(ok.stderr, /is valid/);
+        // The check is real: a broken config is refused.
+        writeFileSync(join(dir, "site.conf"), "server_name: [unterminated\n");
+        assert.notEqual(spawnSync(nats, ["-t", "-c", join(dir, "nats.conf")], { encoding: "utf8" }).status, 0);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
       }
     });
 
