@@ -6,6 +6,8 @@
 #     two an acknowledged one at the same sequence). Debian 13's package (a static Go binary,
 #     libc6 >= 2.34) installs on Debian 12: it is fetched with apt from Debian 13's signed index,
 #     through a scratch apt configuration, so the machine's own sources are not changed;
+#   - kubectl (Debian's kubernetes-client: `kubectl kustomize` renders deploy/k8s in the manifest
+#     test) and systemd-analyze (Debian's systemd: `systemd-analyze verify` checks deploy/systemd);
 #   - the npm dependencies, with `npm ci`, when node_modules is missing or does not match the lock file.
 # --servers-only: the Debian packages only (what the launcher calls when a binary is missing).
 # --netns: also iproute2, nftables, iputils-ping (the failover drills' network namespaces), then exit.
@@ -83,6 +85,18 @@ if [ "${1:-}" = "--netns" ]; then
 fi
 
 [ "${1:-}" = "--servers-only" ] && exit 0
+
+# The deployment tests' tools (packages/devcluster/test/k8s-manifests.test.ts, systemd-units.test.ts):
+# any kubectl with `kustomize` does (the manifests keep to kustomize v2.0, Debian 12's).
+debs=()
+have kubectl || debs+=(kubernetes-client)
+have systemd-analyze || debs+=(systemd)
+if [ "${#debs[@]}" -gt 0 ]; then
+  what="${debs[*]}"
+  echo "install-deps: installing $what from Debian"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${debs[@]}" >/dev/null
+fi
 
 # A stamp with the lock file's hash spares the ~1 s `npm ls` check on every run.
 stamp=node_modules/.taj-lock-sha256
