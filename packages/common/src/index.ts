@@ -29,3 +29,4 @@ export {
   failureClass, isUnreachable, shouldTryAnother, EXTRACTORS, COORDINATORS, REPLICAS, GATEWAYS, type FailureClass, type UpstreamKind,
 } from "./retry-policy.ts";
 export { UpstreamPool, UNBOUNDED, type PoolLimits, type PoolOptions } from "./upstream-pool.ts";
+export { UpstreamHealth } from "./upstream-health.ts";

@@ -1,7 +1,8 @@
 import { ErrorCode } from "@taj/proto";
 import { AppError } from "./errors.ts";
 import type { CallOptions } from "./grpc-client.ts";
-import { shouldTryAnother, type UpstreamKind } from "./retry-policy.ts";
+import { failureClass, shouldTryAnother, type UpstreamKind } from "./retry-policy.ts";
+import { UpstreamHealth } from "./upstream-health.ts";
 
 export interface PoolLimits {
   /** Calls in flight per upstream. */
@@ -18,11 +19,19 @@ export interface PoolOptions {
   limits?: PoolLimits | undefined;
   /** For callers' messages: "extractor", "coordinator". */
   name: string;
+  /**
+   * How long an upstream that failed (unreachable, refused, timed out) is put last in its group,
+   * and a group whose every upstream failed after the other groups, so the next calls do not each
+   * pay for it again; 0 (default) keeps the order.
+   */
+  cooldownMs?: number | undefined;
 }
 
 interface Member<C> {
   client: C;
   inFlight: number;
+  /** Its key in the pool's UpstreamHealth. */
+  key: string;
 }
 
 interface Waiter {
@@ -44,12 +53,14 @@ export class UpstreamPool<C extends { close(): void }> {
   readonly #limits: PoolLimits;
   readonly #options: PoolOptions;
   readonly #waiters: Waiter[] = [];
+  readonly #health: UpstreamHealth;
   #next = 0;
   /** Moving mean of a call's duration, for the retry advice. */
   #meanMs = 100;
 
   constructor(groups: readonly (readonly C[])[], options: PoolOptions) {
-    this.#groups = groups.filter((g) => g.length > 0).map((g) => g.map((client) => ({ client, inFlight: 0 })));
+    this.#groups = groups.filter((g) => g.length > 0).map((g, i) => g.map((client, j) => ({ client, inFlight: 0, key: `${i}/${j}` })));
+    this.#health = new UpstreamHealth(options.cooldownMs ?? 0);
     this.#limits = options.limits ?? UNBOUNDED;
     this.#options = options;
   }
@@ -66,16 +77,19 @@ export class UpstreamPool<C extends { close(): void }> {
 
   async call<T>(attempt: (client: C) => Promise<T>, options: CallOptions): Promise<T> {
     let last: AppError | undefined;
-    for (const group of this.#groups) {
+    for (const group of this.#ordered()) {
       const untried = new Set(group);
       while (untried.size > 0) {
         const member = await this.#acquire([...untried], options);
         untried.delete(member);
         const started = performance.now();
         try {
-          return await attempt(member.client);
+          const result = await attempt(member.client);
+          this.#health.ok(member.key);
+          return result;
         } catch (err) {
           last = AppError.from(err);
+          if (this.#isDown(last)) this.#health.failed(member.key);
           if (!shouldTryAnother(last, this.#options.kind)) throw last;
         } finally {
           this.#meanMs = 0.8 * this.#meanMs + 0.2 * (performance.now() - started);
@@ -86,13 +100,38 @@ export class UpstreamPool<C extends { close(): void }> {
     throw last ?? new AppError(ErrorCode.UNAVAILABLE, `no ${this.#options.name} is available`);
   }
 
-  /** The least busy of `candidates` with a free slot (ties taken in turn), counted as in flight. */
+  /**
+   * Whether a failure says this upstream, not the call, is in trouble: not reached, silent until
+   * the deadline, or refusing in a way that is its own (a coordinator's "partitions could not be
+   * searched" is the cluster's state, which every coordinator would report: not held against it).
+   */
+  #isDown(err: AppError): boolean {
+    const failure = failureClass(err);
+    return failure === "unreachable" || failure === "timeout" || (failure === "refused" && this.#options.kind.refusalIsLocal);
+  }
+
+  /** The groups in preference order, except that a group whose every upstream just failed goes after the others. */
+  #ordered(): Member<C>[][] {
+    const down = (g: Member<C>[]) => g.every((m) => this.#health.isCooling(m.key));
+    return [...this.#groups.filter((g) => !down(g)), ...this.#groups.filter(down)];
+  }
+
+  /**
+   * The least busy of `candidates` with a free slot (ties taken in turn), counted as in flight;
+   * one that just failed only when no other of them has a free slot.
+   */
   #take(candidates: readonly Member<C>[]): Member<C> | undefined {
     const start = this.#next++;
     let best: Member<C> | undefined;
+    let bestCooling = true;
     for (let i = 0; i < candidates.length; i++) {
       const m = candidates[(start + i) % candidates.length]!;
-      if (m.inFlight < this.#limits.maxInFlight && (best === undefined || m.inFlight < best.inFlight)) best = m;
+      if (m.inFlight >= this.#limits.maxInFlight) continue;
+      const cooling = this.#health.isCooling(m.key);
+      if (best === undefined || (bestCooling && !cooling) || (bestCooling === cooling && m.inFlight < best.inFlight)) {
+        best = m;
+        bestCooling = cooling;
+      }
     }
     if (best) best.inFlight++;
     return best;

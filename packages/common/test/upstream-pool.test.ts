@@ -108,3 +108,50 @@ test("no upstream at all is UNAVAILABLE; close closes every client", async () =>
   new UpstreamPool([[fakes[0]!, fakes[1]!], [fakes[2]!]], { kind: EXTRACTORS, name: "extractor" }).close();
   assert.deepEqual(fakes.map((f) => f.closed), [true, true, true]);
 });
+
+test("with a cooldown, an upstream that just failed is put last in its group until it passes; never dropped", async () => {
+  const a = new Fake("a", unreachable);
+  const b = new Fake("b");
+  const pool = new UpstreamPool([[a, b]], { kind: EXTRACTORS, name: "extractor", cooldownMs: 200 });
+  for (let i = 0; i < 6; i++) assert.equal(await pool.call((c) => c.call(), {}), "b");
+  assert.equal(a.calls, 1, "tried once, then passed over while cooling");
+  b.answer = unreachable;
+  a.answer = async () => "a";
+  // Both cooling: still tried (b first, as the one taken in turn), rather than failing the call.
+  assert.equal(await pool.call((c) => c.call(), {}), "a");
+  await new Promise((r) => setTimeout(r, 250));
+  b.answer = async () => "b";
+  const served = [];
+  for (let i = 0; i < 4; i++) served.push(await pool.call((c) => c.call(), {}));
+  assert.deepEqual(served.sort(), ["a", "a", "b", "b"], "after the cooldown both share again");
+});
+
+test("without a cooldown (the default) the order is kept: a failed upstream is tried again on the next call", async () => {
+  const a = new Fake("a", unreachable);
+  const b = new Fake("b");
+  const pool = new UpstreamPool([[a, b]], { kind: EXTRACTORS, name: "extractor" });
+  for (let i = 0; i < 6; i++) assert.equal(await pool.call((c) => c.call(), {}), "b");
+  assert.ok(a.calls >= 3, `a tried ${a.calls} times`);
+});
+
+test("with a cooldown, a group whose every upstream just failed goes after the others (a coordinator that could not be reached)", async () => {
+  const local = new Fake("local", unreachable);
+  const remote = new Fake("remote");
+  const pool = new UpstreamPool([[local], [remote]], { kind: COORDINATORS, name: "coordinator", cooldownMs: 200 });
+  for (let i = 0; i < 5; i++) assert.equal(await pool.call((c) => c.call(), {}), "remote");
+  assert.equal(local.calls, 1, "the unreachable local one was not asked again while cooling");
+  local.answer = async () => "local";
+  await new Promise((r) => setTimeout(r, 250));
+  assert.equal(await pool.call((c) => c.call(), {}), "local", "preference comes back after the cooldown");
+});
+
+test("with a cooldown, a coordinator's deliberate UNAVAILABLE (the cluster's state) does not send the next calls elsewhere", async () => {
+  const { metadata } = toGrpcError(new AppError(ErrorCode.UNAVAILABLE, "partitions 3 could not be searched"));
+  const local = new Fake("local", () => Promise.reject(Object.assign(new Error("x"), { code: status.UNAVAILABLE, details: "x", metadata })));
+  const remote = new Fake("remote");
+  const pool = new UpstreamPool([[local], [remote]], { kind: COORDINATORS, name: "coordinator", cooldownMs: 10_000 });
+  await caught(pool.call((c) => c.call(), {}));
+  local.answer = async () => "local";
+  assert.equal(await pool.call((c) => c.call(), {}), "local");
+  assert.equal(remote.calls, 0);
+});

@@ -1,8 +1,7 @@
 import { ErrorCode, type Modality, type SearchMode, type ShardHit } from "@taj/proto";
-import { AppError, errorCodeName, REPLICAS, shouldTryAnother, type Logger } from "@taj/common";
+import { AppError, errorCodeName, REPLICAS, shouldTryAnother, type Logger, type UpstreamHealth } from "@taj/common";
 import type { ClusterTable } from "./cluster-table.ts";
 import { allPartitions, planAvoiding } from "./routing.ts";
-import type { ReplicaHealth } from "./replica-health.ts";
 import { mergeHits, type MergedCandidate } from "./merge.ts";
 import type { ShardClients } from "./shard-clients.ts";
 import type { CoordinatorMetrics } from "./metrics.ts";
@@ -25,7 +24,7 @@ export interface SearchSettings {
 export interface SearchDeps {
   table: () => ClusterTable;
   clients: ShardClients;
-  health: ReplicaHealth;
+  health: UpstreamHealth;
   settings: SearchSettings;
   metrics?: CoordinatorMetrics;
   logger: Logger;

@@ -4,8 +4,8 @@ import { CoordinatorService, ExtractorService } from "@taj/proto";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { CoordinatedSearchRequestSchema, ExtractRequestSchema } from "@taj/proto";
 
-/** EXTRACTOR_MAX_IN_FLIGHT per extractor and EXTRACTOR_MAX_QUEUED over the pool. */
-export type ExtractorLimits = PoolLimits;
+/** EXTRACTOR_MAX_IN_FLIGHT per extractor, EXTRACTOR_MAX_QUEUED over the pool, UPSTREAM_COOLDOWN_MS (default 0: none). */
+export type ExtractorLimits = PoolLimits & { cooldownMs?: number };
 
 type ExtractorClient = ReturnType<typeof createClient<typeof ExtractorService.method>>;
 type CoordinatorClient = ReturnType<typeof createClient<typeof CoordinatorService.method>>;
@@ -25,7 +25,9 @@ export class ExtractorPool {
     limits?: ExtractorLimits,
   ) {
     const client = (address: string) => createClient(ExtractorService, address, credentials);
-    this.#pool = new UpstreamPool([addresses.map(client), remoteAddresses.map(client)], { kind: EXTRACTORS, limits, name: "extractor" });
+    this.#pool = new UpstreamPool([addresses.map(client), remoteAddresses.map(client)], {
+      kind: EXTRACTORS, limits, name: "extractor", cooldownMs: limits?.cooldownMs,
+    });
   }
 
   /** Calls waiting for a slot now (for tests and metrics). */
@@ -49,8 +51,11 @@ export class ExtractorPool {
 export class Coordinators {
   readonly #pool: UpstreamPool<CoordinatorClient>;
 
-  constructor(credentials: ChannelCredentials, addresses: readonly string[]) {
-    this.#pool = new UpstreamPool(addresses.map((a) => [createClient(CoordinatorService, a, credentials)]), { kind: COORDINATORS, name: "coordinator" });
+  /** cooldownMs: how long one that could not be reached is tried after the others (0: keep the order). */
+  constructor(credentials: ChannelCredentials, addresses: readonly string[], cooldownMs = 0) {
+    this.#pool = new UpstreamPool(addresses.map((a) => [createClient(CoordinatorService, a, credentials)]), {
+      kind: COORDINATORS, name: "coordinator", cooldownMs,
+    });
   }
 
   search(request: MessageInitShape<typeof CoordinatedSearchRequestSchema>, options: CallOptions) {
