@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { status, type ChannelCredentials } from "@grpc/grpc-js";
-import { AppError, createClient, errorCodeName, grpcStatusOf, type ServiceClient } from "@taj/common";
-import { ErrorCode, MatchingService, Modality } from "@taj/proto";
+import type { ChannelCredentials } from "@grpc/grpc-js";
+import { AppError, createClient, errorCodeName, GATEWAYS, shouldTryAnother, type ServiceClient } from "@taj/common";
+import { MatchingService, Modality } from "@taj/proto";
 import type { Probe } from "./probes.ts";
 
 type Client = ServiceClient<typeof MatchingService.method>;
@@ -94,8 +94,8 @@ export interface LoadRun {
   readonly done: Promise<LoadResult>;
 }
 
-/** As a client sees it: the gRPC status (AUDIT_UNAVAILABLE, like UNAVAILABLE, is status UNAVAILABLE). */
-const retryable = (code: ErrorCode) => [status.UNAVAILABLE, status.DEADLINE_EXCEEDED].includes(grpcStatusOf(code));
+/** The common retry policy for gateways: unreachable, refused on purpose (AUDIT_UNAVAILABLE included) or timed out. */
+const retryable = (err: AppError) => shouldTryAnother(err, GATEWAYS);
 
 /**
  * A bounded load generator against the public API: one writer (enrolls new ids, deletes some it
@@ -139,7 +139,7 @@ export function startLoad(options: LoadOptions): LoadRun {
       } catch (err) {
         const e = AppError.from(err);
         countError(op, errorCodeName(e.code));
-        if (!retryable(e.code)) throw e;
+        if (!retryable(e)) throw e;
       }
     }
     return undefined;

@@ -23,6 +23,9 @@ export type ServiceClient<S extends GenServiceMethods> = {
     : never;
 } & { close(): void; address: string };
 
+/** The service config every internal client uses (see createClient). */
+export const ROUND_ROBIN = JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] });
+
 export function deadlineFrom(options: CallOptions | undefined): grpc.Deadline {
   const candidates = [options?.deadline ?? Infinity];
   if (options?.timeoutMs !== undefined) candidates.push(Date.now() + options.timeoutMs);
@@ -42,6 +45,12 @@ export function createClient<S extends GenServiceMethods>(
   if (!credentials._isSecure()) throw new Error("createClient: insecure credentials are refused");
   const Ctor = grpc.makeGenericClientConstructor(grpcServiceDefinition(service), service.typeName);
   const raw = new Ctor(address, credentials, {
+    // grpc-js's default policy is pick_first: a name that resolves to every pod of a headless
+    // Service (or an ipv4:a:p,b:p target) would pin this client to one of them. round_robin keeps
+    // a subchannel to each address and spreads the calls over those that are ready.
+    "grpc.service_config": ROUND_ROBIN,
+    // No TXT lookup for a service config: ours is the one above, for every name.
+    "grpc.service_config_disable_resolution": 1,
     "grpc.keepalive_time_ms": 10_000,
     "grpc.keepalive_timeout_ms": 5_000,
     "grpc.max_receive_message_length": 32 * 1024 * 1024,

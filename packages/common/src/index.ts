@@ -25,3 +25,8 @@ export {
   type AuditStreamOptions, type StoredAuditMessage, type ReadAuditOptions, type ReadAuditResult,
 } from "./audit-log.ts";
 export { verifyAuditChains, ChainVerifier, VERIFY_LIMITS, type ChainInput, type ChainBreak, type ChainReport, type VerifyReport, type BreakKind } from "./audit-chain.ts";
+export {
+  failureClass, isUnreachable, shouldTryAnother, EXTRACTORS, COORDINATORS, REPLICAS, GATEWAYS, type FailureClass, type UpstreamKind,
+} from "./retry-policy.ts";
+export { UpstreamPool, UNBOUNDED, type PoolLimits, type PoolOptions } from "./upstream-pool.ts";
+export { UpstreamHealth } from "./upstream-health.ts";

@@ -1,11 +1,10 @@
 import {
-  ALLOWED_PEERS, addService, channelCredentials, serverCredentials, startGrpcServer, startMetrics, tlsFilesOf, type Logger,
+  ALLOWED_PEERS, addService, channelCredentials, serverCredentials, startGrpcServer, startMetrics, tlsFilesOf, UpstreamHealth, type Logger,
 } from "@taj/common";
 import { CoordinatorService } from "@taj/proto";
 import type { CoordinatorConfig } from "./config.ts";
 import { ClusterView } from "./cluster-view.ts";
 import { ShardClients } from "./shard-clients.ts";
-import { ReplicaHealth } from "./replica-health.ts";
 import { coordinatorMetrics } from "./metrics.ts";
 import { coordinatorService } from "./service.ts";
 
@@ -25,7 +24,7 @@ export async function startCoordinator(config: CoordinatorConfig, logger: Logger
   const impl = coordinatorService({
     table: () => view.table,
     clients,
-    health: new ReplicaHealth(config.REPLICA_COOLDOWN_MS),
+    health: new UpstreamHealth(config.REPLICA_COOLDOWN_MS),
     settings: {
       localSite: config.SITE,
       shardCallTimeoutMs: config.SHARD_CALL_TIMEOUT_MS,

@@ -1,10 +1,8 @@
 import { ErrorCode, type Modality, type SearchMode, type ShardHit } from "@taj/proto";
-import { AppError, errorCodeName, type Logger } from "@taj/common";
+import { AppError, errorCodeName, REPLICAS, shouldTryAnother, type Logger, type UpstreamHealth } from "@taj/common";
 import type { ClusterTable } from "./cluster-table.ts";
 import { allPartitions, planAvoiding } from "./routing.ts";
-import type { ReplicaHealth } from "./replica-health.ts";
 import { mergeHits, type MergedCandidate } from "./merge.ts";
-import { isRequestFault } from "./retry-policy.ts";
 import type { ShardClients } from "./shard-clients.ts";
 import type { CoordinatorMetrics } from "./metrics.ts";
 
@@ -26,7 +24,7 @@ export interface SearchSettings {
 export interface SearchDeps {
   table: () => ClusterTable;
   clients: ShardClients;
-  health: ReplicaHealth;
+  health: UpstreamHealth;
   settings: SearchSettings;
   metrics?: CoordinatorMetrics;
   logger: Logger;
@@ -72,7 +70,8 @@ export async function coordinatedSearch(deps: SearchDeps, query: SearchQuery, de
           return { ok: true as const, hits: response.hits.filter((h) => asked.has(h.partition)) };
         } catch (err) {
           const error = AppError.from(err);
-          if (isRequestFault(error)) throw error;
+          // The common retry policy (REPLICAS): a fault of the request ends the search with its own code.
+          if (!shouldTryAnother(error, REPLICAS)) throw error;
           failed.add(address);
           deps.health.failed(address);
           deps.metrics?.replicaFailures.inc({ site: member.site, code: errorCodeName(error.code) });

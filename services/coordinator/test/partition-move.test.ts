@@ -5,7 +5,7 @@ import { Modality, SearchMode, ShardHitSchema, type ShardSearchRequest } from "@
 import { createLogger, memberKey, PARTITION_COUNT_KEY } from "@taj/common";
 import { tableFromKeys } from "../src/cluster-table.ts";
 import { planRoute } from "../src/routing.ts";
-import { ReplicaHealth } from "../src/replica-health.ts";
+import { UpstreamHealth } from "@taj/common";
 import { coordinatedSearch, type SearchDeps } from "../src/search.ts";
 import type { ShardClients } from "../src/shard-clients.ts";
 
@@ -44,7 +44,7 @@ test("a search during a move never returns an id twice, even if a replica answer
   const deps: SearchDeps = {
     table: () => table,
     clients,
-    health: new ReplicaHealth(5_000),
+    health: new UpstreamHealth(5_000),
     settings: { localSite: "a", shardCallTimeoutMs: 500, perPartitionKFactor: 1 },
     logger: createLogger("test", "silent"),
   };

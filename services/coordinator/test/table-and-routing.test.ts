@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { assignmentKey, memberKey, PARTITION_COUNT_KEY } from "@taj/common";
 import { applyEvent, emptyTable, tableFromKeys, uncoveredBySite, type ClusterTable } from "../src/cluster-table.ts";
 import { planAvoiding, planRoute } from "../src/routing.ts";
-import { ReplicaHealth } from "../src/replica-health.ts";
+import { UpstreamHealth } from "@taj/common";
 
 const member = (address: string, partitions: number[]) => JSON.stringify({ address, partitions, startedAt: "2026-01-01T00:00:00Z" });
 
@@ -115,7 +115,7 @@ test("recently failed replicas are avoided, but still used when nothing else ser
 
 test("replica health forgets a failure after the cooldown or a success", () => {
   let now = 1_000;
-  const health = new ReplicaHealth(5_000, () => now);
+  const health = new UpstreamHealth(5_000, () => now);
   health.failed("x:1");
   health.failed("y:1");
   assert.deepEqual([...health.cooling()], ["x:1", "y:1"]);

@@ -38,8 +38,9 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   const extractors = new ExtractorPool(upstream, config.EXTRACTOR_ADDRESSES, config.REMOTE_EXTRACTOR_ADDRESSES, {
     maxInFlight: config.EXTRACTOR_MAX_IN_FLIGHT,
     maxQueued: config.EXTRACTOR_MAX_QUEUED,
+    cooldownMs: config.UPSTREAM_COOLDOWN_MS,
   });
-  const coordinators = new Coordinators(upstream, config.COORDINATOR_ADDRESSES);
+  const coordinators = new Coordinators(upstream, config.COORDINATOR_ADDRESSES, config.UPSTREAM_COOLDOWN_MS);
   const impl = matchingService({
     limits: {
       maxImageBytes: config.MAX_IMAGE_BYTES,

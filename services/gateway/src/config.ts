@@ -24,6 +24,11 @@ export const GatewayConfig = z
     WRITE_ACK_POLICY: z.enum(["quorum"]).default("quorum"),
     /** Coordinators, local site first: the next is tried only when one cannot be reached. */
     COORDINATOR_ADDRESSES: addresses,
+    /**
+     * An extractor or coordinator that was unreachable, refused or timed out is tried last (after
+     * the others of its group) for this long, so a silent one does not cost every call its timeout.
+     */
+    UPSTREAM_COOLDOWN_MS: z.coerce.number().int().min(0).max(600_000).default(2_000),
     /** NATS servers, site-local first (tried in this order, never shuffled). */
     NATS_URLS: csv.pipe(z.array(z.string().regex(/^nats:\/\/[^\s]+$/, "expected nats://host:port")).min(1)),
     /** Replicas of the template stream when the gateway has to create it. */
