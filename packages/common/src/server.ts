@@ -1,11 +1,9 @@
 import * as grpc from "@grpc/grpc-js";
-import { readFileSync } from "node:fs";
-import { loadFileDescriptorSetFromBuffer } from "@grpc/proto-loader";
-import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation } from "grpc-health-check";
-import { descriptorSetPath, ErrorCode } from "@taj/proto";
+import { ErrorCode } from "@taj/proto";
 import { AppError } from "./errors.ts";
 import type { Logger } from "./logger.ts";
+import { addReflection } from "./reflection.ts";
 import { transportErrorInterceptor } from "./transport-errors.ts";
 
 /** Internal servers' receive limit: above the largest image a gateway forwards (MAX_IMAGE_BYTES <= 30 MiB). */
@@ -25,7 +23,7 @@ export interface StartOptions {
   host: string;
   port: number;
   logger: Logger;
-  /** Fully qualified names of the services registered, for health and reflection. */
+  /** Fully qualified names of the services registered, for health and reflection (which lists only these, health and itself). */
   serviceNames: string[];
   register(server: grpc.Server): void;
   /** Told of every health change, e.g. Metrics.setReady for the /readyz probe. */
@@ -41,13 +39,6 @@ export interface StartOptions {
   oversizedRequest?: AppError;
 }
 
-let reflectionPackage: ReturnType<typeof loadFileDescriptorSetFromBuffer> | undefined;
-
-function reflection(): ReflectionService {
-  reflectionPackage ??= loadFileDescriptorSetFromBuffer(readFileSync(descriptorSetPath));
-  return new ReflectionService(reflectionPackage);
-}
-
 /** A gRPC server that also speaks grpc.health.v1 and server reflection, so grpcurl works. */
 export async function startGrpcServer(options: StartOptions): Promise<GrpcServer> {
   const maxRequestBytes = options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
@@ -59,7 +50,7 @@ export async function startGrpcServer(options: StartOptions): Promise<GrpcServer
   options.register(server);
   const health = new HealthImplementation({ "": "NOT_SERVING" });
   health.addToServer(server);
-  reflection().addToServer(server);
+  addReflection(server, options.serviceNames);
   const credentials = options.credentials;
   if (!credentials._isSecure()) throw new Error("startGrpcServer: insecure credentials are refused");
   const port = await new Promise<number>((resolve, reject) =>
