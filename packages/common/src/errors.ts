@@ -92,6 +92,11 @@ function codeOfStatus(s: status): ErrorCode {
       return ErrorCode.UNAUTHENTICATED;
     case status.PERMISSION_DENIED:
       return ErrorCode.PERMISSION_DENIED;
+    case status.RESOURCE_EXHAUSTED:
+      // Our servers label their own RESOURCE_EXHAUSTED (IMAGE_TOO_LARGE, RATE_LIMITED, OVERLOADED;
+      // an oversized request too, by the transport interceptor); an unlabelled one comes from
+      // something between (a proxy's quota or stream limit): no capacity now, retry later.
+      return ErrorCode.OVERLOADED;
     default:
       return ErrorCode.INTERNAL;
   }
