@@ -76,6 +76,24 @@ export function grpcStatusOf(code: ErrorCode): status {
   }
 }
 
+/**
+ * Whether the code refuses the caller's request (bad input, unknown id, no right, over a limit), as
+ * opposed to a failure of ours or of a dependency. A refusal is expected: logged as one line at
+ * info, never as an incident.
+ */
+export function isClientRefusal(code: ErrorCode): boolean {
+  switch (grpcStatusOf(code)) {
+    case status.INVALID_ARGUMENT:
+    case status.NOT_FOUND:
+    case status.RESOURCE_EXHAUSTED:
+    case status.UNAUTHENTICATED:
+    case status.PERMISSION_DENIED:
+      return true;
+    default:
+      return false;
+  }
+}
+
 /** For a gRPC status that arrived without our metadata (transport failures, deadlines). */
 function codeOfStatus(s: status): ErrorCode {
   switch (s) {

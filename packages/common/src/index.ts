@@ -1,4 +1,4 @@
-export { AppError, errorCodeName, fromServiceError, grpcStatusOf, toGrpcError, ERROR_CODE_KEY, ERROR_DETAIL_KEY } from "./errors.ts";
+export { AppError, errorCodeName, fromServiceError, grpcStatusOf, isClientRefusal, toGrpcError, ERROR_CODE_KEY, ERROR_DETAIL_KEY } from "./errors.ts";
 export { validateId, partitionOf, modalityName, modalityFromName, ALL_MODALITIES } from "./ids.ts";
 export { createLogger, type Logger } from "./logger.ts";
 export { loadConfig, hostPort, port, csv, siteName, commonEnv } from "./config.ts";
