@@ -67,13 +67,15 @@ export function answerReflection(index: DescriptorIndex, listed: readonly string
   }
 }
 
-function reflectionProtoPath(version: "v1" | "v1alpha"): string {
+export type ReflectionVersion = "v1" | "v1alpha";
+
+export function reflectionProtoPath(version: ReflectionVersion): string {
   // The .proto files ship with @grpc/reflection; proto-loader only decodes reflection's own messages.
   const root = dirname(createRequire(import.meta.url).resolve("@grpc/reflection/package.json"));
   return join(root, "build", "proto", "grpc", "reflection", version, "reflection.proto");
 }
 
-function serviceDefinition(version: "v1" | "v1alpha"): grpc.ServiceDefinition {
+function serviceDefinition(version: ReflectionVersion): grpc.ServiceDefinition {
   const pkg = loadSync(reflectionProtoPath(version), { longs: String, enums: Number, defaults: false, oneofs: true });
   const definition = pkg[`grpc.reflection.${version}.ServerReflection`];
   if (!definition || "format" in definition) throw new Error(`reflection ${version}: service definition missing`);
