@@ -39,6 +39,19 @@ export interface StartOptions {
   oversizedRequest?: AppError;
 }
 
+/**
+ * grpc-js drops every connection ("unloaded credentials") until the certificate provider has read its
+ * files, which it starts doing, asynchronously, at bind: a server announced ready before then refused
+ * its first callers (seen: a client connecting within ~20 ms of the start got UNAVAILABLE).
+ */
+async function certificatesLoaded(credentials: grpc.ServerCredentials, timeoutMs = 10_000): Promise<void> {
+  const started = Date.now();
+  while (credentials._getSecureContextOptions() === null) {
+    if (Date.now() - started > timeoutMs) throw new Error("startGrpcServer: the TLS certificate files could not be loaded");
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
 /** A gRPC server that also speaks grpc.health.v1 and server reflection, so grpcurl works. */
 export async function startGrpcServer(options: StartOptions): Promise<GrpcServer> {
   const maxRequestBytes = options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
@@ -56,6 +69,7 @@ export async function startGrpcServer(options: StartOptions): Promise<GrpcServer
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${options.host}:${options.port}`, credentials, (err, p) => (err ? reject(err) : resolve(p))),
   );
+  await certificatesLoaded(credentials);
   const setServing = (serving: boolean) => {
     const state = serving ? "SERVING" : "NOT_SERVING";
     for (const name of ["", ...options.serviceNames]) health.setStatus(name, state);

@@ -25,9 +25,7 @@ function refusingImpl(service: DescService, overrides: Record<string, () => Prom
   return impl as never;
 }
 
-// Both servers live for the whole file: a second test that started its own server after the first
-// one stopped failed its TLS handshake (client side: "disconnected before secure TLS connection"),
-// a certificate-provider interplay outside this test's subject.
+// Both servers live for the whole file, started once.
 let gateway: GrpcServer;
 let shard: GrpcServer;
 before(async () => {
