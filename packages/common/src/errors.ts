@@ -76,6 +76,24 @@ export function grpcStatusOf(code: ErrorCode): status {
   }
 }
 
+/**
+ * Whether the code refuses the caller's request (bad input, unknown id, no right, over a limit), as
+ * opposed to a failure of ours or of a dependency. A refusal is expected: logged as one line at
+ * info, never as an incident.
+ */
+export function isClientRefusal(code: ErrorCode): boolean {
+  switch (grpcStatusOf(code)) {
+    case status.INVALID_ARGUMENT:
+    case status.NOT_FOUND:
+    case status.RESOURCE_EXHAUSTED:
+    case status.UNAUTHENTICATED:
+    case status.PERMISSION_DENIED:
+      return true;
+    default:
+      return false;
+  }
+}
+
 /** For a gRPC status that arrived without our metadata (transport failures, deadlines). */
 function codeOfStatus(s: status): ErrorCode {
   switch (s) {
@@ -92,6 +110,11 @@ function codeOfStatus(s: status): ErrorCode {
       return ErrorCode.UNAUTHENTICATED;
     case status.PERMISSION_DENIED:
       return ErrorCode.PERMISSION_DENIED;
+    case status.RESOURCE_EXHAUSTED:
+      // Our servers label their own RESOURCE_EXHAUSTED (IMAGE_TOO_LARGE, RATE_LIMITED, OVERLOADED;
+      // an oversized request too, by the transport interceptor); an unlabelled one comes from
+      // something between (a proxy's quota or stream limit): no capacity now, retry later.
+      return ErrorCode.OVERLOADED;
     default:
       return ErrorCode.INTERNAL;
   }

@@ -2,7 +2,7 @@ import * as grpc from "@grpc/grpc-js";
 import { create, fromBinary, toBinary, type DescMessage, type DescService, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
 import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
 import { ErrorCode } from "@taj/proto";
-import { AppError, toGrpcError } from "./errors.ts";
+import { AppError, errorCodeName, isClientRefusal, toGrpcError } from "./errors.ts";
 import type { PeerCertificate } from "node:tls";
 import type { Logger } from "./logger.ts";
 import { peerKindOf, type PeerKind } from "./tls.ts";
@@ -102,6 +102,15 @@ export interface AddServiceOptions {
   malformedRequests?: "reject" | "handler";
 }
 
+/**
+ * What a refusal's cause adds to its log line. A relayed gRPC error (it has metadata) only repeats
+ * the code and message already logged; any other cause is reduced to its first line.
+ */
+function reasonOf(cause: unknown): { reason?: string } {
+  if (!(cause instanceof Error) || "metadata" in cause) return {};
+  return { reason: (cause.message.split("\n")[0] ?? "").slice(0, 200) };
+}
+
 /** The refusal of a request that is not a valid message of its type. */
 export function malformedRequestError(typeName: string): AppError {
   return new AppError(ErrorCode.INVALID_ARGUMENT, `the request is not a valid ${typeName} message`);
@@ -163,8 +172,12 @@ export function addService<S extends GenServiceMethods>(
         (response) => callback(null, create(method.output, response)),
         (err: unknown) => {
           const appError = AppError.from(err);
-          const fields = { rpc: method.name, code: appError.code, ms: Math.round(performance.now() - started) };
-          if (appError.cause !== undefined && !(appError.cause instanceof AppError)) {
+          const fields = { rpc: method.name, code: appError.code, codeName: errorCodeName(appError.code), ms: Math.round(performance.now() - started) };
+          if (isClientRefusal(appError.code)) {
+            // Expected (NO_FACE, INVALID_ID, IMAGE_TOO_LARGE, ... here or relayed from a peer): one
+            // line, no stack; a local cause (e.g. the decoder's complaint) as its message only.
+            logger.info({ ...fields, ...reasonOf(appError.cause) }, "rpc rejected");
+          } else if (appError.cause !== undefined && !(appError.cause instanceof AppError)) {
             logger.warn({ ...fields, err: appError.cause }, "rpc failed");
           } else {
             logger.info(fields, "rpc rejected");

@@ -1,4 +1,4 @@
-export { AppError, errorCodeName, fromServiceError, grpcStatusOf, toGrpcError, ERROR_CODE_KEY, ERROR_DETAIL_KEY } from "./errors.ts";
+export { AppError, errorCodeName, fromServiceError, grpcStatusOf, isClientRefusal, toGrpcError, ERROR_CODE_KEY, ERROR_DETAIL_KEY } from "./errors.ts";
 export { validateId, partitionOf, modalityName, modalityFromName, ALL_MODALITIES } from "./ids.ts";
 export { createLogger, type Logger } from "./logger.ts";
 export { loadConfig, hostPort, port, csv, siteName, commonEnv } from "./config.ts";
@@ -10,6 +10,8 @@ export {
 export { ALLOWED_PEERS } from "./peer-policy.ts";
 export { createClient, deadlineFrom, type CallOptions, type ServiceClient } from "./grpc-client.ts";
 export { startGrpcServer, DEFAULT_MAX_REQUEST_BYTES, type GrpcServer } from "./server.ts";
+export { HEALTH_SERVICE, REFLECTION_SERVICES } from "./reflection.ts";
+export { reflectionClient, ReflectionLookupError, type ReflectionClient } from "./reflection-client.ts";
 export { transportError, transportErrorInterceptor } from "./transport-errors.ts";
 export { startMetrics, Counter, Histogram, type Metrics } from "./metrics.ts";
 export { TEMPLATE_STREAM, TEMPLATE_SUBJECT_ROOT, templateSubject, parseTemplateSubject } from "./log-layout.ts";

@@ -1,11 +1,9 @@
 import * as grpc from "@grpc/grpc-js";
-import { readFileSync } from "node:fs";
-import { loadFileDescriptorSetFromBuffer } from "@grpc/proto-loader";
-import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation } from "grpc-health-check";
-import { descriptorSetPath, ErrorCode } from "@taj/proto";
+import { ErrorCode } from "@taj/proto";
 import { AppError } from "./errors.ts";
 import type { Logger } from "./logger.ts";
+import { addReflection } from "./reflection.ts";
 import { transportErrorInterceptor } from "./transport-errors.ts";
 
 /** Internal servers' receive limit: above the largest image a gateway forwards (MAX_IMAGE_BYTES <= 30 MiB). */
@@ -25,7 +23,7 @@ export interface StartOptions {
   host: string;
   port: number;
   logger: Logger;
-  /** Fully qualified names of the services registered, for health and reflection. */
+  /** Fully qualified names of the services registered, for health and reflection (which lists only these, health and itself). */
   serviceNames: string[];
   register(server: grpc.Server): void;
   /** Told of every health change, e.g. Metrics.setReady for the /readyz probe. */
@@ -41,11 +39,17 @@ export interface StartOptions {
   oversizedRequest?: AppError;
 }
 
-let reflectionPackage: ReturnType<typeof loadFileDescriptorSetFromBuffer> | undefined;
-
-function reflection(): ReflectionService {
-  reflectionPackage ??= loadFileDescriptorSetFromBuffer(readFileSync(descriptorSetPath));
-  return new ReflectionService(reflectionPackage);
+/**
+ * grpc-js drops every connection ("unloaded credentials") until the certificate provider has read its
+ * files, which it starts doing, asynchronously, at bind: a server announced ready before then refused
+ * its first callers (seen: a client connecting within ~20 ms of the start got UNAVAILABLE).
+ */
+async function certificatesLoaded(credentials: grpc.ServerCredentials, timeoutMs = 10_000): Promise<void> {
+  const started = Date.now();
+  while (credentials._getSecureContextOptions() === null) {
+    if (Date.now() - started > timeoutMs) throw new Error("startGrpcServer: the TLS certificate files could not be loaded");
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
 }
 
 /** A gRPC server that also speaks grpc.health.v1 and server reflection, so grpcurl works. */
@@ -59,12 +63,13 @@ export async function startGrpcServer(options: StartOptions): Promise<GrpcServer
   options.register(server);
   const health = new HealthImplementation({ "": "NOT_SERVING" });
   health.addToServer(server);
-  reflection().addToServer(server);
+  addReflection(server, options.serviceNames);
   const credentials = options.credentials;
   if (!credentials._isSecure()) throw new Error("startGrpcServer: insecure credentials are refused");
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${options.host}:${options.port}`, credentials, (err, p) => (err ? reject(err) : resolve(p))),
   );
+  await certificatesLoaded(credentials);
   const setServing = (serving: boolean) => {
     const state = serving ? "SERVING" : "NOT_SERVING";
     for (const name of ["", ...options.serviceNames]) health.setStatus(name, state);

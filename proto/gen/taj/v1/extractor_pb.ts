@@ -116,7 +116,8 @@ export const StageTimingsSchema: GenMessage<StageTimings> = /*@__PURE__*/
  */
 export const ExtractorService: GenService<{
   /**
-   * Errors: INVALID_ARGUMENT with the image and face error codes of common.proto.
+   * Errors: INVALID_ARGUMENT with the image and face error codes of common.proto, but
+   * RESOURCE_EXHAUSTED for IMAGE_TOO_LARGE (more bytes or pixels than allowed).
    *
    * @generated from rpc taj.v1.ExtractorService.Extract
    */

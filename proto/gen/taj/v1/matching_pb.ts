@@ -768,9 +768,11 @@ export const MatchingService: GenService<{
   /**
    * Extracts a template from the image and stores it under `id`, replacing any earlier template
    * of the same modality and id. Returns once the template log has durably stored it.
-   * Errors: INVALID_ARGUMENT (INVALID_ID, UNSUPPORTED_MODALITY, IMAGE_EMPTY, IMAGE_TOO_LARGE,
+   * Errors: INVALID_ARGUMENT (INVALID_ID, UNSUPPORTED_MODALITY, IMAGE_EMPTY,
    * IMAGE_UNSUPPORTED_FORMAT, IMAGE_CORRUPT, NO_FACE, MULTIPLE_FACES, FACE_TOO_SMALL,
-   * BOX_MATCHES_NO_FACE), UNAVAILABLE, DEADLINE_EXCEEDED.
+   * BOX_MATCHES_NO_FACE), RESOURCE_EXHAUSTED (IMAGE_TOO_LARGE: above the gateway's
+   * MAX_IMAGE_BYTES, or above the extractor's pixel limit once decoded), UNAVAILABLE,
+   * DEADLINE_EXCEEDED.
    *
    * @generated from rpc taj.v1.MatchingService.Enroll
    */
