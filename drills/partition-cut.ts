@@ -9,16 +9,18 @@ import { longestSearchGap, longestWriteGap, startLoad } from "./lib/load.ts";
 import { verifySites, waitApplied } from "./lib/verify.ts";
 import { ms, printReport, standardRows, type Row } from "./lib/report.ts";
 
-const SEARCH_GAP_LIMIT_MS = 5_000;
 /**
- * Over the whole run, the heal included. When the cut heals, site a's NATS node returns with a
- * higher raft term and the stream groups re-elect ("Detected another leader with higher term, will
- * stepdown"), which stalls every JetStream write for up to nats-server's election timeout (4-9 s).
- * Every answer waits for its audit record ("no audit, no answer", issue 8), so searches pause with
- * the writes: measured 8.0-10.6 s in CI mode on 2026-12-02 (docs/guarantees.md). During the cut
- * itself the majority side keeps SEARCH_GAP_LIMIT_MS.
+ * Longest search gap promised, during the cut and over the whole run. Every answer waits for its
+ * audit record to be stored by the audit stream's quorum ("no audit, no answer", issue 8), so a
+ * search is only as available as an audit write: when the cut takes the audit stream's leader
+ * away (site a held it), the majority elects a new one within nats-server's election timeout
+ * (4-9 s, not configurable in 2.10), and when the cut heals site a's node returns with a higher
+ * raft term and the groups re-elect again ("Detected another leader with higher term, will
+ * stepdown"). Measured in CI mode on 2026-12-02: 0.3-0.6 s at site b during the cut when the
+ * leader was elsewhere, 6.6-8.3 s when it was at site a, 4.9-10.6 s over whole runs
+ * (docs/guarantees.md). Before the audit trail, searches did not touch NATS and kept 5 s.
  */
-const HEAL_SEARCH_GAP_LIMIT_MS = 15_000;
+const SEARCH_GAP_LIMIT_MS = 15_000;
 const args = drillArgs();
 const warmMs = args.seconds(15, 6);
 const cutMs = args.seconds(40, 20);
@@ -76,7 +78,7 @@ const code = await withSitesCluster(args, "cut", async (cluster, probes) => {
   const gapDuring = (lane: string) => longestSearchGap(result, { lane, ...during });
   const rows: Row[] = [
     { measure: "cut (site a from b + witness)", value: ms(restoredAt - cutAt) },
-    ...standardRows(result, verify, { lanes: ["client", "site-a", "site-b"], gapPromised: ["client", "site-b"], gapLimitMs: HEAL_SEARCH_GAP_LIMIT_MS }),
+    ...standardRows(result, verify, { lanes: ["client", "site-a", "site-b"], gapPromised: ["client", "site-b"], gapLimitMs: SEARCH_GAP_LIMIT_MS }),
     { measure: "during cut: longest search gap, client (a then b)", value: ms(gapDuring("client")), promise: `<= ${SEARCH_GAP_LIMIT_MS} ms`, ok: gapDuring("client") <= SEARCH_GAP_LIMIT_MS },
     { measure: "during cut: longest search gap, site b (majority)", value: ms(gapDuring("site-b")), promise: `<= ${SEARCH_GAP_LIMIT_MS} ms`, ok: gapDuring("site-b") <= SEARCH_GAP_LIMIT_MS },
     { measure: "during cut: longest search gap, site a (cut off, stale)", value: ms(gapDuring("site-a")) },
