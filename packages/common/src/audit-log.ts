@@ -6,6 +6,7 @@ import {
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { AuditEventSchema, AuditRecordSchema, type AuditEvent, type AuditRecord } from "@taj/proto";
 import { AUDIT_STREAM, AUDIT_SUBJECT_ROOT } from "./log-layout.ts";
+import { isNoResponders, isStreamNotFound } from "./jetstream-errors.ts";
 
 export interface AuditStreamOptions {
   /** Copies JetStream keeps; 3 across site A, site B and the witness, like the template log. */
@@ -44,10 +45,6 @@ export async function ensureAuditStream(jsm: JetStreamManager, options: AuditStr
     duplicate_window: 120_000_000_000, // 2 min, in ns: a retried append with the same msgID is stored once
     allow_direct: true,
   });
-}
-
-export function isStreamNotFound(err: unknown): boolean {
-  return err instanceof Error && /stream not found/i.test(err.message);
 }
 
 /** SHA-256 of an event's bytes exactly as stored: the chain link. */
@@ -157,8 +154,3 @@ export async function readAuditStream(js: JetStreamClient, jsm: JetStreamManager
 }
 
 const READ_RETRIES = 5;
-
-function isNoResponders(err: unknown): boolean {
-  return err instanceof Error && ((err as { code?: string }).code === "503" || /no responders/i.test(err.message));
-}
-

@@ -23,7 +23,7 @@ export { ensureTemplateStream, encodeTemplateEvent, TEMPLATE_MSGS_PER_SUBJECT, d
 export { stopOnSignals } from "./lifecycle.ts";
 export { AUDIT_STREAM, AUDIT_SUBJECT_ROOT, GATEWAY_ID_PATTERN, auditSubject } from "./log-layout.ts";
 export {
-  ensureAuditStream, AUDIT_MAX_AGE_DAYS_DEFAULT, isStreamNotFound, hashEventBytes, sealAuditEvent, decodeAuditRecord, decodeAuditEvent, readAuditStream,
+  ensureAuditStream, AUDIT_MAX_AGE_DAYS_DEFAULT, hashEventBytes, sealAuditEvent, decodeAuditRecord, decodeAuditEvent, readAuditStream,
   type AuditStreamOptions, type StoredAuditMessage, type ReadAuditOptions, type ReadAuditResult,
 } from "./audit-log.ts";
 export { verifyAuditChains, ChainVerifier, VERIFY_LIMITS, type ChainInput, type ChainBreak, type ChainReport, type VerifyReport, type BreakKind } from "./audit-chain.ts";
@@ -32,3 +32,4 @@ export {
 } from "./retry-policy.ts";
 export { UpstreamPool, UNBOUNDED, type PoolLimits, type PoolOptions } from "./upstream-pool.ts";
 export { UpstreamHealth } from "./upstream-health.ts";
+export { isStreamNotFound, isNoMessage, isNoResponders } from "./jetstream-errors.ts";

@@ -5,6 +5,7 @@ import {
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { TemplateEventSchema, type TemplateEvent } from "@taj/proto";
 import { TEMPLATE_STREAM, TEMPLATE_SUBJECT_ROOT } from "./log-layout.ts";
+import { isStreamNotFound } from "./jetstream-errors.ts";
 
 export interface TemplateStreamOptions {
   /** Copies JetStream keeps; 3 across site A, site B and the witness in the two-site cluster. */
@@ -32,7 +33,7 @@ export async function ensureTemplateStream(jsm: JetStreamManager, options: Templ
     if (info.config.max_msgs_per_subject === TEMPLATE_MSGS_PER_SUBJECT) return info;
     return await jsm.streams.update(TEMPLATE_STREAM, { max_msgs_per_subject: TEMPLATE_MSGS_PER_SUBJECT });
   } catch (err) {
-    if (!(err instanceof Error) || !/stream not found/i.test(err.message)) throw err;
+    if (!isStreamNotFound(err)) throw err;
   }
   return jsm.streams.add({
     name: TEMPLATE_STREAM,

@@ -1,6 +1,6 @@
 import { connect, type JetStreamClient, type JetStreamManager, type NatsConnection } from "nats";
 import {
-  AppError, TEMPLATE_STREAM, decodeTemplateEvent, encodeTemplateEvent, ensureTemplateStream, natsTls, type Logger, type TlsFiles,
+  AppError, TEMPLATE_STREAM, decodeTemplateEvent, isNoMessage, encodeTemplateEvent, ensureTemplateStream, natsTls, type Logger, type TlsFiles,
 } from "@taj/common";
 import { ErrorCode, type TemplateEvent } from "@taj/proto";
 
@@ -149,10 +149,4 @@ export class TemplateLog {
 function nextBySubject(subject: string, seq: number): { seq: number } {
   const query = { seq, next_by_subj: subject };
   return query;
-}
-
-function isNoMessage(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
-  const api = (err as { api_error?: { err_code?: number; code?: number } }).api_error;
-  return api?.err_code === 10037 || /no message found/i.test(err.message);
 }

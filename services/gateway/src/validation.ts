@@ -16,7 +16,8 @@ export interface Limits {
 const CASE_REF_PATTERN = /^[A-Za-z0-9_./-]{1,64}$/;
 const KNOWN_MODES = new Set<SearchMode>([SearchMode.UNSPECIFIED, SearchMode.APPROXIMATE, SearchMode.EXHAUSTIVE]);
 
-const invalid = (message: string) => new AppError(ErrorCode.INVALID_ARGUMENT, message);
+/** INVALID_ARGUMENT with a message safe for callers: every request validation of the gateway uses it. */
+export const invalid = (message: string) => new AppError(ErrorCode.INVALID_ARGUMENT, message);
 
 export function validateModality(modality: Modality): Modality {
   if (!ALL_MODALITIES.includes(modality)) {

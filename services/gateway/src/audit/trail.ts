@@ -2,7 +2,7 @@ import { connect, type JetStreamClient, type JetStreamManager, type NatsConnecti
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import {
   natsTls, type TlsFiles,
-  AUDIT_STREAM, AppError, auditSubject, decodeAuditEvent, decodeAuditRecord, ensureAuditStream, readAuditStream, sealAuditEvent,
+  AUDIT_STREAM, AppError, auditSubject, decodeAuditEvent, decodeAuditRecord, ensureAuditStream, isNoMessage, readAuditStream, sealAuditEvent,
   type AuditStreamOptions, type Logger, type ReadAuditOptions, type ReadAuditResult,
 } from "@taj/common";
 import { AuditEventSchema, ErrorCode, type AuditEvent } from "@taj/proto";
@@ -28,6 +28,11 @@ const RETRY_PAUSE_MS = 50;
 
 export function auditUnavailable(cause: unknown): AppError {
   return new AppError(ErrorCode.AUDIT_UNAVAILABLE, "the audit trail could not record this call, so it is not answered; retry", { cause });
+}
+
+/** A read of the trail (QueryAudit, RecordFeedback, FeedbackSummary) that failed; an AppError passes through. */
+export function auditUnreadable(cause: unknown): AppError {
+  return cause instanceof AppError ? cause : new AppError(ErrorCode.UNAVAILABLE, "the audit trail cannot be read now; retry", { cause });
 }
 
 /** What the service uses of the trail (unit tests stand in for it). */
@@ -96,10 +101,6 @@ export class AuditTrail {
     trail.#head = await trail.#readHead();
     logger.info({ gatewayId: options.gatewayId, chainSequence: String(trail.#head.chainSequence) }, "audit chain resumed");
     return trail;
-  }
-
-  get gatewayId(): string {
-    return this.options.gatewayId;
   }
 
   /**
@@ -195,10 +196,4 @@ function beforeDeadline<T>(promise: Promise<T>, deadline: number): Promise<T> {
   });
   promise.catch(() => undefined); // a late failure after the deadline is not an unhandled rejection
   return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
-}
-
-function isNoMessage(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
-  const api = (err as { api_error?: { err_code?: number } }).api_error;
-  return api?.err_code === 10037 || /no message found/i.test(err.message);
 }

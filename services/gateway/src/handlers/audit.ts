@@ -1,11 +1,11 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
-import { AuditEntrySchema, ErrorCode, Modality, type AuditEntry, type QueryAuditRequest, type QueryAuditResponseSchema } from "@taj/proto";
-import { AppError, validateId } from "@taj/common";
+import { AuditEntrySchema, Modality, type AuditEntry, type QueryAuditRequest, type QueryAuditResponseSchema } from "@taj/proto";
+import { validateId } from "@taj/common";
 import type { GatewayDeps } from "../deps.ts";
 import { RPC_ROLES } from "../auth/index.ts";
-import { validateModality } from "../validation.ts";
-import { decodePageToken, decodeStored, encodePageToken, matches, type AuditFilter, type AuditedCall } from "../audit/index.ts";
+import { invalid, validateModality } from "../validation.ts";
+import { auditUnreadable, decodePageToken, decodeStored, encodePageToken, matches, type AuditFilter, type AuditedCall } from "../audit/index.ts";
 
 export const PAGE_SIZE_DEFAULT = 100;
 export const PAGE_SIZE_MAX = 1_000;
@@ -17,8 +17,6 @@ export const PAGE_SIZE_MAX = 1_000;
 export const STORE_MARGIN_MS = 5 * 60_000;
 const READ_CHUNK = 1_000;
 const TEXT_MAX = 256;
-
-const invalid = (message: string) => new AppError(ErrorCode.INVALID_ARGUMENT, message);
 
 function text(value: string, name: string): string {
   if (value.length > TEXT_MAX || /\p{C}/u.test(value)) throw invalid(`${name} must be at most ${TEXT_MAX} printable characters`);
@@ -85,7 +83,6 @@ export async function queryAudit(deps: GatewayDeps, req: QueryAuditRequest, call
     }
     return { entries, nextPageToken: position.startSeq !== undefined ? encodePageToken(position.startSeq, filter) : "" };
   } catch (err) {
-    if (err instanceof AppError) throw err;
-    throw new AppError(ErrorCode.UNAVAILABLE, "the audit trail cannot be read now; retry", { cause: err });
+    throw auditUnreadable(err);
   }
 }

@@ -7,17 +7,14 @@ import {
 } from "@taj/proto";
 import { AppError, validateId } from "@taj/common";
 import type { GatewayDeps } from "../deps.ts";
-import { validateModality } from "../validation.ts";
-import { decodeStored, eventTimeMs, summarizeFeedback, type AuditedCall } from "../audit/index.ts";
+import { invalid, validateModality } from "../validation.ts";
+import { auditUnreadable, decodeStored, eventTimeMs, summarizeFeedback, type AuditedCall } from "../audit/index.ts";
 import { STORE_MARGIN_MS, timeOf } from "./audit.ts";
 
 const READ_CHUNK = 1_000;
 /** A search is stored at most its deadline (REQUEST_TIMEOUT_MS max 600 s) after its id was made. */
 const SEARCH_WINDOW_MS = 600_000 + STORE_MARGIN_MS;
 
-const invalid = (message: string) => new AppError(ErrorCode.INVALID_ARGUMENT, message);
-const unavailable = (cause: unknown) =>
-  cause instanceof AppError ? cause : new AppError(ErrorCode.UNAVAILABLE, "the audit trail cannot be read now; retry", { cause });
 
 /** Milliseconds since epoch in a UUIDv7 (its first 48 bits): where its search sits in the stream. */
 export function uuidV7Ms(id: string): number {
@@ -55,7 +52,7 @@ export async function recordFeedback(deps: GatewayDeps, req: RecordFeedbackReque
   const input = validateFeedback(req);
   call.facts.recordId = input.candidateId;
   const searched = await findSearch(deps, input.searchId).catch((err: unknown) => {
-    throw unavailable(err);
+    throw auditUnreadable(err);
   });
   if (!searched || searched.principal?.id !== call.principal.id) {
     throw new AppError(ErrorCode.SEARCH_NOT_FOUND, "no search of yours has this search_id");
@@ -99,7 +96,7 @@ export async function feedbackSummary(deps: GatewayDeps, req: FeedbackSummaryReq
       position = { startSeq: read.nextSeq };
     }
   } catch (err) {
-    throw unavailable(err);
+    throw auditUnreadable(err);
   }
   return summarizeFeedback(feedback, modality);
 }
