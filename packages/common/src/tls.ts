@@ -52,19 +52,23 @@ export function tlsFilesOf(env: TlsEnv): TlsFiles {
 // are read once per interval however many connections use them.
 const providers = new Map<string, grpc.experimental.FileWatcherCertificateProvider>();
 
-function providerOf(files: TlsFiles): grpc.experimental.FileWatcherCertificateProvider {
-  const key = JSON.stringify([files.caFile, files.certFile, files.keyFile, files.reloadIntervalMs]);
+function cachedProvider(config: grpc.experimental.FileWatcherCertificateProviderConfig): grpc.experimental.FileWatcherCertificateProvider {
+  const key = JSON.stringify([config.caCertificateFile, config.certificateFile, config.privateKeyFile, config.refreshIntervalMs]);
   let provider = providers.get(key);
   if (!provider) {
-    provider = new grpc.experimental.FileWatcherCertificateProvider({
-      caCertificateFile: files.caFile,
-      certificateFile: files.certFile,
-      privateKeyFile: files.keyFile,
-      refreshIntervalMs: files.reloadIntervalMs ?? DEFAULT_RELOAD_MS,
-    });
+    provider = new grpc.experimental.FileWatcherCertificateProvider(config);
     providers.set(key, provider);
   }
   return provider;
+}
+
+function providerOf(files: TlsFiles): grpc.experimental.FileWatcherCertificateProvider {
+  return cachedProvider({
+    caCertificateFile: files.caFile,
+    certificateFile: files.certFile,
+    privateKeyFile: files.keyFile,
+    refreshIntervalMs: files.reloadIntervalMs ?? DEFAULT_RELOAD_MS,
+  });
 }
 
 /**
@@ -87,15 +91,7 @@ export function serverCredentials(
  */
 function caProviderOf(clientCaFile: string | undefined, files: TlsFiles): grpc.experimental.CertificateProvider {
   if (clientCaFile === undefined || clientCaFile === files.caFile) return providerOf(files);
-  const key = JSON.stringify(["ca-only", clientCaFile, files.reloadIntervalMs]);
-  let provider = providers.get(key);
-  if (!provider) {
-    provider = new grpc.experimental.FileWatcherCertificateProvider({
-      caCertificateFile: clientCaFile, refreshIntervalMs: files.reloadIntervalMs ?? DEFAULT_RELOAD_MS,
-    });
-    providers.set(key, provider);
-  }
-  return provider;
+  return cachedProvider({ caCertificateFile: clientCaFile, refreshIntervalMs: files.reloadIntervalMs ?? DEFAULT_RELOAD_MS });
 }
 
 /**
