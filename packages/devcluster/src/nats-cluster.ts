@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { connect, StorageType } from "nats";
 import { ManagedProcess, processHandle, type ProcessHandle } from "./process.ts";
@@ -91,12 +91,42 @@ ${natsRouteTls(tls)}}
 }
 
 interface Jsz {
-  meta_cluster?: { leader?: string; cluster_size?: number };
+  meta_cluster?: {
+    leader?: string;
+    cluster_size?: number;
+    replicas?: { name?: string; current?: boolean; offline?: boolean; active?: number }[];
+  };
 }
 
 async function jetStreamReady(monitorUrl: string): Promise<true | undefined> {
   const jsz = (await getJson(`${monitorUrl}/jsz`)) as Jsz;
   return jsz.meta_cluster?.leader ? true : undefined;
+}
+
+/** One line per node: its meta leader and how it sees the other peers, for a failed start's error. */
+async function metaView(nodes: readonly { name: string; monitorUrl: string }[]): Promise<string> {
+  const lines = await Promise.all(
+    nodes.map(async (n) => {
+      try {
+        const meta = ((await getJson(`${n.monitorUrl}/jsz`)) as Jsz).meta_cluster;
+        const peers = (meta?.replicas ?? [])
+          .map((r) => `${r.name ?? "?"}${r.offline ? " offline" : ""}${r.current ? " current" : " behind"} active ${Math.round((r.active ?? 0) / 1e6)} ms ago`)
+          .join(", ");
+        return `${n.name}: leader ${meta?.leader ?? "none"}, size ${meta?.cluster_size ?? "?"}, peers [${peers}]`;
+      } catch (err) {
+        return `${n.name}: /jsz unreadable (${err instanceof Error ? err.message : String(err)})`;
+      }
+    }),
+  );
+  return lines.join("; ");
+}
+
+function logTail(file: string, lines = 12): string {
+  try {
+    return readFileSync(file, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
+  } catch {
+    return "(no log)";
+  }
 }
 
 const PLACEMENT_PROBE = "DEVCLUSTER_PLACEMENT_PROBE";
@@ -178,10 +208,27 @@ export async function startNatsCluster(options: NatsClusterOptions): Promise<Nat
     await Promise.all(nodes.map((n) => n.waitReady()));
     const first = nodes[0];
     if (first && nodes.length > 1) {
-      await waitFor(`nats stream placement on ${nodes.length} nodes`, () => placesOnEveryNode(first.url, nodes.length, options.pki.admin), {
-        timeoutMs,
-        abortIf: () => first.process.deathNote(),
-      });
+      const placement = (ms: number) =>
+        waitFor(`nats stream placement on ${nodes.length} nodes`, () => placesOnEveryNode(first.url, nodes.length, options.pki.admin), {
+          timeoutMs: ms,
+          abortIf: () => first.process.deathNote(),
+        });
+      try {
+        await placement(Math.min(timeoutMs, 45_000));
+      } catch (err) {
+        // Once in CI (netns drill, 2.10.27) the meta leader kept answering "no suitable peers" for
+        // 120 s with every route up, and no local run reproduced it. Say what each node saw, then
+        // restart the nodes once: their reports to the new meta leader start afresh.
+        const view = await metaView(nodes);
+        process.stderr.write(`devcluster: ${err instanceof Error ? err.message : String(err)}\n  meta view: ${view}\n  restarting the ${nodes.length} NATS nodes once\n`);
+        for (const n of nodes) process.stderr.write(`  --- nats-${n.node}.log (tail)\n${logTail(join(options.dir, `nats-${n.node}.log`))}\n`);
+        await Promise.all(nodes.map((n) => n.process.stop(3_000)));
+        for (const n of nodes) n.process.start();
+        await Promise.all(nodes.map((n) => n.waitReady()));
+        await placement(timeoutMs).catch(async (again: unknown) => {
+          throw new Error(`${again instanceof Error ? again.message : String(again)}; meta view: ${await metaView(nodes)}`);
+        });
+      }
     }
   } catch (err) {
     await stop(1_000);
