@@ -97,7 +97,8 @@ test("the command line, over gRPC to a running extractor, gives the same numbers
   const tls = pki.issue("extractor", "eval-test-extractor");
   const env = {
     TLS_CA_FILE: tls.caFile, TLS_CERT_FILE: tls.certFile, TLS_KEY_FILE: tls.keyFile, TLS_RELOAD_INTERVAL_MS: 5_000,
-    GRPC_HOST: "127.0.0.1", GRPC_PORT: 0, MODALITIES_CONFIG: undefined, MAX_IMAGE_BYTES: 15 * 1024 * 1024, MAX_IMAGE_PIXELS: 40_000_000, ORT_THREADS: 1 };
+    GRPC_HOST: "127.0.0.1", GRPC_PORT: 0, MODALITIES_CONFIG: undefined, MAX_IMAGE_BYTES: 15 * 1024 * 1024, MAX_IMAGE_PIXELS: 40_000_000, ORT_THREADS: 1,
+    EXTRACT_MAX_IN_FLIGHT: undefined, EXTRACT_MAX_QUEUED: 16 };
   const { server } = await startExtractor(env, new Registry(), createLogger("eval-test", "silent"));
   await using _ = server;
   const out = join(work, "out-grpc");

@@ -12,5 +12,9 @@ export const ExtractorEnv = z.object({
   MAX_IMAGE_PIXELS: z.coerce.number().int().positive().default(40_000_000),
   /** onnxruntime intra-op threads per model session. */
   ORT_THREADS: z.coerce.number().int().min(1).max(64).default(1),
+  /** Extractions at once in this process; unset = the cores Node sees / ORT_THREADS (at least 1). */
+  EXTRACT_MAX_IN_FLIGHT: z.coerce.number().int().min(1).max(1_000).optional(),
+  /** Extractions waiting for a slot; beyond that OVERLOADED with retry advice. */
+  EXTRACT_MAX_QUEUED: z.coerce.number().int().min(0).max(10_000).default(16),
 });
 export type ExtractorEnv = z.infer<typeof ExtractorEnv>;

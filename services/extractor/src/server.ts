@@ -1,6 +1,8 @@
 import { ExtractorService } from "@taj/proto";
 import { ALLOWED_PEERS, addService, serverCredentials, startGrpcServer, tlsFilesOf, type GrpcServer, type Logger } from "@taj/common";
 import type { Registry } from "prom-client";
+import { availableParallelism } from "node:os";
+import { Admission } from "./admission.ts";
 import { Extractor } from "./extractor.ts";
 import { extractHandler } from "./handlers/extract.ts";
 import { createExtractorMetrics } from "./metrics.ts";
@@ -9,11 +11,11 @@ import type { ExtractorEnv } from "./config.ts";
 
 /** Loads the models once, then serves ExtractorService (plus health and reflection). */
 export async function startExtractor(
-  env: Pick<ExtractorEnv, "GRPC_HOST" | "GRPC_PORT" | "TLS_CA_FILE" | "TLS_CERT_FILE" | "TLS_KEY_FILE" | "TLS_RELOAD_INTERVAL_MS" | "MODALITIES_CONFIG" | "MAX_IMAGE_BYTES" | "MAX_IMAGE_PIXELS" | "ORT_THREADS">,
+  env: Pick<ExtractorEnv, "GRPC_HOST" | "GRPC_PORT" | "TLS_CA_FILE" | "TLS_CERT_FILE" | "TLS_KEY_FILE" | "TLS_RELOAD_INTERVAL_MS" | "MODALITIES_CONFIG" | "MAX_IMAGE_BYTES" | "MAX_IMAGE_PIXELS" | "ORT_THREADS" | "EXTRACT_MAX_IN_FLIGHT" | "EXTRACT_MAX_QUEUED">,
   registry: Registry,
   logger: Logger,
   onServingChange?: (serving: boolean) => void,
-): Promise<{ server: GrpcServer; extractor: Extractor }> {
+): Promise<{ server: GrpcServer; extractor: Extractor; admission: Admission }> {
   const modalities = loadModalities(env.MODALITIES_CONFIG);
   const extractor = await Extractor.create(
     modalities,
@@ -22,6 +24,10 @@ export async function startExtractor(
   );
   logger.info({ modalities: extractor.modalities }, "extraction pipelines loaded");
   const metrics = createExtractorMetrics(registry);
+  const admission = new Admission({
+    maxInFlight: env.EXTRACT_MAX_IN_FLIGHT ?? Math.max(1, Math.floor(availableParallelism() / env.ORT_THREADS)),
+    maxQueued: env.EXTRACT_MAX_QUEUED,
+  });
   const server = await startGrpcServer({
     host: env.GRPC_HOST,
     port: env.GRPC_PORT,
@@ -30,7 +36,7 @@ export async function startExtractor(
     credentials: serverCredentials(tlsFilesOf(env), { requireClientCert: true }),
     ...(onServingChange ? { onServingChange } : {}),
     register: (s) =>
-      addService(s, ExtractorService, { extract: extractHandler(extractor, metrics) }, logger, { allowedPeers: ALLOWED_PEERS.extractor }),
+      addService(s, ExtractorService, { extract: extractHandler(extractor, admission, metrics) }, logger, { allowedPeers: ALLOWED_PEERS.extractor }),
   });
-  return { server, extractor };
+  return { server, extractor, admission };
 }

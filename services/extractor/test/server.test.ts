@@ -2,11 +2,12 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Registry } from "prom-client";
 import { ErrorCode, ExtractorService, Modality } from "@taj/proto";
-import { channelCredentials, createClient, createLogger, type CallContext } from "@taj/common";
+import { AppError, channelCredentials, createClient, createLogger, type CallContext } from "@taj/common";
 import { sharedTestPki } from "@taj/devcluster";
 import { Metadata } from "@grpc/grpc-js";
 import { startExtractor } from "../src/server.ts";
 import { extractHandler } from "../src/handlers/extract.ts";
+import { Admission } from "../src/admission.ts";
 import { createExtractorMetrics } from "../src/metrics.ts";
 import { create } from "@bufbuild/protobuf";
 import { ExtractRequestSchema } from "@taj/proto";
@@ -26,6 +27,8 @@ const env = {
   MAX_IMAGE_BYTES: LIMITS.maxBytes,
   MAX_IMAGE_PIXELS: LIMITS.maxPixels,
   ORT_THREADS: 1,
+  EXTRACT_MAX_IN_FLIGHT: undefined,
+  EXTRACT_MAX_QUEUED: 16,
 };
 
 test("over gRPC: a template and quality for a chosen face; errors keep their code and boxes", async () => {
@@ -63,11 +66,41 @@ test("over gRPC: a template and quality for a chosen face; errors keep their cod
 
 test("the handler refuses a call whose deadline has already passed", async () => {
   const registry = new Registry();
-  const handler = extractHandler(await faceExtractor(), createExtractorMetrics(registry));
+  const handler = extractHandler(await faceExtractor(), new Admission({ maxInFlight: 1, maxQueued: 0 }), createExtractorMetrics(registry));
   const expired: CallContext = {
     deadline: Date.now() - 10, signal: new AbortController().signal, metadata: new Metadata(), peerCertificate: undefined, peerAddress: "test", malformedRequest: undefined,
   };
   const request = create(ExtractRequestSchema, { modality: Modality.FACE, image: sample("sample1.jpg") });
   await rejectsWith(handler(request, expired), ErrorCode.DEADLINE_EXCEEDED);
   assert.match(await registry.metrics(), /code="DEADLINE_EXCEEDED"\} 1/);
+});
+
+test("over gRPC: beyond its own in-flight and queue limits, an extractor answers OVERLOADED with retry advice", async () => {
+  const { server, admission } = await startExtractor({ ...env, EXTRACT_MAX_IN_FLIGHT: 1, EXTRACT_MAX_QUEUED: 1 }, new Registry(), createLogger("extractor-test", "silent"));
+  await using _ = server;
+  const client = createClient(ExtractorService, `127.0.0.1:${server.port}`, channelCredentials(pki.admin));
+  try {
+    const image = sample("sample1.jpg");
+    // Connection up, models warm, and a box so each call extracts one face.
+    const faceBox = (await rejectsWith(client.extract({ modality: Modality.FACE, image }, { timeoutMs: 30_000 }), ErrorCode.MULTIPLE_FACES)).faces[0]!;
+    const outcomes = await Promise.all(
+      Array.from({ length: 6 }, () =>
+        client.extract({ modality: Modality.FACE, image, faceBox }, { timeoutMs: 30_000 }).then(
+          () => "ok",
+          (err: unknown) => {
+            const e = AppError.from(err);
+            assert.equal(e.code, ErrorCode.OVERLOADED, e.message);
+            assert.ok(e.retryAfterMs > 0, "a refusal says when to retry");
+            return "overloaded";
+          },
+        ),
+      ),
+    );
+    const count = (o: string) => outcomes.filter((x) => x === o).length;
+    assert.ok(count("ok") >= 2, `one running and one queued are served (${outcomes.join(",")})`);
+    assert.ok(count("overloaded") >= 1, `the rest are refused, not queued without bound (${outcomes.join(",")})`);
+    assert.equal(admission.inFlight + admission.queued, 0);
+  } finally {
+    client.close();
+  }
 });

@@ -1,23 +1,25 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { ErrorCode, Modality, QualitySchema, StageTimingsSchema, type ExtractRequest, type ExtractResponseSchema } from "@taj/proto";
 import { AppError, errorCodeName, type CallContext } from "@taj/common";
+import type { Admission } from "../admission.ts";
 import type { Extractor } from "../extractor.ts";
 import type { ExtractorMetrics } from "../metrics.ts";
 import type { PixelBox } from "../pipeline.ts";
 
 /** ExtractorService.Extract: validates the request, runs the modality's pipeline. */
-export function extractHandler(extractor: Extractor, metrics: ExtractorMetrics) {
+export function extractHandler(extractor: Extractor, admission: Admission, metrics: ExtractorMetrics) {
   return async (request: ExtractRequest, ctx: CallContext): Promise<MessageInitShape<typeof ExtractResponseSchema>> => {
     const label = Modality[request.modality]?.toLowerCase() ?? "unknown";
     try {
       if (Date.now() >= ctx.deadline || ctx.signal.aborted) {
         throw new AppError(ErrorCode.DEADLINE_EXCEEDED, "the deadline expired before extraction started");
       }
-      const result = await extractor.extract(request.modality, request.image, {
-        faceBox: faceBoxOf(request),
-        deadline: ctx.deadline,
-        signal: ctx.signal,
-      });
+      const faceBox = faceBoxOf(request);
+      const result = await admission.run(
+        () => extractor.extract(request.modality, request.image, { faceBox, deadline: ctx.deadline, signal: ctx.signal }),
+        ctx.deadline,
+        ctx.signal,
+      );
       metrics.observe(label, result.timings);
       const { box } = result.quality;
       return {
