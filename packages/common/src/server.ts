@@ -52,12 +52,22 @@ async function certificatesLoaded(credentials: grpc.ServerCredentials, timeoutMs
   }
 }
 
+/**
+ * Clients resolve a Service name again only when a connection closes: closing each connection after
+ * a few minutes (callers reconnect at once, in-flight calls get the grace to finish) lets pods that
+ * an autoscaler added receive calls, and lets a rotated certificate reach every long-lived channel.
+ */
+export const MAX_CONNECTION_AGE_MS = 5 * 60_000;
+export const MAX_CONNECTION_AGE_GRACE_MS = 30_000;
+
 /** A gRPC server that also speaks grpc.health.v1 and server reflection, so grpcurl works. */
 export async function startGrpcServer(options: StartOptions): Promise<GrpcServer> {
   const maxRequestBytes = options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
   const oversized = options.oversizedRequest ?? new AppError(ErrorCode.IMAGE_TOO_LARGE, `the request exceeds ${maxRequestBytes} bytes`);
   const server = new grpc.Server({
     "grpc.max_receive_message_length": maxRequestBytes,
+    "grpc.max_connection_age_ms": MAX_CONNECTION_AGE_MS,
+    "grpc.max_connection_age_grace_ms": MAX_CONNECTION_AGE_GRACE_MS,
     interceptors: [transportErrorInterceptor(oversized)],
   });
   options.register(server);
