@@ -87,54 +87,54 @@ export interface ReadAuditOptions {
   stopAfterMs?: number;
 }
 
-export interface ReadAuditResult {
-  messages: StoredAuditMessage[];
-  /** The sequence to continue from, or undefined when the stream's end (as of the start) was reached. */
-  nextSeq: number | undefined;
-}
-
 const FETCH_BATCH = 1_000;
 
 /**
- * Reads the audit stream in order with an ordered consumer positioned at `startSeq` or
- * `startTimeMs`, so a bounded query never reads the stream from its beginning. Reads at most
- * `maxMessages`, and never past the last sequence the stream had when the read began.
+ * The audit stream's messages in order, over one ordered consumer positioned at `startSeq` or
+ * `startTimeMs`, so a bounded query never reads the stream from its beginning. Yields at most
+ * `maxMessages`, never past the last sequence the stream had when the scan began, and returns the
+ * sequence to continue from, or undefined when that end was reached. The consumer is deleted when
+ * the scan ends, including when the caller stops early (`break`, `return()`).
  */
-export async function readAuditStream(js: JetStreamClient, jsm: JetStreamManager, options: ReadAuditOptions): Promise<ReadAuditResult> {
+export async function* scanAuditStream(
+  js: JetStreamClient, jsm: JetStreamManager, options: ReadAuditOptions,
+): AsyncGenerator<StoredAuditMessage, number | undefined, undefined> {
   const info = await jsm.streams.info(AUDIT_STREAM);
   const lastSeq = info.state.last_seq;
-  const messages: StoredAuditMessage[] = [];
   const lastStoredMs = Date.parse(info.state.last_ts);
-  if (info.state.messages === 0 || (options.startSeq !== undefined && options.startSeq > lastSeq)) return { messages, nextSeq: undefined };
+  if (info.state.messages === 0 || (options.startSeq !== undefined && options.startSeq > lastSeq)) return undefined;
   // Nothing stored since the start time: a consumer would only wait for its fetch to expire.
-  if (options.startSeq === undefined && options.startTimeMs !== undefined && options.startTimeMs > lastStoredMs) return { messages, nextSeq: undefined };
+  if (options.startSeq === undefined && options.startTimeMs !== undefined && options.startTimeMs > lastStoredMs) return undefined;
+  let seq = 0;
   const startAt = (): Partial<OrderedConsumerOptions> =>
     seq > 0
       ? { opt_start_seq: seq + 1 }
       : options.startSeq !== undefined
         ? { opt_start_seq: Math.max(options.startSeq, 1) }
         : options.startTimeMs !== undefined ? { opt_start_time: new Date(options.startTimeMs).toISOString() } : {};
-  let seq = 0;
   let consumer = await js.consumers.get(AUDIT_STREAM, startAt());
+  let yielded = 0;
   let retries = 0;
   try {
-    while (messages.length < options.maxMessages) {
-      const want = Math.min(FETCH_BATCH, options.maxMessages - messages.length);
-      let got = 0;
+    while (yielded < options.maxMessages) {
+      const want = Math.min(FETCH_BATCH, options.maxMessages - yielded);
+      const batch: StoredAuditMessage[] = [];
       let done = false;
       try {
-        const batch = await consumer.fetch({ max_messages: want, expires: 2_000 });
-        for await (const m of batch) {
-          got++;
+        const fetched = await consumer.fetch({ max_messages: want, expires: 2_000 });
+        for await (const m of fetched) {
           seq = m.seq;
           const storedAtMs = Math.floor(m.info.timestampNanos / 1e6);
-          if (options.stopAfterMs !== undefined && storedAtMs > options.stopAfterMs) return { messages, nextSeq: undefined };
-          messages.push({ seq, subject: m.subject, storedAtMs, data: m.data });
+          if (options.stopAfterMs !== undefined && storedAtMs > options.stopAfterMs) {
+            done = true;
+            break;
+          }
+          batch.push({ seq, subject: m.subject, storedAtMs, data: m.data });
           if (seq >= lastSeq || m.info.pending === 0) {
             done = true;
             break;
           }
-          if (got >= want) break;
+          if (batch.length >= want) break;
         }
       } catch (err) {
         // A consumer just created on another server of the cluster may not be reachable yet
@@ -145,9 +145,14 @@ export async function readAuditStream(js: JetStreamClient, jsm: JetStreamManager
         consumer = await js.consumers.get(AUDIT_STREAM, startAt());
         continue;
       }
-      if (done || got === 0) return { messages, nextSeq: undefined };
+      // Yielded after the fetch is drained: the caller may stop (and delete the consumer) at any message.
+      for (const m of batch) {
+        yielded++;
+        yield m;
+      }
+      if (done || batch.length === 0) return undefined;
     }
-    return { messages, nextSeq: seq + 1 };
+    return seq + 1;
   } finally {
     await consumer.delete().catch(() => undefined);
   }

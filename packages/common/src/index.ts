@@ -23,8 +23,8 @@ export { ensureTemplateStream, encodeTemplateEvent, TEMPLATE_MSGS_PER_SUBJECT, d
 export { stopOnSignals } from "./lifecycle.ts";
 export { AUDIT_STREAM, AUDIT_SUBJECT_ROOT, GATEWAY_ID_PATTERN, auditSubject } from "./log-layout.ts";
 export {
-  ensureAuditStream, AUDIT_MAX_AGE_DAYS_DEFAULT, hashEventBytes, sealAuditEvent, decodeAuditRecord, decodeAuditEvent, readAuditStream,
-  type AuditStreamOptions, type StoredAuditMessage, type ReadAuditOptions, type ReadAuditResult,
+  ensureAuditStream, AUDIT_MAX_AGE_DAYS_DEFAULT, hashEventBytes, sealAuditEvent, decodeAuditRecord, decodeAuditEvent, scanAuditStream,
+  type AuditStreamOptions, type StoredAuditMessage, type ReadAuditOptions,
 } from "./audit-log.ts";
 export { verifyAuditChains, ChainVerifier, VERIFY_LIMITS, type ChainInput, type ChainBreak, type ChainReport, type VerifyReport, type BreakKind } from "./audit-chain.ts";
 export {

@@ -3,24 +3,14 @@ import { connect, type NatsConnection } from "nats";
 import { toJson } from "@bufbuild/protobuf";
 import {
   natsTls, type TlsFiles,
-  ChainVerifier, decodeAuditEvent, decodeAuditRecord, readAuditStream,
+  ChainVerifier, decodeAuditEvent, decodeAuditRecord, scanAuditStream,
   type ChainInput, type StoredAuditMessage, type VerifyReport,
 } from "@taj/common";
 import { AuditEventSchema } from "@taj/proto";
 
-const BATCH = 5_000;
-
-/** Every message of the audit stream, oldest first, a batch at a time. */
+/** Every message of the audit stream, oldest first, over one consumer. */
 export async function* streamMessages(nc: NatsConnection): AsyncGenerator<StoredAuditMessage> {
-  const js = nc.jetstream();
-  const jsm = await nc.jetstreamManager();
-  let startSeq = 1;
-  for (;;) {
-    const read = await readAuditStream(js, jsm, { startSeq, maxMessages: BATCH });
-    yield* read.messages;
-    if (read.nextSeq === undefined) return;
-    startSeq = read.nextSeq;
-  }
+  yield* scanAuditStream(nc.jetstream(), await nc.jetstreamManager(), { startSeq: 1, maxMessages: Number.POSITIVE_INFINITY });
 }
 
 export async function withNats<T>(servers: string[], tls: TlsFiles, run: (nc: NatsConnection) => Promise<T>): Promise<T> {

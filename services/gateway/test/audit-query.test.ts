@@ -21,12 +21,13 @@ const stream: StoredAuditMessage[] = Array.from({ length: 50 }, (_, i) => ({
 function deps(queryScanLimit: number) {
   const reads: ReadAuditOptions[] = [];
   const audit = {
-    read: async (o: ReadAuditOptions) => {
+    scan: async function* (o: ReadAuditOptions) {
       reads.push(o);
       const from = o.startSeq ?? 1;
       const messages = stream.filter((m) => m.seq >= from).slice(0, o.maxMessages);
+      yield* messages;
       const last = messages.at(-1);
-      return { messages, nextSeq: last && last.seq < stream.length ? last.seq + 1 : undefined };
+      return last && last.seq < stream.length ? last.seq + 1 : undefined;
     },
   };
   return { d: { audit, auditLimits: { queryScanLimit, feedbackScanLimit: 1, summaryScanLimit: 1 } } as unknown as GatewayDeps, reads };
@@ -48,6 +49,7 @@ test("a sparse query reads at most the scan limit per page and answers with what
   assert.deepEqual(ids, ["e10", "e20", "e30", "e40", "e50"]);
   assert.equal(pages, 4, "50 messages at 15 per page");
   assert.ok(reads.every((r) => r.maxMessages <= 15));
+  assert.equal(reads.length, pages, "one scan (one consumer) per page");
 });
 
 test("a full page stops reading at once; the token resumes right after its last entry, none lost or repeated", async () => {

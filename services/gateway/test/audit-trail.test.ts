@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { connect, type NatsConnection } from "nats";
 import { v7 as uuidv7 } from "uuid";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { AUDIT_STREAM, AppError, createLogger, natsTls, readAuditStream, verifyAuditChains } from "@taj/common";
+import { AUDIT_STREAM, AppError, createLogger, natsTls, scanAuditStream, verifyAuditChains, type StoredAuditMessage } from "@taj/common";
 import { ErrorCode } from "@taj/proto";
 import { ensureServerBinaries, sharedTestPki, startNatsCluster, type NatsCluster } from "@taj/devcluster";
 import { AuditTrail, type AuditTrailOptions } from "../src/audit/index.ts";
@@ -34,8 +34,9 @@ async function open(gatewayId: string, appendTimeoutMs?: number): Promise<AuditT
 }
 
 async function verifyAll() {
-  const read = await readAuditStream(nc.jetstream(), await nc.jetstreamManager(), { startSeq: 1, maxMessages: 100_000 });
-  return verifyAuditChains(read.messages);
+  const messages: StoredAuditMessage[] = [];
+  for await (const m of scanAuditStream(nc.jetstream(), await nc.jetstreamManager(), { startSeq: 1, maxMessages: 100_000 })) messages.push(m);
+  return verifyAuditChains(messages);
 }
 
 const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;

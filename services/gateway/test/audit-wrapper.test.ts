@@ -4,7 +4,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Metadata } from "@grpc/grpc-js";
 import { create } from "@bufbuild/protobuf";
-import { AppError, createLogger, type CallContext } from "@taj/common";
+import { AppError, createLogger, type CallContext, type StoredAuditMessage } from "@taj/common";
 import { ErrorCode, Modality, PrincipalKind, PrincipalSchema, Role, type Principal } from "@taj/proto";
 import { matchingService } from "../src/service.ts";
 import type { GatewayDeps } from "../src/deps.ts";
@@ -23,7 +23,10 @@ function setup(options: { admit?: () => Promise<Principal>; appendFails?: boolea
       events.push(d);
       return { streamSequence: events.length, chainSequence: BigInt(events.length) };
     },
-    read: async () => ({ messages: [], nextSeq: undefined }),
+    // An empty stream.
+    scan: async function* (): AsyncGenerator<StoredAuditMessage, number | undefined, undefined> {
+      return undefined;
+    },
   };
   const deps = {
     gate: { admit: async () => (steps.push("admit"), (options.admit ?? (async () => admin))()) },

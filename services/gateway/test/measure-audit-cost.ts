@@ -56,7 +56,7 @@ const appendMs: number[] = [];
 async function gateway(gatewayId: string, awaited: boolean) {
   const trail = await AuditTrail.open(config.NATS_URLS, tls, { gatewayId, replicas: 3, maxAgeDays: 400, maxBytes: 0, appendTimeoutMs: 2_000 }, logger);
   const audit: AuditPort = {
-    read: (o) => trail.read(o),
+    scan: (o) => trail.scan(o),
     append: (d) => {
       const t0 = performance.now();
       const done = trail.append(d).then((r) => (appendMs.push(performance.now() - t0), r));

@@ -11,18 +11,31 @@ export interface StoredEvent {
   hash: Uint8Array;
 }
 
-/** Decodes what can be decoded; a message that is not an audit record is left to `tajctl audit verify`. */
-export function decodeStored(messages: readonly StoredAuditMessage[]): StoredEvent[] {
-  const out: StoredEvent[] = [];
-  for (const m of messages) {
-    try {
-      const record = decodeAuditRecord(m.data);
-      out.push({ seq: m.seq, storedAtMs: m.storedAtMs, event: decodeAuditEvent(record.event), hash: record.hash });
-    } catch {
-      // Not ours to answer with; verification reports it.
+/**
+ * The decodable events of a scan of the stream, in order; a message that is not an audit record is
+ * left to `tajctl audit verify`. Returns what the scan returns: where to continue, or undefined at
+ * the stream's end. Stopping early (break, return()) ends the scan and its consumer.
+ */
+export async function* decodedEvents(
+  messages: AsyncGenerator<StoredAuditMessage, number | undefined, undefined>,
+): AsyncGenerator<StoredEvent, number | undefined, undefined> {
+  try {
+    for (;;) {
+      const next = await messages.next();
+      if (next.done) return next.value;
+      const m = next.value;
+      let stored: StoredEvent | undefined;
+      try {
+        const record = decodeAuditRecord(m.data);
+        stored = { seq: m.seq, storedAtMs: m.storedAtMs, event: decodeAuditEvent(record.event), hash: record.hash };
+      } catch {
+        // Not ours to answer with; verification reports it.
+      }
+      if (stored) yield stored;
     }
+  } finally {
+    await messages.return(undefined);
   }
-  return out;
 }
 
 export function eventTimeMs(event: AuditEvent): number {

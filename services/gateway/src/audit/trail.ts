@@ -2,8 +2,8 @@ import { connect, type JetStreamClient, type JetStreamManager, type NatsConnecti
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import {
   natsTls, type TlsFiles,
-  AUDIT_STREAM, AppError, auditSubject, decodeAuditEvent, decodeAuditRecord, ensureAuditStream, isNoMessage, readAuditStream, sealAuditEvent,
-  type AuditStreamOptions, type Logger, type ReadAuditOptions, type ReadAuditResult,
+  AUDIT_STREAM, AppError, auditSubject, decodeAuditEvent, decodeAuditRecord, ensureAuditStream, isNoMessage, scanAuditStream, sealAuditEvent,
+  type AuditStreamOptions, type Logger, type ReadAuditOptions, type StoredAuditMessage,
 } from "@taj/common";
 import { AuditEventSchema, ErrorCode, type AuditEvent } from "@taj/proto";
 
@@ -36,7 +36,7 @@ export function auditUnreadable(cause: unknown): AppError {
 }
 
 /** What the service uses of the trail (unit tests stand in for it). */
-export type AuditPort = Pick<AuditTrail, "append" | "read">;
+export type AuditPort = Pick<AuditTrail, "append" | "scan">;
 
 export interface AuditTrailOptions extends AuditStreamOptions {
   gatewayId: string;
@@ -130,8 +130,9 @@ export class AuditTrail {
     return run;
   }
 
-  read(options: ReadAuditOptions): Promise<ReadAuditResult> {
-    return readAuditStream(this.js, this.jsm, options);
+  /** The stream in order from a position (see scanAuditStream); stop early with break or return(). */
+  scan(options: ReadAuditOptions): AsyncGenerator<StoredAuditMessage, number | undefined, undefined> {
+    return scanAuditStream(this.js, this.jsm, options);
   }
 
   /** Waits for the appends in flight; ends the connection only if the trail opened it. */

@@ -5,7 +5,7 @@ import { validateId } from "@taj/common";
 import type { GatewayDeps } from "../deps.ts";
 import { RPC_ROLES } from "../auth/index.ts";
 import { invalid, validateModality } from "../validation.ts";
-import { auditUnreadable, decodePageToken, decodeStored, encodePageToken, matches, type AuditFilter, type AuditedCall } from "../audit/index.ts";
+import { auditUnreadable, decodePageToken, decodedEvents, encodePageToken, matches, type AuditFilter, type AuditedCall } from "../audit/index.ts";
 
 export const PAGE_SIZE_DEFAULT = 100;
 export const PAGE_SIZE_MAX = 1_000;
@@ -15,7 +15,6 @@ export const PAGE_SIZE_MAX = 1_000;
  * Reads start this much before `from` and stop this much after `to`.
  */
 export const STORE_MARGIN_MS = 5 * 60_000;
-const READ_CHUNK = 1_000;
 const TEXT_MAX = 256;
 
 function text(value: string, name: string): string {
@@ -63,26 +62,24 @@ export async function queryAudit(deps: GatewayDeps, req: QueryAuditRequest, call
     : filter.fromMs !== undefined ? { startTimeMs: filter.fromMs - STORE_MARGIN_MS } : { startSeq: 1 };
   const stopAfterMs = filter.toMs === undefined ? undefined : filter.toMs + STORE_MARGIN_MS;
   const entries: AuditEntry[] = [];
-  let budget = deps.auditLimits.queryScanLimit;
+  const scan = decodedEvents(deps.audit.scan({ ...position, maxMessages: deps.auditLimits.queryScanLimit, ...(stopAfterMs !== undefined ? { stopAfterMs } : {}) }));
   try {
-    while (budget > 0) {
-      const read = await deps.audit.read({ ...position, maxMessages: Math.min(READ_CHUNK, budget), ...(stopAfterMs !== undefined ? { stopAfterMs } : {}) });
-      budget -= read.messages.length;
-      const stored = decodeStored(read.messages);
-      for (let i = 0; i < stored.length; i++) {
-        const s = stored[i]!;
-        if (!matches(s.event, filter)) continue;
-        entries.push(create(AuditEntrySchema, { event: s.event, streamSequence: BigInt(s.seq), hash: s.hash }));
-        if (entries.length === pageSize) {
-          const more = i < stored.length - 1 || read.nextSeq !== undefined;
-          return { entries, nextPageToken: more ? encodePageToken(s.seq + 1, filter) : "" };
-        }
+    for (;;) {
+      const next = await scan.next();
+      // The scan limit or the stream's end: a token to go on from, or none.
+      if (next.done) return { entries, nextPageToken: next.value !== undefined ? encodePageToken(next.value, filter) : "" };
+      const s = next.value;
+      if (!matches(s.event, filter)) continue;
+      entries.push(create(AuditEntrySchema, { event: s.event, streamSequence: BigInt(s.seq), hash: s.hash }));
+      if (entries.length === pageSize) {
+        const after = await scan.next();
+        const more = !after.done || after.value !== undefined;
+        return { entries, nextPageToken: more ? encodePageToken(s.seq + 1, filter) : "" };
       }
-      if (read.nextSeq === undefined) return { entries, nextPageToken: "" };
-      position = { startSeq: read.nextSeq };
     }
-    return { entries, nextPageToken: position.startSeq !== undefined ? encodePageToken(position.startSeq, filter) : "" };
   } catch (err) {
     throw auditUnreadable(err);
+  } finally {
+    await scan.return(undefined);
   }
 }

@@ -8,10 +8,9 @@ import {
 import { AppError, validateId } from "@taj/common";
 import type { GatewayDeps } from "../deps.ts";
 import { invalid, validateModality } from "../validation.ts";
-import { auditUnreadable, decodeStored, eventTimeMs, summarizeFeedback, type AuditedCall } from "../audit/index.ts";
+import { auditUnreadable, decodedEvents, eventTimeMs, summarizeFeedback, type AuditedCall } from "../audit/index.ts";
 import { STORE_MARGIN_MS, timeOf } from "./audit.ts";
 
-const READ_CHUNK = 1_000;
 /** A search is stored at most its deadline (REQUEST_TIMEOUT_MS max 600 s) after its id was made. */
 const SEARCH_WINDOW_MS = 600_000 + STORE_MARGIN_MS;
 
@@ -31,15 +30,9 @@ function validateFeedback(req: RecordFeedbackRequest): { searchId: string; candi
 /** The Search event with this id: read from the id's own time, over a short window of the stream. */
 async function findSearch(deps: GatewayDeps, searchId: string): Promise<AuditEvent | undefined> {
   const madeAt = uuidV7Ms(searchId);
-  let position: { startSeq?: number; startTimeMs?: number } = { startTimeMs: madeAt - STORE_MARGIN_MS };
-  let budget = deps.auditLimits.feedbackScanLimit;
-  while (budget > 0) {
-    const read = await deps.audit.read({ ...position, maxMessages: Math.min(READ_CHUNK, budget), stopAfterMs: madeAt + SEARCH_WINDOW_MS });
-    budget -= read.messages.length;
-    const found = decodeStored(read.messages).find((s) => s.event.eventId === searchId && s.event.rpc === "Search");
-    if (found) return found.event;
-    if (read.nextSeq === undefined) return undefined;
-    position = { startSeq: read.nextSeq };
+  const scan = deps.audit.scan({ startTimeMs: madeAt - STORE_MARGIN_MS, maxMessages: deps.auditLimits.feedbackScanLimit, stopAfterMs: madeAt + SEARCH_WINDOW_MS });
+  for await (const s of decodedEvents(scan)) {
+    if (s.event.eventId === searchId && s.event.rpc === "Search") return s.event;
   }
   return undefined;
 }
@@ -80,23 +73,26 @@ export async function feedbackSummary(deps: GatewayDeps, req: FeedbackSummaryReq
   if (fromMs !== undefined && toMs !== undefined && toMs <= fromMs) throw invalid("to must be after from");
   call.facts.modality = modality;
   const feedback: AuditEvent[] = [];
-  let position: { startSeq?: number; startTimeMs?: number } = fromMs !== undefined ? { startTimeMs: fromMs - STORE_MARGIN_MS } : { startSeq: 1 };
-  let budget = deps.auditLimits.summaryScanLimit;
+  const position = fromMs !== undefined ? { startTimeMs: fromMs - STORE_MARGIN_MS } : { startSeq: 1 };
+  const scan = decodedEvents(deps.audit.scan({ ...position, maxMessages: deps.auditLimits.summaryScanLimit, ...(toMs !== undefined ? { stopAfterMs: toMs + STORE_MARGIN_MS } : {}) }));
+  let unread: number | undefined;
   try {
     for (;;) {
-      if (budget <= 0) throw invalid("the period holds too many audit events for one summary: narrow from/to");
-      const read = await deps.audit.read({ ...position, maxMessages: Math.min(READ_CHUNK, budget), ...(toMs !== undefined ? { stopAfterMs: toMs + STORE_MARGIN_MS } : {}) });
-      budget -= read.messages.length;
-      for (const s of decodeStored(read.messages)) {
-        const at = eventTimeMs(s.event);
-        if (s.event.rpc !== "RecordFeedback" || (fromMs !== undefined && at < fromMs) || (toMs !== undefined && at >= toMs)) continue;
-        feedback.push(s.event);
+      const next = await scan.next();
+      if (next.done) {
+        unread = next.value;
+        break;
       }
-      if (read.nextSeq === undefined) break;
-      position = { startSeq: read.nextSeq };
+      const s = next.value;
+      const at = eventTimeMs(s.event);
+      if (s.event.rpc !== "RecordFeedback" || (fromMs !== undefined && at < fromMs) || (toMs !== undefined && at >= toMs)) continue;
+      feedback.push(s.event);
     }
   } catch (err) {
     throw auditUnreadable(err);
+  } finally {
+    await scan.return(undefined);
   }
+  if (unread !== undefined) throw invalid("the period holds too many audit events for one summary: narrow from/to");
   return summarizeFeedback(feedback, modality);
 }
