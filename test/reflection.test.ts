@@ -7,9 +7,9 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { HEALTH_SERVICE, REFLECTION_SERVICES, reflectionClient } from "@taj/common";
+import { HEALTH_SERVICE, REFLECTION_SERVICES } from "@taj/common";
 import { CoordinatorService, ExtractorService, MatchingService, ShardService } from "@taj/proto";
-import { startLocalCluster, type LocalCluster } from "@taj/devcluster";
+import { reflectionClient, startLocalCluster, type LocalCluster } from "@taj/devcluster";
 
 let cluster: LocalCluster;
 const clusterDir = mkdtempSync(join(tmpdir(), "taj-reflection-test-"));

@@ -10,8 +10,7 @@ export {
 export { ALLOWED_PEERS } from "./peer-policy.ts";
 export { createClient, deadlineFrom, type CallOptions, type ServiceClient } from "./grpc-client.ts";
 export { startGrpcServer, DEFAULT_MAX_REQUEST_BYTES, type GrpcServer } from "./server.ts";
-export { HEALTH_SERVICE, REFLECTION_SERVICES } from "./reflection.ts";
-export { reflectionClient, ReflectionLookupError, type ReflectionClient } from "./reflection-client.ts";
+export { HEALTH_SERVICE, REFLECTION_SERVICES, reflectionProtoPath, type ReflectionVersion } from "./reflection.ts";
 export { transportError, transportErrorInterceptor } from "./transport-errors.ts";
 export { startMetrics, Counter, Histogram, type Metrics } from "./metrics.ts";
 export { TEMPLATE_STREAM, TEMPLATE_SUBJECT_ROOT, templateSubject, parseTemplateSubject } from "./log-layout.ts";

@@ -5,10 +5,10 @@ import * as grpc from "@grpc/grpc-js";
 import { create, createFileRegistry, fromBinary } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema, FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import { descriptorSetPath, ErrorCode, MatchingService, ShardService } from "@taj/proto";
-import { sharedTestPki } from "@taj/devcluster";
+import { ReflectionLookupError, reflectionClient, sharedTestPki } from "@taj/devcluster";
 import type { DescService } from "@bufbuild/protobuf";
 import {
-  AppError, HEALTH_SERVICE, REFLECTION_SERVICES, ReflectionLookupError, addService, channelCredentials, createLogger, reflectionClient,
+  AppError, HEALTH_SERVICE, REFLECTION_SERVICES, addService, channelCredentials, createLogger,
   serverCredentials, startGrpcServer, type GrpcServer,
 } from "../src/index.ts";
 import { answerReflection } from "../src/reflection.ts";

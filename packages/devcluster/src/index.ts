@@ -22,3 +22,4 @@ export { createPki, sharedTestPki, tlsEnvOf, kindUri, type Pki } from "./pki.ts"
 export { NATS_PERMISSIONS } from "./nats-auth.ts";
 export { LocalIssuer, bearerMetadata, withCallMetadata, DEMO_ROLES, LOCAL_AUDIENCE, LOCAL_ISSUER, type DemoRole, type TokenClaims } from "./oidc.ts";
 export { templateEncodings, findTemplateOnDisk, type TemplateEncoding, type DiskHit } from "./disk-scan.ts";
+export { reflectionClient, ReflectionLookupError, type ReflectionClient } from "./reflection-client.ts";

@@ -2,7 +2,7 @@ import * as grpc from "@grpc/grpc-js";
 import { loadSync } from "@grpc/proto-loader";
 import { create, createFileRegistry, fromBinary, fromJson, toBinary, toJson, type FileRegistry, type JsonValue } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema, FileDescriptorSetSchema, type FileDescriptorProto } from "@bufbuild/protobuf/wkt";
-import { reflectionProtoPath, type ReflectionVersion } from "./reflection.ts";
+import { reflectionProtoPath, type ReflectionVersion } from "@taj/common";
 
 /**
  * A client that knows a server only through its reflection service, as grpcurl does: for tests and
