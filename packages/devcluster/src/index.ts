@@ -1,8 +1,9 @@
 export { ensureServerBinaries, findBinary, isRecentNats, parseNatsVersion, type ServerBinaries } from "./binaries.ts";
 export { startEtcdCluster, type EtcdCluster, type EtcdClusterOptions, type EtcdMember, type EtcdMemberSpec } from "./etcd-cluster.ts";
 export {
-  startNatsCluster, NATS_CLUSTER_NAME, type NatsCluster, type NatsClusterOptions, type NatsNode, type NatsNodeSpec,
+  startNatsCluster, type NatsCluster, type NatsClusterOptions, type NatsNode, type NatsNodeSpec,
 } from "./nats-cluster.ts";
+export { natsServerConfig, NATS_CLUSTER_NAME, type NatsServerConfig } from "./nats-config.ts";
 export {
   startService, createService, SERVICE_KINDS, type ServiceHandle, type ServiceKind, type StartServiceOptions,
 } from "./service.ts";

@@ -6,7 +6,7 @@ import { getJson, waitFor } from "./wait.ts";
 import { findBinary } from "./binaries.ts";
 import { natsTls, type TlsFiles } from "@taj/common";
 import type { Pki } from "./pki.ts";
-import { natsRouteTls, natsSecurityConfig } from "./nats-auth.ts";
+import { natsServerConfig } from "./nats-config.ts";
 
 export interface NatsNodeSpec {
   name: string;
@@ -59,35 +59,23 @@ export interface NatsCluster {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-export const NATS_CLUSTER_NAME = "taj";
-
 function configFor(
   spec: NatsNodeSpec, all: NatsNodeSpec[], dir: string, pingIntervalSec: number, writeDeadlineSec: number, tls: TlsFiles,
 ): string {
-  const routes = all.map((n) => `nats-route://${n.host ?? "127.0.0.1"}:${n.clusterPort}`).join(", ");
   const host = spec.host ?? "127.0.0.1";
-  // Tag by site and ask JetStream for one replica per distinct site tag: an R3 stream then has a
-  // copy at site A, site B and the witness, and survives the loss of any one of them.
-  return `# written by @taj/devcluster
-server_name: ${JSON.stringify(spec.name)}
-listen: ${host}:${spec.clientPort}
-http: ${host}:${spec.monitorPort}
-server_tags: [${JSON.stringify(`site:${spec.site}`)}]
-ping_interval: "${pingIntervalSec}s"
-ping_max: 2
-write_deadline: "${writeDeadlineSec}s"
-${natsSecurityConfig(tls)}jetstream {
-  store_dir: ${JSON.stringify(join(dir, `nats-${spec.name}`))}
-  max_memory_store: 256MB
-  max_file_store: 4GB
-  unique_tag: "site:"
-}
-cluster {
-  name: ${NATS_CLUSTER_NAME}
-  listen: ${host}:${spec.clusterPort}
-  routes: [${routes}]
-${natsRouteTls(tls)}}
-`;
+  return natsServerConfig({
+    serverName: spec.name,
+    site: spec.site,
+    clientListen: `${host}:${spec.clientPort}`,
+    monitorListen: `${host}:${spec.monitorPort}`,
+    clusterListen: `${host}:${spec.clusterPort}`,
+    routes: all.map((n) => `${n.host ?? "127.0.0.1"}:${n.clusterPort}`),
+    storeDir: join(dir, `nats-${spec.name}`),
+    maxFileStore: "4GB",
+    pingIntervalSec,
+    writeDeadlineSec,
+    tls,
+  }, "@taj/devcluster");
 }
 
 interface Jsz {
