@@ -7,3 +7,4 @@ export { gatherStatus, buildReport, ranges, type StatusReport, type ShardRow, ty
 export { renderStatus, renderPlan, renderMoves } from "./render.ts";
 export { buildProgram } from "./cli.ts";
 export { verifyStream, readExport, exportLine, renderVerify, streamMessages, type ExportLine, type FileProblem } from "./audit.ts";
+export { initStreams, renderInit } from "./init.ts";

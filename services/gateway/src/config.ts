@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { AUDIT_MAX_AGE_DAYS_DEFAULT, GATEWAY_ID_PATTERN, commonEnv, csv, hostPort, port, siteName } from "@taj/common";
+import { GATEWAY_ID_PATTERN, commonEnv, csv, hostPort, port, siteName, streamCheckEnv } from "@taj/common";
 import { authEnv, checkAuthEnv } from "./auth/config.ts";
 
 const addresses = csv.pipe(z.array(hostPort).min(1));
@@ -31,8 +31,12 @@ export const GatewayConfig = z
     UPSTREAM_COOLDOWN_MS: z.coerce.number().int().min(0).max(600_000).default(2_000),
     /** NATS servers, site-local first (tried in this order, never shuffled). */
     NATS_URLS: csv.pipe(z.array(z.string().regex(/^nats:\/\/[^\s]+$/, "expected nats://host:port")).min(1)),
-    /** Replicas of the template stream when the gateway has to create it. */
+    /**
+     * Replicas the template and audit streams must have (the bootstrap, `tajctl init`, creates
+     * them; the gateway only verifies and stays NOT_SERVING while they differ).
+     */
     LOG_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),
+    ...streamCheckEnv,
     ETCD_ENDPOINTS: csv.pipe(z.array(z.url()).min(1)),
     /** Administrator defaults, used when a search gives no threshold; to be tuned per model. */
     DEFAULT_SIMILARITY_THRESHOLD_FACE: threshold.default(0.4),
@@ -52,10 +56,6 @@ export const GatewayConfig = z
      * each chain has one writer; "gateway-<SITE>" when unset. Letters, digits, "_" and "-" only.
      */
     GATEWAY_ID: z.string().regex(GATEWAY_ID_PATTERN, "GATEWAY_ID is 1-64 letters, digits, _ or -").optional(),
-    /** Retention of the audit stream when the gateway has to create it (the cluster bootstrap normally does). */
-    AUDIT_MAX_AGE_DAYS: z.coerce.number().int().min(1).max(36_500).default(AUDIT_MAX_AGE_DAYS_DEFAULT),
-    /** Size cap of the audit stream when created, oldest dropped first; 0 = none (age only). */
-    AUDIT_MAX_BYTES: z.coerce.number().int().min(0).default(0),
     /** How long one audit append may take (retries included) before the call fails AUDIT_UNAVAILABLE. */
     AUDIT_APPEND_TIMEOUT_MS: ms.default(2_000),
     /** Audit messages one QueryAudit page reads at most before answering with a page token. */

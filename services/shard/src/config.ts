@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { commonEnv, csv, hostPort, port, siteName } from "@taj/common";
+import { commonEnv, csv, hostPort, port, siteName, streamCheckEnv } from "@taj/common";
 
 const mode = z.enum(["approximate", "exhaustive"]);
 const positiveInt = z.coerce.number().int().min(1);
@@ -17,7 +17,9 @@ export const ShardConfig = z
     /** The site's own NATS server first: the consumer reads the local copy of the log. */
     NATS_URLS: csv.pipe(z.array(z.string().url()).min(1)),
     ETCD_ENDPOINTS: csv.pipe(z.array(z.string().url()).min(1)),
+    /** Replicas the template stream must have; the shard verifies (never creates) it, NOT_SERVING while it differs. */
     LOG_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),
+    ...streamCheckEnv,
     SNAPSHOT_INTERVAL_MS: positiveInt.default(60_000),
     SNAPSHOT_EVERY_N_EVENTS: positiveInt.default(10_000),
     /**

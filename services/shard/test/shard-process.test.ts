@@ -92,7 +92,7 @@ test("shard process: feed, search, assignment changes, kill -9 + snapshot + tail
     deleted.add(id);
   };
 
-  // The stream is created by the shard; publishing before it starts needs it too, so start first.
+  // The stream is the bootstrap's (made by startNats); the shard is started first as before.
   let shard = startShard(dataDir, nats, etcdServer);
   const client: ServiceClient<typeof ShardService.method> = createClient(ShardService, `127.0.0.1:${GRPC_PORT}`, admin.grpc);
   cleanup.push(() => client.close());
