@@ -44,6 +44,11 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
         [Modality.TATTOO, config.DEFAULT_SIMILARITY_THRESHOLD_TATTOO],
         [Modality.MARK, config.DEFAULT_SIMILARITY_THRESHOLD_MARK],
       ]),
+      defaultMode: new Map([
+        [Modality.FACE, config.DEFAULT_SEARCH_MODE_FACE],
+        [Modality.TATTOO, config.DEFAULT_SEARCH_MODE_TATTOO],
+        [Modality.MARK, config.DEFAULT_SEARCH_MODE_MARK],
+      ]),
       caseRefRequired: config.CASE_REF_REQUIRED,
     },
     gate: createCallGate(config, logger),

@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect } from "nats";
 import { addService, bootstrapStreams, clusterStreams, createClient, createLogger, natsTls, serverCredentials, startGrpcServer } from "@taj/common";
-import { MatchingService, Modality } from "@taj/proto";
+import { MatchingService, Modality, SearchMode } from "@taj/proto";
 import { LocalIssuer, ensureServerBinaries, sharedTestPki, startNatsCluster } from "@taj/devcluster";
 import { AuditTrail, type AuditPort } from "../src/audit/index.ts";
 import { matchingService } from "../src/service.ts";
@@ -70,7 +70,7 @@ async function gateway(gatewayId: string, awaited: boolean) {
     },
   };
   const impl = matchingService({
-    limits: { maxImageBytes: config.MAX_IMAGE_BYTES, maxCandidatesLimit: 200, defaultMaxCandidates: 20, defaultThreshold: new Map([[Modality.FACE, 0.4]]), caseRefRequired: true },
+    limits: { maxImageBytes: config.MAX_IMAGE_BYTES, maxCandidatesLimit: 200, defaultMaxCandidates: 20, defaultThreshold: new Map([[Modality.FACE, 0.4]]), defaultMode: new Map([[Modality.FACE, SearchMode.EXHAUSTIVE]]), caseRefRequired: true },
     gate: createCallGate(config, logger),
     extractors: new ExtractorPool(gatewayUpstreamCredentials(), config.EXTRACTOR_ADDRESSES),
     coordinators: new Coordinators(gatewayUpstreamCredentials(), config.COORDINATOR_ADDRESSES),

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { connect, type NatsConnection } from "nats";
-import { Modality, SearchMode, ShardService } from "@taj/proto";
+import { ShardService } from "@taj/proto";
 import {
   ALLOWED_PEERS, StreamWatch, TEMPLATE_STREAM, addService, memberKey, templateStreamSpec, natsTls, serverCredentials, startGrpcServer, startMetrics, tlsFilesOf,
   type GrpcServer, type Logger, type Metrics,
@@ -20,7 +20,6 @@ export interface Replica {
   stop(): Promise<void>;
 }
 
-const modeOf = (m: "approximate" | "exhaustive") => (m === "exhaustive" ? SearchMode.EXHAUSTIVE : SearchMode.APPROXIMATE);
 
 /** Starts one shard replica: snapshot, log tail, gRPC, then etcd membership once caught up. */
 export async function startReplica(cfg: ShardConfig, logger: Logger): Promise<Replica> {
@@ -59,11 +58,6 @@ export async function startReplica(cfg: ShardConfig, logger: Logger): Promise<Re
     logger.warn({ err }, "snapshot unreadable: rebuilding from the log");
   }
 
-  const defaultModes = new Map<Modality, SearchMode>([
-    [Modality.FACE, modeOf(cfg.DEFAULT_SEARCH_MODE_FACE)],
-    [Modality.TATTOO, modeOf(cfg.DEFAULT_SEARCH_MODE_TATTOO)],
-    [Modality.MARK, modeOf(cfg.DEFAULT_SEARCH_MODE_MARK)],
-  ]);
   const grpc: GrpcServer = await startGrpcServer({
     host: cfg.GRPC_HOST,
     port: cfg.GRPC_PORT,
@@ -73,7 +67,7 @@ export async function startReplica(cfg: ShardConfig, logger: Logger): Promise<Re
     onServingChange: metrics.setReady,
     register: (server) =>
       addService(server, ShardService, shardHandlers({
-        shardId: cfg.SHARD_ID, site: cfg.SITE, partitionCount, defaultModes, index, state, metrics: m,
+        shardId: cfg.SHARD_ID, site: cfg.SITE, partitionCount, index, state, metrics: m,
         snapshotSequence: () => snapshotSequence,
       }), logger, { allowedPeers: ALLOWED_PEERS.shard }),
   });
