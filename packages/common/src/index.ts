@@ -40,3 +40,6 @@ export { UpstreamPool, UNBOUNDED, type PoolLimits, type PoolOptions } from "./up
 export { UpstreamHealth } from "./upstream-health.ts";
 export { isStreamNotFound, isNoMessage, isNoResponders } from "./jetstream-errors.ts";
 export { TajctlConfig, TAJCTL_CONFIG_FILE, TAJCTL_CONFIG_DEFAULT, readTajctlConfig, writeTajctlConfig } from "./tajctl-config.ts";
+export {
+  DEFAULT_PARTITION_COUNT, MAX_PARTITION_COUNT, MAX_CANDIDATES, MAX_SHARD_K, MAX_TEMPLATE_DIMENSIONS, FACE_TEMPLATE_DIMENSIONS, parsePartitionCount,
+} from "./cluster-constants.ts";

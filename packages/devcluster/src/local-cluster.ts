@@ -5,7 +5,7 @@ import { Etcd3, type IOptions } from "etcd3";
 import { connect } from "nats";
 import {
   ASSIGNMENT_PREFIX, MEMBER_PREFIX, PARTITION_COUNT_KEY, Member, assignmentKey, bootstrapStreams, channelCredentials, clusterStreams,
-  TAJCTL_CONFIG_FILE, etcdCredentials, writeTajctlConfig, memberKey, natsTls, tokenCallerCredentials, type NatsTlsOptions, type TlsFiles,
+  DEFAULT_PARTITION_COUNT, TAJCTL_CONFIG_FILE, etcdCredentials, writeTajctlConfig, memberKey, natsTls, tokenCallerCredentials, type NatsTlsOptions, type TlsFiles,
 } from "@taj/common";
 import { createPki, type Pki } from "./pki.ts";
 import { ensureServerBinaries } from "./binaries.ts";
@@ -135,7 +135,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
   const dir = resolve(options.dir);
   const sites = options.sites ?? ["a", "b"];
   const shardsPerSite = options.shardsPerSite ?? 2;
-  const partitionCount = options.partitionCount ?? 16;
+  const partitionCount = options.partitionCount ?? DEFAULT_PARTITION_COUNT;
   const extractorCount = options.extractors ?? 2;
   const logReplicas = options.logReplicas ?? 3;
   const timeoutMs = options.timeoutMs ?? 120_000;

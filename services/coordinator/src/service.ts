@@ -1,5 +1,5 @@
 import { ErrorCode, Modality, SearchMode, type CoordinatorService } from "@taj/proto";
-import { AppError, type ServiceImpl } from "@taj/common";
+import { AppError, MAX_CANDIDATES, type ServiceImpl } from "@taj/common";
 import { coordinatedSearch, type SearchDeps } from "./search.ts";
 import { clusterStatus } from "./status.ts";
 
@@ -40,7 +40,7 @@ export function coordinatorService(deps: ServiceDeps): Impl {
       }
       if (req.template.length === 0 || !req.template.every(Number.isFinite)) throw invalid("template must be a non-empty finite vector");
       if (!(req.similarityThreshold >= -1 && req.similarityThreshold <= 1)) throw invalid("similarity_threshold must be in [-1, 1]");
-      if (req.maxCandidates < 1) throw invalid("max_candidates must be at least 1");
+      if (req.maxCandidates < 1 || req.maxCandidates > MAX_CANDIDATES) throw invalid(`max_candidates must be between 1 and ${MAX_CANDIDATES}`);
       if (!KNOWN_MODES.has(req.mode)) throw invalid("mode must be APPROXIMATE or EXHAUSTIVE");
       const deadline = searchDeadline(ctx.deadline, Date.now(), deps);
       const outcome = await coordinatedSearch(

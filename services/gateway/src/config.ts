@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { SearchMode } from "@taj/proto";
-import { GATEWAY_ID_PATTERN, commonEnv, csv, hostPort, port, siteName, streamCheckEnv } from "@taj/common";
+import { GATEWAY_ID_PATTERN, MAX_CANDIDATES, commonEnv, csv, hostPort, port, siteName, streamCheckEnv } from "@taj/common";
 import { authEnv, checkAuthEnv } from "./auth/config.ts";
 
 const addresses = csv.pipe(z.array(hostPort).min(1));
@@ -55,7 +55,8 @@ export const GatewayConfig = z
     DEFAULT_SEARCH_MODE_TATTOO: mode,
     DEFAULT_SEARCH_MODE_MARK: mode,
     DEFAULT_MAX_CANDIDATES: z.coerce.number().int().min(1).default(20),
-    MAX_CANDIDATES_LIMIT: z.coerce.number().int().min(1).max(10_000).default(200),
+    /** At most MAX_CANDIDATES (packages/common's cluster-constants.ts): what coordinators and shards accept. */
+    MAX_CANDIDATES_LIMIT: z.coerce.number().int().min(1).max(MAX_CANDIDATES).default(200),
     /**
      * Images above this are refused before any work (IMAGE_TOO_LARGE). The gRPC receive limit is
      * derived from it (maxRequestBytes), so the transport never names a limit of its own.

@@ -1,14 +1,12 @@
 import { ErrorCode, Modality, SearchMode, ShardService, type ShardSearchRequest } from "@taj/proto";
-import { AppError, modalityFromName, modalityName, type ServiceImpl } from "@taj/common";
+import { AppError, MAX_SHARD_K, MAX_TEMPLATE_DIMENSIONS, modalityFromName, modalityName, type ServiceImpl } from "@taj/common";
 import { IndexWorkerError, type IndexClient } from "./index/client.ts";
 import { isFiniteVector, quantize } from "./index/quantize.ts";
 import type { PartitionState } from "./partition-state.ts";
 import type { ShardMetrics } from "./metrics.ts";
 
-export const MAX_K = 1000;
 const DEFAULT_LIST = 10_000;
 const MAX_LIST = 100_000;
-const MAX_DIMS = 4096;
 
 export interface HandlerDeps {
   shardId: string;
@@ -26,11 +24,11 @@ function validate(req: ShardSearchRequest, deps: HandlerDeps): { modality: strin
   const modality = modalityName(req.modality);
   // No default here: the gateway resolves it (beside the threshold) so the answer and the audit name the mode that ran.
   if (req.mode !== SearchMode.APPROXIMATE && req.mode !== SearchMode.EXHAUSTIVE) throw invalid("mode must be APPROXIMATE or EXHAUSTIVE");
-  if (!Number.isInteger(req.k) || req.k < 1 || req.k > MAX_K) throw invalid(`k must be between 1 and ${MAX_K}`);
+  if (!Number.isInteger(req.k) || req.k < 1 || req.k > MAX_SHARD_K) throw invalid(`k must be between 1 and ${MAX_SHARD_K}`);
   if (req.partitions.length === 0) throw invalid("partitions must not be empty");
   const partitions = [...new Set(req.partitions)];
   if (partitions.some((p) => p >= deps.partitionCount)) throw invalid(`partitions must be below ${deps.partitionCount}`);
-  if (req.template.length === 0 || req.template.length > MAX_DIMS) throw invalid(`template must have 1 to ${MAX_DIMS} values`);
+  if (req.template.length === 0 || req.template.length > MAX_TEMPLATE_DIMENSIONS) throw invalid(`template must have 1 to ${MAX_TEMPLATE_DIMENSIONS} values`);
   if (!isFiniteVector(req.template)) throw invalid("template values must be finite numbers");
   return { modality, partitions, exhaustive: req.mode === SearchMode.EXHAUSTIVE };
 }
