@@ -5,7 +5,8 @@ import { streamDifferences, type StreamSpec } from "./stream-settings.ts";
 
 export type StreamCheck =
   | { ok: true; info: StreamInfo }
-  | { ok: false; problems: string[] };
+  /** unreadable: the question could not be asked (NATS unreachable, no quorum): no verdict on the settings. */
+  | { ok: false; problems: string[]; unreadable?: true };
 
 /** Reads the stream's info and compares it with the spec; a missing stream is one problem. */
 export async function checkStream(jsm: JetStreamManager, spec: StreamSpec): Promise<StreamCheck> {
@@ -14,7 +15,7 @@ export async function checkStream(jsm: JetStreamManager, spec: StreamSpec): Prom
     info = await jsm.streams.info(spec.name);
   } catch (err) {
     if (isStreamNotFound(err)) return { ok: false, problems: [`stream ${spec.name} does not exist (run \`tajctl init\`)`] };
-    return { ok: false, problems: [`stream ${spec.name} cannot be read: ${err instanceof Error ? err.message : String(err)}`] };
+    return { ok: false, problems: [`stream ${spec.name} cannot be read: ${err instanceof Error ? err.message : String(err)}`], unreadable: true };
   }
   const problems = streamDifferences(spec, info.config).map((p) => `stream ${spec.name}: ${p}`);
   return problems.length === 0 ? { ok: true, info } : { ok: false, problems };
@@ -31,7 +32,9 @@ export interface StreamWatchOptions {
  * Verifies the streams a service relies on, at start and then every intervalMs, so a stream
  * created (or fixed) later by `tajctl init` makes the service ready without a restart, and one
  * changed under a running service makes it NOT_SERVING. Each distinct set of problems is logged
- * once, at error, naming the setting that differs.
+ * once, at error, naming the setting that differs. A check that cannot read the streams at all
+ * (NATS unreachable, a leader election, a site cut off) keeps the last verdict: it says nothing
+ * about the settings, and readiness must not flap with every NATS blip.
  */
 export class StreamWatch {
   #ok = false;
@@ -40,6 +43,8 @@ export class StreamWatch {
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
   #first = true;
+  /** A check could not read the streams while verified: logged once per such spell. */
+  #blip = false;
   readonly #waiters: Array<() => void> = [];
 
   private constructor(
@@ -87,6 +92,12 @@ export class StreamWatch {
     const checks = await Promise.all(this.specs.map((s) => checkStream(this.jsm, s)));
     if (this.#stopped) return;
     const problems = checks.flatMap((c) => (c.ok ? [] : c.problems));
+    if (this.#ok && checks.every((c) => c.ok || c.unreadable === true)) {
+      if (problems.length > 0 && !this.#blip) this.options.logger.warn({ problems }, "streams cannot be read now; keeping the last verdict (verified)");
+      this.#blip = problems.length > 0;
+      return;
+    }
+    this.#blip = false;
     const ok = problems.length === 0;
     const signature = problems.join("\n");
     if (!ok && signature !== this.#logged) {
