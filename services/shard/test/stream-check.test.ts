@@ -1,17 +1,17 @@
 // A shard never creates the template log (the cluster bootstrap does): started without it, or with
 // one that differs from the spec, the process answers its health check NOT_SERVING and logs the
-// setting that differs; once `tajctl init` (bootstrapStreams) made it right, it serves.
+// setting that differs; once `tajctl init` made it right, it serves.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { rmSync } from "node:fs";
 import { connect } from "nats";
 import { Etcd3 } from "etcd3";
-import { PARTITION_COUNT_KEY, TEMPLATE_STREAM, TEMPLATE_SUBJECT_ROOT, assignmentKey, bootstrapStreams, clusterStreams } from "@taj/common";
+import { PARTITION_COUNT_KEY, TEMPLATE_STREAM, TEMPLATE_SUBJECT_ROOT, assignmentKey } from "@taj/common";
 import { checkHealth } from "@taj/devcluster";
 import { tempDir } from "./helpers.ts";
-import { admin, shardTlsEnv, startEtcd, startNats, waitFor } from "./servers.ts";
+import { admin, pki, shardTlsEnv, startEtcd, startNats, waitFor } from "./servers.ts";
 
 // Ports of the shard helper's range (17200-17299): 17220-17223 are this file's.
 const NATS_PORT = 17220;
@@ -19,6 +19,7 @@ const ETCD_PORT = 17221;
 const ETCD_PEER_PORT = 17222;
 const GRPC_PORT = 17223;
 const MAIN = fileURLToPath(new URL("../src/main.ts", import.meta.url));
+const TAJCTL = fileURLToPath(new URL("../../../packages/tajctl/src/main.ts", import.meta.url));
 
 const cleanup: (() => void)[] = [];
 after(() => cleanup.reverse().forEach((f) => f()));
@@ -70,8 +71,11 @@ test("shard process: NOT_SERVING without the stream and with a wrong one (logged
   await logged(/subjects is \[other\.>\], expected \[taj\.tpl\.>\].*max_age is 3600000000000, expected 0/);
   assert.equal(await health(), "NOT_SERVING");
 
-  const [template] = await bootstrapStreams(jsm, clusterStreams({ replicas: 1 }));
-  assert.equal(template?.action, "updated");
+  // The operator's bootstrap, as run in a real cluster: `tajctl init` with the admin certificate.
+  const init = spawnSync(process.execPath, ["--import", "tsx", TAJCTL, "--nats", nats.url,
+    "--tls-ca", pki.admin.caFile, "--tls-cert", pki.admin.certFile, "--tls-key", pki.admin.keyFile, "init", "--replicas", "1", "--json"], { encoding: "utf8" });
+  assert.equal(init.status, 0, init.stderr);
+  assert.deepEqual((JSON.parse(init.stdout) as Array<{ action: string }>).map((r) => r.action), ["updated", "created"]);
   assert.deepEqual((await jsm.streams.info(TEMPLATE_STREAM)).config.subjects, [`${TEMPLATE_SUBJECT_ROOT}.>`]);
   await waitFor("SERVING after the bootstrap", async () => ((await health()) === "SERVING" ? true : undefined));
   proc.kill("SIGTERM");
