@@ -274,7 +274,7 @@ describe("tajctl finds the local cluster through the endpoints file it wrote", (
     assert.equal(r.status, 3, "a problem found");
     const missing = tajctl(["status"], { cwd: tmpdir(), env: { TAJCTL_CONFIG: join(tmpdir(), "no-such-tajctl.json") } });
     assert.equal(missing.status, 1);
-    assert.match(missing.stderr, /no-such-tajctl\.json, which does not exist/);
+    assert.match(missing.stderr, /no-such-tajctl\.json \(--config \/ TAJCTL_CONFIG\) does not exist/);
   });
 
   test("`tajctl init` is the bootstrap devcluster ran: on this cluster it changes nothing", () => {

@@ -38,7 +38,7 @@ export function writeTajctlConfig(path: string, config: TajctlConfig): void {
 export function readTajctlConfig(explicit: string | undefined, cwd = process.cwd()): { path: string; config: TajctlConfig } | undefined {
   const path = resolve(cwd, explicit ?? TAJCTL_CONFIG_DEFAULT);
   if (!existsSync(path)) {
-    if (explicit !== undefined) throw new Error(`TAJCTL_CONFIG names ${path}, which does not exist`);
+    if (explicit !== undefined) throw new Error(`the endpoints file ${path} (--config / TAJCTL_CONFIG) does not exist`);
     return undefined;
   }
   const parsed = TajctlConfig.safeParse(JSON.parse(readFileSync(path, "utf8")));

@@ -50,7 +50,12 @@ ordinals, which is what --shards N keeps):
 An interrupted run leaves every partition searchable (at worst held twice); run the same command
 again to finish.`;
 
-export function buildProgram(out: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): Command {
+export interface ProgramOptions {
+  /** Where the default endpoints file (.run/cluster/tajctl.json) is looked for; the working directory unless given. */
+  cwd?: string;
+}
+
+export function buildProgram(out: (s: string) => void = (s) => process.stdout.write(`${s}\n`), options: ProgramOptions = {}): Command {
   const program = new Command("tajctl")
     .description("Operate a TAJ image-matching cluster: status, scale, drain, rebalance, audit")
     // Not mandatory for every command: the audit commands need NATS or the gateway, not etcd.
@@ -67,7 +72,7 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
   // Options not given as a flag or env come from the endpoints file, before the subcommand checks
   // its mandatory options (commander's "config" source: cli and env win over it).
   program.hook("preSubcommand", (_program, sub) => {
-    const found = readTajctlConfig(program.opts<Globals>().config);
+    const found = readTajctlConfig(program.opts<Globals>().config, options.cwd);
     if (!found) return;
     const fill = (cmd: Command) => {
       for (const [key, value] of Object.entries(fromConfig(found.config))) {
