@@ -62,7 +62,7 @@ function coordinatorProbes(cluster: LocalCluster, until: () => boolean) {
         const started = performance.now();
         try {
           const r = await client.coordinatedSearch(
-            { modality: Modality.FACE, template: template(), similarityThreshold: -1, maxCandidates: 200, allowPartial: true },
+            { modality: Modality.FACE, template: template(), similarityThreshold: -1, maxCandidates: 200, mode: SearchMode.EXHAUSTIVE, allowPartial: true },
             { timeoutMs: 2_000 },
           );
           s.latencies.push({ at: Date.now(), ms: performance.now() - started });

@@ -158,7 +158,7 @@ describe("face search end to end", () => {
     for (const site of ["a", "b"] as const) {
       const coordinator = createClient(CoordinatorService, cluster.addresses.coordinators[site]!, cluster.credentials());
       const answer = await eventually(
-        () => coordinator.coordinatedSearch({ modality: Modality.FACE, template: probeTemplate, similarityThreshold: -1, maxCandidates: 500 }),
+        () => coordinator.coordinatedSearch({ modality: Modality.FACE, template: probeTemplate, similarityThreshold: -1, maxCandidates: 500, mode: SearchMode.EXHAUSTIVE }),
         (a) => !a.candidates.some((c) => c.id === victim.id),
       );
       assert.ok(!answer.candidates.some((c) => c.id === victim.id), `deleted id still found via site ${site}`);

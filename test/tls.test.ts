@@ -4,19 +4,20 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect as tlsConnect } from "node:tls";
 import * as grpc from "@grpc/grpc-js";
 import { Etcd3 } from "etcd3";
-import { connect, RetentionPolicy, StorageType, type NatsConnection } from "nats";
+import { connect, StorageType, type NatsConnection } from "nats";
 import {
   AppError, PARTITION_COUNT_KEY, TEMPLATE_STREAM, channelCredentials, createClient, etcdCredentials, natsTls, type PeerKind, type TlsFiles,
-  AUDIT_STREAM,
+  AUDIT_STREAM, type TajctlConfig,
 } from "@taj/common";
 import { CoordinatorService, ErrorCode, ExtractorService, MatchingService, Modality, ShardService } from "@taj/proto";
-import { checkHealth, createPki, startLocalCluster, type LocalCluster, type Pki } from "@taj/devcluster";
+import { checkHealth, createPki, repoRoot, startLocalCluster, type LocalCluster, type Pki } from "@taj/devcluster";
 
 let cluster: LocalCluster;
 let foreign: Pki;
@@ -37,10 +38,7 @@ before(async () => {
   });
   foreign = createPki(foreignDir);
   admin = await connect({ ...cluster.natsOptions(), name: "tls-test-admin" });
-  // The audit stream belongs to the gateway's audit module; made here so its permissions can be tried.
-  const jsm = await admin.jetstreamManager();
-  await jsm.streams.add({ name: AUDIT_STREAM, subjects: ["taj.audit.>"], storage: StorageType.Memory, retention: RetentionPolicy.Limits, num_replicas: 1 })
-    .catch(() => undefined);
+  // The cluster bootstrap made both streams; one audit message so the shard's read of it can be tried.
   await admin.publish("taj.audit.test", new TextEncoder().encode("{}"));
 });
 
@@ -196,8 +194,95 @@ describe("NATS users have only their kind's permissions", () => {
     assert.equal((await (await admin.jetstreamManager()).streams.info(TEMPLATE_STREAM)).config.name, TEMPLATE_STREAM, "still there");
   });
 
+  test("no service may create, update or delete a stream: the cluster bootstrap owns them", async () => {
+    for (const kind of ["gateway", "shard"] as const) {
+      const nc = await as(kind);
+      const jsm = await nc.jetstreamManager({ timeout: 2_000 });
+      // Even the stream's own subjects, as a service that "repairs" it would try.
+      await assert.rejects(jsm.streams.add({ name: `${kind.toUpperCase()}_OWN`, subjects: [`own.${kind}.>`], storage: StorageType.Memory }), kind);
+      await assert.rejects(jsm.streams.update(TEMPLATE_STREAM, { max_msgs_per_subject: 1 }), kind);
+      await assert.rejects(jsm.streams.update(AUDIT_STREAM, { max_age: 1 }), kind);
+      // Reading the settings is what the start-up check needs, and is allowed (the shard only on its stream).
+      assert.equal((await jsm.streams.info(TEMPLATE_STREAM)).config.max_msgs_per_subject, 2, kind);
+      await nc.close();
+    }
+    const info = await (await admin.jetstreamManager()).streams.info(TEMPLATE_STREAM);
+    assert.equal(info.config.max_msgs_per_subject, 2, "unchanged");
+  });
+
   test("kinds that never use NATS (coordinator, extractor, client) have no user", async () => {
     for (const kind of ["coordinator", "extractor", "client"] as const) await assert.rejects(as(kind), kind);
+  });
+});
+
+/** What these tests read of `tajctl status --json` (packages/tajctl's StatusReport). */
+interface StatusReport {
+  partitionCount: number;
+  lastSequence?: number;
+  coordinators: Array<{ address: string; ok: boolean }>;
+  shards: Array<{ shard: string }>;
+}
+
+describe("tajctl finds the local cluster through the endpoints file it wrote", () => {
+  const tajctl = (args: string[], options: { cwd: string; env?: Record<string, string> }) => {
+    // Nothing of the cluster in the environment: what tajctl knows comes from the file (or the flags).
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) =>
+      !/^(TLS_|ETCD_ENDPOINTS|NATS_URLS|COORDINATOR_ADDRESSES|TAJCTL_CONFIG|TAJ_GATEWAY)/.test(k)));
+    // tsx resolved here: the runs below start in directories outside the repository.
+    return spawnSync(process.execPath, ["--import", import.meta.resolve("tsx"), join(repoRoot, "packages/tajctl/src/main.ts"), ...args], {
+      cwd: options.cwd, env: { ...env, ...options.env }, encoding: "utf8", timeout: 60_000,
+    });
+  };
+  const configFile = () => join(cluster.dir, "tajctl.json");
+
+  test("the file lists every endpoint and the admin certificate", () => {
+    const config = JSON.parse(readFileSync(configFile(), "utf8")) as TajctlConfig;
+    assert.deepEqual(config.etcd, cluster.addresses.etcdEndpoints);
+    assert.deepEqual(config.nats, cluster.addresses.natsUrls);
+    assert.deepEqual(config.coordinators.sort(), Object.values(cluster.addresses.coordinators).sort());
+    assert.equal(config.tls.certFile, cluster.pki.admin.certFile);
+  });
+
+  test("`tajctl status` with no endpoint flag: TAJCTL_CONFIG, then the default path .run/cluster/tajctl.json", () => {
+    const cwd = mkdtempSync(join(tmpdir(), "taj-tajctl-cwd-"));
+    try {
+      for (const run of [
+        () => tajctl(["status", "--json"], { cwd, env: { TAJCTL_CONFIG: configFile() } }),
+        () => {
+          mkdirSync(join(cwd, ".run", "cluster"), { recursive: true });
+          copyFileSync(configFile(), join(cwd, ".run", "cluster", "tajctl.json"));
+          return tajctl(["status", "--json"], { cwd });
+        },
+      ]) {
+        const r = run();
+        assert.equal(r.status, 0, r.stderr);
+        const report = JSON.parse(r.stdout) as StatusReport;
+        assert.equal(report.partitionCount, 4);
+        assert.ok(report.lastSequence !== undefined, "the template log's head was read over NATS");
+        assert.deepEqual(report.coordinators.map((c) => c.ok), [true, true]);
+        assert.deepEqual(report.shards.map((s) => s.shard).sort(), ["a1", "b1"]);
+      }
+    } finally {
+      rmSync(cwd, { recursive: true, force: true });
+    }
+  });
+
+  test("a flag overrides the file; a TAJCTL_CONFIG naming no file is an error", () => {
+    const r = tajctl(["--coordinator", "127.0.0.1:9", "status", "--json"], { cwd: tmpdir(), env: { TAJCTL_CONFIG: configFile() } });
+    const report = JSON.parse(r.stdout) as StatusReport;
+    assert.deepEqual(report.coordinators.map((c) => [c.address, c.ok]), [["127.0.0.1:9", false]]);
+    assert.equal(r.status, 3, "a problem found");
+    const missing = tajctl(["status"], { cwd: tmpdir(), env: { TAJCTL_CONFIG: join(tmpdir(), "no-such-tajctl.json") } });
+    assert.equal(missing.status, 1);
+    assert.match(missing.stderr, /no-such-tajctl\.json \(--config \/ TAJCTL_CONFIG\) does not exist/);
+  });
+
+  test("`tajctl init` is the bootstrap devcluster ran: on this cluster it changes nothing", () => {
+    const r = tajctl(["init", "--replicas", "3", "--json"], { cwd: tmpdir(), env: { TAJCTL_CONFIG: configFile() } });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual((JSON.parse(r.stdout) as Array<{ stream: string; action: string }>).map((x) => [x.stream, x.action]), [
+      [TEMPLATE_STREAM, "unchanged"], [AUDIT_STREAM, "unchanged"],
+    ]);
   });
 });
 

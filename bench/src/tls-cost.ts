@@ -165,7 +165,7 @@ async function realCluster(basePort: number) {
       await new Promise((r) => setTimeout(r, 200));
     }
     const probe = unitTemplate(1000 + 42);
-    const search = () => coordinator.coordinatedSearch({ modality: Modality.FACE, template: probe, similarityThreshold: -1, maxCandidates: 20 }, { timeoutMs: 5_000 });
+    const search = () => coordinator.coordinatedSearch({ modality: Modality.FACE, template: probe, similarityThreshold: -1, maxCandidates: 20, mode: SearchMode.EXHAUSTIVE }, { timeoutMs: 5_000 });
     for (let i = 0; i < 30; i++) await search();
     const coordinatorMs: number[] = [];
     for (let i = 0; i < CLUSTER_SEARCHES; i++) {

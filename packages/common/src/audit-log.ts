@@ -1,51 +1,11 @@
 import { createHash } from "node:crypto";
 import {
-  DiscardPolicy, RetentionPolicy, StorageType,
-  type JetStreamClient, type JetStreamManager, type OrderedConsumerOptions, type StreamInfo,
+  type JetStreamClient, type JetStreamManager, type OrderedConsumerOptions,
 } from "nats";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { AuditEventSchema, AuditRecordSchema, type AuditEvent, type AuditRecord } from "@taj/proto";
-import { AUDIT_STREAM, AUDIT_SUBJECT_ROOT } from "./log-layout.ts";
-import { isNoResponders, isStreamNotFound } from "./jetstream-errors.ts";
-
-export interface AuditStreamOptions {
-  /** Copies JetStream keeps; 3 across site A, site B and the witness, like the template log. */
-  replicas: number;
-  /** Events older than this are dropped by JetStream (retention); verification cannot see past it. */
-  maxAgeDays: number;
-  /** Cap on the stream's size, oldest dropped first; 0 = no cap beyond the age. */
-  maxBytes: number;
-}
-
-/** Default retention of the audit trail: a little over a year (the bootstrap and a gateway creating the stream). */
-export const AUDIT_MAX_AGE_DAYS_DEFAULT = 400;
-
-const NS_PER_DAY = 86_400n * 1_000_000_000n;
-
-/**
- * Creates the audit stream if it does not exist. Unlike the template log it keeps every message
- * (no per-subject limit): it is a history, dropped only by age (or size, when capped). An existing
- * stream is returned as it is: changing retention is an operator's decision (`nats stream edit`).
- */
-export async function ensureAuditStream(jsm: JetStreamManager, options: AuditStreamOptions): Promise<StreamInfo> {
-  try {
-    return await jsm.streams.info(AUDIT_STREAM);
-  } catch (err) {
-    if (!isStreamNotFound(err)) throw err;
-  }
-  return jsm.streams.add({
-    name: AUDIT_STREAM,
-    subjects: [`${AUDIT_SUBJECT_ROOT}.>`],
-    retention: RetentionPolicy.Limits,
-    storage: StorageType.File,
-    discard: DiscardPolicy.Old,
-    num_replicas: options.replicas,
-    max_age: Number(BigInt(options.maxAgeDays) * NS_PER_DAY),
-    max_bytes: options.maxBytes > 0 ? options.maxBytes : -1,
-    duplicate_window: 120_000_000_000, // 2 min, in ns: a retried append with the same msgID is stored once
-    allow_direct: true,
-  });
-}
+import { AUDIT_STREAM } from "./log-layout.ts";
+import { isNoResponders } from "./jetstream-errors.ts";
 
 /** SHA-256 of an event's bytes exactly as stored: the chain link. */
 export function hashEventBytes(event: Uint8Array): Uint8Array {

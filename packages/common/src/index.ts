@@ -18,12 +18,18 @@ export {
   ETCD_ROOT, PARTITION_COUNT_KEY, ASSIGNMENT_PREFIX, MEMBER_PREFIX, assignmentKey, memberKey,
   Assignment, Member, parseSiteShardKey,
 } from "./cluster-layout.ts";
-export { ensureTemplateStream, encodeTemplateEvent, TEMPLATE_MSGS_PER_SUBJECT, decodeTemplateEvent, type TemplateStreamOptions } from "./template-log.ts";
+export { encodeTemplateEvent, decodeTemplateEvent } from "./template-log.ts";
+export {
+  templateStreamSpec, auditStreamSpec, clusterStreams, streamConfigOf, streamDifferences, streamCheckEnv, TEMPLATE_MSGS_PER_SUBJECT, AUDIT_MAX_AGE_DAYS_DEFAULT,
+  DUPLICATE_WINDOW_NS, type StreamSpec, type StreamRequirement, type TemplateStreamOptions, type AuditStreamOptions, type AuditRetention, type ClusterStreamsOptions,
+} from "./stream-settings.ts";
+export { StreamWatch, checkStream, type StreamCheck, type StreamWatchOptions } from "./stream-watch.ts";
+export { bootstrapStreams, type BootstrapResult } from "./stream-bootstrap.ts";
 export { stopOnSignals } from "./lifecycle.ts";
 export { AUDIT_STREAM, AUDIT_SUBJECT_ROOT, GATEWAY_ID_PATTERN, auditSubject } from "./log-layout.ts";
 export {
-  ensureAuditStream, AUDIT_MAX_AGE_DAYS_DEFAULT, hashEventBytes, sealAuditEvent, decodeAuditRecord, decodeAuditEvent, scanAuditStream,
-  type AuditStreamOptions, type StoredAuditMessage, type ReadAuditOptions,
+  hashEventBytes, sealAuditEvent, decodeAuditRecord, decodeAuditEvent, scanAuditStream,
+  type StoredAuditMessage, type ReadAuditOptions,
 } from "./audit-log.ts";
 export { verifyAuditChains, ChainVerifier, VERIFY_LIMITS, type ChainInput, type ChainBreak, type ChainReport, type VerifyReport, type BreakKind } from "./audit-chain.ts";
 export {
@@ -32,3 +38,7 @@ export {
 export { UpstreamPool, UNBOUNDED, type PoolLimits, type PoolOptions } from "./upstream-pool.ts";
 export { UpstreamHealth } from "./upstream-health.ts";
 export { isStreamNotFound, isNoMessage, isNoResponders } from "./jetstream-errors.ts";
+export { TajctlConfig, TAJCTL_CONFIG_FILE, TAJCTL_CONFIG_DEFAULT, readTajctlConfig, writeTajctlConfig } from "./tajctl-config.ts";
+export {
+  DEFAULT_PARTITION_COUNT, MAX_PARTITION_COUNT, MAX_CANDIDATES, MAX_SHARD_K, MAX_TEMPLATE_DIMENSIONS, FACE_TEMPLATE_DIMENSIONS, parsePartitionCount,
+} from "./cluster-constants.ts";

@@ -1,4 +1,4 @@
-import { pino, type Logger as PinoLogger } from "pino";
+import { pino, type DestinationStream, type Logger as PinoLogger } from "pino";
 
 export type Logger = PinoLogger;
 
@@ -6,11 +6,13 @@ export type Logger = PinoLogger;
  * JSON logs on stdout. Never log images, templates or anything about a person: ids are opaque
  * technical ids and may be logged; request payloads may not.
  */
-export function createLogger(service: string, level: string = process.env.LOG_LEVEL ?? "info"): Logger {
-  return pino({
+export function createLogger(service: string, level: string = process.env.LOG_LEVEL ?? "info", destination?: DestinationStream): Logger {
+  const options = {
     level,
     base: { service, pid: process.pid },
     timestamp: pino.stdTimeFunctions.isoTime,
     redact: { paths: ["image", "*.image", "template", "*.template"], remove: true },
-  });
+  };
+  // A destination other than stdout: tests that read what a service logged.
+  return destination ? pino(options, destination) : pino(options);
 }

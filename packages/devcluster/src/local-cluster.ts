@@ -4,8 +4,8 @@ import type { ChannelCredentials } from "@grpc/grpc-js";
 import { Etcd3, type IOptions } from "etcd3";
 import { connect } from "nats";
 import {
-  ASSIGNMENT_PREFIX, MEMBER_PREFIX, PARTITION_COUNT_KEY, Member, assignmentKey, AUDIT_MAX_AGE_DAYS_DEFAULT, channelCredentials,
-  ensureAuditStream, ensureTemplateStream, etcdCredentials, memberKey, natsTls, tokenCallerCredentials, type NatsTlsOptions, type TlsFiles,
+  ASSIGNMENT_PREFIX, MEMBER_PREFIX, PARTITION_COUNT_KEY, Member, assignmentKey, bootstrapStreams, channelCredentials, clusterStreams,
+  DEFAULT_PARTITION_COUNT, TAJCTL_CONFIG_FILE, etcdCredentials, writeTajctlConfig, memberKey, natsTls, tokenCallerCredentials, type NatsTlsOptions, type TlsFiles,
 } from "@taj/common";
 import { createPki, type Pki } from "./pki.ts";
 import { ensureServerBinaries } from "./binaries.ts";
@@ -135,7 +135,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
   const dir = resolve(options.dir);
   const sites = options.sites ?? ["a", "b"];
   const shardsPerSite = options.shardsPerSite ?? 2;
-  const partitionCount = options.partitionCount ?? 16;
+  const partitionCount = options.partitionCount ?? DEFAULT_PARTITION_COUNT;
   const extractorCount = options.extractors ?? 2;
   const logReplicas = options.logReplicas ?? 3;
   const timeoutMs = options.timeoutMs ?? 120_000;
@@ -311,6 +311,17 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
     const processes: Record<string, ProcessHandle> = Object.fromEntries(
       [...etcd.members, ...nats.nodes, ...services].map((h) => [h.name, h] as const),
     );
+    // Where `npm run tajctl -- status` finds this cluster without --etcd/--nats/--coordinator
+    // (the default path is .run/cluster/tajctl.json, this file when dir is .run/cluster).
+    const tajctlConfig = join(dir, TAJCTL_CONFIG_FILE);
+    writeTajctlConfig(tajctlConfig, {
+      etcd: etcd.endpoints,
+      nats: nats.urls,
+      coordinators: coordinators.map((c) => c.address),
+      gateway: gateways[0]!.address,
+      tls: pki.admin,
+    });
+    stoppers.push(async () => rmSync(tajctlConfig, { force: true }));
     let stopping: Promise<void> | undefined;
     const stop = () => (stopping ??= stopAll());
     return {
@@ -384,10 +395,8 @@ async function writeLayout(
 async function createStream(urls: string[], admin: TlsFiles, replicas: number): Promise<void> {
   const nc = await connect({ servers: urls, name: "devcluster-bootstrap", ...natsTls(admin, "admin") });
   try {
-    const jsm = await nc.jetstreamManager();
-    await ensureTemplateStream(jsm, { replicas });
-    // The audit trail is replicated like the template log (site A, site B, witness).
-    await ensureAuditStream(jsm, { replicas, maxAgeDays: AUDIT_MAX_AGE_DAYS_DEFAULT, maxBytes: 0 });
+    // The same bootstrap as `tajctl init`: the services only verify the streams.
+    await bootstrapStreams(await nc.jetstreamManager(), clusterStreams({ replicas }));
   } finally {
     await nc.close();
   }

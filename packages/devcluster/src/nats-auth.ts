@@ -21,9 +21,10 @@ export const NATS_PERMISSIONS: Partial<Record<PeerKind, Permissions>> = {
     publish: {
       allow: [
         "taj.tpl.>", "taj.audit.>", api("INFO"),
-        // ensure*Stream: info, and create when missing; never delete or purge.
+        // Info (the start-up verification, StreamWatch) and reads; never create, update, delete or
+        // purge: the streams are the cluster bootstrap's (admin: devcluster, `tajctl init`).
         ...[TEMPLATE_STREAM, AUDIT_STREAM].flatMap((s) => [
-          ...onStream(s, "STREAM.INFO", "STREAM.CREATE", "STREAM.MSG.GET", "DIRECT.GET"), ...underStream(s, "DIRECT.GET"),
+          ...onStream(s, "STREAM.INFO", "STREAM.MSG.GET", "DIRECT.GET"), ...underStream(s, "DIRECT.GET"),
         ]),
         // A write erases the message it replaces (docs/data-protection.md); only on the template log.
         ...onStream(TEMPLATE_STREAM, "STREAM.MSG.DELETE"),

@@ -5,8 +5,9 @@ import { moveProgress } from "./progress.ts";
 import { renderMoves, renderPlan, renderStatus } from "./render.ts";
 import { gatherStatus } from "./status.ts";
 import { PlanError } from "./plan.ts";
-import type { TlsFiles } from "@taj/common";
+import { AUDIT_MAX_AGE_DAYS_DEFAULT, readTajctlConfig, type TajctlConfig, type TlsFiles } from "@taj/common";
 import { addAuditCommands } from "./audit-cli.ts";
+import { initStreams, renderInit } from "./init.ts";
 
 const list = (value: string) => value.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
 const positiveInt = (value: string) => {
@@ -16,6 +17,7 @@ const positiveInt = (value: string) => {
 };
 
 interface Globals {
+  config?: string;
   etcd?: string[];
   tlsCa: string;
   tlsCert: string;
@@ -48,7 +50,12 @@ ordinals, which is what --shards N keeps):
 An interrupted run leaves every partition searchable (at worst held twice); run the same command
 again to finish.`;
 
-export function buildProgram(out: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): Command {
+export interface ProgramOptions {
+  /** Where the default endpoints file (.run/cluster/tajctl.json) is looked for; the working directory unless given. */
+  cwd?: string;
+}
+
+export function buildProgram(out: (s: string) => void = (s) => process.stdout.write(`${s}\n`), options: ProgramOptions = {}): Command {
   const program = new Command("tajctl")
     .description("Operate a TAJ image-matching cluster: status, scale, drain, rebalance, audit")
     // Not mandatory for every command: the audit commands need NATS or the gateway, not etcd.
@@ -59,7 +66,25 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
     .addOption(new Option("--tls-ca <file>", "CA certificate of the cluster").env("TLS_CA_FILE").makeOptionMandatory())
     .addOption(new Option("--tls-cert <file>", "operator (OU=admin) certificate").env("TLS_CERT_FILE").makeOptionMandatory())
     .addOption(new Option("--tls-key <file>", "its private key").env("TLS_KEY_FILE").makeOptionMandatory())
+    .addOption(new Option("--config <file>", "endpoints and admin certificate of a cluster (default .run/cluster/tajctl.json, written by the local cluster)").env("TAJCTL_CONFIG"))
     .showHelpAfterError();
+
+  // Options not given as a flag or env come from the endpoints file, before the subcommand checks
+  // its mandatory options (commander's "config" source: cli and env win over it).
+  program.hook("preSubcommand", (_program, sub) => {
+    const found = readTajctlConfig(program.opts<Globals>().config, options.cwd);
+    if (!found) return;
+    const fill = (cmd: Command) => {
+      for (const [key, value] of Object.entries(fromConfig(found.config))) {
+        if (value !== undefined && cmd.options.some((o) => o.attributeName() === key) && cmd.getOptionValue(key) === undefined) {
+          cmd.setOptionValueWithSource(key, value, "config");
+        }
+      }
+    };
+    fill(program);
+    fill(sub);
+    sub.hook("preSubcommand", (_parent, leaf) => fill(leaf));
+  });
 
   const globals = () => program.opts<Globals>();
   const tls = (): TlsFiles => {
@@ -86,6 +111,23 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
       } finally {
         etcd.close();
       }
+    });
+
+  program
+    .command("init")
+    .description("cluster bootstrap: create the template and audit streams (or move them to the required settings); idempotent")
+    .addOption(new Option("--replicas <n>", "copies of each stream (3: site A, site B, witness); the services' LOG_REPLICAS").argParser(positiveInt).default(3))
+    .addOption(new Option("--audit-max-age-days <days>", "retention of the audit trail when created").argParser(positiveInt).default(AUDIT_MAX_AGE_DAYS_DEFAULT))
+    .addOption(new Option("--audit-max-bytes <bytes>", "size cap of the audit trail when created, oldest dropped first (0: none)").argParser(Number).default(0))
+    .option("--json", "print what was done as JSON")
+    .action(async (flags: { replicas: number; auditMaxAgeDays: number; auditMaxBytes: number; json?: boolean }) => {
+      const nats = globals().nats;
+      if (!nats?.length) throw new PlanError("give --nats (or NATS_URLS)");
+      const results = await initStreams(nats, tls(), {
+        replicas: flags.replicas,
+        auditRetention: { maxAgeDays: flags.auditMaxAgeDays, maxBytes: flags.auditMaxBytes },
+      });
+      out(flags.json ? JSON.stringify(results, null, 2) : renderInit(results));
     });
 
   const moveOptions = (cmd: Command) =>
@@ -174,4 +216,17 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
   addAuditCommands(program, () => globals().nats, tls, out);
 
   return program;
+}
+
+/** Option values (by commander attribute name) an endpoints file provides. */
+function fromConfig(c: TajctlConfig): Record<string, string | string[] | undefined> {
+  return {
+    etcd: c.etcd,
+    nats: c.nats.length > 0 ? c.nats : undefined,
+    coordinator: c.coordinators.length > 0 ? c.coordinators : undefined,
+    gateway: c.gateway,
+    tlsCa: c.tls.caFile,
+    tlsCert: c.tls.certFile,
+    tlsKey: c.tls.keyFile,
+  };
 }

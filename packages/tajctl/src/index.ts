@@ -5,5 +5,6 @@ export { acquireMoveLock, LockBusyError, MOVE_LOCK_KEY } from "./lock.ts";
 export { readLayout, updateAssignment, etcdClient, type Layout } from "./layout.ts";
 export { gatherStatus, buildReport, ranges, type StatusReport, type ShardRow, type SiteRow } from "./status.ts";
 export { renderStatus, renderPlan, renderMoves } from "./render.ts";
-export { buildProgram } from "./cli.ts";
+export { buildProgram, type ProgramOptions } from "./cli.ts";
 export { verifyStream, readExport, exportLine, renderVerify, streamMessages, type ExportLine, type FileProblem } from "./audit.ts";
+export { initStreams, renderInit } from "./init.ts";

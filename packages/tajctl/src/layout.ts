@@ -1,10 +1,8 @@
 import { Etcd3 } from "etcd3";
-import { etcdCredentials, type TlsFiles } from "@taj/common";
+import { etcdCredentials, parsePartitionCount, type TlsFiles } from "@taj/common";
 import {
   ASSIGNMENT_PREFIX, Assignment, MEMBER_PREFIX, Member, PARTITION_COUNT_KEY, assignmentKey, memberKey, parseSiteShardKey,
 } from "@taj/common";
-
-export const DEFAULT_PARTITION_COUNT = 16;
 
 /** What etcd says about the cluster: desired assignments and live members, per site. */
 export interface Layout {
@@ -33,8 +31,8 @@ function put<V>(outer: Map<string, Map<string, V>>, site: string, shard: string,
 
 export async function readLayout(etcd: Etcd3): Promise<Layout> {
   const raw = await etcd.get(PARTITION_COUNT_KEY).string();
-  const partitionCount = raw === null ? DEFAULT_PARTITION_COUNT : Number(raw);
-  if (!Number.isInteger(partitionCount) || partitionCount < 1) throw new Error(`bad partition count in etcd: ${raw}`);
+  const partitionCount = parsePartitionCount(raw);
+  if (partitionCount === undefined) throw new Error(`bad partition count in etcd: ${raw}`);
   const assignments = new Map<string, Map<string, number[]>>();
   for (const [key, value] of Object.entries(await etcd.getAll().prefix(ASSIGNMENT_PREFIX).strings())) {
     const where = parseSiteShardKey(ASSIGNMENT_PREFIX, key);

@@ -1,5 +1,8 @@
-import { test } from "node:test";
+import { after, test } from "node:test";
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { Modality, ShardStatusResponseSchema } from "@taj/proto";
 import type { Layout } from "../src/layout.ts";
@@ -7,6 +10,9 @@ import { planBalanced } from "../src/plan.ts";
 import { renderMoves, renderPlan, renderStatus } from "../src/render.ts";
 import { applyShardStatus, buildReport, ranges, shardRows } from "../src/status.ts";
 import { buildProgram } from "../src/cli.ts";
+
+const emptyDir = mkdtempSync(join(tmpdir(), "taj-tajctl-flags-"));
+after(() => rmSync(emptyDir, { recursive: true, force: true }));
 
 const member = (partitions: number[], port: number) => ({ address: `127.0.0.1:${port}`, partitions, startedAt: "2026-11-23T16:00:00Z" });
 
@@ -95,7 +101,8 @@ test("plan and move tables", () => {
 
 /** Commander copies exit/output settings to subcommands only when they are created, so set them on each. */
 function quietProgram(errors: string[]) {
-  const program = buildProgram(() => undefined);
+  // Looking for the endpoints file where there is none: a running local cluster's must not supply the flags under test.
+  const program = buildProgram(() => undefined, { cwd: emptyDir });
   for (const cmd of [program, ...program.commands]) {
     cmd.exitOverride().configureOutput({ writeErr: (s) => errors.push(s), writeOut: () => undefined });
   }

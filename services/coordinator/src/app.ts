@@ -33,6 +33,7 @@ export async function startCoordinator(config: CoordinatorConfig, logger: Logger
     metrics: coordinatorMetrics(metrics),
     logger,
     searchTimeoutMs: config.SEARCH_TIMEOUT_MS,
+    maxSearchTimeoutMs: config.MAX_SEARCH_TIMEOUT_MS,
     statusCallTimeoutMs: config.STATUS_CALL_TIMEOUT_MS,
   });
   const server = await startGrpcServer({

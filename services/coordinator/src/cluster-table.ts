@@ -1,8 +1,6 @@
 import {
-  ASSIGNMENT_PREFIX, Assignment, MEMBER_PREFIX, Member, PARTITION_COUNT_KEY, parseSiteShardKey,
+  ASSIGNMENT_PREFIX, Assignment, DEFAULT_PARTITION_COUNT, MEMBER_PREFIX, Member, PARTITION_COUNT_KEY, parsePartitionCount, parseSiteShardKey,
 } from "@taj/common";
-
-export const DEFAULT_PARTITION_COUNT = 16;
 
 export interface ShardRef {
   site: string;
@@ -46,11 +44,6 @@ function parseJson(value: string): unknown {
   } catch {
     return undefined;
   }
-}
-
-function parsePartitionCount(value: string): number | undefined {
-  const n = Number(value.trim());
-  return Number.isInteger(n) && n > 0 && n <= 65_536 ? n : undefined;
 }
 
 /** Applies one etcd change to the table, returning a new table (the old one is never mutated). */

@@ -1,5 +1,5 @@
 import { ErrorCode, type Modality, type SearchMode, type ShardHit } from "@taj/proto";
-import { AppError, errorCodeName, REPLICAS, shouldTryAnother, type Logger, type UpstreamHealth } from "@taj/common";
+import { AppError, MAX_SHARD_K, errorCodeName, REPLICAS, shouldTryAnother, type Logger, type UpstreamHealth } from "@taj/common";
 import type { ClusterTable } from "./cluster-table.ts";
 import { allPartitions, planAvoiding } from "./routing.ts";
 import { mergeHits, type MergedCandidate } from "./merge.ts";
@@ -46,7 +46,8 @@ export async function coordinatedSearch(deps: SearchDeps, query: SearchQuery, de
   const started = performance.now();
   const table = deps.table();
   const { localSite, shardCallTimeoutMs, perPartitionKFactor } = deps.settings;
-  const k = Math.max(1, Math.ceil(query.maxCandidates * perPartitionKFactor));
+  // The factor adds HNSW recall; a shard answers at most MAX_SHARD_K, which is already the whole answer's bound.
+  const k = Math.min(MAX_SHARD_K, Math.max(1, Math.ceil(query.maxCandidates * perPartitionKFactor)));
   const hits: ShardHit[] = [];
   const failed = new Set<string>();
   let pending = allPartitions(table.partitionCount);

@@ -1,21 +1,35 @@
 import { ErrorCode, Modality, SearchMode, type CoordinatorService } from "@taj/proto";
-import { AppError, type ServiceImpl } from "@taj/common";
+import { AppError, MAX_CANDIDATES, type ServiceImpl } from "@taj/common";
 import { coordinatedSearch, type SearchDeps } from "./search.ts";
 import { clusterStatus } from "./status.ts";
 
 type Impl = ServiceImpl<typeof CoordinatorService extends { method: infer M } ? M : never>;
 
 export interface ServiceDeps extends SearchDeps {
+  /** Budget of a search whose caller set no deadline. */
   searchTimeoutMs: number;
+  /** Cap on any search, the caller's deadline included. */
+  maxSearchTimeoutMs: number;
   statusCallTimeoutMs: number;
 }
 
 const KNOWN_MODALITIES = new Set<Modality>([Modality.FACE, Modality.TATTOO, Modality.MARK]);
-const KNOWN_MODES = new Set<SearchMode>([SearchMode.UNSPECIFIED, SearchMode.APPROXIMATE, SearchMode.EXHAUSTIVE]);
+// No UNSPECIFIED: the gateway resolves the default mode (beside the threshold), so no service below applies its own.
+const KNOWN_MODES = new Set<SearchMode>([SearchMode.APPROXIMATE, SearchMode.EXHAUSTIVE]);
 
 /** The coordinator trusts its caller (the gateway) little more than anyone: bad input is refused here too. */
 function invalid(message: string): AppError {
   return new AppError(ErrorCode.INVALID_ARGUMENT, message);
+}
+
+/**
+ * When a search must end: the caller's deadline when it set one (the gateway always does: its
+ * REQUEST_TIMEOUT_MS or its own caller's), up to maxSearchTimeoutMs from now; searchTimeoutMs
+ * from now when it set none (ctx.deadline is Infinity).
+ */
+export function searchDeadline(callerDeadline: number, now: number, limits: Pick<ServiceDeps, "searchTimeoutMs" | "maxSearchTimeoutMs">): number {
+  if (!Number.isFinite(callerDeadline)) return now + limits.searchTimeoutMs;
+  return Math.min(callerDeadline, now + limits.maxSearchTimeoutMs);
 }
 
 export function coordinatorService(deps: ServiceDeps): Impl {
@@ -26,9 +40,9 @@ export function coordinatorService(deps: ServiceDeps): Impl {
       }
       if (req.template.length === 0 || !req.template.every(Number.isFinite)) throw invalid("template must be a non-empty finite vector");
       if (!(req.similarityThreshold >= -1 && req.similarityThreshold <= 1)) throw invalid("similarity_threshold must be in [-1, 1]");
-      if (req.maxCandidates < 1) throw invalid("max_candidates must be at least 1");
-      if (!KNOWN_MODES.has(req.mode)) throw invalid("unknown search mode");
-      const deadline = Math.min(ctx.deadline, Date.now() + deps.searchTimeoutMs);
+      if (req.maxCandidates < 1 || req.maxCandidates > MAX_CANDIDATES) throw invalid(`max_candidates must be between 1 and ${MAX_CANDIDATES}`);
+      if (!KNOWN_MODES.has(req.mode)) throw invalid("mode must be APPROXIMATE or EXHAUSTIVE");
+      const deadline = searchDeadline(ctx.deadline, Date.now(), deps);
       const outcome = await coordinatedSearch(
         deps,
         {

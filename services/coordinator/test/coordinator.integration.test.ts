@@ -96,6 +96,14 @@ test("with every replica up, the local site answers every partition", async () =
   assert.equal(shards.b1.calls, 0, "the other site is not called while the local one serves");
 });
 
+test("a search without a mode is refused: the gateway resolves the default, the coordinator applies none", async () => {
+  const probe = inPartition(0);
+  await assert.rejects(
+    client.coordinatedSearch({ modality: Modality.FACE, template: probe.vector, similarityThreshold: -1, maxCandidates: 5 }, { timeoutMs: 5_000 }),
+    (err: unknown) => err instanceof AppError && err.code === ErrorCode.INVALID_ARGUMENT && /mode must be APPROXIMATE or EXHAUSTIVE/.test(err.message),
+  );
+});
+
 test("the merged list is the true global top-k over all partitions", async () => {
   const probe = inPartition(0);
   const answer = await search(probe, false, 20);

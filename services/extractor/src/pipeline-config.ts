@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { z } from "zod";
+import { FACE_TEMPLATE_DIMENSIONS, MAX_TEMPLATE_DIMENSIONS } from "@taj/common";
 
 const positive = z.number().positive();
 const rgbTriple = z.tuple([z.number(), z.number(), z.number()]);
@@ -45,7 +46,8 @@ const FacePipeline = z.object({
     /** Box shift, as a fraction of its size, for averaging the points over 7 boxes; 0 = one pass. */
     jitter: z.number().min(0).max(0.2).default(0.03),
   }),
-  embedder: TensorInput.extend({ dimensions: z.number().int().positive() }),
+  // Bounded by what shards accept: a longer template would be refused by every shard.
+  embedder: TensorInput.extend({ dimensions: z.number().int().positive().max(MAX_TEMPLATE_DIMENSIONS) }),
   alignment: z.object({
     method: z.enum(["five-point-similarity", "three-point-affine"]),
     /** Left eye, right eye, nose tip, left and right mouth corners, in embedder input pixels. */
@@ -61,7 +63,8 @@ const CropPipeline = z.object({
   kind: z.literal("crop"),
   modelId: z.string().min(1),
   alignment: z.object({ method: z.enum(["center-crop", "whole-image"]) }),
-  embedder: TensorInput.extend({ dimensions: z.number().int().positive() }),
+  // Bounded by what shards accept: a longer template would be refused by every shard.
+  embedder: TensorInput.extend({ dimensions: z.number().int().positive().max(MAX_TEMPLATE_DIMENSIONS) }),
 });
 
 export const PipelineConfig = z.discriminatedUnion("kind", [FacePipeline, CropPipeline]);
@@ -94,7 +97,7 @@ export const DEFAULT_MODALITIES: z.input<typeof ModalitiesConfig> = {
     modelId: "faceplugin-fr-feature-512/align5-v1",
     detector: { model: "model/fr_detect.onnx", width: 320, height: 240 },
     landmarks: { model: "model/fr_landmark.onnx" },
-    embedder: { model: "model/fr_feature.onnx", width: 112, height: 112, dimensions: 512 },
+    embedder: { model: "model/fr_feature.onnx", width: 112, height: 112, dimensions: FACE_TEMPLATE_DIMENSIONS },
     alignment: { method: "five-point-similarity", reference: ARCFACE_REFERENCE },
   },
 };

@@ -1,4 +1,7 @@
-import { addService, channelCredentials, serverCredentials, startGrpcServer, startMetrics, tlsFilesOf, type Logger } from "@taj/common";
+import {
+  StreamWatch, addService, auditStreamSpec, channelCredentials, serverCredentials, startGrpcServer, startMetrics, templateStreamSpec, tlsFilesOf,
+  type Logger,
+} from "@taj/common";
 import { MatchingService, Modality } from "@taj/proto";
 import { maxRequestBytes, type GatewayConfig } from "./config.ts";
 import { imageTooLarge } from "./validation.ts";
@@ -20,19 +23,9 @@ export interface Gateway {
 export async function startGateway(config: GatewayConfig, logger: Logger): Promise<Gateway> {
   const metrics = await startMetrics("gateway", config.METRICS_PORT, config.GRPC_HOST, logger);
   const tls = tlsFilesOf(config);
-  const log = await TemplateLog.open(config.NATS_URLS, config.LOG_REPLICAS, tls, logger);
-  // No audit, no answer: a gateway that cannot reach its audit stream does not start.
-  const audit = await AuditTrail.on(
-    log.connection,
-    {
-      gatewayId: config.GATEWAY_ID,
-      replicas: config.LOG_REPLICAS,
-      maxAgeDays: config.AUDIT_MAX_AGE_DAYS,
-      maxBytes: config.AUDIT_MAX_BYTES,
-      appendTimeoutMs: config.AUDIT_APPEND_TIMEOUT_MS,
-    },
-    logger,
-  );
+  const log = await TemplateLog.open(config.NATS_URLS, tls, logger);
+  // No audit, no answer: the gateway is NOT_SERVING until both streams exist as the bootstrap made them.
+  const audit = await AuditTrail.on(log.connection, { gatewayId: config.GATEWAY_ID, appendTimeoutMs: config.AUDIT_APPEND_TIMEOUT_MS }, logger);
   const partitions = new PartitionCount(config.ETCD_ENDPOINTS, tls, logger);
   const upstream = channelCredentials(tls);
   const extractors = new ExtractorPool(upstream, config.EXTRACTOR_ADDRESSES, config.REMOTE_EXTRACTOR_ADDRESSES, {
@@ -50,6 +43,11 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
         [Modality.FACE, config.DEFAULT_SIMILARITY_THRESHOLD_FACE],
         [Modality.TATTOO, config.DEFAULT_SIMILARITY_THRESHOLD_TATTOO],
         [Modality.MARK, config.DEFAULT_SIMILARITY_THRESHOLD_MARK],
+      ]),
+      defaultMode: new Map([
+        [Modality.FACE, config.DEFAULT_SEARCH_MODE_FACE],
+        [Modality.TATTOO, config.DEFAULT_SEARCH_MODE_TATTOO],
+        [Modality.MARK, config.DEFAULT_SEARCH_MODE_MARK],
       ]),
       caseRefRequired: config.CASE_REF_REQUIRED,
     },
@@ -80,13 +78,21 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     oversizedRequest: imageTooLarge(config.MAX_IMAGE_BYTES),
     register: (s) => addService(s, MatchingService, impl, logger, { malformedRequests: "handler" }),
   });
-  server.setServing(false);
-  const ready = partitions.start().then(() => server.setServing(partitions.loaded));
+  let streamsOk = false;
+  const updateServing = () => server.setServing(streamsOk && partitions.loaded);
+  updateServing();
+  const streams = await StreamWatch.start(
+    await log.connection.jetstreamManager(),
+    [templateStreamSpec({ replicas: config.LOG_REPLICAS }), auditStreamSpec({ replicas: config.LOG_REPLICAS })],
+    { intervalMs: config.STREAM_CHECK_INTERVAL_MS, logger, onChange: (ok) => ((streamsOk = ok), updateServing()) },
+  );
+  const ready = partitions.start().then(updateServing);
   await Promise.race([ready, new Promise((r) => setTimeout(r, 5_000).unref())]);
   return {
     port: server.port,
     metricsPort: metrics.port,
     async close() {
+      streams.stop();
       await server.shutdown(1_000);
       extractors.close();
       coordinators.close();

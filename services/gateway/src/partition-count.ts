@@ -1,14 +1,6 @@
 import { Etcd3, type Watcher } from "etcd3";
-import { AppError, PARTITION_COUNT_KEY, etcdCredentials, type Logger, type TlsFiles } from "@taj/common";
+import { AppError, PARTITION_COUNT_KEY, etcdCredentials, parsePartitionCount, type Logger, type TlsFiles } from "@taj/common";
 import { ErrorCode } from "@taj/proto";
-
-export const DEFAULT_PARTITION_COUNT = 16;
-
-export function parsePartitionCount(value: string | null | undefined): number | undefined {
-  if (value === null || value === undefined) return DEFAULT_PARTITION_COUNT;
-  const n = Number(value.trim());
-  return Number.isInteger(n) && n > 0 && n <= 65_536 ? n : undefined;
-}
 
 /**
  * The partition count decides every template's subject, so the gateway refuses writes until it

@@ -1,6 +1,6 @@
 import { connect, type JetStreamClient, type JetStreamManager, type NatsConnection } from "nats";
 import {
-  AppError, TEMPLATE_STREAM, decodeTemplateEvent, isNoMessage, encodeTemplateEvent, ensureTemplateStream, natsTls, type Logger, type TlsFiles,
+  AppError, TEMPLATE_STREAM, decodeTemplateEvent, isNoMessage, encodeTemplateEvent, natsTls, type Logger, type TlsFiles,
 } from "@taj/common";
 import { ErrorCode, type TemplateEvent } from "@taj/proto";
 
@@ -41,11 +41,11 @@ export class TemplateLog {
     private readonly logger: Logger,
   ) {}
 
-  static async open(servers: string[], replicas: number, tls: TlsFiles, logger: Logger): Promise<TemplateLog> {
+  /** Connects; the stream is the bootstrap's to create, and the gateway's StreamWatch verifies it. */
+  static async open(servers: string[], tls: TlsFiles, logger: Logger): Promise<TemplateLog> {
     // Servers are tried in the given order so the site-local one is used first.
     const nc = await connect({ servers, noRandomize: true, maxReconnectAttempts: -1, name: "taj-gateway", ...natsTls(tls, "gateway") });
     const jsm = await nc.jetstreamManager();
-    await ensureTemplateStream(jsm, { replicas });
     void (async () => {
       for await (const s of nc.status()) logger.info({ type: s.type, data: String(s.data) }, "nats status");
     })();

@@ -8,13 +8,14 @@ export interface Limits {
   maxCandidatesLimit: number;
   defaultMaxCandidates: number;
   defaultThreshold: ReadonlyMap<Modality, number>;
+  /** The mode a search without one runs in, per modality: resolved here, so the answer and the audit say which ran. */
+  defaultMode: ReadonlyMap<Modality, SearchMode.APPROXIMATE | SearchMode.EXHAUSTIVE>;
   /** CASE_REF_REQUIRED: a search without case_ref is refused. */
   caseRefRequired: boolean;
 }
 
 // TAJ's case references; nothing else (no spaces, no personal data, nothing that could forge an audit line).
 const CASE_REF_PATTERN = /^[A-Za-z0-9_./-]{1,64}$/;
-const KNOWN_MODES = new Set<SearchMode>([SearchMode.UNSPECIFIED, SearchMode.APPROXIMATE, SearchMode.EXHAUSTIVE]);
 
 /** INVALID_ARGUMENT with a message safe for callers: every request validation of the gateway uses it. */
 export const invalid = (message: string) => new AppError(ErrorCode.INVALID_ARGUMENT, message);
@@ -69,7 +70,8 @@ export interface ValidSearch {
   threshold: number;
   maxCandidates: number;
   caseRef: string;
-  mode: SearchMode;
+  /** Never UNSPECIFIED: the request's, or the administrator's default for the modality. */
+  mode: SearchMode.APPROXIMATE | SearchMode.EXHAUSTIVE;
   allowPartial: boolean;
 }
 
@@ -84,7 +86,8 @@ export function validateSearch(req: SearchRequest, limits: Limits): ValidSearch 
     throw invalid(`max_candidates must be between 1 and ${limits.maxCandidatesLimit}`);
   }
   const caseRef = req.caseRef === "" && !limits.caseRefRequired ? "" : validateCaseRef(req.caseRef);
-  if (!KNOWN_MODES.has(req.mode)) throw invalid("mode must be UNSPECIFIED, APPROXIMATE or EXHAUSTIVE");
+  const mode = req.mode === SearchMode.UNSPECIFIED ? limits.defaultMode.get(modality) : req.mode;
+  if (mode !== SearchMode.APPROXIMATE && mode !== SearchMode.EXHAUSTIVE) throw invalid("mode must be UNSPECIFIED, APPROXIMATE or EXHAUSTIVE");
   return {
     modality,
     image: validateImage(req.image, limits),
@@ -92,7 +95,7 @@ export function validateSearch(req: SearchRequest, limits: Limits): ValidSearch 
     threshold,
     maxCandidates,
     caseRef,
-    mode: req.mode,
+    mode,
     allowPartial: req.allowPartial,
   };
 }

@@ -9,8 +9,8 @@ const base = { ...TLS_ENV_PLACEHOLDERS, SITE: "b", EXTRACTOR_ADDRESSES: "h:1", C
 test("GATEWAY_ID defaults to gateway-<SITE>; the audit settings have their documented defaults", () => {
   const c = GatewayConfig.parse(base);
   assert.deepEqual(
-    [c.GATEWAY_ID, c.AUDIT_MAX_AGE_DAYS, c.AUDIT_MAX_BYTES, c.AUDIT_APPEND_TIMEOUT_MS, c.AUDIT_QUERY_SCAN_LIMIT, c.AUDIT_FEEDBACK_SCAN_LIMIT, c.AUDIT_SUMMARY_SCAN_LIMIT],
-    ["gateway-b", 400, 0, 2000, 10_000, 200_000, 2_000_000],
+    [c.GATEWAY_ID, c.AUDIT_APPEND_TIMEOUT_MS, c.AUDIT_QUERY_SCAN_LIMIT, c.AUDIT_FEEDBACK_SCAN_LIMIT, c.AUDIT_SUMMARY_SCAN_LIMIT],
+    ["gateway-b", 2000, 10_000, 200_000, 2_000_000],
   );
   assert.equal(auditSubject(c.GATEWAY_ID), "taj.audit.gateway-b");
   assert.equal(GatewayConfig.parse({ ...base, GATEWAY_ID: "gw_b-2" }).GATEWAY_ID, "gw_b-2");

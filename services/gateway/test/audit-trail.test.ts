@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { connect, type NatsConnection } from "nats";
 import { v7 as uuidv7 } from "uuid";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { AUDIT_STREAM, AppError, createLogger, natsTls, scanAuditStream, verifyAuditChains, type StoredAuditMessage } from "@taj/common";
+import { AUDIT_STREAM, AppError, bootstrapStreams, clusterStreams, createLogger, natsTls, scanAuditStream, verifyAuditChains, type StoredAuditMessage } from "@taj/common";
 import { ErrorCode } from "@taj/proto";
 import { ensureServerBinaries, sharedTestPki, startNatsCluster, type NatsCluster } from "@taj/devcluster";
 import { AuditTrail, type AuditTrailOptions } from "../src/audit/index.ts";
@@ -23,7 +23,7 @@ const logger = createLogger("audit-trail-test", "silent");
 const trails: AuditTrail[] = [];
 
 const options = (gatewayId: string, appendTimeoutMs = 5_000): AuditTrailOptions => ({
-  gatewayId, replicas: 3, maxAgeDays: 400, maxBytes: 0, appendTimeoutMs,
+  gatewayId, appendTimeoutMs,
 });
 const draft = (rpc = "Search") => ({ eventId: uuidv7(), at: timestampFromMs(Date.now()), rpc, outcome: "OK" });
 
@@ -50,6 +50,8 @@ before(async () => {
     nodes: MEMBERS.map((m, i) => ({ name: m, site: m, ...portsOf(i) })),
   });
   nc = await connect({ servers: cluster.urls, ...natsTls(sharedTestPki().admin, "admin") });
+  // The cluster bootstrap's streams (what devcluster and `tajctl init` create): the trail only uses them.
+  await bootstrapStreams(await nc.jetstreamManager(), clusterStreams({ replicas: 3 }));
 });
 
 after(async () => {
@@ -59,7 +61,7 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-test("the audit stream is created as specified: R3 over the three sites, file storage, max age, every subject under taj.audit", async () => {
+test("the bootstrap creates the audit stream as specified: R3 over the three sites, file storage, max age, every subject under taj.audit", async () => {
   await open("gw-a");
   const info = await (await nc.jetstreamManager()).streams.info(AUDIT_STREAM);
   assert.deepEqual(info.config.subjects, ["taj.audit.>"]);

@@ -70,6 +70,8 @@ before(async () => {
     NATS_URLS: nats.url,
     ETCD_ENDPOINTS: etcd.endpoint,
     MAX_IMAGE_BYTES: "1000",
+    // Not the shipped default (exhaustive): the search test shows the gateway resolves the configured one.
+    DEFAULT_SEARCH_MODE_FACE: "approximate",
     ...issuer.gatewayEnv(),
   });
   gateway = await startGateway(config, createLogger("gateway", "silent"));
@@ -163,11 +165,13 @@ test("search passes the resolved parameters, answers completely and is audited",
   assert.ok(Math.abs(asked.similarityThreshold - 0.4) < 1e-6, "FACE default threshold");
   assert.equal(asked.maxCandidates, 20);
   assert.equal(asked.allowPartial, false);
+  assert.equal(SearchMode[asked.mode], "APPROXIMATE", "the gateway resolved FACE's default mode: the coordinator is never asked UNSPECIFIED");
   assert.deepEqual(asked.template.map((x) => x.toFixed(5)), templateOf(image("probe")).map((x) => x.toFixed(5)));
   assert.deepEqual(res.candidates.map((c) => [c.id, c.rank]), [["rec-1", 1]]);
   assert.equal(res.complete, true);
   assert.equal(res.partitionCount, PARTITIONS);
   assert.equal(res.maxCandidates, 20);
+  assert.equal(SearchMode[res.mode], "APPROXIMATE", "the answer says which mode ran");
   assert.equal(res.probeQuality?.detectionScore.toFixed(2), "0.99");
   const audit = await auditEventOf(res.searchId);
   assert.ok(audit, "the search has an audit event");
@@ -176,6 +180,7 @@ test("search passes the resolved parameters, answers completely and is audited",
   assert.equal(audit.modality, Modality.FACE);
   assert.equal(audit.outcome, "OK");
   assert.equal(audit.search?.complete, true);
+  assert.equal(SearchMode[audit.search?.mode ?? SearchMode.UNSPECIFIED], "APPROXIMATE", "and so does the audit event");
   assert.deepEqual(audit.search?.candidates.map((c) => c.id), ["rec-1"]);
 });
 

@@ -12,8 +12,9 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { addService, createClient, createLogger, serverCredentials, startGrpcServer } from "@taj/common";
-import { MatchingService, Modality } from "@taj/proto";
+import { connect } from "nats";
+import { addService, bootstrapStreams, clusterStreams, createClient, createLogger, natsTls, serverCredentials, startGrpcServer } from "@taj/common";
+import { MatchingService, Modality, SearchMode } from "@taj/proto";
 import { LocalIssuer, ensureServerBinaries, sharedTestPki, startNatsCluster } from "@taj/devcluster";
 import { AuditTrail, type AuditPort } from "../src/audit/index.ts";
 import { matchingService } from "../src/service.ts";
@@ -50,11 +51,16 @@ const config = GatewayConfig.parse({
   RATE_LIMIT_PER_PRINCIPAL_PER_S: "1000000", RATE_LIMIT_PER_PRINCIPAL_BURST: "1000000", ...issuer.gatewayEnv(),
 });
 const tls = sharedTestPki().issue("gateway", "gateway-under-test");
-const log = await TemplateLog.open(config.NATS_URLS, 3, tls, logger);
+{
+  const admin = await connect({ servers: cluster.urls, ...natsTls(sharedTestPki().admin, "admin") });
+  await bootstrapStreams(await admin.jetstreamManager(), clusterStreams({ replicas: 3 }));
+  await admin.close();
+}
+const log = await TemplateLog.open(config.NATS_URLS, tls, logger);
 const appendMs: number[] = [];
 
 async function gateway(gatewayId: string, awaited: boolean) {
-  const trail = await AuditTrail.open(config.NATS_URLS, tls, { gatewayId, replicas: 3, maxAgeDays: 400, maxBytes: 0, appendTimeoutMs: 2_000 }, logger);
+  const trail = await AuditTrail.open(config.NATS_URLS, tls, { gatewayId, appendTimeoutMs: 2_000 }, logger);
   const audit: AuditPort = {
     scan: (o) => trail.scan(o),
     append: (d) => {
@@ -64,7 +70,7 @@ async function gateway(gatewayId: string, awaited: boolean) {
     },
   };
   const impl = matchingService({
-    limits: { maxImageBytes: config.MAX_IMAGE_BYTES, maxCandidatesLimit: 200, defaultMaxCandidates: 20, defaultThreshold: new Map([[Modality.FACE, 0.4]]), caseRefRequired: true },
+    limits: { maxImageBytes: config.MAX_IMAGE_BYTES, maxCandidatesLimit: 200, defaultMaxCandidates: 20, defaultThreshold: new Map([[Modality.FACE, 0.4]]), defaultMode: new Map([[Modality.FACE, SearchMode.EXHAUSTIVE]]), caseRefRequired: true },
     gate: createCallGate(config, logger),
     extractors: new ExtractorPool(gatewayUpstreamCredentials(), config.EXTRACTOR_ADDRESSES),
     coordinators: new Coordinators(gatewayUpstreamCredentials(), config.COORDINATOR_ADDRESSES),

@@ -13,6 +13,7 @@ const limits: Limits = {
   maxCandidatesLimit: 200,
   defaultMaxCandidates: 20,
   defaultThreshold: new Map([[Modality.FACE, 0.4], [Modality.TATTOO, 0.5], [Modality.MARK, 0.6]]),
+  defaultMode: new Map([[Modality.FACE, SearchMode.EXHAUSTIVE], [Modality.TATTOO, SearchMode.EXHAUSTIVE], [Modality.MARK, SearchMode.APPROXIMATE]]),
   caseRefRequired: true,
 };
 const image = new Uint8Array([1, 2, 3]);
@@ -45,8 +46,10 @@ test("search: defaults come from the modality and the limits", () => {
   const v = validateSearch(create(SearchRequestSchema, { ...searchOk, modality: Modality.MARK }), limits);
   assert.equal(v.threshold, 0.6);
   assert.equal(v.maxCandidates, 20);
-  assert.equal(v.mode, SearchMode.UNSPECIFIED);
+  assert.equal(v.mode, SearchMode.APPROXIMATE, "the modality's default mode, resolved here: never UNSPECIFIED downstream");
   const w = validateSearch(create(SearchRequestSchema, { ...searchOk, similarityThreshold: 0, maxCandidates: 200 }), limits);
+  assert.equal(w.mode, SearchMode.EXHAUSTIVE, "face's default");
+  assert.equal(validateSearch(create(SearchRequestSchema, { ...searchOk, modality: Modality.MARK, mode: SearchMode.EXHAUSTIVE }), limits).mode, SearchMode.EXHAUSTIVE, "the request's own mode wins");
   assert.equal(w.threshold, 0, "an explicit 0 is not replaced by the default");
   assert.equal(w.maxCandidates, 200);
 });

@@ -1,7 +1,6 @@
 import { z } from "zod";
-import { commonEnv, csv, hostPort, port, siteName } from "@taj/common";
+import { commonEnv, csv, hostPort, port, siteName, streamCheckEnv } from "@taj/common";
 
-const mode = z.enum(["approximate", "exhaustive"]);
 const positiveInt = z.coerce.number().int().min(1);
 
 export const ShardConfig = z
@@ -17,7 +16,9 @@ export const ShardConfig = z
     /** The site's own NATS server first: the consumer reads the local copy of the log. */
     NATS_URLS: csv.pipe(z.array(z.string().url()).min(1)),
     ETCD_ENDPOINTS: csv.pipe(z.array(z.string().url()).min(1)),
+    /** Replicas the template stream must have; the shard verifies (never creates) it, NOT_SERVING while it differs. */
     LOG_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),
+    ...streamCheckEnv,
     SNAPSHOT_INTERVAL_MS: positiveInt.default(60_000),
     SNAPSHOT_EVERY_N_EVENTS: positiveInt.default(10_000),
     /**
@@ -26,13 +27,6 @@ export const ShardConfig = z
      * delay, so a purged template leaves the shard's disk within it (plus the write's own time).
      */
     PURGE_SNAPSHOT_DELAY_MS: positiveInt.default(30_000),
-    // Exhaustive by default: the bench measured HNSW (expansion_search 64) at 65 % recall@10 on a
-    // 1 M partition, while the int8 scan keeps 99 % at ~22 ms per million on one core, which fits
-    // the one-second budget at TAJ's few thousand searches a day. Approximate stays a per-request
-    // or per-modality choice for when the volume grows.
-    DEFAULT_SEARCH_MODE_FACE: mode.default("exhaustive"),
-    DEFAULT_SEARCH_MODE_TATTOO: mode.default("exhaustive"),
-    DEFAULT_SEARCH_MODE_MARK: mode.default("exhaustive"),
     HNSW_CONNECTIVITY: positiveInt.default(16),
     HNSW_EXPANSION_ADD: positiveInt.default(128),
     HNSW_EXPANSION_SEARCH: positiveInt.default(64),

@@ -2,7 +2,7 @@ import {
   AckPolicy, DeliverPolicy, nanos,
   type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg,
 } from "nats";
-import { decodeTemplateEvent, parseTemplateSubject, TEMPLATE_STREAM, TEMPLATE_SUBJECT_ROOT, type Logger } from "@taj/common";
+import { MAX_TEMPLATE_DIMENSIONS, decodeTemplateEvent, parseTemplateSubject, TEMPLATE_STREAM, TEMPLATE_SUBJECT_ROOT, type Logger } from "@taj/common";
 import type { IndexClient } from "./index/client.ts";
 import { isFiniteVector, quantize } from "./index/quantize.ts";
 import type { ChangeOp } from "./index/store.ts";
@@ -19,8 +19,6 @@ export interface FeedOptions {
    */
   onBatch(info: { events: number; applied: number; removed: number; pending: number }): Promise<void>;
 }
-
-const MAX_DIMS = 4096;
 
 const PULL_EXPIRES_MS = 5_000;
 
@@ -199,7 +197,7 @@ export class Feed {
     switch (event.event.case) {
       case "enrolled": {
         const t = event.event.value.template;
-        if (t.length === 0 || t.length > MAX_DIMS || !isFiniteVector(t)) {
+        if (t.length === 0 || t.length > MAX_TEMPLATE_DIMENSIONS || !isFiniteVector(t)) {
           this.options.logger.warn({ seq: m.seq, id: subject.id }, "invalid template in the log skipped");
           return undefined;
         }

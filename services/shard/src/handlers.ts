@@ -1,20 +1,17 @@
 import { ErrorCode, Modality, SearchMode, ShardService, type ShardSearchRequest } from "@taj/proto";
-import { AppError, modalityFromName, modalityName, type ServiceImpl } from "@taj/common";
+import { AppError, MAX_SHARD_K, MAX_TEMPLATE_DIMENSIONS, modalityFromName, modalityName, type ServiceImpl } from "@taj/common";
 import { IndexWorkerError, type IndexClient } from "./index/client.ts";
 import { isFiniteVector, quantize } from "./index/quantize.ts";
 import type { PartitionState } from "./partition-state.ts";
 import type { ShardMetrics } from "./metrics.ts";
 
-export const MAX_K = 1000;
 const DEFAULT_LIST = 10_000;
 const MAX_LIST = 100_000;
-const MAX_DIMS = 4096;
 
 export interface HandlerDeps {
   shardId: string;
   site: string;
   partitionCount: number;
-  defaultModes: ReadonlyMap<Modality, SearchMode>;
   index: IndexClient;
   state: PartitionState;
   metrics: ShardMetrics;
@@ -23,32 +20,32 @@ export interface HandlerDeps {
 
 const invalid = (message: string) => new AppError(ErrorCode.INVALID_ARGUMENT, message);
 
-function validate(req: ShardSearchRequest, deps: HandlerDeps): { modality: string; partitions: number[] } {
+function validate(req: ShardSearchRequest, deps: HandlerDeps): { modality: string; partitions: number[]; exhaustive: boolean } {
   const modality = modalityName(req.modality);
-  if (!Number.isInteger(req.k) || req.k < 1 || req.k > MAX_K) throw invalid(`k must be between 1 and ${MAX_K}`);
+  // No default here: the gateway resolves it (beside the threshold) so the answer and the audit name the mode that ran.
+  if (req.mode !== SearchMode.APPROXIMATE && req.mode !== SearchMode.EXHAUSTIVE) throw invalid("mode must be APPROXIMATE or EXHAUSTIVE");
+  if (!Number.isInteger(req.k) || req.k < 1 || req.k > MAX_SHARD_K) throw invalid(`k must be between 1 and ${MAX_SHARD_K}`);
   if (req.partitions.length === 0) throw invalid("partitions must not be empty");
   const partitions = [...new Set(req.partitions)];
   if (partitions.some((p) => p >= deps.partitionCount)) throw invalid(`partitions must be below ${deps.partitionCount}`);
-  if (req.template.length === 0 || req.template.length > MAX_DIMS) throw invalid(`template must have 1 to ${MAX_DIMS} values`);
+  if (req.template.length === 0 || req.template.length > MAX_TEMPLATE_DIMENSIONS) throw invalid(`template must have 1 to ${MAX_TEMPLATE_DIMENSIONS} values`);
   if (!isFiniteVector(req.template)) throw invalid("template values must be finite numbers");
-  return { modality, partitions };
+  return { modality, partitions, exhaustive: req.mode === SearchMode.EXHAUSTIVE };
 }
 
 export function shardHandlers(deps: HandlerDeps): ServiceImpl<typeof ShardService.method> {
   return {
     async shardSearch(req) {
-      const { modality, partitions } = validate(req, deps);
+      const { modality, partitions, exhaustive } = validate(req, deps);
       const missing = partitions.filter((p) => !deps.state.isLoaded(p));
       if (missing.length > 0) {
         // UNAVAILABLE rather than an argument error: another replica may hold them, so the coordinator retries there.
         throw new AppError(ErrorCode.UNAVAILABLE, `partitions ${missing.join(",")} are not served by this replica`);
       }
-      const mode = req.mode === SearchMode.UNSPECIFIED ? deps.defaultModes.get(req.modality) ?? SearchMode.APPROXIMATE : req.mode;
-      if (mode !== SearchMode.APPROXIMATE && mode !== SearchMode.EXHAUSTIVE) throw invalid("unknown search mode");
       const appliedSequence = deps.state.appliedSequence();
-      const stop = deps.metrics.searchDuration.startTimer({ mode: mode === SearchMode.EXHAUSTIVE ? "exhaustive" : "approximate" });
+      const stop = deps.metrics.searchDuration.startTimer({ mode: exhaustive ? "exhaustive" : "approximate" });
       try {
-        const results = await deps.index.search(modality, partitions, quantize(req.template), req.k, mode === SearchMode.EXHAUSTIVE);
+        const results = await deps.index.search(modality, partitions, quantize(req.template), req.k, exhaustive);
         return {
           hits: results.flatMap((r) => r.hits.map((h) => ({ id: h.id, similarity: h.similarity, partition: r.partition }))),
           appliedSequence: BigInt(appliedSequence),

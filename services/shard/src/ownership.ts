@@ -1,7 +1,5 @@
 import { Etcd3 } from "etcd3";
-import { Assignment, assignmentKey, etcdCredentials, PARTITION_COUNT_KEY, type Logger, type TlsFiles } from "@taj/common";
-
-export const DEFAULT_PARTITION_COUNT = 16;
+import { Assignment, assignmentKey, etcdCredentials, parsePartitionCount, PARTITION_COUNT_KEY, type Logger, type TlsFiles } from "@taj/common";
 
 export function etcdClient(endpoints: string[], tls: TlsFiles): Etcd3 {
   // A bounded deadline on unary calls: an unreachable etcd must fail calls, not hang them.
@@ -15,9 +13,8 @@ export function etcdClient(endpoints: string[], tls: TlsFiles): Etcd3 {
 
 export async function readPartitionCount(etcd: Etcd3): Promise<number> {
   const raw = await etcd.get(PARTITION_COUNT_KEY).string();
-  if (raw === null) return DEFAULT_PARTITION_COUNT;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1 || n > 65536) throw new Error(`bad partition count in etcd: ${raw}`);
+  const n = parsePartitionCount(raw);
+  if (n === undefined) throw new Error(`bad partition count in etcd: ${raw}`);
   return n;
 }
 

@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { connect, type NatsConnection } from "nats";
-import { Modality, SearchMode, ShardService } from "@taj/proto";
+import { ShardService } from "@taj/proto";
 import {
-  ALLOWED_PEERS, addService, ensureTemplateStream, memberKey, natsTls, serverCredentials, startGrpcServer, startMetrics, tlsFilesOf,
+  ALLOWED_PEERS, StreamWatch, TEMPLATE_STREAM, addService, memberKey, templateStreamSpec, natsTls, serverCredentials, startGrpcServer, startMetrics, tlsFilesOf,
   type GrpcServer, type Logger, type Metrics,
 } from "@taj/common";
 import type { ShardConfig } from "./config.ts";
@@ -20,7 +20,6 @@ export interface Replica {
   stop(): Promise<void>;
 }
 
-const modeOf = (m: "approximate" | "exhaustive") => (m === "exhaustive" ? SearchMode.EXHAUSTIVE : SearchMode.APPROXIMATE);
 
 /** Starts one shard replica: snapshot, log tail, gRPC, then etcd membership once caught up. */
 export async function startReplica(cfg: ShardConfig, logger: Logger): Promise<Replica> {
@@ -59,9 +58,29 @@ export async function startReplica(cfg: ShardConfig, logger: Logger): Promise<Re
     logger.warn({ err }, "snapshot unreadable: rebuilding from the log");
   }
 
+  const grpc: GrpcServer = await startGrpcServer({
+    host: cfg.GRPC_HOST,
+    port: cfg.GRPC_PORT,
+    logger,
+    serviceNames: [ShardService.typeName],
+    credentials: serverCredentials(tls, { requireClientCert: true }),
+    onServingChange: metrics.setReady,
+    register: (server) =>
+      addService(server, ShardService, shardHandlers({
+        shardId: cfg.SHARD_ID, site: cfg.SITE, partitionCount, index, state, metrics: m,
+        snapshotSequence: () => snapshotSequence,
+      }), logger, { allowedPeers: ALLOWED_PEERS.shard }),
+  });
+  grpc.setServing(false); // until the template stream is verified (below)
   const nc: NatsConnection = await connect({ servers: cfg.NATS_URLS, name: `shard-${cfg.SITE}-${cfg.SHARD_ID}`, maxReconnectAttempts: -1, ...natsTls(tls, "shard") });
   const jsm = await nc.jetstreamManager();
-  const stream = await ensureTemplateStream(jsm, { replicas: cfg.LOG_REPLICAS });
+  // The bootstrap (`tajctl init`) owns the stream: until it exists as specified the replica waits
+  // here, its health NOT_SERVING, and checks again every STREAM_CHECK_INTERVAL_MS.
+  const streams = await StreamWatch.start(jsm, [templateStreamSpec({ replicas: cfg.LOG_REPLICAS })], {
+    intervalMs: cfg.STREAM_CHECK_INTERVAL_MS, logger, onChange: (ok) => grpc.setServing(ok),
+  });
+  await streams.ready();
+  const stream = await jsm.streams.info(TEMPLATE_STREAM);
   const lastSequence = stream.state.last_seq;
   if ([...known.values()].some((s) => s > lastSequence)) {
     // The log is behind the snapshot: the stream was recreated. The log is the truth.
@@ -129,24 +148,6 @@ export async function startReplica(cfg: ShardConfig, logger: Logger): Promise<Re
     },
   });
 
-  const defaultModes = new Map<Modality, SearchMode>([
-    [Modality.FACE, modeOf(cfg.DEFAULT_SEARCH_MODE_FACE)],
-    [Modality.TATTOO, modeOf(cfg.DEFAULT_SEARCH_MODE_TATTOO)],
-    [Modality.MARK, modeOf(cfg.DEFAULT_SEARCH_MODE_MARK)],
-  ]);
-  const grpc: GrpcServer = await startGrpcServer({
-    host: cfg.GRPC_HOST,
-    port: cfg.GRPC_PORT,
-    logger,
-    serviceNames: [ShardService.typeName],
-    credentials: serverCredentials(tls, { requireClientCert: true }),
-    onServingChange: metrics.setReady,
-    register: (server) =>
-      addService(server, ShardService, shardHandlers({
-        shardId: cfg.SHARD_ID, site: cfg.SITE, partitionCount, defaultModes, index, state, metrics: m,
-        snapshotSequence: () => snapshotSequence,
-      }), logger, { allowedPeers: ALLOWED_PEERS.shard }),
-  });
   advertise = cfg.ADVERTISE_ADDRESS ?? `${cfg.GRPC_HOST}:${grpc.port}`;
 
   await serial.run(async () => {
@@ -218,6 +219,7 @@ export async function startReplica(cfg: ShardConfig, logger: Logger): Promise<Re
     port: grpc.port,
     async stop() {
       stopping = true;
+      streams.stop();
       clearInterval(snapshotTimer);
       clearInterval(headTimer);
       clearTimeout(purgeTimer);

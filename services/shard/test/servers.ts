@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { rmSync } from "node:fs";
 import { connect } from "nats";
 import { Etcd3 } from "etcd3";
-import { channelCredentials, etcdCredentials, natsTls } from "@taj/common";
+import { bootstrapStreams, channelCredentials, clusterStreams, etcdCredentials, natsTls } from "@taj/common";
 import { sharedTestPki, tlsEnvOf } from "@taj/devcluster";
 import { tempDir } from "./helpers.ts";
 
@@ -66,14 +66,19 @@ export const admin = {
 /** TLS_* of a shard process under test. */
 export const shardTlsEnv = (name: string) => tlsEnvOf(pki.issue("shard", name));
 
-export async function startNats(port: number): Promise<TestServer> {
+/** A real nats-server; its streams made by the cluster bootstrap (as devcluster and `tajctl init` do) unless `bootstrap` is false. */
+export async function startNats(port: number, options: { bootstrap?: boolean } = {}): Promise<TestServer> {
   const dir = tempDir("shard-nats-");
   const tls = pki.issue("nats", "test-nats");
   const server = started("nats-server", ["-js", "-sd", dir, "-a", "127.0.0.1", "-p", String(port),
     "--tlsverify", "--tlscert", tls.certFile, "--tlskey", tls.keyFile, "--tlscacert", tls.caFile], dir, `nats://127.0.0.1:${port}`);
   await waitFor("nats-server", async () => {
     const nc = await connect({ servers: server.url, reconnect: false, ...natsTls(pki.admin, "admin") });
-    await nc.close();
+    try {
+      if (options.bootstrap !== false) await bootstrapStreams(await nc.jetstreamManager(), clusterStreams({ replicas: 1 }));
+    } finally {
+      await nc.close();
+    }
     return true;
   });
   return server;

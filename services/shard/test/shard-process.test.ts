@@ -92,7 +92,7 @@ test("shard process: feed, search, assignment changes, kill -9 + snapshot + tail
     deleted.add(id);
   };
 
-  // The stream is created by the shard; publishing before it starts needs it too, so start first.
+  // The stream is the bootstrap's (made by startNats); the shard is started first as before.
   let shard = startShard(dataDir, nats, etcdServer);
   const client: ServiceClient<typeof ShardService.method> = createClient(ShardService, `127.0.0.1:${GRPC_PORT}`, admin.grpc);
   cleanup.push(() => client.close());
@@ -134,7 +134,7 @@ test("shard process: feed, search, assignment changes, kill -9 + snapshot + tail
 
   const inP0 = [...model.keys()].filter((id) => owned(id, [0]));
   const a = inP0[0]!;
-  for (const mode of [SearchMode.APPROXIMATE, SearchMode.EXHAUSTIVE, SearchMode.UNSPECIFIED]) {
+  for (const mode of [SearchMode.APPROXIMATE, SearchMode.EXHAUSTIVE]) {
     const r = await search(a, model.get(a)!, mode);
     assert.equal(r.hits[0]?.id, a);
     assert.equal(r.hits[0]?.partition, 0);
@@ -144,6 +144,8 @@ test("shard process: feed, search, assignment changes, kill -9 + snapshot + tail
   // Partition 3 is not assigned: UNAVAILABLE, so a coordinator tries another replica.
   const inP3 = [...model.keys()].find((id) => owned(id, [3]))!;
   await assert.rejects(search(inP3, model.get(inP3)!, SearchMode.EXHAUSTIVE), (e) => e instanceof AppError && e.code === ErrorCode.UNAVAILABLE);
+  // No default mode here (the gateway resolves it): UNSPECIFIED is a bad request.
+  await assert.rejects(search(a, model.get(a)!, SearchMode.UNSPECIFIED), (e) => e instanceof AppError && e.code === ErrorCode.INVALID_ARGUMENT);
   // Bad input: k out of range, wrong dimensions.
   await assert.rejects(search(a, model.get(a)!, SearchMode.EXHAUSTIVE, 0), (e) => e instanceof AppError && e.code === ErrorCode.INVALID_ARGUMENT);
   await assert.rejects(search(a, model.get(a)!.subarray(0, 100), SearchMode.EXHAUSTIVE), (e) => e instanceof AppError && e.code === ErrorCode.INVALID_ARGUMENT);

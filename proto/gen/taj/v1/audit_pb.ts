@@ -166,6 +166,8 @@ export type AuditSearch = Message<"taj.v1.AuditSearch"> & {
   maxCandidates: number;
 
   /**
+   * The mode that ran, as the answer said: never UNSPECIFIED.
+   *
    * @generated from field: taj.v1.SearchMode mode = 3;
    */
   mode: SearchMode;

@@ -221,7 +221,9 @@ export const ModalitySchema: GenEnum<Modality> = /*@__PURE__*/
   enumDesc(file_taj_v1_common, 0);
 
 /**
- * How the shards search. UNSPECIFIED uses the modality's configured default.
+ * How the shards search. In a SearchRequest, UNSPECIFIED means the modality's default, which
+ * the gateway resolves (DEFAULT_SEARCH_MODE_<MODALITY>); every answer, audit event and internal
+ * request carries the mode that ran, never UNSPECIFIED.
  *
  * @generated from enum taj.v1.SearchMode
  */

@@ -41,6 +41,8 @@ export type CoordinatedSearchRequest = Message<"taj.v1.CoordinatedSearchRequest"
   maxCandidates: number;
 
   /**
+   * APPROXIMATE or EXHAUSTIVE, resolved by the gateway: UNSPECIFIED is INVALID_ARGUMENT.
+   *
    * @generated from field: taj.v1.SearchMode mode = 5;
    */
   mode: SearchMode;

@@ -132,6 +132,8 @@ export type SearchRequest = Message<"taj.v1.SearchRequest"> & {
   faceBox?: Box | undefined;
 
   /**
+   * UNSPECIFIED: the administrator's default for the modality (like the threshold).
+   *
    * @generated from field: taj.v1.SearchMode mode = 7;
    */
   mode: SearchMode;
@@ -198,6 +200,8 @@ export type SearchResponse = Message<"taj.v1.SearchResponse"> & {
   maxCandidates: number;
 
   /**
+   * The mode that ran (the request's, or the modality's default): never UNSPECIFIED.
+   *
    * @generated from field: taj.v1.SearchMode mode = 8;
    */
   mode: SearchMode;

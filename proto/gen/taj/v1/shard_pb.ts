@@ -41,6 +41,8 @@ export type ShardSearchRequest = Message<"taj.v1.ShardSearchRequest"> & {
   k: number;
 
   /**
+   * APPROXIMATE or EXHAUSTIVE, as the coordinator was asked: UNSPECIFIED is INVALID_ARGUMENT.
+   *
    * @generated from field: taj.v1.SearchMode mode = 5;
    */
   mode: SearchMode;

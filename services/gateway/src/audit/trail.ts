@@ -2,8 +2,8 @@ import { connect, type JetStreamClient, type JetStreamManager, type NatsConnecti
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import {
   natsTls, type TlsFiles,
-  AUDIT_STREAM, AppError, auditSubject, decodeAuditEvent, decodeAuditRecord, ensureAuditStream, isNoMessage, scanAuditStream, sealAuditEvent,
-  type AuditStreamOptions, type Logger, type ReadAuditOptions, type StoredAuditMessage,
+  AUDIT_STREAM, AppError, auditSubject, decodeAuditEvent, decodeAuditRecord, isNoMessage, scanAuditStream, sealAuditEvent,
+  type Logger, type ReadAuditOptions, type StoredAuditMessage,
 } from "@taj/common";
 import { AuditEventSchema, ErrorCode, type AuditEvent } from "@taj/proto";
 
@@ -38,7 +38,7 @@ export function auditUnreadable(cause: unknown): AppError {
 /** What the service uses of the trail (unit tests stand in for it). */
 export type AuditPort = Pick<AuditTrail, "append" | "scan">;
 
-export interface AuditTrailOptions extends AuditStreamOptions {
+export interface AuditTrailOptions {
   gatewayId: string;
   /** How long one append may take, retries included, before the call fails AUDIT_UNAVAILABLE. */
   appendTimeoutMs: number;
@@ -95,11 +95,15 @@ export class AuditTrail {
 
   static async #start(nc: NatsConnection, options: AuditTrailOptions, logger: Logger, owns: boolean): Promise<AuditTrail> {
     const jsm = await nc.jetstreamManager();
-    // The cluster bootstrap creates it; a gateway alone (tests, a first start) creates it the same way.
-    await ensureAuditStream(jsm, options);
+    // The cluster bootstrap creates the stream (the gateway verifies it, see app.ts); until it
+    // exists the head cannot be read, and the first append reads it instead.
     const trail = new AuditTrail(nc, nc.jetstream(), jsm, options, logger, owns);
-    trail.#head = await trail.#readHead();
-    logger.info({ gatewayId: options.gatewayId, chainSequence: String(trail.#head.chainSequence) }, "audit chain resumed");
+    try {
+      trail.#head = await trail.#readHead();
+      logger.info({ gatewayId: options.gatewayId, chainSequence: String(trail.#head.chainSequence) }, "audit chain resumed");
+    } catch (err) {
+      logger.warn({ err, gatewayId: options.gatewayId }, "audit chain head not readable yet; read at the first append");
+    }
     return trail;
   }
 
