@@ -22,7 +22,9 @@ type Obj = Record<string, unknown>;
 const k8s = join(repoRoot, "deploy", "k8s");
 const OVERLAYS = ["site-a", "site-b", "witness"] as const;
 const NAMESPACE: Record<(typeof OVERLAYS)[number], string> = { "site-a": "taj-site-a", "site-b": "taj-site-b", witness: "taj-witness" };
-const IMAGE = /^registry\.local\/taj\/(matching|nats-server|etcd):[0-9][\w.-]*$/;
+// The services' images are scripts/build-images.sh's (taj/<service>:<package.json version>).
+const IMAGE = /^registry\.local\/taj\/(gateway|extractor|coordinator|shard|nats-server|etcd):[0-9][\w.-]*$/;
+const VERSION = (JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as { version: string }).version;
 const SERVICES = ["gateway", "extractor", "coordinator"];
 
 function at(o: unknown, path: string): unknown {
@@ -136,6 +138,8 @@ for (const overlay of OVERLAYS) {
         for (const c of [...list(pod, "initContainers"), ...list(pod, "containers")]) {
           const where = `${id(w)} ${String(c.name)}`;
           assert.match(String(c.image), IMAGE, `${where} image`);
+          const own = /^registry\.local\/taj\/(gateway|extractor|coordinator|shard):(.*)$/.exec(String(c.image));
+          if (own) assert.equal(own[2], VERSION, `${where}: the tag build-images.sh gives (package.json version)`);
           assert.equal(at(c, "securityContext.allowPrivilegeEscalation"), false, where);
           assert.equal(at(c, "securityContext.readOnlyRootFilesystem"), true, where);
           assert.deepEqual(at(c, "securityContext.capabilities.drop"), ["ALL"], where);
