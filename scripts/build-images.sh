@@ -20,6 +20,8 @@ NODE_INTEGRITY="sha512-PeHQM8wAdmHtZA1mBocygZxs5LiUWtsJezQTkBd0iY987KpGrD1O2tVEy
 APP_UID=10001
 APP_GID=10001
 IMAGES=(gateway extractor shard coordinator tajctl)
+# On every image this script builds: the prune at the end touches only those.
+OURS=io.taj.built-by=scripts/build-images.sh
 # minbase has no shell-free variant; docs, man pages and translations are left out (never read).
 MMDEBSTRAP_ARGS=(--variant=minbase --include=libstdc++6 --format=tar
   --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/doc/*'
@@ -82,7 +84,7 @@ tar -xzf "$node_tgz" -C "$rt/usr/local/bin" --strip-components=2 package/bin/nod
 tar -xf "$base_tar" -C "$rt" ./etc/passwd ./etc/group
 echo "taj:x:$APP_UID:$APP_GID:TAJ service:/nonexistent:/usr/sbin/nologin" >> "$rt/etc/passwd"
 echo "taj:x:$APP_GID:" >> "$rt/etc/group"
-podman build --quiet --layers -f deploy/images/runtime.Dockerfile -t localhost/taj/node20:bookworm "$rt" >/dev/null
+podman build --quiet --layers --label "$OURS" -f deploy/images/runtime.Dockerfile -t localhost/taj/node20:bookworm "$rt" >/dev/null
 
 step "3. application files (deploy/images/stage.ts)"
 node --import tsx deploy/images/stage.ts --out "$ctx"
@@ -90,7 +92,7 @@ node --import tsx deploy/images/stage.ts --out "$ctx"
 step "4. podman build"
 for name in "${IMAGES[@]}"; do
   t0=$SECONDS
-  podman build --quiet --layers -f "deploy/images/$name.Dockerfile" \
+  podman build --quiet --layers --label "$OURS" -f "deploy/images/$name.Dockerfile" \
     --label "org.opencontainers.image.version=$version" --label "org.opencontainers.image.revision=$revision" \
     -t "localhost/taj/$name:$version" "$ctx/$name" >/dev/null
   echo "taj/$name:$version built in $((SECONDS - t0)) s"
@@ -101,8 +103,8 @@ for name in "${IMAGES[@]}"; do
   rm -f "$out/$name.oci.tar"
   podman save --quiet --format oci-archive -o "$out/$name.oci.tar" "localhost/taj/$name:$version"
 done
-# Only the newest of each tag is kept: earlier builds' images are dangling now.
-podman image prune --force >/dev/null
+# Earlier builds of these tags are dangling now; other images on the machine are left alone.
+podman image prune --force --filter "label=$OURS" >/dev/null
 
 printf '\n%-24s %10s %12s\n' image "size MB" "archive MB"
 for name in "${IMAGES[@]}"; do
