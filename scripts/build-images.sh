@@ -37,7 +37,7 @@ rebuild_base=false
 [ "${1:-}" = "--rebuild-base" ] && rebuild_base=true
 
 [ "$(id -u)" -eq 0 ] || { echo "build-images: needs root (mmdebstrap's root mode, podman's storage)" >&2; exit 1; }
-for tool in podman mmdebstrap tar sha256sum npm; do
+for tool in podman mmdebstrap tar sha256sum openssl npm; do
   command -v "$tool" >/dev/null || { echo "build-images: $tool not found: run 'bash scripts/install-deps.sh --images'" >&2; exit 1; }
 done
 mkdir -p "$cache" "$ctx"
@@ -50,7 +50,9 @@ step "1. Debian 12 base (mmdebstrap ${MMDEBSTRAP_ARGS[*]})"
 # releases, security updates); --rebuild-base takes them in.
 base_hash="$(printf '%s\n' "$(mmdebstrap --version)" "${MMDEBSTRAP_ARGS[@]}" | sha256sum | cut -c1-16)"
 base_tar="$cache/base-$base_hash.tar"
+made_base=false
 if $rebuild_base || [ ! -s "$base_tar" ]; then
+  made_base=true
   rm -f "$cache"/base-*.tar
   t0=$SECONDS
   mmdebstrap --quiet "${MMDEBSTRAP_ARGS[@]}" "$base_tar.partial"
@@ -59,7 +61,7 @@ if $rebuild_base || [ ! -s "$base_tar" ]; then
 else
   echo "cached: $base_tar"
 fi
-if ! podman image exists "localhost/taj/base:$base_hash"; then
+if $made_base || ! podman image exists "localhost/taj/base:$base_hash"; then
   podman import --quiet --change 'ENV PATH=/usr/local/bin:/usr/bin:/bin' "$base_tar" "localhost/taj/base:$base_hash" >/dev/null
 fi
 podman tag "localhost/taj/base:$base_hash" localhost/taj/base:bookworm
