@@ -11,6 +11,7 @@
 #   - the npm dependencies, with `npm ci`, when node_modules is missing or does not match the lock file.
 # --servers-only: the Debian packages only (what the launcher calls when a binary is missing).
 # --netns: also iproute2, nftables, iputils-ping (the failover drills' network namespaces), then exit.
+# --images: also podman, mmdebstrap and uidmap (scripts/build-images.sh), then exit.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -80,6 +81,18 @@ if [ "${1:-}" = "--netns" ]; then
     echo "install-deps: installing iproute2, nftables, iputils-ping from Debian"
     apt-get update -qq
     env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 nftables iputils-ping >/dev/null
+  fi
+  exit 0
+fi
+
+if [ "${1:-}" = "--images" ]; then
+  # The container images (scripts/build-images.sh): a Debian root filesystem by mmdebstrap, COPY-only
+  # builds and OCI archives by podman; uidmap for podman's user namespaces when run without root.
+  if ! have podman || ! have mmdebstrap || ! have newuidmap; then
+    what="podman, mmdebstrap, uidmap"
+    echo "install-deps: installing $what from Debian"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman mmdebstrap uidmap >/dev/null
   fi
   exit 0
 fi

@@ -33,7 +33,8 @@ echo "proto/gen matches proto/taj"
 step "tests"
 shopt -s nullglob
 # Explicit files: given a directory, node's runner finds no .ts test at all.
-unit=(packages/*/test/*.test.ts services/*/test/*.test.ts drills/test/*.test.ts)
+# deploy/images/test/images.test.ts needs root and the built images: .ci/run runs it after building them.
+unit=(packages/*/test/*.test.ts services/*/test/*.test.ts drills/test/*.test.ts deploy/images/test/closure.test.ts)
 integration=(test/*.test.ts)
 files=("${unit[@]}" "${integration[@]}")
 if [ "${#files[@]}" -eq 0 ]; then

@@ -17,12 +17,16 @@ import { NetworkPolicy } from "kubernetes-models/networking.k8s.io/v1";
 import { Application } from "@kubernetes-models/argo-cd/argoproj.io/v1alpha1";
 import { findBinary, repoRoot, sharedTestPki } from "@taj/devcluster";
 import { natsRouteTls, natsSecurityConfig } from "../src/nats-auth.ts";
+// What the images are (deploy/images is no package: files of this repository, like deploy/k8s).
+import { IMAGES, NODE_PATH, entrypointOf } from "../../../deploy/images/images.ts";
 
 type Obj = Record<string, unknown>;
 const k8s = join(repoRoot, "deploy", "k8s");
 const OVERLAYS = ["site-a", "site-b", "witness"] as const;
 const NAMESPACE: Record<(typeof OVERLAYS)[number], string> = { "site-a": "taj-site-a", "site-b": "taj-site-b", witness: "taj-witness" };
-const IMAGE = /^registry\.local\/taj\/(matching|nats-server|etcd):[0-9][\w.-]*$/;
+// The services' images are scripts/build-images.sh's (taj/<service>:<package.json version>).
+const IMAGE = /^registry\.local\/taj\/(gateway|extractor|coordinator|shard|nats-server|etcd):[0-9][\w.-]*$/;
+const VERSION = (JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as { version: string }).version;
 const SERVICES = ["gateway", "extractor", "coordinator"];
 
 function at(o: unknown, path: string): unknown {
@@ -136,6 +140,8 @@ for (const overlay of OVERLAYS) {
         for (const c of [...list(pod, "initContainers"), ...list(pod, "containers")]) {
           const where = `${id(w)} ${String(c.name)}`;
           assert.match(String(c.image), IMAGE, `${where} image`);
+          const own = /^registry\.local\/taj\/(gateway|extractor|coordinator|shard):(.*)$/.exec(String(c.image));
+          if (own) assert.equal(own[2], VERSION, `${where}: the tag build-images.sh gives (package.json version)`);
           assert.equal(at(c, "securityContext.allowPrivilegeEscalation"), false, where);
           assert.equal(at(c, "securityContext.readOnlyRootFilesystem"), true, where);
           assert.deepEqual(at(c, "securityContext.capabilities.drop"), ["ALL"], where);
@@ -202,6 +208,27 @@ for (const overlay of OVERLAYS) {
         assert.equal(list(s, "spec.template.spec.volumes").find((v) => v.name === "tls")?.secret !== undefined, true);
         assert.equal(at(list(s, "spec.template.spec.volumes").find((v) => v.name === "tls"), "secret.secretName"), secret);
       }
+    });
+
+    test("each service container runs its own image, and a command there starts what the image's entry point starts", () => {
+      const seen = new Set<string>();
+      for (const w of workloads()) {
+        for (const c of list(at(w, "spec.template.spec") as Obj, "containers")) {
+          const own = /^registry\.local\/taj\/(gateway|extractor|coordinator|shard):/.exec(String(c.image));
+          if (!own) continue;
+          const spec = IMAGES.find((i) => i.name === own[1]);
+          assert.ok(spec, `${id(w)}: scripts/build-images.sh builds ${own[1]}`);
+          seen.add(spec.name);
+          // No command = the image's ENTRYPOINT; one given must not start another service, or
+          // bypass the entry point's flags ("node" is on the image's PATH).
+          if (c.command === undefined) continue;
+          const [node, ...args] = c.command as string[];
+          assert.ok(node === "node" || node === NODE_PATH, `${id(w)}: command runs node (${String(node)})`);
+          assert.deepEqual(args, entrypointOf(spec).slice(1), `${id(w)}: command = the image's entry point`);
+        }
+      }
+      // A site runs all four services; the witness none.
+      assert.deepEqual([...seen].sort(), overlay === "witness" ? [] : ["coordinator", "extractor", "gateway", "shard"]);
     });
 
     test("nats-server 2.10 accepts the rendered config (nats-server -t, certificates of a test CA)", () => {
