@@ -20,8 +20,8 @@ import * as grpc from "@grpc/grpc-js";
 import { Etcd3 } from "etcd3";
 import { connect } from "nats";
 import {
-  PARTITION_COUNT_KEY, assignmentKey, channelCredentials, createClient, ensureAuditStream, ensureTemplateStream, etcdCredentials,
-  natsTls, AUDIT_MAX_AGE_DAYS_DEFAULT, type PeerKind,
+  PARTITION_COUNT_KEY, assignmentKey, bootstrapStreams, channelCredentials, clusterStreams, createClient, etcdCredentials,
+  natsTls, type PeerKind,
 } from "@taj/common";
 import { MatchingService } from "@taj/proto";
 import {
@@ -163,8 +163,8 @@ before(async () => {
   client.close();
   const nc = await connect({ servers: nats.urls, ...natsTls(pki.admin, "admin") });
   const jsm = await nc.jetstreamManager();
-  await ensureTemplateStream(jsm, { replicas: 1 });
-  await ensureAuditStream(jsm, { replicas: 1, maxAgeDays: AUDIT_MAX_AGE_DAYS_DEFAULT, maxBytes: 0 });
+  // The bootstrap's job (tajctl init in production): services only check the streams.
+  await bootstrapStreams(jsm, clusterStreams({ replicas: 1 }));
   await nc.close();
   mkdirSync(shardData);
   chownSync(shardData, APP_UID, APP_GID);
