@@ -1,10 +1,12 @@
-import { Counter, Histogram } from "@taj/common";
+import { Counter, Gauge, Histogram } from "@taj/common";
 import type { Registry } from "prom-client";
 import type { StageTimings } from "./pipeline.ts";
 
 export interface ExtractorMetrics {
   observe(modality: string, timings: StageTimings): void;
   error(modality: string, code: string): void;
+  /** Counts an extraction as running until the returned function is called. */
+  started(modality: string): () => void;
 }
 
 const STAGES: [keyof StageTimings, string][] = [
@@ -28,7 +30,18 @@ export function createExtractorMetrics(registry: Registry): ExtractorMetrics {
     labelNames: ["modality", "code"] as const,
     registers: [registry],
   });
+  // No queue of its own: every call runs at once (the gateway's pool bounds how many it sends).
+  const inFlight = new Gauge({
+    name: "taj_extractor_in_flight",
+    help: "Extractions running in this process",
+    labelNames: ["modality"] as const,
+    registers: [registry],
+  });
   return {
+    started(modality) {
+      inFlight.inc({ modality });
+      return () => inFlight.dec({ modality });
+    },
     observe(modality, timings) {
       for (const [key, stage] of STAGES) {
         if (timings[key] > 0) duration.observe({ modality, stage }, timings[key] / 1000);

@@ -1,6 +1,5 @@
 import { ExtractorService } from "@taj/proto";
-import { ALLOWED_PEERS, addService, serverCredentials, startGrpcServer, tlsFilesOf, type GrpcServer, type Logger } from "@taj/common";
-import type { Registry } from "prom-client";
+import { ALLOWED_PEERS, addService, serverCredentials, startGrpcServer, tlsFilesOf, type GrpcServer, type Logger, type Metrics } from "@taj/common";
 import { Extractor } from "./extractor.ts";
 import { extractHandler } from "./handlers/extract.ts";
 import { createExtractorMetrics } from "./metrics.ts";
@@ -10,9 +9,9 @@ import type { ExtractorEnv } from "./config.ts";
 /** Loads the models once, then serves ExtractorService (plus health and reflection). */
 export async function startExtractor(
   env: Pick<ExtractorEnv, "GRPC_HOST" | "GRPC_PORT" | "TLS_CA_FILE" | "TLS_CERT_FILE" | "TLS_KEY_FILE" | "TLS_RELOAD_INTERVAL_MS" | "MODALITIES_CONFIG" | "MAX_IMAGE_BYTES" | "MAX_IMAGE_PIXELS" | "ORT_THREADS">,
-  registry: Registry,
+  /** The process's metrics (RPC durations, /readyz) and where the extractor's own go. */
+  metrics: Pick<Metrics, "registry" | "rpcDuration" | "setReady">,
   logger: Logger,
-  onServingChange?: (serving: boolean) => void,
 ): Promise<{ server: GrpcServer; extractor: Extractor }> {
   const modalities = loadModalities(env.MODALITIES_CONFIG);
   const extractor = await Extractor.create(
@@ -21,16 +20,16 @@ export async function startExtractor(
     env.ORT_THREADS,
   );
   logger.info({ modalities: extractor.modalities }, "extraction pipelines loaded");
-  const metrics = createExtractorMetrics(registry);
+  const extractorMetrics = createExtractorMetrics(metrics.registry);
   const server = await startGrpcServer({
     host: env.GRPC_HOST,
     port: env.GRPC_PORT,
     logger,
     serviceNames: [ExtractorService.typeName],
     credentials: serverCredentials(tlsFilesOf(env), { requireClientCert: true }),
-    ...(onServingChange ? { onServingChange } : {}),
+    metrics,
     register: (s) =>
-      addService(s, ExtractorService, { extract: extractHandler(extractor, metrics) }, logger, { allowedPeers: ALLOWED_PEERS.extractor }),
+      addService(s, ExtractorService, { extract: extractHandler(extractor, extractorMetrics) }, logger, { allowedPeers: ALLOWED_PEERS.extractor }),
   });
   return { server, extractor };
 }

@@ -24,8 +24,8 @@ const modeOf = (m: "approximate" | "exhaustive") => (m === "exhaustive" ? Search
 
 /** Starts one shard replica: snapshot, log tail, gRPC, then etcd membership once caught up. */
 export async function startReplica(cfg: ShardConfig, logger: Logger): Promise<Replica> {
-  const metrics: Metrics = await startMetrics("shard", cfg.METRICS_PORT, cfg.GRPC_HOST, logger);
   const tls = tlsFilesOf(cfg);
+  const metrics: Metrics = await startMetrics("shard", cfg.METRICS_PORT, cfg.GRPC_HOST, logger, { tls, labels: { site: cfg.SITE, shard: cfg.SHARD_ID } });
   const etcd = etcdClient(cfg.ETCD_ENDPOINTS, tls);
   const partitionCount = await readPartitionCount(etcd);
   const state = new PartitionState();
@@ -37,7 +37,15 @@ export async function startReplica(cfg: ShardConfig, logger: Logger): Promise<Re
       process.exit(1);
     },
   );
-  const m = shardMetrics(metrics.registry, index, state);
+  // Read by the gauges (metrics.ts): the log's head as last seen, and since when the snapshot lags.
+  let logLastSequence = 0;
+  let logReachable = true;
+  let unsnapshottedSince: number | undefined;
+  const m = shardMetrics(metrics.registry, index, state, {
+    logLastSequence: () => Math.max(logLastSequence, state.consumerPosition()),
+    logReachable: () => logReachable,
+    unsnapshottedSinceMs: () => unsnapshottedSince,
+  });
 
   let assignmentChange: (partitions: number[]) => void = () => {};
   const assignment = await watchAssignment(etcd, cfg.SITE, cfg.SHARD_ID, partitionCount, logger, (p) => assignmentChange(p));
@@ -63,6 +71,7 @@ export async function startReplica(cfg: ShardConfig, logger: Logger): Promise<Re
   const jsm = await nc.jetstreamManager();
   const stream = await ensureTemplateStream(jsm, { replicas: cfg.LOG_REPLICAS });
   const lastSequence = stream.state.last_seq;
+  logLastSequence = lastSequence;
   if ([...known.values()].some((s) => s > lastSequence)) {
     // The log is behind the snapshot: the stream was recreated. The log is the truth.
     logger.warn({ lastSequence, snapshotSequence }, "snapshot is ahead of the log: discarding it and rebuilding");
@@ -76,12 +85,16 @@ export async function startReplica(cfg: ShardConfig, logger: Logger): Promise<Re
   const snapshot = async (reason: string) => {
     const sequences = state.sequences();
     const signature = JSON.stringify(sequences);
-    if (signature === snapshotTaken) return;
+    if (signature === snapshotTaken) {
+      unsnapshottedSince = undefined;
+      return;
+    }
     const stop = m.snapshotDuration.startTimer();
     const r = await index.snapshot(cfg.DATA_DIR, sequences);
     stop();
     snapshotTaken = signature;
     eventsSinceSnapshot = 0;
+    unsnapshottedSince = undefined;
     const values = Object.values(sequences);
     snapshotSequence = values.length > 0 ? Math.min(...values) : state.consumerPosition();
     logger.info({ reason, snapshotSequence, templates: r.templates }, "snapshot written");
@@ -120,8 +133,8 @@ export async function startReplica(cfg: ShardConfig, logger: Logger): Promise<Re
     consumerName: `shard-${cfg.SITE}-${cfg.SHARD_ID}`,
     batchSize: cfg.APPLY_BATCH,
     logger,
-    async onBatch({ applied, removed, pending }) {
-      m.replayLag.set(pending);
+    async onBatch({ applied, removed }) {
+      if (applied > 0 || removed > 0) unsnapshottedSince ??= Date.now();
       eventsSinceSnapshot += applied;
       if (removed > 0) schedulePurgeSnapshot();
       if (eventsSinceSnapshot >= cfg.SNAPSHOT_EVERY_N_EVENTS) await snapshot("events");
@@ -140,7 +153,7 @@ export async function startReplica(cfg: ShardConfig, logger: Logger): Promise<Re
     logger,
     serviceNames: [ShardService.typeName],
     credentials: serverCredentials(tls, { requireClientCert: true }),
-    onServingChange: metrics.setReady,
+    metrics,
     register: (server) =>
       addService(server, ShardService, shardHandlers({
         shardId: cfg.SHARD_ID, site: cfg.SITE, partitionCount, defaultModes, index, state, metrics: m,
@@ -208,8 +221,18 @@ export async function startReplica(cfg: ShardConfig, logger: Logger): Promise<Re
   }, cfg.SNAPSHOT_INTERVAL_MS);
   const headTimer = setInterval(() => {
     void serial.run(async () => {
-      await feed.checkHead();
-      m.replayLag.set(feed.pending);
+      // The stream's state first: once the consumer is found to have nothing pending after it,
+      // every sequence up to that head is applied or was deleted (checkHead).
+      let head: number;
+      try {
+        head = (await jsm.streams.info(stream.config.name)).state.last_seq;
+        logReachable = true;
+      } catch (err) {
+        logReachable = false;
+        throw err;
+      }
+      logLastSequence = Math.max(logLastSequence, head);
+      await feed.checkHead(head);
       await publishIfChanged();
     }).catch((err: unknown) => logger.warn({ err }, "checking the log head failed"));
   }, 1_000);

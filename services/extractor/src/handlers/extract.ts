@@ -9,6 +9,7 @@ import type { PixelBox } from "../pipeline.ts";
 export function extractHandler(extractor: Extractor, metrics: ExtractorMetrics) {
   return async (request: ExtractRequest, ctx: CallContext): Promise<MessageInitShape<typeof ExtractResponseSchema>> => {
     const label = Modality[request.modality]?.toLowerCase() ?? "unknown";
+    const done = metrics.started(label);
     try {
       if (Date.now() >= ctx.deadline || ctx.signal.aborted) {
         throw new AppError(ErrorCode.DEADLINE_EXCEEDED, "the deadline expired before extraction started");
@@ -35,6 +36,8 @@ export function extractHandler(extractor: Extractor, metrics: ExtractorMetrics) 
     } catch (err) {
       metrics.error(label, errorCodeName(AppError.from(err).code));
       throw err;
+    } finally {
+      done();
     }
   };
 }
