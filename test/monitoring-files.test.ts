@@ -3,16 +3,19 @@
 // the code. (promtool checks the rules' syntax in scripts/test.sh; prometheus.test.ts runs them.)
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { readFileSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { repoRoot } from "@taj/devcluster";
+import { parse } from "yaml";
+import { findBinary, repoRoot } from "@taj/devcluster";
 import { SITES, dashboardText } from "../deploy/monitoring/dashboards.ts";
-import { DASHBOARD_DIR, alertRules, dashboardFiles, dashboardQueries, splitThreshold } from "./monitoring.ts";
+import { RULES_CONFIGMAP, rulesConfigMapText } from "../deploy/monitoring/generate.ts";
+import { DASHBOARD_DIR, RULES_FILE, alertRules, dashboardFiles, dashboardQueries, splitThreshold } from "./monitoring.ts";
 
 /** The runbook sections of docs/operations.md the rules point to (by GitHub heading anchor). */
 const RUNBOOK_ANCHORS = ["lost-site", "lost-shard", "lost-etcd-quorum", "nats-leader-loss", "certificate-rotation", "extractor-pods"];
 
-test("each site's dashboard is exactly what deploy/monitoring/dashboards.ts writes (run it after editing)", () => {
+test("each site's dashboard is exactly what deploy/monitoring/generate.ts writes (run it after editing)", () => {
   assert.deepEqual(dashboardFiles(), SITES.map((s) => `taj-site-${s}.json`));
   for (const site of SITES) {
     assert.equal(readFileSync(join(DASHBOARD_DIR, `taj-site-${site}.json`), "utf8"), dashboardText(site), `taj-site-${site}.json is stale`);
@@ -22,6 +25,19 @@ test("each site's dashboard is exactly what deploy/monitoring/dashboards.ts writ
     const other = SITES.filter((s) => s !== site);
     for (const q of queries) for (const o of other) assert.doesNotMatch(q.expr, new RegExp(`site="${o}"`), `${q.panel}: ${q.expr}`);
   }
+});
+
+test("deploy/k8s/monitoring renders (kubectl kustomize) to one ConfigMap holding taj.rules.yml as it is", () => {
+  assert.equal(readFileSync(RULES_CONFIGMAP, "utf8"), rulesConfigMapText(), "prometheus-rules.yaml is stale: run deploy/monitoring/generate.ts");
+  const kubectl = findBinary("kubectl");
+  assert.ok(kubectl, "kubectl not found: run `bash scripts/install-deps.sh` (Debian's kubernetes-client)");
+  const rendered = parse(execFileSync(kubectl, ["kustomize", join(repoRoot, "deploy", "k8s", "monitoring")], { encoding: "utf8" })) as {
+    kind: string; metadata: { name: string; namespace: string }; data: Record<string, string>;
+  };
+  assert.equal(rendered.kind, "ConfigMap");
+  assert.equal(rendered.metadata.namespace, "monitoring");
+  assert.deepEqual(Object.keys(rendered.data), ["taj.rules.yml"]);
+  assert.equal(rendered.data["taj.rules.yml"], readFileSync(RULES_FILE, "utf8"));
 });
 
 test("every alert rule is '<query> <comparison> <number>', waits (for:), has a severity and a runbook section", () => {
