@@ -85,7 +85,7 @@ before(async () => {
 
   // Traffic through both sites' gateways, so the series that exist only once a call was made
   // (per-RPC, per-modality, per-stage) exist at both sites: enrolments, searches, a refusal.
-  const caller = await cluster.issuer.metadata({ sub: "prometheus-test", roles: ["search", "enroll"] });
+  const caller = await cluster.issuer.metadata({ sub: "prometheus-test", roles: ["search", "enroll", "admin"] });
   const photos = (await loadSamplePhotos()).slice(0, 2);
   for (const [i, address] of Object.values(cluster.addresses.gateways).entries()) {
     const gateway = withCallMetadata(createClient(MatchingService, address, cluster.credentials("bearer")), caller);
@@ -161,6 +161,26 @@ test("every service reports its RPC durations, observed by its own gRPC server",
   // At both sites: the labels come from the processes, not from the scrape config alone.
   const sites = (await query("count by (site) (taj_rpc_duration_seconds_count)")).map((s) => s.metric.site).sort();
   assert.deepEqual(sites, ["a", "b"]);
+});
+
+test("replication lag: each shard reads the log's head as the gateway's Stats gives it, and every partition gets to 0", async () => {
+  await scrapedSinceTraffic();
+  const stats = await gateways[0]!.stats({}, { timeoutMs: 10_000 });
+  const head = String(stats.logLastSequence);
+  assert.ok(stats.logLastSequence > 0n, "the enrolments are in the log");
+  await waitFor(
+    "every shard at the log's head, lag 0",
+    async () => {
+      const heads = await query("taj_shard_log_last_sequence");
+      const lag = await query("max by (site, shard) (taj_shard_replication_lag_sequences)");
+      const ok = heads.length === 2 && heads.every((s) => s.value[1] === head) && lag.length === 2 && lag.every((s) => s.value[1] === "0");
+      return ok ? true : undefined;
+    },
+    { timeoutMs: 60_000, intervalMs: 500 },
+  );
+  // Per partition, for each site's shard: every partition of the cluster, each at 0.
+  const partitions = await query("taj_shard_replication_lag_sequences");
+  assert.equal(partitions.length, 2 * cluster.partitionCount);
 });
 
 test("stopping a shard shows in the 'partition uncovered' and 'shard down' rule queries", async () => {

@@ -219,10 +219,14 @@ export async function startReplica(cfg: ShardConfig, logger: Logger): Promise<Re
   const snapshotTimer = setInterval(() => {
     if (eventsSinceSnapshot > 0) void serial.run(() => snapshot("interval")).catch((err: unknown) => logger.error({ err }, "snapshot failed"));
   }, cfg.SNAPSHOT_INTERVAL_MS);
+  // One check at a time: with NATS away each request waits for its timeout, and checks queued
+  // behind it in the serial queue would hold up log batches.
+  let headCheck: Promise<void> | undefined;
   const headTimer = setInterval(() => {
-    void serial.run(async () => {
-      // The stream's state first: once the consumer is found to have nothing pending after it,
-      // every sequence up to that head is applied or was deleted (checkHead).
+    if (headCheck) return;
+    headCheck = (async () => {
+      // The stream's state first (read-only: outside the serial queue): once the consumer is then
+      // found to have nothing pending, every sequence up to that head is applied or was deleted.
       let head: number;
       try {
         head = (await jsm.streams.info(stream.config.name)).state.last_seq;
@@ -231,10 +235,16 @@ export async function startReplica(cfg: ShardConfig, logger: Logger): Promise<Re
         logReachable = false;
         throw err;
       }
-      logLastSequence = Math.max(logLastSequence, head);
-      await feed.checkHead(head);
-      await publishIfChanged();
-    }).catch((err: unknown) => logger.warn({ err }, "checking the log head failed"));
+      logLastSequence = head;
+      await serial.run(async () => {
+        await feed.checkHead(head);
+        await publishIfChanged();
+      });
+    })()
+      .catch((err: unknown) => logger.warn({ err }, "checking the log head failed"))
+      .finally(() => {
+        headCheck = undefined;
+      });
   }, 1_000);
 
   return {
