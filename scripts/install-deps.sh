@@ -8,6 +8,8 @@
 #     through a scratch apt configuration, so the machine's own sources are not changed;
 #   - kubectl (Debian's kubernetes-client: `kubectl kustomize` renders deploy/k8s in the manifest
 #     test) and systemd-analyze (Debian's systemd: `systemd-analyze verify` checks deploy/systemd);
+#   - prometheus and promtool (Debian's prometheus, without its recommended exporters): promtool
+#     checks deploy/monitoring in scripts/test.sh, test/prometheus.test.ts runs the server;
 #   - the npm dependencies, with `npm ci`, when node_modules is missing or does not match the lock file.
 # --servers-only: the Debian packages only (what the launcher calls when a binary is missing).
 # --netns: also iproute2, nftables, iputils-ping (the failover drills' network namespaces), then exit.
@@ -109,6 +111,15 @@ if [ "${#debs[@]}" -gt 0 ]; then
   echo "install-deps: installing $what from Debian"
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${debs[@]}" >/dev/null
+fi
+
+# The monitoring checks' tools (scripts/test.sh's promtool step, test/prometheus.test.ts).
+# Without its recommends: node-exporter and its collectors are not used here.
+if ! have prometheus || ! have promtool; then
+  what="prometheus"
+  echo "install-deps: installing $what from Debian"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
 fi
 
 # A stamp with the lock file's hash spares the ~1 s `npm ls` check on every run.

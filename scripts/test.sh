@@ -30,6 +30,11 @@ if ! diff -r proto/gen "$scratch/proto/gen" >/dev/null; then
 fi
 echo "proto/gen matches proto/taj"
 
+step "monitoring: promtool check rules and config (deploy/monitoring)"
+# test/prometheus.test.ts then runs these rules against a live local cluster.
+promtool check rules deploy/monitoring/*.rules.yml
+promtool check config deploy/monitoring/prometheus.yml
+
 step "tests"
 shopt -s nullglob
 # Explicit files: given a directory, node's runner finds no .ts test at all.

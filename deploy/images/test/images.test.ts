@@ -217,7 +217,7 @@ describe("each service image serves as its non-root user, read-only root, no she
   const common = () => ({ SITE, ETCD_ENDPOINTS: etcd.endpoints.join(","), NATS_URLS: nats.urlsFor(SITE).join(",") });
 
   test("extractor: loads its models and answers its health check over mutual TLS", async () => {
-    extractor = await startImage("extractor", "extractor", ports.extractors[0]!.grpc, { ORT_THREADS: "1" });
+    extractor = await startImage("extractor", "extractor", ports.extractors[0]!.grpc, { SITE, ORT_THREADS: "1" });
     assertUnprivileged(extractor);
     await assertTls(extractor.address, "required");
   });

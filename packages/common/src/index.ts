@@ -5,14 +5,16 @@ export { loadConfig, hostPort, port, csv, siteName, commonEnv } from "./config.t
 export { addService, grpcServiceDefinition, malformedRequestError, type AddServiceOptions, type CallContext, type ServiceImpl } from "./grpc-service.ts";
 export {
   PEER_KINDS, tlsEnv, tlsFilesOf, tlsFilesFromEnv, serverCredentials, channelCredentials, tokenCallerCredentials, natsTls, natsInboxPrefix, etcdCredentials, peerKindOf,
+  watchCertificateExpiry, certificatesNotAfterMs, type CertificateExpiry,
   type NatsTlsOptions, type PeerKind, type TlsFiles, type TlsEnv,
 } from "./tls.ts";
 export { ALLOWED_PEERS } from "./peer-policy.ts";
 export { createClient, deadlineFrom, type CallOptions, type ServiceClient } from "./grpc-client.ts";
 export { startGrpcServer, DEFAULT_MAX_REQUEST_BYTES, type GrpcServer } from "./server.ts";
 export { HEALTH_SERVICE, REFLECTION_SERVICES, reflectionProtoPath, type ReflectionVersion } from "./reflection.ts";
-export { transportError, transportErrorInterceptor } from "./transport-errors.ts";
-export { startMetrics, Counter, Histogram, type Metrics } from "./metrics.ts";
+export { transportError, transportErrorInterceptor, type CallObserver } from "./transport-errors.ts";
+export { startMetrics, Counter, Gauge, Histogram, type Metrics, type MetricsOptions } from "./metrics.ts";
+export { outcomeLabel, rpcDurationObserver } from "./rpc-metrics.ts";
 export { TEMPLATE_STREAM, TEMPLATE_SUBJECT_ROOT, templateSubject, parseTemplateSubject } from "./log-layout.ts";
 export {
   ETCD_ROOT, PARTITION_COUNT_KEY, ASSIGNMENT_PREFIX, MEMBER_PREFIX, assignmentKey, memberKey,

@@ -1,11 +1,13 @@
 import { createServer, type Server } from "node:http";
-import { collectDefaultMetrics, Counter, Histogram, Registry } from "prom-client";
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { Logger } from "./logger.ts";
+import { watchCertificateExpiry, type TlsFiles } from "./tls.ts";
 
 export interface Metrics {
   registry: Registry;
   rpcDuration: Histogram<"rpc" | "code">;
   close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
   port: number;
   /**
    * What /readyz says: the gRPC server's own health (pass to startGrpcServer's onServingChange).
@@ -14,15 +16,42 @@ export interface Metrics {
   setReady(ready: boolean): void;
 }
 
+export interface MetricsOptions {
+  /** The process's TLS files: taj_tls_certificate_expiry_seconds reads the certificates it serves. */
+  tls: TlsFiles;
+  /**
+   * Labels on every series besides `service`: the site, and the shard id of a replica. Set by the
+   * process, which knows them, rather than by each scrape config; they are topology (a handful of
+   * values), never a record or a caller.
+   */
+  labels?: Record<string, string>;
+}
+
 /**
- * Prometheus registry with process metrics and the per-RPC histogram every service shares,
- * served on /metrics; /healthz answers 200 while the process runs, /readyz 200 while its gRPC
- * server says SERVING (503 otherwise).
+ * Prometheus registry with process metrics, the per-RPC histogram every gRPC server observes
+ * (startGrpcServer's `metrics`), and the expiry of the certificates the process serves, served on
+ * /metrics; /healthz answers 200 while the process runs, /readyz 200 while its gRPC server says
+ * SERVING (503 otherwise).
  */
-export async function startMetrics(service: string, port: number, host: string, logger: Logger): Promise<Metrics> {
+export async function startMetrics(service: string, port: number, host: string, logger: Logger, options: MetricsOptions): Promise<Metrics> {
   const registry = new Registry();
-  registry.setDefaultLabels({ service });
+  registry.setDefaultLabels({ ...options.labels, service });
   collectDefaultMetrics({ register: registry });
+  const expiry = watchCertificateExpiry(options.tls);
+  new Gauge({
+    name: "taj_tls_certificate_expiry_seconds",
+    help: "Seconds until the notAfter of the certificate in use: identity = the process's own (what its servers present), ca = the cluster CA (earliest of a bundle)",
+    labelNames: ["certificate"] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      const now = Date.now();
+      const identity = expiry.identityNotAfterMs();
+      const ca = expiry.caNotAfterMs();
+      if (identity !== undefined) this.set({ certificate: "identity" }, (identity - now) / 1000);
+      if (ca !== undefined) this.set({ certificate: "ca" }, (ca - now) / 1000);
+    },
+  });
   const rpcDuration = new Histogram({
     name: "taj_rpc_duration_seconds",
     help: "Server-side duration of gRPC calls",
@@ -31,6 +60,14 @@ export async function startMetrics(service: string, port: number, host: string, 
     registers: [registry],
   });
   let ready = false;
+  new Gauge({
+    name: "taj_grpc_serving",
+    help: "1 while the process's gRPC server says SERVING (what /readyz answers), 0 otherwise",
+    registers: [registry],
+    collect() {
+      this.set(ready ? 1 : 0);
+    },
+  });
   const http: Server = createServer((req, res) => {
     if (req.url === "/metrics") {
       registry.metrics().then(
@@ -49,6 +86,10 @@ export async function startMetrics(service: string, port: number, host: string, 
   const address = http.address();
   const boundPort = typeof address === "object" && address ? address.port : port;
   logger.info({ metricsPort: boundPort }, "metrics listening");
+  const close = () => {
+    expiry.close();
+    return new Promise<void>((resolve) => http.close(() => resolve()));
+  };
   return {
     registry,
     rpcDuration,
@@ -56,8 +97,9 @@ export async function startMetrics(service: string, port: number, host: string, 
     setReady: (r) => {
       ready = r;
     },
-    close: () => new Promise<void>((resolve) => http.close(() => resolve())),
+    close,
+    [Symbol.asyncDispose]: close,
   };
 }
 
-export { Counter, Histogram };
+export { Counter, Gauge, Histogram };

@@ -3,7 +3,9 @@ import { HealthImplementation } from "grpc-health-check";
 import { ErrorCode } from "@taj/proto";
 import { AppError } from "./errors.ts";
 import type { Logger } from "./logger.ts";
+import type { Metrics } from "./metrics.ts";
 import { addReflection } from "./reflection.ts";
+import { rpcDurationObserver } from "./rpc-metrics.ts";
 import { transportErrorInterceptor } from "./transport-errors.ts";
 
 /** Internal servers' receive limit: above the largest image a gateway forwards (MAX_IMAGE_BYTES <= 30 MiB). */
@@ -26,7 +28,14 @@ export interface StartOptions {
   /** Fully qualified names of the services registered, for health and reflection (which lists only these, health and itself). */
   serviceNames: string[];
   register(server: grpc.Server): void;
-  /** Told of every health change, e.g. Metrics.setReady for the /readyz probe. */
+  /**
+   * The process's metrics (every service passes its own; test servers may leave it out): every call
+   * of `serviceNames` is observed in taj_rpc_duration_seconds here, in the server itself, so no
+   * handler has to remember to, and /readyz follows the health status. test/prometheus.test.ts
+   * checks that every service of the local cluster reports RPC durations.
+   */
+  metrics?: Pick<Metrics, "rpcDuration" | "setReady">;
+  /** Told of every health change (besides metrics.setReady). */
   onServingChange?: (serving: boolean) => void;
   /** Mandatory: there is no plaintext port (see serverCredentials in tls.ts). */
   credentials: grpc.ServerCredentials;
@@ -68,7 +77,9 @@ export async function startGrpcServer(options: StartOptions): Promise<GrpcServer
     "grpc.max_receive_message_length": maxRequestBytes,
     "grpc.max_connection_age_ms": MAX_CONNECTION_AGE_MS,
     "grpc.max_connection_age_grace_ms": MAX_CONNECTION_AGE_GRACE_MS,
-    interceptors: [transportErrorInterceptor(oversized)],
+    interceptors: [
+      transportErrorInterceptor(oversized, options.metrics && rpcDurationObserver(options.metrics.rpcDuration, options.serviceNames)),
+    ],
   });
   options.register(server);
   const health = new HealthImplementation({ "": "NOT_SERVING" });
@@ -83,6 +94,7 @@ export async function startGrpcServer(options: StartOptions): Promise<GrpcServer
   const setServing = (serving: boolean) => {
     const state = serving ? "SERVING" : "NOT_SERVING";
     for (const name of ["", ...options.serviceNames]) health.setStatus(name, state);
+    options.metrics?.setReady(serving);
     options.onServingChange?.(serving);
   };
   setServing(true);

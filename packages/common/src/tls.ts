@@ -1,4 +1,5 @@
 import * as grpc from "@grpc/grpc-js";
+import { X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { PeerCertificate } from "node:tls";
 import { z } from "zod";
@@ -151,4 +152,50 @@ export function tlsFilesFromEnv(env: NodeJS.ProcessEnv = process.env): TlsFiles 
     throw new Error(`TLS is required: set ${parsed.error.issues.map((i) => i.path.join(".")).join(", ")} (an admin certificate of the cluster's CA)`);
   }
   return tlsFilesOf(parsed.data);
+}
+
+/** When the certificates a process holds stop being valid (ms since epoch); undefined until read. */
+export interface CertificateExpiry {
+  /** The process's own certificate, as its servers and channels currently present it. */
+  identityNotAfterMs(): number | undefined;
+  /** The cluster CA (the earliest of a bundle: during a CA rotation the old one expires first). */
+  caNotAfterMs(): number | undefined;
+  close(): void;
+}
+
+/** notAfter of every certificate in a PEM bundle, in the order given. */
+export function certificatesNotAfterMs(pem: string | Buffer): number[] {
+  const blocks = pem.toString().match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  return blocks.map((b) => Date.parse(new X509Certificate(b).validTo)).filter((t) => Number.isFinite(t));
+}
+
+/**
+ * Listens to the same file watcher the process's gRPC credentials use (one per set of files, see
+ * providerOf): what it reports is what a rotation has made current, not what the files said at start.
+ * close() removes the listeners (the watcher's timer keeps a process alive while any is left).
+ */
+export function watchCertificateExpiry(files: TlsFiles): CertificateExpiry {
+  const provider = providerOf(files);
+  let identity: number | undefined;
+  let ca: number | undefined;
+  const earliest = (pem: Buffer | undefined) => {
+    const all = pem === undefined ? [] : certificatesNotAfterMs(pem);
+    return all.length === 0 ? undefined : Math.min(...all);
+  };
+  const onIdentity: grpc.experimental.IdentityCertificateUpdateListener = (update) => {
+    identity = earliest(update?.certificate);
+  };
+  const onCa: grpc.experimental.CaCertificateUpdateListener = (update) => {
+    ca = earliest(update?.caCertificate);
+  };
+  provider.addIdentityCertificateListener(onIdentity);
+  provider.addCaCertificateListener(onCa);
+  return {
+    identityNotAfterMs: () => identity,
+    caNotAfterMs: () => ca,
+    close() {
+      provider.removeIdentityCertificateListener(onIdentity);
+      provider.removeCaCertificateListener(onCa);
+    },
+  };
 }

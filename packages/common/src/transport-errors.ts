@@ -45,19 +45,28 @@ const CALLER_FAULTS: ReadonlyArray<readonly [RegExp, string]> = [
   [/^Error deserializing request/, "the request is not a valid message"],
 ];
 
+/** Told when a call starts (its method path); returns what is told the status finally sent, if anything. */
+export type CallObserver = (path: string) => ((status: Status) => void) | undefined;
+
 /**
  * A server interceptor that puts a stable code on the statuses grpc-js sends by itself.
  * grpc-js emits those from inside its base call (`this.sendStatus`), not through the interceptor
  * chain, so the only hook that sees them is the base call's own sendStatus: it is wrapped here.
+ * The same hook is the one place that sees every status a server sends, handlers' and grpc-js's
+ * alike: `observe` (the RPC duration histogram, see rpc-metrics.ts) is told the final one there.
  * packages/common/test/transport-errors.test.ts pins this against grpc-js upgrades.
  */
-export function transportErrorInterceptor(oversized: AppError): grpc.ServerInterceptor {
-  return (_method, call) => {
+export function transportErrorInterceptor(oversized: AppError, observe?: CallObserver): grpc.ServerInterceptor {
+  return (method, call) => {
     const send = call.sendStatus.bind(call);
+    let done = observe?.(method.path);
     call.sendStatus = (status) => {
-      if (status.metadata?.get(ERROR_CODE_KEY).length) return send(status);
-      const error = transportError(status, oversized);
-      return send(error ? toGrpcError(error) : status);
+      const error = status.metadata?.get(ERROR_CODE_KEY).length ? undefined : transportError(status, oversized);
+      const final = error ? toGrpcError(error) : status;
+      // Once per call: grpc-js may try to send a second status (e.g. after a cancellation).
+      done?.(final);
+      done = undefined;
+      return send(final);
     };
     return new grpc.ServerInterceptingCall(call);
   };

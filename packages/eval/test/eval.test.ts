@@ -7,8 +7,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import sharp from "sharp";
-import { Registry } from "prom-client";
-import { createLogger } from "@taj/common";
+import { createLogger, startMetrics, tlsFilesOf } from "@taj/common";
 import { sharedTestPki, tlsEnvOf } from "@taj/devcluster";
 import { startExtractor } from "../../../services/extractor/src/server.ts";
 import { parseEvalArgs } from "../src/args.ts";
@@ -99,7 +98,9 @@ test("the command line, over gRPC to a running extractor, gives the same numbers
     TLS_CA_FILE: tls.caFile, TLS_CERT_FILE: tls.certFile, TLS_KEY_FILE: tls.keyFile, TLS_RELOAD_INTERVAL_MS: 5_000,
     GRPC_HOST: "127.0.0.1", GRPC_PORT: 0, MODALITIES_CONFIG: undefined, MAX_IMAGE_BYTES: 15 * 1024 * 1024, MAX_IMAGE_PIXELS: 40_000_000, ORT_THREADS: 1,
     EXTRACT_MAX_IN_FLIGHT: undefined, EXTRACT_MAX_QUEUED: 16 };
-  const { server } = await startExtractor(env, new Registry(), createLogger("eval-test", "silent"));
+  const logger = createLogger("eval-test", "silent");
+  await using metrics = await startMetrics("extractor", 0, "127.0.0.1", logger, { tls: tlsFilesOf(env) });
+  const { server } = await startExtractor(env, metrics, logger);
   await using _ = server;
   const out = join(work, "out-grpc");
   const { stdout } = await run(

@@ -17,8 +17,8 @@ export interface Coordinator {
 
 /** Starts the coordinator; health says SERVING only once the routing table has been read. */
 export async function startCoordinator(config: CoordinatorConfig, logger: Logger): Promise<Coordinator> {
-  const metrics = await startMetrics("coordinator", config.METRICS_PORT, config.GRPC_HOST, logger);
   const tls = tlsFilesOf(config);
+  const metrics = await startMetrics("coordinator", config.METRICS_PORT, config.GRPC_HOST, logger, { tls, labels: { site: config.SITE } });
   const view = new ClusterView(config.ETCD_ENDPOINTS, tls, logger);
   const clients = new ShardClients(channelCredentials(tls));
   const impl = coordinatorService({
@@ -30,7 +30,7 @@ export async function startCoordinator(config: CoordinatorConfig, logger: Logger
       shardCallTimeoutMs: config.SHARD_CALL_TIMEOUT_MS,
       perPartitionKFactor: config.PER_PARTITION_K_FACTOR,
     },
-    metrics: coordinatorMetrics(metrics),
+    metrics: coordinatorMetrics(metrics, view),
     logger,
     searchTimeoutMs: config.SEARCH_TIMEOUT_MS,
     maxSearchTimeoutMs: config.MAX_SEARCH_TIMEOUT_MS,
@@ -42,7 +42,7 @@ export async function startCoordinator(config: CoordinatorConfig, logger: Logger
     logger,
     serviceNames: [CoordinatorService.typeName],
     credentials: serverCredentials(tls, { requireClientCert: true }),
-    onServingChange: metrics.setReady,
+    metrics,
     register: (s) => addService(s, CoordinatorService, impl, logger, { allowedPeers: ALLOWED_PEERS.coordinator }),
   });
   server.setServing(false);

@@ -1,8 +1,10 @@
 import { z } from "zod";
-import { commonEnv, port } from "@taj/common";
+import { commonEnv, port, siteName } from "@taj/common";
 
 export const ExtractorEnv = z.object({
   ...commonEnv,
+  /** The site it serves (a label on its metrics: the gateways of this site call it first). */
+  SITE: siteName,
   GRPC_HOST: z.string().default("127.0.0.1"),
   GRPC_PORT: port.default(7200),
   METRICS_HOST: z.string().default("127.0.0.1"),

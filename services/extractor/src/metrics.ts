@@ -1,4 +1,4 @@
-import { Counter, Histogram } from "@taj/common";
+import { Counter, Gauge, Histogram } from "@taj/common";
 import type { Registry } from "prom-client";
 import type { StageTimings } from "./pipeline.ts";
 
@@ -14,7 +14,13 @@ const STAGES: [keyof StageTimings, string][] = [
   ["embedMs", "embed"],
 ];
 
-export function createExtractorMetrics(registry: Registry): ExtractorMetrics {
+/** What the gauges read: this process's admission (admission.ts). */
+export interface AdmissionState {
+  readonly inFlight: number;
+  readonly queued: number;
+}
+
+export function createExtractorMetrics(registry: Registry, admission: AdmissionState): ExtractorMetrics {
   const duration = new Histogram({
     name: "taj_extract_stage_seconds",
     help: "Time spent in each extraction stage",
@@ -27,6 +33,22 @@ export function createExtractorMetrics(registry: Registry): ExtractorMetrics {
     help: "Extractions refused or failed, by error code",
     labelNames: ["modality", "code"] as const,
     registers: [registry],
+  });
+  new Gauge({
+    name: "taj_extractor_in_flight",
+    help: "Extractions running in this process (at most EXTRACT_MAX_IN_FLIGHT)",
+    registers: [registry],
+    collect() {
+      this.set(admission.inFlight);
+    },
+  });
+  new Gauge({
+    name: "taj_extractor_queue_depth",
+    help: "Extractions waiting for a slot in this process (at most EXTRACT_MAX_QUEUED; beyond: OVERLOADED)",
+    registers: [registry],
+    collect() {
+      this.set(admission.queued);
+    },
   });
   return {
     observe(modality, timings) {

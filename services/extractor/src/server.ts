@@ -1,6 +1,5 @@
 import { ExtractorService } from "@taj/proto";
-import { ALLOWED_PEERS, addService, serverCredentials, startGrpcServer, tlsFilesOf, type GrpcServer, type Logger } from "@taj/common";
-import type { Registry } from "prom-client";
+import { ALLOWED_PEERS, addService, serverCredentials, startGrpcServer, tlsFilesOf, type GrpcServer, type Logger, type Metrics } from "@taj/common";
 import { availableParallelism } from "node:os";
 import { Admission } from "./admission.ts";
 import { Extractor } from "./extractor.ts";
@@ -12,9 +11,9 @@ import type { ExtractorEnv } from "./config.ts";
 /** Loads the models once, then serves ExtractorService (plus health and reflection). */
 export async function startExtractor(
   env: Pick<ExtractorEnv, "GRPC_HOST" | "GRPC_PORT" | "TLS_CA_FILE" | "TLS_CERT_FILE" | "TLS_KEY_FILE" | "TLS_RELOAD_INTERVAL_MS" | "MODALITIES_CONFIG" | "MAX_IMAGE_BYTES" | "MAX_IMAGE_PIXELS" | "ORT_THREADS" | "EXTRACT_MAX_IN_FLIGHT" | "EXTRACT_MAX_QUEUED">,
-  registry: Registry,
+  /** The process's metrics (RPC durations, /readyz) and where the extractor's own go. */
+  metrics: Pick<Metrics, "registry" | "rpcDuration" | "setReady">,
   logger: Logger,
-  onServingChange?: (serving: boolean) => void,
 ): Promise<{ server: GrpcServer; extractor: Extractor; admission: Admission }> {
   const modalities = loadModalities(env.MODALITIES_CONFIG);
   const extractor = await Extractor.create(
@@ -23,20 +22,20 @@ export async function startExtractor(
     env.ORT_THREADS,
   );
   logger.info({ modalities: extractor.modalities }, "extraction pipelines loaded");
-  const metrics = createExtractorMetrics(registry);
   const admission = new Admission({
     maxInFlight: env.EXTRACT_MAX_IN_FLIGHT ?? Math.max(1, Math.floor(availableParallelism() / env.ORT_THREADS)),
     maxQueued: env.EXTRACT_MAX_QUEUED,
   });
+  const extractorMetrics = createExtractorMetrics(metrics.registry, admission);
   const server = await startGrpcServer({
     host: env.GRPC_HOST,
     port: env.GRPC_PORT,
     logger,
     serviceNames: [ExtractorService.typeName],
     credentials: serverCredentials(tlsFilesOf(env), { requireClientCert: true }),
-    ...(onServingChange ? { onServingChange } : {}),
+    metrics,
     register: (s) =>
-      addService(s, ExtractorService, { extract: extractHandler(extractor, admission, metrics) }, logger, { allowedPeers: ALLOWED_PEERS.extractor }),
+      addService(s, ExtractorService, { extract: extractHandler(extractor, admission, extractorMetrics) }, logger, { allowedPeers: ALLOWED_PEERS.extractor }),
   });
   return { server, extractor, admission };
 }

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Registry } from "prom-client";
 import { ErrorCode, ExtractorService, Modality } from "@taj/proto";
-import { AppError, channelCredentials, createClient, createLogger, type CallContext } from "@taj/common";
+import { AppError, channelCredentials, createClient, createLogger, startMetrics, tlsFilesOf, type CallContext } from "@taj/common";
 import { sharedTestPki } from "@taj/devcluster";
 import { Metadata } from "@grpc/grpc-js";
 import { startExtractor } from "../src/server.ts";
@@ -13,6 +13,15 @@ import { create } from "@bufbuild/protobuf";
 import { ExtractRequestSchema } from "@taj/proto";
 import { faceExtractor, LIMITS, rejectsWith, sample } from "./fixtures.ts";
 import { noise } from "./crafted.ts";
+
+/** The value of the one series of a metric (or of a histogram's _count) that has these labels. */
+async function count(registry: Registry, metric: string, series: string, labels: Record<string, string>): Promise<number | undefined> {
+  const json = (await registry.getMetricsAsJSON()).find((m) => m.name === metric);
+  const values = (json?.values ?? []) as Array<{ value: number; labels: Record<string, string | number>; metricName?: string }>;
+  const found = values.filter((v) => (v.metricName ?? metric) === series && Object.entries(labels).every(([k, l]) => v.labels[k] === l));
+  assert.ok(found.length <= 1, `one series of ${series} with ${JSON.stringify(labels)}`);
+  return found[0]?.value;
+}
 
 const pki = sharedTestPki();
 const tls = pki.issue("extractor", "extractor-under-test");
@@ -32,8 +41,10 @@ const env = {
 };
 
 test("over gRPC: a template and quality for a chosen face; errors keep their code and boxes", async () => {
-  const registry = new Registry();
-  const { server } = await startExtractor(env, registry, createLogger("extractor-test", "silent"));
+  const logger = createLogger("extractor-test", "silent");
+  const metrics = await startMetrics("extractor", 0, "127.0.0.1", logger, { tls: tlsFilesOf(env) });
+  const registry = metrics.registry;
+  const { server } = await startExtractor(env, metrics, logger);
   await using _ = server;
   const client = createClient(ExtractorService, `127.0.0.1:${server.port}`, channelCredentials(pki.admin));
   try {
@@ -55,18 +66,24 @@ test("over gRPC: a template and quality for a chosen face; errors keep their cod
       ErrorCode.INVALID_ARGUMENT,
     );
 
-    const text = await registry.metrics();
-    assert.match(text, /taj_extract_stage_seconds_count\{modality="face",stage="embed"\} 1/);
-    assert.match(text, /taj_extract_errors_total\{modality="face",code="MULTIPLE_FACES"\} 1/);
-    assert.match(text, /taj_extract_errors_total\{modality="tattoo",code="UNSUPPORTED_MODALITY"\} 1/);
+    assert.equal(await count(registry, "taj_extract_stage_seconds", "taj_extract_stage_seconds_count", { modality: "face", stage: "embed" }), 1);
+    assert.equal(await count(registry, "taj_extract_errors_total", "taj_extract_errors_total", { modality: "face", code: "MULTIPLE_FACES" }), 1);
+    assert.equal(await count(registry, "taj_extract_errors_total", "taj_extract_errors_total", { modality: "tattoo", code: "UNSUPPORTED_MODALITY" }), 1);
+    // Observed by the gRPC server itself (common's startGrpcServer), by outcome code.
+    assert.equal(await count(registry, "taj_rpc_duration_seconds", "taj_rpc_duration_seconds_count", { rpc: "Extract", code: "OK", service: "extractor" }), 1);
+    assert.equal(await count(registry, "taj_rpc_duration_seconds", "taj_rpc_duration_seconds_count", { rpc: "Extract", code: "MULTIPLE_FACES" }), 1);
+    assert.equal(await count(registry, "taj_extractor_in_flight", "taj_extractor_in_flight", {}), 0);
+    assert.equal(await count(registry, "taj_extractor_queue_depth", "taj_extractor_queue_depth", {}), 0);
   } finally {
     client.close();
+    await metrics.close();
   }
 });
 
 test("the handler refuses a call whose deadline has already passed", async () => {
   const registry = new Registry();
-  const handler = extractHandler(await faceExtractor(), new Admission({ maxInFlight: 1, maxQueued: 0 }), createExtractorMetrics(registry));
+  const admission = new Admission({ maxInFlight: 1, maxQueued: 0 });
+  const handler = extractHandler(await faceExtractor(), admission, createExtractorMetrics(registry, admission));
   const expired: CallContext = {
     deadline: Date.now() - 10, signal: new AbortController().signal, metadata: new Metadata(), peerCertificate: undefined, peerAddress: "test", malformedRequest: undefined,
   };
@@ -76,7 +93,9 @@ test("the handler refuses a call whose deadline has already passed", async () =>
 });
 
 test("over gRPC: beyond its own in-flight and queue limits, an extractor answers OVERLOADED with retry advice", async () => {
-  const { server, admission } = await startExtractor({ ...env, EXTRACT_MAX_IN_FLIGHT: 1, EXTRACT_MAX_QUEUED: 1 }, new Registry(), createLogger("extractor-test", "silent"));
+  const logger = createLogger("extractor-test", "silent");
+  await using metrics = await startMetrics("extractor", 0, "127.0.0.1", logger, { tls: tlsFilesOf(env) });
+  const { server, admission } = await startExtractor({ ...env, EXTRACT_MAX_IN_FLIGHT: 1, EXTRACT_MAX_QUEUED: 1 }, metrics, logger);
   await using _ = server;
   const client = createClient(ExtractorService, `127.0.0.1:${server.port}`, channelCredentials(pki.admin));
   try {

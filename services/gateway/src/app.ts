@@ -21,8 +21,8 @@ export interface Gateway {
 
 /** Connects to the template log and etcd, then serves MatchingService (health SERVING once etcd was read). */
 export async function startGateway(config: GatewayConfig, logger: Logger): Promise<Gateway> {
-  const metrics = await startMetrics("gateway", config.METRICS_PORT, config.GRPC_HOST, logger);
   const tls = tlsFilesOf(config);
+  const metrics = await startMetrics("gateway", config.METRICS_PORT, config.GRPC_HOST, logger, { tls, labels: { site: config.SITE } });
   const log = await TemplateLog.open(config.NATS_URLS, tls, logger);
   // No audit, no answer: the gateway is NOT_SERVING until both streams exist as the bootstrap made them.
   const audit = await AuditTrail.on(log.connection, { gatewayId: config.GATEWAY_ID, appendTimeoutMs: config.AUDIT_APPEND_TIMEOUT_MS }, logger);
@@ -62,7 +62,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       feedbackScanLimit: config.AUDIT_FEEDBACK_SCAN_LIMIT,
       summaryScanLimit: config.AUDIT_SUMMARY_SCAN_LIMIT,
     },
-    metrics: gatewayMetrics(metrics),
+    metrics: gatewayMetrics(metrics, extractors),
     requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
     logger,
   });
@@ -73,7 +73,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     serviceNames: [MatchingService.typeName],
     // The public port asks for a certificate (TAJ's system presents one) but admits bearer-token callers too.
     credentials: serverCredentials(tls, { requireClientCert: false, clientCaFile: config.CLIENT_CA_FILE }),
-    onServingChange: metrics.setReady,
+    metrics,
     maxRequestBytes: maxRequestBytes(config),
     oversizedRequest: imageTooLarge(config.MAX_IMAGE_BYTES),
     register: (s) => addService(s, MatchingService, impl, logger, { malformedRequests: "handler" }),

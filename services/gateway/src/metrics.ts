@@ -1,7 +1,15 @@
-import { Counter, Histogram, type Metrics } from "@taj/common";
+import { Counter, Gauge, Histogram, type Metrics } from "@taj/common";
+import { RPC_ROLES, type GatewayRpc } from "./auth/index.ts";
 
+/** What the extractor gauges read: the gateway's pool of extractors (upstreams.ts). */
+export interface ExtractorLoad {
+  readonly queued: number;
+  /** Calls in flight, local extractors first, then the other site's. */
+  readonly inFlightByGroup: readonly number[];
+}
+
+/** RPC durations are observed by the gRPC server itself (common's startGrpcServer), not here. */
 export interface GatewayMetrics {
-  rpcDuration: Metrics["rpcDuration"];
   enrollments: Counter<"modality" | "code">;
   deletions: Counter<"modality" | "existed">;
   searches: Counter<"modality" | "code" | "complete">;
@@ -9,10 +17,42 @@ export interface GatewayMetrics {
   auditWriteFailures: Counter<"rpc">;
 }
 
-export function gatewayMetrics(metrics: Metrics): GatewayMetrics {
+/** Every RPC of the public API, for series that must exist (at 0) before the first failure. */
+const GATEWAY_RPCS = Object.keys(RPC_ROLES) as GatewayRpc[];
+
+export function gatewayMetrics(metrics: Metrics, extractors: ExtractorLoad): GatewayMetrics {
   const registers = [metrics.registry];
+  // The extraction queue lives here, in the gateway's pool (at most EXTRACTOR_MAX_IN_FLIGHT per
+  // extractor, EXTRACTOR_MAX_QUEUED waiting, then OVERLOADED): an extractor runs what it is sent.
+  new Gauge({
+    name: "taj_gateway_extractor_queue_depth",
+    help: "Extraction calls waiting for a free extractor slot (EXTRACTOR_MAX_QUEUED bounds it)",
+    registers,
+    collect() {
+      this.set(extractors.queued);
+    },
+  });
+  new Gauge({
+    name: "taj_gateway_extractor_in_flight",
+    help: "Extraction calls this gateway has in flight, to its own site's extractors (local) or the other site's (remote)",
+    labelNames: ["upstream"] as const,
+    registers,
+    collect() {
+      const [local = 0, remote = 0] = extractors.inFlightByGroup;
+      this.set({ upstream: "local" }, local);
+      this.set({ upstream: "remote" }, remote);
+    },
+  });
+  const auditWriteFailures = new Counter({
+    name: "taj_gateway_audit_write_failures_total",
+    help: "Calls refused with AUDIT_UNAVAILABLE because their audit event could not be stored, by RPC",
+    labelNames: ["rpc"] as const,
+    registers,
+  });
+  // At 0 from the start: a rate() alert on a series that appears only with the first failure
+  // would see no increase at that first failure.
+  for (const rpc of GATEWAY_RPCS) auditWriteFailures.inc({ rpc }, 0);
   return {
-    rpcDuration: metrics.rpcDuration,
     enrollments: new Counter({
       name: "taj_gateway_enrollments_total",
       help: "Enroll calls by modality and outcome code",
@@ -38,11 +78,6 @@ export function gatewayMetrics(metrics: Metrics): GatewayMetrics {
       buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers,
     }),
-    auditWriteFailures: new Counter({
-      name: "taj_gateway_audit_write_failures_total",
-      help: "Calls refused with AUDIT_UNAVAILABLE because their audit event could not be stored, by RPC",
-      labelNames: ["rpc"] as const,
-      registers,
-    }),
+    auditWriteFailures,
   };
 }

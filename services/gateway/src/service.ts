@@ -38,7 +38,6 @@ function audited<Req, Res>(
 ) {
   return async (req: Req, ctx: CallContext): Promise<Res> => {
     const started = performance.now();
-    const end = deps.metrics?.rpcDuration.startTimer({ rpc });
     const call: AuditedCall = { ctx, principal: ANONYMOUS, eventId: uuidv7(), facts: describe(req) };
     let response: Res | undefined;
     let failure: AppError | undefined;
@@ -56,10 +55,8 @@ function audited<Req, Res>(
       await appendEvent(deps, rpc, call, failure, Math.round(performance.now() - started));
     } catch (err) {
       deps.metrics?.auditWriteFailures.inc({ rpc });
-      end?.({ code: errorCodeName(ErrorCode.AUDIT_UNAVAILABLE) });
       throw err instanceof AppError && err.code === ErrorCode.AUDIT_UNAVAILABLE ? err : auditUnavailable(err);
     }
-    end?.({ code: failure ? errorCodeName(failure.code) : "OK" });
     if (failure) throw failure;
     return response as Res;
   };

@@ -18,6 +18,7 @@ type CoordinatorClient = ReturnType<typeof createClient<typeof CoordinatorServic
  */
 export class ExtractorPool {
   readonly #pool: UpstreamPool<ExtractorClient>;
+  readonly #hasLocal: boolean;
 
   /** credentials: the gateway's own certificate (extractors admit only gateways and admins). */
   constructor(
@@ -25,6 +26,7 @@ export class ExtractorPool {
     limits?: ExtractorLimits,
   ) {
     const client = (address: string) => createClient(ExtractorService, address, credentials);
+    this.#hasLocal = addresses.length > 0;
     this.#pool = new UpstreamPool([addresses.map(client), remoteAddresses.map(client)], {
       kind: EXTRACTORS, limits, name: "extractor", cooldownMs: limits?.cooldownMs,
     });
@@ -33,6 +35,13 @@ export class ExtractorPool {
   /** Calls waiting for a slot now (for tests and metrics). */
   get queued(): number {
     return this.#pool.queued;
+  }
+
+  /** Calls in flight now, summed over the local extractors, then over the remote ones (metrics). */
+  get inFlightByGroup(): number[] {
+    const sums = this.#pool.inFlight.map((group) => group.reduce((sum, n) => sum + n, 0));
+    // The pool drops empty groups: without local extractors its first group is the remote one.
+    return this.#hasLocal ? sums : [0, ...sums];
   }
 
   extract(request: MessageInitShape<typeof ExtractRequestSchema>, options: CallOptions) {

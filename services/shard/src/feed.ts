@@ -212,14 +212,17 @@ export class Feed {
 
   /**
    * When nothing is pending, the replica is as current as the log even if the last message it
-   * saw was not the stream's last (the head was acked by an earlier run). Call inside the serial queue.
+   * saw was not the stream's last (the head was acked by an earlier run, or the last messages
+   * were deleted since). `streamLastSequence`: the stream's last sequence read before this call;
+   * nothing pending now means every message up to it was delivered and acked, or is gone.
+   * Call inside the serial queue.
    */
-  async checkHead(): Promise<void> {
+  async checkHead(streamLastSequence = 0): Promise<void> {
     if (!this.messages || this.buffer.length > 0) return;
     const info = await this.jsm.consumers.info(TEMPLATE_STREAM, this.options.consumerName);
     this.lastPending = info.num_pending;
     if (info.num_pending === 0 && info.num_ack_pending === 0) {
-      this.state.advance(info.delivered.stream_seq);
+      this.state.advance(Math.max(info.delivered.stream_seq, streamLastSequence));
       this.state.reachedHead();
     }
   }

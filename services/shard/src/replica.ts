@@ -23,8 +23,8 @@ export interface Replica {
 
 /** Starts one shard replica: snapshot, log tail, gRPC, then etcd membership once caught up. */
 export async function startReplica(cfg: ShardConfig, logger: Logger): Promise<Replica> {
-  const metrics: Metrics = await startMetrics("shard", cfg.METRICS_PORT, cfg.GRPC_HOST, logger);
   const tls = tlsFilesOf(cfg);
+  const metrics: Metrics = await startMetrics("shard", cfg.METRICS_PORT, cfg.GRPC_HOST, logger, { tls, labels: { site: cfg.SITE, shard: cfg.SHARD_ID } });
   const etcd = etcdClient(cfg.ETCD_ENDPOINTS, tls);
   const partitionCount = await readPartitionCount(etcd);
   const state = new PartitionState();
@@ -36,7 +36,15 @@ export async function startReplica(cfg: ShardConfig, logger: Logger): Promise<Re
       process.exit(1);
     },
   );
-  const m = shardMetrics(metrics.registry, index, state);
+  // Read by the gauges (metrics.ts): the log's head as last seen, and since when the snapshot lags.
+  let logLastSequence = 0;
+  let logReachable = true;
+  let unsnapshottedSince: number | undefined;
+  const m = shardMetrics(metrics.registry, index, state, {
+    logLastSequence: () => Math.max(logLastSequence, state.consumerPosition()),
+    logReachable: () => logReachable,
+    unsnapshottedSinceMs: () => unsnapshottedSince,
+  });
 
   let assignmentChange: (partitions: number[]) => void = () => {};
   const assignment = await watchAssignment(etcd, cfg.SITE, cfg.SHARD_ID, partitionCount, logger, (p) => assignmentChange(p));
@@ -64,7 +72,7 @@ export async function startReplica(cfg: ShardConfig, logger: Logger): Promise<Re
     logger,
     serviceNames: [ShardService.typeName],
     credentials: serverCredentials(tls, { requireClientCert: true }),
-    onServingChange: metrics.setReady,
+    metrics,
     register: (server) =>
       addService(server, ShardService, shardHandlers({
         shardId: cfg.SHARD_ID, site: cfg.SITE, partitionCount, index, state, metrics: m,
@@ -82,6 +90,7 @@ export async function startReplica(cfg: ShardConfig, logger: Logger): Promise<Re
   await streams.ready();
   const stream = await jsm.streams.info(TEMPLATE_STREAM);
   const lastSequence = stream.state.last_seq;
+  logLastSequence = lastSequence;
   if ([...known.values()].some((s) => s > lastSequence)) {
     // The log is behind the snapshot: the stream was recreated. The log is the truth.
     logger.warn({ lastSequence, snapshotSequence }, "snapshot is ahead of the log: discarding it and rebuilding");
@@ -95,12 +104,16 @@ export async function startReplica(cfg: ShardConfig, logger: Logger): Promise<Re
   const snapshot = async (reason: string) => {
     const sequences = state.sequences();
     const signature = JSON.stringify(sequences);
-    if (signature === snapshotTaken) return;
+    if (signature === snapshotTaken) {
+      unsnapshottedSince = undefined;
+      return;
+    }
     const stop = m.snapshotDuration.startTimer();
     const r = await index.snapshot(cfg.DATA_DIR, sequences);
     stop();
     snapshotTaken = signature;
     eventsSinceSnapshot = 0;
+    unsnapshottedSince = undefined;
     const values = Object.values(sequences);
     snapshotSequence = values.length > 0 ? Math.min(...values) : state.consumerPosition();
     logger.info({ reason, snapshotSequence, templates: r.templates }, "snapshot written");
@@ -139,8 +152,8 @@ export async function startReplica(cfg: ShardConfig, logger: Logger): Promise<Re
     consumerName: `shard-${cfg.SITE}-${cfg.SHARD_ID}`,
     batchSize: cfg.APPLY_BATCH,
     logger,
-    async onBatch({ applied, removed, pending }) {
-      m.replayLag.set(pending);
+    async onBatch({ applied, removed }) {
+      if (applied > 0 || removed > 0) unsnapshottedSince ??= Date.now();
       eventsSinceSnapshot += applied;
       if (removed > 0) schedulePurgeSnapshot();
       if (eventsSinceSnapshot >= cfg.SNAPSHOT_EVERY_N_EVENTS) await snapshot("events");
@@ -207,12 +220,32 @@ export async function startReplica(cfg: ShardConfig, logger: Logger): Promise<Re
   const snapshotTimer = setInterval(() => {
     if (eventsSinceSnapshot > 0) void serial.run(() => snapshot("interval")).catch((err: unknown) => logger.error({ err }, "snapshot failed"));
   }, cfg.SNAPSHOT_INTERVAL_MS);
+  // One check at a time: with NATS away each request waits for its timeout, and checks queued
+  // behind it in the serial queue would hold up log batches.
+  let headCheck: Promise<void> | undefined;
   const headTimer = setInterval(() => {
-    void serial.run(async () => {
-      await feed.checkHead();
-      m.replayLag.set(feed.pending);
-      await publishIfChanged();
-    }).catch((err: unknown) => logger.warn({ err }, "checking the log head failed"));
+    if (headCheck) return;
+    headCheck = (async () => {
+      // The stream's state first (read-only: outside the serial queue): once the consumer is then
+      // found to have nothing pending, every sequence up to that head is applied or was deleted.
+      let head: number;
+      try {
+        head = (await jsm.streams.info(stream.config.name)).state.last_seq;
+        logReachable = true;
+      } catch (err) {
+        logReachable = false;
+        throw err;
+      }
+      logLastSequence = head;
+      await serial.run(async () => {
+        await feed.checkHead(head);
+        await publishIfChanged();
+      });
+    })()
+      .catch((err: unknown) => logger.warn({ err }, "checking the log head failed"))
+      .finally(() => {
+        headCheck = undefined;
+      });
   }, 1_000);
 
   return {
