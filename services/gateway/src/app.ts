@@ -19,7 +19,10 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
-/** Connects to the template log and etcd, then serves MatchingService (health SERVING once etcd was read). */
+/**
+ * Connects to the template log and etcd, then serves MatchingService: health SERVING once etcd was
+ * read and both streams match their spec (StreamWatch; the bootstrap, `tajctl init`, makes them).
+ */
 export async function startGateway(config: GatewayConfig, logger: Logger): Promise<Gateway> {
   const tls = tlsFilesOf(config);
   const metrics = await startMetrics("gateway", config.METRICS_PORT, config.GRPC_HOST, logger, { tls, labels: { site: config.SITE } });
@@ -84,7 +87,14 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   const streams = await StreamWatch.start(
     await log.connection.jetstreamManager(),
     [templateStreamSpec({ replicas: config.LOG_REPLICAS }), auditStreamSpec({ replicas: config.LOG_REPLICAS })],
-    { intervalMs: config.STREAM_CHECK_INTERVAL_MS, logger, onChange: (ok) => ((streamsOk = ok), updateServing()) },
+    {
+      intervalMs: config.STREAM_CHECK_INTERVAL_MS,
+      logger,
+      onChange: (ok) => {
+        streamsOk = ok;
+        updateServing();
+      },
+    },
   );
   const ready = partitions.start().then(updateServing);
   await Promise.race([ready, new Promise((r) => setTimeout(r, 5_000).unref())]);

@@ -2,7 +2,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { connect, type NatsConnection } from "nats";
 import { ShardService } from "@taj/proto";
 import {
-  ALLOWED_PEERS, StreamWatch, TEMPLATE_STREAM, addService, memberKey, templateStreamSpec, natsTls, serverCredentials, startGrpcServer, startMetrics, tlsFilesOf,
+  ALLOWED_PEERS, StreamWatch, TEMPLATE_STREAM, addService, memberKey, natsTls, serverCredentials, startGrpcServer, startMetrics, templateStreamSpec,
+  tlsFilesOf,
   type GrpcServer, type Logger, type Metrics,
 } from "@taj/common";
 import type { ShardConfig } from "./config.ts";
@@ -19,7 +20,6 @@ export interface Replica {
   port: number;
   stop(): Promise<void>;
 }
-
 
 /** Starts one shard replica: snapshot, log tail, gRPC, then etcd membership once caught up. */
 export async function startReplica(cfg: ShardConfig, logger: Logger): Promise<Replica> {
