@@ -12,6 +12,7 @@ import { parseAllDocuments } from "yaml";
 import { ConfigMap, Namespace, Service } from "kubernetes-models/v1";
 import { Deployment, StatefulSet } from "kubernetes-models/apps/v1";
 import { HorizontalPodAutoscaler } from "kubernetes-models/autoscaling/v2";
+import { Job } from "kubernetes-models/batch/v1";
 import { PodDisruptionBudget } from "kubernetes-models/policy/v1";
 import { NetworkPolicy } from "kubernetes-models/networking.k8s.io/v1";
 import { Application } from "@kubernetes-models/argo-cd/argoproj.io/v1alpha1";
@@ -25,7 +26,7 @@ const k8s = join(repoRoot, "deploy", "k8s");
 const OVERLAYS = ["site-a", "site-b", "witness"] as const;
 const NAMESPACE: Record<(typeof OVERLAYS)[number], string> = { "site-a": "taj-site-a", "site-b": "taj-site-b", witness: "taj-witness" };
 // The services' images are scripts/build-images.sh's (taj/<service>:<package.json version>).
-const IMAGE = /^registry\.local\/taj\/(gateway|extractor|coordinator|shard|nats-server|etcd):[0-9][\w.-]*$/;
+const IMAGE = /^registry\.local\/taj\/(gateway|extractor|coordinator|shard|tajctl|nats-server|etcd):[0-9][\w.-]*$/;
 const VERSION = (JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as { version: string }).version;
 const SERVICES = ["gateway", "extractor", "coordinator"];
 
@@ -76,6 +77,7 @@ const MODELS: Record<string, (o: Obj) => Model> = {
   "v1/Service": (o) => new Service(o as never),
   "apps/v1/Deployment": (o) => new Deployment(o as never),
   "apps/v1/StatefulSet": (o) => new StatefulSet(o as never),
+  "batch/v1/Job": (o) => new Job(o as never),
   "autoscaling/v2/HorizontalPodAutoscaler": (o) => new HorizontalPodAutoscaler(o as never),
   "policy/v1/PodDisruptionBudget": (o) => new PodDisruptionBudget(o as never),
   "networking.k8s.io/v1/NetworkPolicy": (o) => new NetworkPolicy(o as never),
@@ -302,6 +304,28 @@ for (const overlay of OVERLAYS) {
       assert.equal(at(shardEnv.DATA_DIR, "value"), "/data");
     });
 
+    test(site === "a" ? "site A holds the one bootstrap: a Job running the tajctl image's init, as an Argo CD Sync hook" : "site B has no bootstrap of its own (site A's makes the cluster's streams)", () => {
+      const jobs = objects().filter((o) => o.kind === "Job");
+      if (site !== "a") return assert.deepEqual(jobs, []);
+      assert.equal(jobs.length, 1);
+      const job = jobs[0]!;
+      assert.equal(key(job, "metadata.annotations", "argocd.argoproj.io/hook"), "Sync");
+      const pod = at(job, "spec.template.spec") as Obj;
+      assert.equal(at(pod, "securityContext.runAsNonRoot"), true);
+      assert.equal(at(pod, "securityContext.seccompProfile.type"), "RuntimeDefault");
+      assert.equal(pod.automountServiceAccountToken, false);
+      const c = list(pod, "containers")[0]!;
+      assert.equal(c.image, `registry.local/taj/tajctl:${VERSION}`);
+      assert.equal(c.command, undefined, "the image's entry point (tajctl)");
+      assert.equal((c.args as string[])[0], "init");
+      assert.equal(at(c, "securityContext.readOnlyRootFilesystem"), true);
+      assert.deepEqual(at(c, "securityContext.capabilities.drop"), ["ALL"]);
+      assert.equal(at(list(pod, "volumes").find((v) => v.name === "tls"), "secret.secretName"), "taj-admin-tls");
+      const env = Object.fromEntries(list(c, "env").map((e) => [e.name, e]));
+      assert.equal(at(env.NATS_URLS, "valueFrom.configMapKeyRef.name"), "taj-config");
+      assert.ok(find("NetworkPolicy", "taj-bootstrap"), "a policy of its own");
+    });
+
     test(`SITE=${site}: own NATS node and etcd member first, the other site's coordinator as fallback`, () => {
       const cm = at(find("ConfigMap", "taj-config"), "data") as Record<string, string>;
       assert.equal(cm.SITE, site);
@@ -329,7 +353,11 @@ for (const overlay of OVERLAYS) {
       assert.deepEqual(egress("taj-coordinator"), new Set(["taj-shard:7000", "taj-etcd:2379"]));
       assert.deepEqual(ingress("taj-shard"), new Set(["taj-coordinator:7000", "prometheus:9090"]));
       assert.deepEqual(egress("taj-shard"), new Set(["taj-nats:4222", "taj-etcd:2379"]));
-      assert.deepEqual(ingress("taj-nats"), new Set(["taj-gateway:4222", "taj-shard:4222", "taj-nats:6222", "prometheus:8222"]));
+      assert.deepEqual(ingress("taj-nats"), new Set(["taj-gateway:4222", "taj-shard:4222", "taj-bootstrap:4222", "taj-nats:6222", "prometheus:8222"]));
+      if (site === "a") {
+        assert.deepEqual(ingress("taj-bootstrap"), new Set());
+        assert.deepEqual(egress("taj-bootstrap"), new Set(["taj-nats:4222"]));
+      }
       assert.deepEqual(egress("taj-nats"), new Set(["taj-nats:6222"]));
       assert.deepEqual(ingress("taj-etcd"), new Set(["taj-gateway:2379", "taj-coordinator:2379", "taj-shard:2379", "taj-etcd:2380", "prometheus:2381"]));
       assert.deepEqual(egress("taj-etcd"), new Set(["taj-etcd:2380"]));
