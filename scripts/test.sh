@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# README command 2 (`npm test`), also what .ci/run calls: install what is missing, typecheck,
-# check the proto contract (lint + generated code up to date), then run every test file.
+# README command 2 (`npm test`), also what .ci/run calls: install what is missing, typecheck, lint,
+# check the proto contract (lint, generated code up to date, no breaking change), audit the
+# production dependencies, then run every test file with coverage and check its floor.
 # Exits non-zero on the first failing step.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -14,6 +15,9 @@ bash scripts/install-deps.sh
 
 step "typecheck (tsc -p tsconfig.json)"
 tsc -p tsconfig.json
+
+step "lint (eslint, eslint.config.mjs)"
+eslint --max-warnings 0 .
 
 step "proto: buf lint, generated code up to date"
 (cd proto && buf lint)
@@ -29,6 +33,9 @@ if ! diff -r proto/gen "$scratch/proto/gen" >/dev/null; then
   exit 1
 fi
 echo "proto/gen matches proto/taj"
+
+step "proto: buf breaking"
+bash scripts/proto-breaking.sh
 
 step "tests"
 shopt -s nullglob
