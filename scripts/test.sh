@@ -37,7 +37,10 @@ echo "proto/gen matches proto/taj"
 step "proto: buf breaking"
 bash scripts/proto-breaking.sh
 
-step "tests"
+step "npm audit (production dependencies)"
+node --import tsx scripts/npm-audit.ts
+
+step "tests, with coverage (c8, .c8rc.json)"
 shopt -s nullglob
 # Explicit files: given a directory, node's runner finds no .ts test at all.
 # deploy/images/test/images.test.ts needs root and the built images: .ci/run runs it after building them.
@@ -50,4 +53,11 @@ if [ "${#files[@]}" -eq 0 ]; then
 fi
 printf '%s\n' "${files[@]}"
 # One file at a time: integration tests each start a whole cluster, and there are 2 cores.
-node --import tsx --test --test-concurrency=1 --test-reporter=spec "${files[@]}"
+# Coverage comes from this same run (no second one): c8 sets NODE_V8_COVERAGE, which the test
+# files and the services they start inherit; a process that exits writes its coverage there.
+rm -rf coverage
+c8 --temp-directory "$scratch/v8-coverage" \
+  node --import tsx --test --test-concurrency=1 --test-reporter=spec "${files[@]}"
+
+step "coverage floor (.ci/coverage-floor.json)"
+node --import tsx scripts/coverage-floor.ts
