@@ -5,7 +5,6 @@ import { existsSync } from "node:fs";
 import { join, relative } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
-import type { Metadata } from "@grpc/grpc-js";
 import { repoRoot, startLocalCluster, type LocalCluster } from "@taj/devcluster";
 import type { ChannelCredentials } from "@grpc/grpc-js";
 
@@ -50,7 +49,7 @@ async function runDemoIfPresent(gateway: string, credentials: ChannelCredentials
   const mod: unknown = await import(pathToFileURL(file).href);
   const runDemo = typeof mod === "object" && mod !== null ? (mod as Record<string, unknown>).runDemo : undefined;
   if (typeof runDemo !== "function") throw new Error("scripts/demo.ts does not export runDemo(gatewayAddress, credentials)");
-  const result: unknown = await runDemo(gateway, credentials);
+  const result: unknown = await (runDemo as (gatewayAddress: string, credentials: ChannelCredentials) => unknown)(gateway, credentials);
   return result !== false;
 }
 

@@ -18,6 +18,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # onnxruntime-node's postinstall downloads CUDA files we never use; its CPU engine is bundled.
+# npm 11 skips that script (package.json allowScripts denies it); npm 10, which ships with Node 20,
+# ignores allowScripts and runs it: this variable makes the script exit at once.
 export ONNXRUNTIME_NODE_INSTALL=skip
 
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/bin/$1" ]; }

@@ -188,7 +188,7 @@ describe("face search end to end", () => {
     // Changes after the snapshot that only the log tail holds.
     const extra = enrolled[0]!;
     await gateway.enroll({ modality: Modality.FACE, id: "IT-AFTER-SNAPSHOT", image: extra.bytes, faceBox: extra.box });
-    await cluster.processes[`shard-${shardId}`]!.kill("SIGKILL");
+    cluster.processes[`shard-${shardId}`]!.kill("SIGKILL");
     await cluster.processes[`shard-${shardId}`]!.restart();
     await cluster.waitForMember("a", shardId);
 

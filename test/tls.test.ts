@@ -39,7 +39,8 @@ before(async () => {
   foreign = createPki(foreignDir);
   admin = await connect({ ...cluster.natsOptions(), name: "tls-test-admin" });
   // The cluster bootstrap made both streams; one audit message so the shard's read of it can be tried.
-  await admin.publish("taj.audit.test", new TextEncoder().encode("{}"));
+  admin.publish("taj.audit.test", new TextEncoder().encode("{}"));
+  await admin.flush();
 });
 
 after(async () => {

@@ -3,9 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ErrorCode, Modality } from "@taj/proto";
 import { AppError } from "@taj/common";
-import { Extractor } from "../../services/extractor/src/extractor.ts";
-import { loadModalities } from "../../services/extractor/src/pipeline-config.ts";
-import type { StageTimings } from "../../services/extractor/src/pipeline.ts";
+import { Extractor, loadModalities, type StageTimings } from "@taj/extractor";
 import { buildSampleSet } from "../../packages/eval/test/sample-set.ts";
 import { dot, moments, type Moments } from "./generator.ts";
 

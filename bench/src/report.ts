@@ -1,6 +1,6 @@
 import { writeFile } from "node:fs/promises";
 import sharp from "sharp";
-import { renderSvg, type Chart, type Series } from "../../packages/eval/src/chart.ts";
+import { renderSvg, type Chart, type Series } from "@taj/eval";
 import { formatSize } from "./args.ts";
 import type { BenchResult } from "./run.ts";
 import type { ClusterResult, Throughput } from "./cluster/cluster-bench.ts";

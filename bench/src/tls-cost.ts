@@ -47,12 +47,17 @@ function unitTemplate(seed: number): number[] {
 }
 
 type Unary = (req: MessageShape<typeof ShardSearchRequestSchema>) => Promise<ShardSearchResponse>;
+/** shardSearch as makeGenericClientConstructor builds it (request, callback). */
+type RawShardSearch = (
+  req: MessageShape<typeof ShardSearchRequestSchema>,
+  callback: (err: grpc.ServiceError | null, res: ShardSearchResponse) => void,
+) => grpc.ClientUnaryCall;
 
 /** A grpc-js channel for ShardService with the same options as createClient, any credentials (plaintext included). */
 function rawShardClient(address: string, credentials: grpc.ChannelCredentials): { call: Unary; close(): void } {
   const Ctor = grpc.makeGenericClientConstructor(grpcServiceDefinition(ShardService), ShardService.typeName);
   const raw = new Ctor(address, credentials, { "grpc.max_receive_message_length": 32 * 1024 * 1024 });
-  const fn = (raw as unknown as Record<string, Function>)["shardSearch"]!.bind(raw);
+  const fn = (raw as unknown as Record<string, RawShardSearch>)["shardSearch"]!.bind(raw);
   return {
     call: (req) => new Promise((resolve, reject) => fn(req, (err: grpc.ServiceError | null, res: ShardSearchResponse) => (err ? reject(err) : resolve(res)))),
     close: () => raw.close(),

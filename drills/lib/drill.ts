@@ -2,7 +2,7 @@ import { parseArgs } from "node:util";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { netnsSupport, startSitesCluster, type LocalCluster, type SitesCluster } from "@taj/devcluster";
+import { netnsSupport, startSitesCluster, type SitesCluster } from "@taj/devcluster";
 import { prepareProbes, type Probe } from "./probes.ts";
 import type { Verification } from "./verify.ts";
 import type { LoadResult } from "./load.ts";

@@ -210,7 +210,7 @@ const wireTypes: Generator = {
       broken = Buffer.concat([tag(f, WireType.LEN), varint(rng.pick([1000n, 2n ** 31n, 2n ** 32n + 1n, 2n ** 63n])), rng.bytes(rng.int(0, 16))]);
       note = "length past the end";
     } else if (kind === 8) {
-      broken = Buffer.from([...tag(rng.int(1, 8), WireType.VARINT), ...new Array(rng.int(10, 14)).fill(0xff), 0x01]);
+      broken = Buffer.from([...tag(rng.int(1, 8), WireType.VARINT), ...new Array<number>(rng.int(10, 14)).fill(0xff), 0x01]);
       note = "overlong varint";
     } else {
       broken = fieldAs(rng, rng.pick([9, 15, 16, 1000, 2 ** 29 - 1]), rng.int(0, 7));

@@ -1,6 +1,6 @@
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { connect, type JetStreamClient } from "nats";
+import { connect } from "nats";
 import { Etcd3 } from "etcd3";
 import { startLocalCluster, type LocalCluster } from "@taj/devcluster";
 import { Member, TEMPLATE_STREAM, createClient, memberKey, natsTls } from "@taj/common";

@@ -2,7 +2,7 @@ import { createRequire } from "node:module";
 import { join } from "node:path";
 import { statSync } from "node:fs";
 import type * as Usearch from "usearch";
-import { quantize } from "../../../services/shard/src/index/quantize.ts";
+import { quantize } from "@taj/shard";
 import { CHUNK, galleryChunks, IN_MEMORY_LIMIT } from "../dataset.ts";
 import type { TemplateGenerator } from "../generator.ts";
 import type { Engine } from "./types.ts";

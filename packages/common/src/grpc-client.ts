@@ -17,6 +17,14 @@ type UnaryMethod<I extends DescMessage, O extends DescMessage> = (
   options?: CallOptions,
 ) => Promise<MessageShape<O>>;
 
+/** A unary method as makeGenericClientConstructor builds it: (request, metadata, options, callback). */
+type RawUnary = (
+  request: MessageShape<DescMessage>,
+  metadata: grpc.Metadata,
+  options: grpc.CallOptions,
+  callback: (err: grpc.ServiceError | null, response: MessageShape<DescMessage>) => void,
+) => grpc.ClientUnaryCall;
+
 export type ServiceClient<S extends GenServiceMethods> = {
   [K in keyof S]: S[K] extends { input: infer I extends DescMessage; output: infer O extends DescMessage }
     ? UnaryMethod<I, O>
@@ -60,7 +68,7 @@ export function createClient<S extends GenServiceMethods>(
     close: () => raw.close(),
   };
   for (const method of service.methods) {
-    const fn = (raw as unknown as Record<string, Function>)[method.localName]!.bind(raw);
+    const fn = (raw as unknown as Record<string, RawUnary>)[method.localName]!.bind(raw);
     client[method.localName] = (request: MessageInitShape<DescMessage>, options?: CallOptions) =>
       new Promise((resolve, reject) => {
         const call = fn(
@@ -69,7 +77,7 @@ export function createClient<S extends GenServiceMethods>(
           { deadline: deadlineFrom(options) },
           (err: grpc.ServiceError | null, response: MessageShape<DescMessage>) =>
             err ? reject(AppError.from(err)) : resolve(response),
-        ) as grpc.ClientUnaryCall;
+        );
         options?.signal?.addEventListener("abort", () => call.cancel(), { once: true });
       });
   }

@@ -13,7 +13,7 @@ export interface Metrics {
    * What /readyz says: the gRPC server's own health (pass to startGrpcServer's onServingChange).
    * Kubernetes' grpc probe speaks plaintext only, and every gRPC port is TLS: probes use this instead.
    */
-  setReady(ready: boolean): void;
+  setReady: (ready: boolean) => void;
 }
 
 export interface MetricsOptions {

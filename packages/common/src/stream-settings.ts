@@ -116,7 +116,8 @@ export function streamConfigOf(spec: StreamSpec): Partial<StreamConfig> & { name
   return config;
 }
 
-const show = (v: unknown) => (Array.isArray(v) ? `[${v.join(", ")}]` : v === undefined ? "unset" : String(v));
+const show = (v: unknown) =>
+  Array.isArray(v) ? `[${v.join(", ")}]` : v === undefined ? "unset" : typeof v === "object" ? JSON.stringify(v) : String(v as string | number | boolean);
 const sameSet = (a: readonly string[], b: readonly string[]) => a.length === b.length && [...a].sort().join("\n") === [...b].sort().join("\n");
 
 /** Each required setting the stream's configuration does not meet, as "<field> is X, expected Y (why)". */

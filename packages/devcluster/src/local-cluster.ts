@@ -102,8 +102,8 @@ export interface LocalCluster {
   /** Every process by name, including "etcd-a" and "nats-w": kill, restart, stop. */
   readonly processes: Record<string, ProcessHandle>;
   shard(id: string): ServiceHandle;
-  /** gRPC addresses of the shards of a site assigned a partition. */
-  shardsHolding(site: string, partition: number): string[];
+  /** gRPC addresses of the shards of a site assigned a partition (a plain function: drills pass it on as a callback). */
+  shardsHolding: (site: string, partition: number) => string[];
   /** Waits until a shard is a live member in etcd serving all its assigned partitions (e.g. after a restart). */
   waitForMember(site: string, shardId: string, timeoutMs?: number): Promise<void>;
   /** Pids of the processes currently running. */

@@ -50,7 +50,7 @@ function openssl(args: string[], cwd: string): void {
   } catch (err) {
     const stderr = (err as { stderr?: Buffer }).stderr?.toString().trim();
     const missing = (err as NodeJS.ErrnoException).code === "ENOENT";
-    throw new Error(missing ? "openssl not found: run scripts/install-deps.sh (Debian package openssl)" : `openssl ${args[0]}: ${stderr}`);
+    throw new Error(missing ? "openssl not found: run scripts/install-deps.sh (Debian package openssl)" : `openssl ${args[0]}: ${stderr}`, { cause: err });
   }
 }
 

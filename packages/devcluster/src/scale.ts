@@ -15,7 +15,7 @@ const added = new WeakMap<LocalCluster, Map<string, ServiceHandle>>();
 
 function extras(cluster: LocalCluster): Map<string, ServiceHandle> {
   let m = added.get(cluster);
-  if (!m) added.set(cluster, (m = new Map()));
+  if (!m) added.set(cluster, (m = new Map<string, ServiceHandle>()));
   return m;
 }
 

@@ -16,7 +16,7 @@ export interface WaitOptions {
  */
 export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, options: WaitOptions): Promise<T> {
   const deadline = Date.now() + options.timeoutMs;
-  let last = "no attempt yet";
+  let last: string;
   for (;;) {
     const abort = options.abortIf?.();
     if (abort !== undefined) throw new Error(`${what}: ${abort}`);

@@ -299,7 +299,7 @@ for (const overlay of OVERLAYS) {
         assert.match(String(at(list(w, "spec.template.spec.volumes").find((v) => v.name === "tls"), "secret.secretName")), /^taj-[a-z]+-tls$/);
         assert.ok(list(c, "volumeMounts").some((m) => m.mountPath === "/tmp"), `${id(w)} writable /tmp`);
       }
-      const shardEnv = Object.fromEntries(list(find("StatefulSet", "taj-shard"), "spec.template.spec.containers.0.env").map((e) => [e.name, e]));
+      const shardEnv = Object.fromEntries(list(find("StatefulSet", "taj-shard"), "spec.template.spec.containers.0.env").map((e) => [String(e.name), e] as const));
       assert.equal(at(shardEnv.SHARD_ID, "value"), "$(POD_NAME)");
       assert.equal(at(shardEnv.DATA_DIR, "value"), "/data");
     });
@@ -340,7 +340,8 @@ for (const overlay of OVERLAYS) {
       const peers = (rules: Obj[], side: "from" | "to") => rules.flatMap((r) => list(r, side).flatMap((peer) => {
         const names = key(peer, "podSelector.matchLabels", APP);
         const many = list(peer, "podSelector.matchExpressions").flatMap((e) => e.values as string[]);
-        const who = names ? [String(names)] : many.length ? many : [String(at(peer, "ipBlock.cidr") ?? "?")];
+        const cidr = at(peer, "ipBlock.cidr");
+        const who = typeof names === "string" ? [names] : many.length ? many : [typeof cidr === "string" ? cidr : "?"];
         return who.flatMap((w) => list(r, "ports").map((p) => `${w}:${String(p.port)}`));
       }));
       const ingress = (name: string) => new Set(peers(list(policy(name), "spec.ingress"), "from"));

@@ -1,8 +1,6 @@
 import { ErrorCode, ExtractorService, type Box, type Modality } from "@taj/proto";
 import { AppError, channelCredentials, createClient, errorCodeName, type TlsFiles } from "@taj/common";
-import { ExtractorEnv } from "../../../services/extractor/src/config.ts";
-import { Extractor } from "../../../services/extractor/src/extractor.ts";
-import { loadModalities } from "../../../services/extractor/src/pipeline-config.ts";
+import { ExtractorEnv, Extractor, loadModalities } from "@taj/extractor";
 
 /** Turns image bytes into a template, optionally for the face in `box`. Errors are AppErrors. */
 export interface TemplateSource {

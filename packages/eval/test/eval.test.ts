@@ -9,7 +9,7 @@ import { promisify } from "node:util";
 import sharp from "sharp";
 import { createLogger, startMetrics, tlsFilesOf } from "@taj/common";
 import { sharedTestPki, tlsEnvOf } from "@taj/devcluster";
-import { startExtractor } from "../../../services/extractor/src/server.ts";
+import { startExtractor } from "@taj/extractor";
 import { parseEvalArgs } from "../src/args.ts";
 import { runEval, type EvalResult } from "../src/run.ts";
 import type { EvalReport } from "../src/report.ts";

@@ -3,7 +3,7 @@ import { connect } from "nats";
 import { CoordinatorService, ShardService, type ShardStatusResponse } from "@taj/proto";
 import type { ChannelCredentials } from "@grpc/grpc-js";
 import {
-  AppError, TEMPLATE_STREAM, channelCredentials, createClient, errorCodeName, modalityName, natsTls, type TlsFiles,
+  AppError, TEMPLATE_STREAM, channelCredentials, createClient, errorCodeName, modalityName, natsTls, type Member, type TlsFiles,
 } from "@taj/common";
 import { readLayout, sitesOf, type Layout } from "./layout.ts";
 import { compareShardIds } from "./plan.ts";
@@ -135,7 +135,7 @@ export function shardRows(layout: Layout): ShardRow[] {
   const rows: ShardRow[] = [];
   for (const site of sitesOf(layout)) {
     const assigned = layout.assignments.get(site) ?? new Map<string, number[]>();
-    const members = layout.members.get(site) ?? new Map();
+    const members = layout.members.get(site) ?? new Map<string, Member>();
     const ids = [...new Set([...assigned.keys(), ...members.keys()])].sort(compareShardIds);
     for (const shard of ids) {
       const member = members.get(shard);

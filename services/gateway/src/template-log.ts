@@ -46,8 +46,9 @@ export class TemplateLog {
     // Servers are tried in the given order so the site-local one is used first.
     const nc = await connect({ servers, noRandomize: true, maxReconnectAttempts: -1, name: "taj-gateway", ...natsTls(tls, "gateway") });
     const jsm = await nc.jetstreamManager();
+    // Runs until the connection closes (the iterator then ends); nothing waits for it.
     void (async () => {
-      for await (const s of nc.status()) logger.info({ type: s.type, data: String(s.data) }, "nats status");
+      for await (const s of nc.status()) logger.info({ type: s.type, data: s.data }, "nats status");
     })();
     return new TemplateLog(nc, nc.jetstream(), jsm, logger);
   }

@@ -63,7 +63,7 @@ test("an address that keeps failing authentication is refused before any verific
     codes.push(r === "OK" ? "OK" : ErrorCode[r.code]);
   }
   // 2 per second + 3 burst = 5 failures, then refused without a signature check.
-  assert.deepEqual(codes, [...Array(5).fill("UNAUTHENTICATED"), ...Array(15).fill("RATE_LIMITED")]);
+  assert.deepEqual(codes, [...Array<string>(5).fill("UNAUTHENTICATED"), ...Array<string>(15).fill("RATE_LIMITED")]);
   assert.equal(verified, 5);
   assert.equal(await codeOf(gate.admit(ctx("10.0.0.8:1", "good"))).then((r) => (r === "OK" ? r : ErrorCode[r.code])), "OK");
   const blocked = await codeOf(gate.admit(ctx("10.0.0.9:1", "good")));

@@ -1,4 +1,4 @@
-import { ErrorCode, Modality, SearchMode, ShardService, type ShardSearchRequest } from "@taj/proto";
+import { ErrorCode, SearchMode, ShardService, type ShardSearchRequest } from "@taj/proto";
 import { AppError, MAX_SHARD_K, MAX_TEMPLATE_DIMENSIONS, modalityFromName, modalityName, type ServiceImpl } from "@taj/common";
 import { IndexWorkerError, type IndexClient } from "./index/client.ts";
 import { isFiniteVector, quantize } from "./index/quantize.ts";

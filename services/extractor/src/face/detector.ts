@@ -47,7 +47,7 @@ export class FaceDetector {
     };
     // Very large images get coarser tiles rather than an unbounded number of detector runs.
     let scale = maxTileScale;
-    let tileW = 0, tileH = 0;
+    let tileW: number, tileH: number;
     do {
       tileW = Math.min(width, Math.round(this.config.width * scale));
       tileH = Math.min(height, Math.round(this.config.height * scale));

@@ -58,8 +58,7 @@ export const authEnv = {
   RATE_LIMIT_UNAUTHENTICATED_BURST: burst.default(20),
 };
 
-const authSchema = z.object(authEnv);
-type AuthEnv = z.infer<typeof authSchema>;
+type AuthEnv = z.infer<z.ZodObject<typeof authEnv>>;
 
 /** The cross-field rules of authEnv, for GatewayConfig's superRefine. */
 export function checkAuthEnv(c: AuthEnv, ctx: z.RefinementCtx): void {

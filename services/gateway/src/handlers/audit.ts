@@ -57,7 +57,7 @@ export async function queryAudit(deps: GatewayDeps, req: QueryAuditRequest, call
   call.facts.caseRef = filter.caseRef;
   call.facts.recordId = filter.recordId;
   call.facts.modality = filter.modality;
-  let position: { startSeq?: number; startTimeMs?: number } = req.pageToken
+  const position: { startSeq?: number; startTimeMs?: number } = req.pageToken
     ? { startSeq: decodePageToken(req.pageToken, filter) }
     : filter.fromMs !== undefined ? { startTimeMs: filter.fromMs - STORE_MARGIN_MS } : { startSeq: 1 };
   const stopAfterMs = filter.toMs === undefined ? undefined : filter.toMs + STORE_MARGIN_MS;
