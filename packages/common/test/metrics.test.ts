@@ -23,7 +23,7 @@ function value(text: string, name: string, labels: Record<string, string>): numb
   const found = text.split("\n").flatMap((line) => {
     const m = /^([a-z_]+)\{(.*)\} (\S+)$/.exec(line);
     if (!m || m[1] !== name) return [];
-    const have = Object.fromEntries([...m[2]!.matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1], l[2]]));
+    const have = Object.fromEntries([...m[2]!.matchAll(/(\w+)="([^"]*)"/g)].map((l): [string, string] => [l[1]!, l[2]!]));
     return Object.entries(labels).every(([k, v]) => have[k] === v) ? [Number(m[3])] : [];
   });
   assert.ok(found.length <= 1, `one series of ${name} with ${JSON.stringify(labels)}`);

@@ -321,7 +321,7 @@ for (const overlay of OVERLAYS) {
       assert.equal(at(c, "securityContext.readOnlyRootFilesystem"), true);
       assert.deepEqual(at(c, "securityContext.capabilities.drop"), ["ALL"]);
       assert.equal(at(list(pod, "volumes").find((v) => v.name === "tls"), "secret.secretName"), "taj-admin-tls");
-      const env = Object.fromEntries(list(c, "env").map((e) => [e.name, e]));
+      const env = Object.fromEntries(list(c, "env").map((e): [string, Obj] => [String(e.name), e]));
       assert.equal(at(env.NATS_URLS, "valueFrom.configMapKeyRef.name"), "taj-config");
       assert.ok(find("NetworkPolicy", "taj-bootstrap"), "a policy of its own");
     });
