@@ -7,7 +7,8 @@ import { toJson } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { channelCredentials, createClient, modalityFromName, tokenCallerCredentials, verifyAuditChains, type TlsFiles } from "@taj/common";
 import { AuditEntrySchema, FeedbackSummaryResponseSchema, MatchingService, Modality, type AuditEntry, type FeedbackBucket } from "@taj/proto";
-import { exportLine, readExport, renderVerify, streamMessages, verifyStream, withNats } from "./audit.ts";
+import { exportLine, readExport, renderVerify, streamMessages, verifyStream } from "./audit.ts";
+import { withNats } from "./nats.ts";
 
 const time = (value: string) => {
   const ms = Date.parse(value);
@@ -146,7 +147,7 @@ export function addAuditCommands(program: Command, natsUrls: () => string[] | un
     .action(async (flags: { out?: string }) => {
       const file = flags.out ? createWriteStream(flags.out) : undefined;
       let n = 0;
-      await withNats(nats(), tls(), async (nc) => {
+      await withNats(nats(), tls(), "audit", async (nc) => {
         for await (const m of streamMessages(nc)) {
           const line = exportLine(m);
           if (file) {

@@ -1,26 +1,19 @@
 import { readFileSync } from "node:fs";
-import { connect, type NatsConnection } from "nats";
+import type { NatsConnection } from "nats";
 import { toJson } from "@bufbuild/protobuf";
 import {
-  natsTls, type TlsFiles,
+  type TlsFiles,
   ChainVerifier, decodeAuditEvent, decodeAuditRecord, scanAuditStream,
   type ChainInput, type StoredAuditMessage, type VerifyReport,
 } from "@taj/common";
 import { AuditEventSchema } from "@taj/proto";
+import { withNats } from "./nats.ts";
 
 /** Every message of the audit stream, oldest first, over one consumer. */
 export async function* streamMessages(nc: NatsConnection): AsyncGenerator<StoredAuditMessage> {
   yield* scanAuditStream(nc.jetstream(), await nc.jetstreamManager(), { startSeq: 1, maxMessages: Number.POSITIVE_INFINITY });
 }
 
-export async function withNats<T>(servers: string[], tls: TlsFiles, run: (nc: NatsConnection) => Promise<T>): Promise<T> {
-  const nc = await connect({ servers, name: "tajctl-audit", maxReconnectAttempts: 2, ...natsTls(tls, "admin") });
-  try {
-    return await run(nc);
-  } finally {
-    await nc.close();
-  }
-}
 
 /** One exported line: the stored record as it is (base64, what verify checks) and its event, readable. */
 export interface ExportLine {
@@ -72,7 +65,7 @@ export function readExport(path: string): { messages: ChainInput[]; problems: Fi
 }
 
 export async function verifyStream(servers: string[], tls: TlsFiles): Promise<VerifyReport> {
-  return withNats(servers, tls, async (nc) => {
+  return withNats(servers, tls, "audit", async (nc) => {
     const verifier = new ChainVerifier();
     for await (const m of streamMessages(nc)) verifier.add(m);
     return verifier.report();

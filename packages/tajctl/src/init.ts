@@ -1,5 +1,5 @@
-import { connect } from "nats";
-import { bootstrapStreams, clusterStreams, natsTls, type BootstrapResult, type ClusterStreamsOptions, type TlsFiles } from "@taj/common";
+import { bootstrapStreams, clusterStreams, type BootstrapResult, type ClusterStreamsOptions, type TlsFiles } from "@taj/common";
+import { withNats } from "./nats.ts";
 
 /**
  * `tajctl init`: the cluster bootstrap's NATS part, with the operator's (admin) credentials — the
@@ -7,12 +7,7 @@ import { bootstrapStreams, clusterStreams, natsTls, type BootstrapResult, type C
  * (bootstrapStreams in packages/common); the services only verify and wait NOT_SERVING until it ran.
  */
 export async function initStreams(urls: string[], tls: TlsFiles, options: ClusterStreamsOptions): Promise<BootstrapResult[]> {
-  const nc = await connect({ servers: urls, name: "tajctl-init", timeout: 5_000, maxReconnectAttempts: 2, ...natsTls(tls, "admin") });
-  try {
-    return await bootstrapStreams(await nc.jetstreamManager({ timeout: 5_000 }), clusterStreams(options));
-  } finally {
-    await nc.close();
-  }
+  return withNats(urls, tls, "init", async (nc) => bootstrapStreams(await nc.jetstreamManager({ timeout: 5_000 }), clusterStreams(options)));
 }
 
 export function renderInit(results: BootstrapResult[]): string {

@@ -1,12 +1,12 @@
 import type { Etcd3 } from "etcd3";
-import { connect } from "nats";
 import { CoordinatorService, ShardService, type ShardStatusResponse } from "@taj/proto";
 import type { ChannelCredentials } from "@grpc/grpc-js";
 import {
-  AppError, TEMPLATE_STREAM, channelCredentials, createClient, errorCodeName, modalityName, natsTls, type Member, type TlsFiles,
+  AppError, TEMPLATE_STREAM, channelCredentials, createClient, errorCodeName, modalityName, type Member, type TlsFiles,
 } from "@taj/common";
 import { readLayout, sitesOf, type Layout } from "./layout.ts";
 import { compareShardIds } from "./plan.ts";
+import { withNats } from "./nats.ts";
 
 export interface ShardRow {
   site: string;
@@ -73,13 +73,8 @@ const message = (err: unknown) => {
 };
 
 async function streamLastSequence(urls: string[], tls: TlsFiles): Promise<number> {
-  const nc = await connect({ servers: urls, name: "tajctl", timeout: 3_000, maxReconnectAttempts: 0, ...natsTls(tls, "admin") });
-  try {
-    const jsm = await nc.jetstreamManager({ timeout: 3_000 });
-    return (await jsm.streams.info(TEMPLATE_STREAM)).state.last_seq;
-  } finally {
-    await nc.close();
-  }
+  // A probe (cron, readiness): 3 s, not the commands' 5.
+  return withNats(urls, tls, "status", async (nc) => (await (await nc.jetstreamManager({ timeout: 3_000 })).streams.info(TEMPLATE_STREAM)).state.last_seq, 3_000);
 }
 
 async function shardStatus(address: string, credentials: ChannelCredentials, timeoutMs: number): Promise<ShardStatusResponse> {
