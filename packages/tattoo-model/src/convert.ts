@@ -114,7 +114,7 @@ export function convertKerasTrunk(options: ConvertOptions): Converted {
     }
     const parsed = configs[kind].safeParse(l.config);
     if (!parsed.success) throw new Error(`layer ${l.name} (${kind}): unsupported configuration: ${z.prettifyError(parsed.error)}`);
-    if (kind !== "InputLayer" && l.inbound_nodes.length !== 1) throw new Error(`layer ${l.name}: shared layers (called more than once) are not supported`);
+    if (kind !== "InputLayer" && l.inbound_nodes.length !== 1) throw new Error(`layer ${l.name}: a layer must be called exactly once (it has ${l.inbound_nodes.length} inbound nodes)`);
 
     switch (kind) {
       case "InputLayer": {

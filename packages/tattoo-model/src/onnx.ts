@@ -8,7 +8,7 @@ import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 export const DataType = { FLOAT: 1, INT64: 7 } as const;
 
 /** AttributeProto.AttributeType values used here. */
-const AttributeType = { FLOAT: 1, INT: 2, INTS: 7 } as const;
+const AttributeType = { INT: 2, INTS: 7 } as const;
 
 export interface Tensor {
   name: string;
@@ -17,7 +17,7 @@ export interface Tensor {
   data: Float32Array | BigInt64Array;
 }
 
-export type Attribute = { name: string; int: number } | { name: string; ints: number[] } | { name: string; float: number };
+export type Attribute = { name: string; int: number } | { name: string; ints: number[] };
 
 export interface Node {
   name: string;
@@ -82,12 +82,9 @@ const attribute: Message<Attribute> = (w, a) => {
   if ("int" in a) {
     w.tag(3, WireType.Varint).int64(a.int); // i = 3
     w.tag(20, WireType.Varint).int32(AttributeType.INT); // type = 20
-  } else if ("ints" in a) {
+  } else {
     for (const v of a.ints) w.tag(8, WireType.Varint).int64(v); // ints = 8
     w.tag(20, WireType.Varint).int32(AttributeType.INTS);
-  } else {
-    w.tag(2, WireType.Bit32).float(a.float); // f = 2
-    w.tag(20, WireType.Varint).int32(AttributeType.FLOAT);
   }
 };
 
