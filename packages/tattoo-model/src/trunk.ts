@@ -10,6 +10,8 @@ export interface TrunkSpec {
   inputSize: [number, number];
   /** File name of the built model. */
   file: string;
+  /** sha256 of the built file: the conversion is deterministic, so any other hash is a defect. */
+  sha256: string;
 }
 
 /** MobileNetV2 up to block_10_expand_relu: the frozen (ImageNet) part of nsfwjs's MobileNetV2. Input RGB scaled x/255. */
@@ -18,6 +20,7 @@ export const MOBILENET_V2_BLOCK10: TrunkSpec = {
   cut: "block_10_expand_relu",
   inputSize: [224, 224],
   file: "mobilenet_v2-block10.onnx",
+  sha256: "5828184e3e0cdb73fa1d2c02433b0e56c764922bcb51f701889e6e3f84d58722",
 };
 
 // ONNX IR version 8 with opset 13: Pad and Clip take their constants as inputs; onnxruntime

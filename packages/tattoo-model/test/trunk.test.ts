@@ -15,7 +15,7 @@ import { compare, tfjsTrunk } from "./reference.ts";
 
 const repoRoot = resolve(import.meta.dirname, "..", "..", "..");
 
-test("npm run build:tattoo-model writes the same bytes every run and prints their sha256", () => {
+test("npm run build:tattoo-model writes the same bytes every run and prints their sha256, the recorded one", () => {
   const dirs = [0, 1].map(() => mkdtempSync(join(tmpdir(), "tattoo-model-")));
   try {
     const printed = dirs.map((d) =>
@@ -25,6 +25,7 @@ test("npm run build:tattoo-model writes the same bytes every run and prints thei
     assert.ok(files[0]!.byteLength > 1_000_000, `model is ${files[0]!.byteLength} bytes`);
     assert.ok(files[0]!.equals(files[1]!), "two builds differ");
     const sha = createHash("sha256").update(files[0]!).digest("hex");
+    assert.equal(sha, MOBILENET_V2_BLOCK10.sha256);
     for (const p of printed) assert.match(p, new RegExp(`^${sha}  `));
     // In-process build: the same bytes as the command's.
     assert.ok(Buffer.from(buildTrunk(MOBILENET_V2_BLOCK10).bytes).equals(files[0]!));
