@@ -41,7 +41,11 @@ const configs = {
     scale: z.boolean(),
   }),
   ReLU: z.object({ max_value: z.number().nullable(), negative_slope: z.literal(0), threshold: z.literal(0) }),
+  Activation: z.object({ activation: z.literal("relu") }),
+  MaxPooling2D: z.object({ pool_size: pair, strides: pair, padding: z.enum(["valid", "same"]), data_format: channelsLast }),
+  AveragePooling2D: z.object({ pool_size: pair, strides: pair, padding: z.enum(["valid", "same"]), data_format: channelsLast }),
   Add: z.object({}),
+  Concatenate: z.object({ axis: z.union([z.literal(-1), z.literal(3)]) }),
 } as const;
 type Known = keyof typeof configs;
 const isKnown = (c: string): c is Known => Object.hasOwn(configs, c);
@@ -183,6 +187,39 @@ export function convertKerasTrunk(options: ConvertOptions): Converted {
         conv.node.name = `${conv.layer}+${l.name}`;
         convs.delete(src);
         values.set(l.name, { name: l.name, shape: x.shape });
+        break;
+      }
+      case "Activation": {
+        const x = input(l);
+        nodes.push({ name: l.name, opType: "Relu", inputs: [x.name], outputs: [l.name], attributes: [] });
+        values.set(l.name, { name: l.name, shape: x.shape });
+        break;
+      }
+      case "MaxPooling2D":
+      case "AveragePooling2D": {
+        const cfg = configs[kind].parse(l.config);
+        const x = input(l);
+        const [kh, kw] = cfg.pool_size;
+        const [sh, sw] = cfg.strides;
+        const [oh, top, bottom] = padding(x.shape[1], kh, sh, cfg.padding);
+        const [ow, left, right] = padding(x.shape[2], kw, sw, cfg.padding);
+        const attributes: Attribute[] = [
+          { name: "kernel_shape", ints: [kh, kw] },
+          { name: "pads", ints: [top, left, bottom, right] },
+          { name: "strides", ints: [sh, sw] },
+        ];
+        // TensorFlow averages over the pixels inside the image only, as ONNX does with count_include_pad 0.
+        if (kind === "AveragePooling2D") attributes.unshift({ name: "count_include_pad", int: 0 });
+        const opType = kind === "MaxPooling2D" ? "MaxPool" : "AveragePool";
+        nodes.push({ name: l.name, opType, inputs: [x.name], outputs: [l.name], attributes });
+        values.set(l.name, { name: l.name, shape: [x.shape[0], oh, ow] });
+        break;
+      }
+      case "Concatenate": {
+        const xs = sources(l).map((_, i) => input(l, i));
+        // Keras concatenates NHWC channels (axis 3), which is axis 1 in NCHW.
+        nodes.push({ name: l.name, opType: "Concat", inputs: xs.map((x) => x.name), outputs: [l.name], attributes: [{ name: "axis", int: 1 }] });
+        values.set(l.name, { name: l.name, shape: [xs.reduce((n, x) => n + x.shape[0], 0), xs[0]!.shape[1], xs[0]!.shape[2]] });
         break;
       }
       case "ReLU": {

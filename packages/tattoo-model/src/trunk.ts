@@ -23,6 +23,20 @@ export const MOBILENET_V2_BLOCK10: TrunkSpec = {
   sha256: "5828184e3e0cdb73fa1d2c02433b0e56c764922bcb51f701889e6e3f84d58722",
 };
 
+/**
+ * InceptionV3 up to mixed4: the best trunk measured for tattoos (issue 9: rank-1 89.6 % at 299x299
+ * with GeM). Input RGB scaled x/255; output 768 channels, 17x17 at 299.
+ */
+export const INCEPTION_V3_MIXED4: TrunkSpec = {
+  model: "inception_v3",
+  cut: "mixed4",
+  inputSize: [299, 299],
+  file: "inception_v3-mixed4.onnx",
+  sha256: "5d7768f95e143931cb016081ac33dac44db9a957030cff56f1cfb30a5051a3fa",
+};
+
+export const TRUNKS: readonly TrunkSpec[] = [MOBILENET_V2_BLOCK10, INCEPTION_V3_MIXED4];
+
 // ONNX IR version 8 with opset 13: Pad and Clip take their constants as inputs; onnxruntime
 // 1.30 reads both.
 const IR_VERSION = 8;
