@@ -104,7 +104,12 @@ export function convertKerasTrunk(options: ConvertOptions): Converted {
     if (!w) throw new Error(`layer ${layer}: weight ${layer}/${suffix} is missing from the weight manifest`);
     return w;
   };
-  const input = (l: Layer, index = 0): Value => values.get(sources(l)[index]!)!;
+  const input = (l: Layer, index = 0): Value => {
+    const src = sources(l)[index]!;
+    const v = values.get(src);
+    if (!v) throw new Error(`layer ${l.name}: its input ${src} comes later in the model's layer list (not in topological order)`);
+    return v;
+  };
   const constant = (t: Tensor): string => {
     initializers.push(t);
     return t.name;
@@ -125,6 +130,7 @@ export function convertKerasTrunk(options: ConvertOptions): Converted {
         const [, h, w, c] = configs.InputLayer.parse(l.config).batch_input_shape;
         const [height, width] = options.inputSize ?? [h, w];
         if (height === null || width === null) throw new Error(`layer ${l.name}: the input has no fixed size: pass inputSize`);
+        if (inputShape) throw new Error(`layer ${l.name}: the trunk has more than one input; one image in is supported`);
         inputShape = [1, c, height, width];
         values.set(l.name, { name: INPUT, shape: [c, height, width] });
         break;
@@ -168,12 +174,12 @@ export function convertKerasTrunk(options: ConvertOptions): Converted {
       }
       case "BatchNormalization": {
         const cfg = configs.BatchNormalization.parse(l.config);
+        const x = input(l);
         const src = sources(l)[0]!;
         const conv = convs.get(src);
         if (!conv || consumers.get(src) !== 1) {
           throw new Error(`layer ${l.name}: a BatchNormalization is folded into the convolution it follows; ${src} is not a convolution used only here`);
         }
-        const x = input(l);
         const c = x.shape[0];
         const ones = { shape: [c], values: new Float32Array(c).fill(1) };
         const zeros = { shape: [c], values: new Float32Array(c) };

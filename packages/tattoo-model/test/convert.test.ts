@@ -132,10 +132,17 @@ test("unsupported options, shapes and graphs are errors, not guesses", () => {
   assert.throws(() => convert(edit("relu_f", (l) => (l.config.activation = "tanh")), "cat"), /layer relu_f \(Activation\): unsupported configuration/);
   assert.throws(() => convert(edit("x", (l) => (l.config.batch_input_shape = [null, null, null, 3]))), /no fixed size: pass inputSize/);
   assert.throws(() => convert(edit("conv_a", (l) => l.inbound_nodes.push(l.inbound_nodes[0]))), /layer conv_a: a layer must be called exactly once \(it has 2 inbound nodes\)/);
-  assert.throws(() => convert(edit("bn_a", (l) => (l.inbound_nodes = [[["relu_b", 0, 0, {}]]]))), /layer bn_a: a BatchNormalization is folded into the convolution it follows; relu_b is not/);
+  assert.throws(() => convert(edit("bn_c", (l) => (l.inbound_nodes = [[["relu_b", 0, 0, {}]]]))), /layer bn_c: a BatchNormalization is folded into the convolution it follows; relu_b is not/);
   assert.throws(() => convert(edit("sum", (l) => (l.inbound_nodes = [[["ghost", 0, 0, {}]]]))), /layer ghost is an input of another layer but is not in the model/);
   assert.throws(() => convert(edit("conv_a", (l) => (l.config.filters = 5))), /layer conv_a: weight has shape \[3,3,3,6\], expected \[3,3,3,5\]/);
   assert.throws(() => convert(edit("conv_c", (l) => (l.config.use_bias = true))), /layer conv_c: weight conv_c\/bias is missing from the weight manifest/);
+  const reordered = smallModel();
+  reordered.splice(1, 0, ...reordered.splice(2, 1)); // bn_a before conv_a
+  assert.throws(() => convert(reordered), /layer bn_a: its input conv_a comes later in the model's layer list/);
+  const twoInputs = smallModel();
+  twoInputs.splice(1, 0, layer("y", "InputLayer", { batch_input_shape: [null, 8, 8, 3] }, []));
+  twoInputs.find((l) => l.name === "dw_b")!.inbound_nodes = [[["y", 0, 0, {}]]];
+  assert.throws(() => convert(twoInputs), /layer y: the trunk has more than one input/);
   const short = artifactsFor(smallModel());
   assert.throws(() => decodeWeights({ ...short, weightData: short.weightData.subarray(0, 10) }), /weight conv_a\/kernel runs past the end/);
 });
