@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { connect, StorageType } from "nats";
 import { ManagedProcess, processHandle, type ProcessHandle } from "./process.ts";
@@ -109,14 +109,6 @@ async function metaView(nodes: readonly { name: string; monitorUrl: string }[]):
   return lines.join("; ");
 }
 
-function logTail(file: string, lines = 12): string {
-  try {
-    return readFileSync(file, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
-  } catch {
-    return "(no log)";
-  }
-}
-
 const PLACEMENT_PROBE = "DEVCLUSTER_PLACEMENT_PROBE";
 
 /**
@@ -209,7 +201,7 @@ export async function startNatsCluster(options: NatsClusterOptions): Promise<Nat
         // restart the nodes once: their reports to the new meta leader start afresh.
         const view = await metaView(nodes);
         process.stderr.write(`devcluster: ${err instanceof Error ? err.message : String(err)}\n  meta view: ${view}\n  restarting the ${nodes.length} NATS nodes once\n`);
-        for (const n of nodes) process.stderr.write(`  --- nats-${n.node}.log (tail)\n${logTail(join(options.dir, `nats-${n.node}.log`))}\n`);
+        for (const n of nodes) process.stderr.write(`  --- nats-${n.node}.log (tail)\n${n.process.logTail(12)}\n`);
         await Promise.all(nodes.map((n) => n.process.stop(3_000)));
         for (const n of nodes) n.process.start();
         await Promise.all(nodes.map((n) => n.waitReady()));

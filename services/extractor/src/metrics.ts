@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram } from "@taj/common";
 import type { Registry } from "prom-client";
+import type { Admission } from "./admission.ts";
 import type { StageTimings } from "./pipeline.ts";
 
 export interface ExtractorMetrics {
@@ -14,13 +15,8 @@ const STAGES: [keyof StageTimings, string][] = [
   ["embedMs", "embed"],
 ];
 
-/** What the gauges read: this process's admission (admission.ts). */
-export interface AdmissionState {
-  readonly inFlight: number;
-  readonly queued: number;
-}
-
-export function createExtractorMetrics(registry: Registry, admission: AdmissionState): ExtractorMetrics {
+/** The gauges read this process's admission (admission.ts). */
+export function createExtractorMetrics(registry: Registry, admission: Pick<Admission, "inFlight" | "queued">): ExtractorMetrics {
   const duration = new Histogram({
     name: "taj_extract_stage_seconds",
     help: "Time spent in each extraction stage",

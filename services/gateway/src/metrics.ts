@@ -22,8 +22,9 @@ const GATEWAY_RPCS = Object.keys(RPC_ROLES) as GatewayRpc[];
 
 export function gatewayMetrics(metrics: Metrics, extractors: ExtractorLoad): GatewayMetrics {
   const registers = [metrics.registry];
-  // The extraction queue lives here, in the gateway's pool (at most EXTRACTOR_MAX_IN_FLIGHT per
-  // extractor, EXTRACTOR_MAX_QUEUED waiting, then OVERLOADED): an extractor runs what it is sent.
+  // The gateway's pool queue (at most EXTRACTOR_MAX_IN_FLIGHT per extractor address,
+  // EXTRACTOR_MAX_QUEUED waiting, then OVERLOADED); each extractor also has its own
+  // (taj_extractor_queue_depth), which matters behind one Service name.
   new Gauge({
     name: "taj_gateway_extractor_queue_depth",
     help: "Extraction calls waiting for a free extractor slot (EXTRACTOR_MAX_QUEUED bounds it)",
