@@ -6,6 +6,7 @@ export * from "./gen/taj/v1/shard_pb.ts";
 export * from "./gen/taj/v1/coordinator_pb.ts";
 export * from "./gen/taj/v1/log_pb.ts";
 export * from "./gen/taj/v1/audit_pb.ts";
+export * from "./gen/taj/v1/projection_pb.ts";
 
 import { fileURLToPath } from "node:url";
 

@@ -53,6 +53,10 @@ export function grpcStatusOf(code: ErrorCode): status {
     case ErrorCode.CASE_REF_REQUIRED:
     case ErrorCode.CANDIDATE_NOT_RETURNED:
     case ErrorCode.INVALID_PAGE_TOKEN:
+    case ErrorCode.REGION_TOO_SMALL:
+    case ErrorCode.IMAGE_NEAR_UNIFORM:
+    case ErrorCode.FACE_QUALITY_LOW:
+    case ErrorCode.INVALID_BODY_LOCATION:
       return status.INVALID_ARGUMENT;
     case ErrorCode.IMAGE_TOO_LARGE:
     case ErrorCode.RATE_LIMITED:

@@ -29,6 +29,8 @@ export type ExtractRequest = Message<"taj.v1.ExtractRequest"> & {
   image: Uint8Array;
 
   /**
+   * The face to use, or the tattoo's or mark's region (see EnrollRequest.face_box).
+   *
    * @generated from field: taj.v1.Box face_box = 3;
    */
   faceBox?: Box | undefined;

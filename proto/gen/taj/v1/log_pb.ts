@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file taj/v1/log.proto.
  */
 export const file_taj_v1_log: GenFile = /*@__PURE__*/
-  fileDesc("ChB0YWovdjEvbG9nLnByb3RvEgZ0YWoudjEicgoNVGVtcGxhdGVFdmVudBIsCghlbnJvbGxlZBgBIAEoCzIYLnRhai52MS5UZW1wbGF0ZUVucm9sbGVkSAASKgoHZGVsZXRlZBgCIAEoCzIXLnRhai52MS5UZW1wbGF0ZURlbGV0ZWRIAEIHCgVldmVudCK5AQoQVGVtcGxhdGVFbnJvbGxlZBIKCgJpZBgBIAEoCRIiCghtb2RhbGl0eRgCIAEoDjIQLnRhai52MS5Nb2RhbGl0eRIQCgh0ZW1wbGF0ZRgDIAMoAhIgCgdxdWFsaXR5GAQgASgLMg8udGFqLnYxLlF1YWxpdHkSEAoIbW9kZWxfaWQYBSABKAkSLwoLZW5yb2xsZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wInEKD1RlbXBsYXRlRGVsZXRlZBIKCgJpZBgBIAEoCRIiCghtb2RhbGl0eRgCIAEoDjIQLnRhai52MS5Nb2RhbGl0eRIuCgpkZWxldGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcGIGcHJvdG8z", [file_google_protobuf_timestamp, file_taj_v1_common]);
+  fileDesc("ChB0YWovdjEvbG9nLnByb3RvEgZ0YWoudjEicgoNVGVtcGxhdGVFdmVudBIsCghlbnJvbGxlZBgBIAEoCzIYLnRhai52MS5UZW1wbGF0ZUVucm9sbGVkSAASKgoHZGVsZXRlZBgCIAEoCzIXLnRhai52MS5UZW1wbGF0ZURlbGV0ZWRIAEIHCgVldmVudCLQAQoQVGVtcGxhdGVFbnJvbGxlZBIKCgJpZBgBIAEoCRIiCghtb2RhbGl0eRgCIAEoDjIQLnRhai52MS5Nb2RhbGl0eRIQCgh0ZW1wbGF0ZRgDIAMoAhIgCgdxdWFsaXR5GAQgASgLMg8udGFqLnYxLlF1YWxpdHkSEAoIbW9kZWxfaWQYBSABKAkSLwoLZW5yb2xsZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKDWJvZHlfbG9jYXRpb24YByABKAkicQoPVGVtcGxhdGVEZWxldGVkEgoKAmlkGAEgASgJEiIKCG1vZGFsaXR5GAIgASgOMhAudGFqLnYxLk1vZGFsaXR5Ei4KCmRlbGV0ZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wYgZwcm90bzM", [file_google_protobuf_timestamp, file_taj_v1_common]);
 
 /**
  * One message of the template log (JetStream stream TAJ_TEMPLATES), on subject
@@ -82,6 +82,13 @@ export type TemplateEnrolled = Message<"taj.v1.TemplateEnrolled"> & {
    * @generated from field: google.protobuf.Timestamp enrolled_at = 6;
    */
   enrolledAt?: Timestamp | undefined;
+
+  /**
+   * SMT location code (tattoo and mark), empty when not given.
+   *
+   * @generated from field: string body_location = 7;
+   */
+  bodyLocation: string;
 };
 
 /**

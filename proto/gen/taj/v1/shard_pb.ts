@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file taj/v1/shard.proto.
  */
 export const file_taj_v1_shard: GenFile = /*@__PURE__*/
-  fileDesc("ChJ0YWovdjEvc2hhcmQucHJvdG8SBnRhai52MSKLAQoSU2hhcmRTZWFyY2hSZXF1ZXN0EiIKCG1vZGFsaXR5GAEgASgOMhAudGFqLnYxLk1vZGFsaXR5EhIKCnBhcnRpdGlvbnMYAiADKA0SEAoIdGVtcGxhdGUYAyADKAISCQoBaxgEIAEoDRIgCgRtb2RlGAUgASgOMhIudGFqLnYxLlNlYXJjaE1vZGUiPQoIU2hhcmRIaXQSCgoCaWQYASABKAkSEgoKc2ltaWxhcml0eRgCIAEoAhIRCglwYXJ0aXRpb24YAyABKA0iTwoTU2hhcmRTZWFyY2hSZXNwb25zZRIeCgRoaXRzGAEgAygLMhAudGFqLnYxLlNoYXJkSGl0EhgKEGFwcGxpZWRfc2VxdWVuY2UYAiABKAQiFAoSU2hhcmRTdGF0dXNSZXF1ZXN0IloKDlBhcnRpdGlvbkNvdW50EiIKCG1vZGFsaXR5GAEgASgOMhAudGFqLnYxLk1vZGFsaXR5EhEKCXBhcnRpdGlvbhgCIAEoDRIRCgl0ZW1wbGF0ZXMYAyABKAQipgEKE1NoYXJkU3RhdHVzUmVzcG9uc2USEAoIc2hhcmRfaWQYASABKAkSDAoEc2l0ZRgCIAEoCRISCgpwYXJ0aXRpb25zGAMgAygNEiYKBmNvdW50cxgEIAMoCzIWLnRhai52MS5QYXJ0aXRpb25Db3VudBIYChBhcHBsaWVkX3NlcXVlbmNlGAUgASgEEhkKEXNuYXBzaG90X3NlcXVlbmNlGAYgASgEIm4KFExpc3RUZW1wbGF0ZXNSZXF1ZXN0EiIKCG1vZGFsaXR5GAEgASgOMhAudGFqLnYxLk1vZGFsaXR5EhEKCXBhcnRpdGlvbhgCIAEoDRIQCghhZnRlcl9pZBgDIAEoCRINCgVsaW1pdBgEIAEoDSJMChVMaXN0VGVtcGxhdGVzUmVzcG9uc2USCwoDaWRzGAEgAygJEgwKBG1vcmUYAiABKAgSGAoQYXBwbGllZF9zZXF1ZW5jZRgDIAEoBDLsAQoMU2hhcmRTZXJ2aWNlEkYKC1NoYXJkU2VhcmNoEhoudGFqLnYxLlNoYXJkU2VhcmNoUmVxdWVzdBobLnRhai52MS5TaGFyZFNlYXJjaFJlc3BvbnNlEkYKC1NoYXJkU3RhdHVzEhoudGFqLnYxLlNoYXJkU3RhdHVzUmVxdWVzdBobLnRhai52MS5TaGFyZFN0YXR1c1Jlc3BvbnNlEkwKDUxpc3RUZW1wbGF0ZXMSHC50YWoudjEuTGlzdFRlbXBsYXRlc1JlcXVlc3QaHS50YWoudjEuTGlzdFRlbXBsYXRlc1Jlc3BvbnNlYgZwcm90bzM", [file_taj_v1_common]);
+  fileDesc("ChJ0YWovdjEvc2hhcmQucHJvdG8SBnRhai52MSKjAQoSU2hhcmRTZWFyY2hSZXF1ZXN0EiIKCG1vZGFsaXR5GAEgASgOMhAudGFqLnYxLk1vZGFsaXR5EhIKCnBhcnRpdGlvbnMYAiADKA0SEAoIdGVtcGxhdGUYAyADKAISCQoBaxgEIAEoDRIgCgRtb2RlGAUgASgOMhIudGFqLnYxLlNlYXJjaE1vZGUSFgoOYm9keV9sb2NhdGlvbnMYBiADKAkiPQoIU2hhcmRIaXQSCgoCaWQYASABKAkSEgoKc2ltaWxhcml0eRgCIAEoAhIRCglwYXJ0aXRpb24YAyABKA0iTwoTU2hhcmRTZWFyY2hSZXNwb25zZRIeCgRoaXRzGAEgAygLMhAudGFqLnYxLlNoYXJkSGl0EhgKEGFwcGxpZWRfc2VxdWVuY2UYAiABKAQiFAoSU2hhcmRTdGF0dXNSZXF1ZXN0IloKDlBhcnRpdGlvbkNvdW50EiIKCG1vZGFsaXR5GAEgASgOMhAudGFqLnYxLk1vZGFsaXR5EhEKCXBhcnRpdGlvbhgCIAEoDRIRCgl0ZW1wbGF0ZXMYAyABKAQi1AEKE1NoYXJkU3RhdHVzUmVzcG9uc2USEAoIc2hhcmRfaWQYASABKAkSDAoEc2l0ZRgCIAEoCRISCgpwYXJ0aXRpb25zGAMgAygNEiYKBmNvdW50cxgEIAMoCzIWLnRhai52MS5QYXJ0aXRpb25Db3VudBIYChBhcHBsaWVkX3NlcXVlbmNlGAUgASgEEhkKEXNuYXBzaG90X3NlcXVlbmNlGAYgASgEEiwKC3Byb2plY3Rpb25zGAcgAygLMhcudGFqLnYxLlByb2plY3Rpb25JblVzZSJGCg9Qcm9qZWN0aW9uSW5Vc2USIgoIbW9kYWxpdHkYASABKA4yEC50YWoudjEuTW9kYWxpdHkSDwoHdmVyc2lvbhgCIAEoDSJuChRMaXN0VGVtcGxhdGVzUmVxdWVzdBIiCghtb2RhbGl0eRgBIAEoDjIQLnRhai52MS5Nb2RhbGl0eRIRCglwYXJ0aXRpb24YAiABKA0SEAoIYWZ0ZXJfaWQYAyABKAkSDQoFbGltaXQYBCABKA0iTAoVTGlzdFRlbXBsYXRlc1Jlc3BvbnNlEgsKA2lkcxgBIAMoCRIMCgRtb3JlGAIgASgIEhgKEGFwcGxpZWRfc2VxdWVuY2UYAyABKAQy7AEKDFNoYXJkU2VydmljZRJGCgtTaGFyZFNlYXJjaBIaLnRhai52MS5TaGFyZFNlYXJjaFJlcXVlc3QaGy50YWoudjEuU2hhcmRTZWFyY2hSZXNwb25zZRJGCgtTaGFyZFN0YXR1cxIaLnRhai52MS5TaGFyZFN0YXR1c1JlcXVlc3QaGy50YWoudjEuU2hhcmRTdGF0dXNSZXNwb25zZRJMCg1MaXN0VGVtcGxhdGVzEhwudGFqLnYxLkxpc3RUZW1wbGF0ZXNSZXF1ZXN0Gh0udGFqLnYxLkxpc3RUZW1wbGF0ZXNSZXNwb25zZWIGcHJvdG8z", [file_taj_v1_common]);
 
 /**
  * @generated from message taj.v1.ShardSearchRequest
@@ -46,6 +46,14 @@ export type ShardSearchRequest = Message<"taj.v1.ShardSearchRequest"> & {
    * @generated from field: taj.v1.SearchMode mode = 5;
    */
   mode: SearchMode;
+
+  /**
+   * Only templates with one of these SMT location codes; empty = no filter. Filtered searches
+   * scan the matching templates exactly whatever the mode.
+   *
+   * @generated from field: repeated string body_locations = 6;
+   */
+  bodyLocations: string[];
 };
 
 /**
@@ -179,6 +187,13 @@ export type ShardStatusResponse = Message<"taj.v1.ShardStatusResponse"> & {
    * @generated from field: uint64 snapshot_sequence = 6;
    */
   snapshotSequence: bigint;
+
+  /**
+   * The projection each modality's indexes hold (absent: raw templates).
+   *
+   * @generated from field: repeated taj.v1.ProjectionInUse projections = 7;
+   */
+  projections: ProjectionInUse[];
 };
 
 /**
@@ -187,6 +202,28 @@ export type ShardStatusResponse = Message<"taj.v1.ShardStatusResponse"> & {
  */
 export const ShardStatusResponseSchema: GenMessage<ShardStatusResponse> = /*@__PURE__*/
   messageDesc(file_taj_v1_shard, 5);
+
+/**
+ * @generated from message taj.v1.ProjectionInUse
+ */
+export type ProjectionInUse = Message<"taj.v1.ProjectionInUse"> & {
+  /**
+   * @generated from field: taj.v1.Modality modality = 1;
+   */
+  modality: Modality;
+
+  /**
+   * @generated from field: uint32 version = 2;
+   */
+  version: number;
+};
+
+/**
+ * Describes the message taj.v1.ProjectionInUse.
+ * Use `create(ProjectionInUseSchema)` to create a new message.
+ */
+export const ProjectionInUseSchema: GenMessage<ProjectionInUse> = /*@__PURE__*/
+  messageDesc(file_taj_v1_shard, 6);
 
 /**
  * @generated from message taj.v1.ListTemplatesRequest
@@ -222,7 +259,7 @@ export type ListTemplatesRequest = Message<"taj.v1.ListTemplatesRequest"> & {
  * Use `create(ListTemplatesRequestSchema)` to create a new message.
  */
 export const ListTemplatesRequestSchema: GenMessage<ListTemplatesRequest> = /*@__PURE__*/
-  messageDesc(file_taj_v1_shard, 6);
+  messageDesc(file_taj_v1_shard, 7);
 
 /**
  * @generated from message taj.v1.ListTemplatesResponse
@@ -251,7 +288,7 @@ export type ListTemplatesResponse = Message<"taj.v1.ListTemplatesResponse"> & {
  * Use `create(ListTemplatesResponseSchema)` to create a new message.
  */
 export const ListTemplatesResponseSchema: GenMessage<ListTemplatesResponse> = /*@__PURE__*/
-  messageDesc(file_taj_v1_shard, 7);
+  messageDesc(file_taj_v1_shard, 8);
 
 /**
  * Internal: one replica holding the indexes of some partitions.
