@@ -1,6 +1,7 @@
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
+import { modalityFromName } from "@taj/common";
 import type { EvalOptions } from "./run.ts";
 
 export const USAGE = `usage: npm run eval -- <folder> [--out <dir>] [--modality face|tattoo|mark] [--max-rank 20] [--extractor host:port]
@@ -25,6 +26,12 @@ export function parseEvalArgs(argv: string[], now = new Date()): EvalOptions {
   });
   const [folder, ...extra] = positionals;
   if (folder === undefined || extra.length > 0) throw new Error("give exactly one folder");
+  // Checked here so a typo gets the usage text, not an error after the dataset scan.
+  try {
+    modalityFromName(values.modality);
+  } catch {
+    throw new Error("--modality must be face, tattoo or mark");
+  }
   const maxRank = Number(values["max-rank"]);
   if (!Number.isInteger(maxRank) || maxRank < 1 || maxRank > 1000) throw new Error("--max-rank must be an integer from 1 to 1000");
   if (values.extractor !== undefined && !/^[\w.-]+:\d{1,5}$/.test(values.extractor)) throw new Error("--extractor must be host:port");
@@ -32,7 +39,7 @@ export function parseEvalArgs(argv: string[], now = new Date()): EvalOptions {
   return {
     folder,
     outDir: values.out ?? join(REPO_ROOT, "bench", "results", `eval-${stamp}`),
-    modality: values.modality,
+    modality: values.modality.toLowerCase(),
     maxRank,
     extractor: values.extractor,
   };

@@ -15,6 +15,8 @@ export interface EvalOptions {
   maxRank: number;
   /** host:port of a running extractor; unset = the extractor's code in this process. */
   extractor?: string | undefined;
+  /** Environment the in-process extractor is configured from (MODALITIES_CONFIG, ...); process.env by default. */
+  env?: NodeJS.ProcessEnv;
   /** Progress lines; nothing by default. */
   progress?: (line: string) => void;
 }
@@ -31,7 +33,7 @@ export async function runEval(options: EvalOptions): Promise<EvalResult> {
   const folder = resolve(options.folder);
   const dataset = await scanDataset(folder);
   if (dataset.identities.length < 2) throw new Error(`${folder} needs at least two identity sub-folders holding images`);
-  const source = options.extractor === undefined ? await inProcessSource() : grpcSource(options.extractor, tlsFilesFromEnv());
+  const source = options.extractor === undefined ? await inProcessSource(options.env) : grpcSource(options.extractor, tlsFilesFromEnv());
 
   const samples: Sample[] = [];
   const records: ImageRecord[] = [];

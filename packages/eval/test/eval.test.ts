@@ -134,4 +134,6 @@ test("command-line arguments", () => {
   assert.throws(() => parseEvalArgs(["a", "b"]), /one folder/);
   assert.throws(() => parseEvalArgs(["a", "--max-rank", "0"]), /max-rank/);
   assert.throws(() => parseEvalArgs(["a", "--extractor", "nope"]), /host:port/);
+  assert.throws(() => parseEvalArgs(["a", "--modality", "tatoo"]), /--modality must be face, tattoo or mark/);
+  assert.equal(parseEvalArgs(["a", "--modality", "mark"]).modality, "mark");
 });
