@@ -3,9 +3,14 @@ import assert from "node:assert/strict";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { execFile } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import sharp from "sharp";
 import { markDesign, renderMark, writeMarkDataset } from "@taj/samples";
 
+const run = promisify(execFile);
+const REPO = fileURLToPath(new URL("../../../", import.meta.url));
 const SIZE = { width: 96, height: 80 };
 
 let work: string;
@@ -79,4 +84,19 @@ test("writeMarkDataset writes one folder per identity, images in file-name order
   const again = join(work, "again");
   await writeMarkDataset(again, { modality: "mark", identities: 3, perIdentity: 3, seed: 9, ...SIZE });
   assert.ok((await readFile(join(dir, "mark-001", "02.jpg"))).equals(await readFile(join(again, "mark-001", "02.jpg"))));
+});
+
+test("npm run samples:marks writes the set, and refuses bad arguments with the usage text", async () => {
+  const out = join(work, "cli");
+  const script = join("packages", "samples", "src", "marks", "main.ts");
+  const { stdout } = await run(process.execPath, ["--import", "tsx", script, "--modality", "tattoo", "--out", out, "--identities", "2", "--per-identity", "2", "--size", "64"], { cwd: REPO });
+  assert.match(stdout, /2 tattoo identities, 4 images/);
+  assert.deepEqual((await readdir(out)).sort(), ["labels.json", "tattoo-000", "tattoo-001"]);
+  const meta = await sharp(join(out, "tattoo-001", "01.jpg")).metadata();
+  assert.deepEqual([meta.width, meta.height], [64, 64]);
+  await assert.rejects(run(process.execPath, ["--import", "tsx", script, "--modality", "face", "--out", out], { cwd: REPO }), (err: { code?: number; stderr?: string }) => {
+    assert.equal(err.code, 64);
+    assert.match(err.stderr ?? "", /--modality must be tattoo or mark[\s\S]*usage:/);
+    return true;
+  });
 });
