@@ -1,18 +1,16 @@
-/** A small seeded generator (mulberry32): the same seed gives the same cases on every machine. */
+import { seededRng, type Rng } from "@taj/common";
+
+/** Fuzz-case helpers over the project's seeded generator: the same seed gives the same cases on every machine. */
 export class Random {
-  private state: number;
+  private readonly rng: Rng;
 
   constructor(seed: number) {
-    this.state = seed >>> 0;
+    this.rng = seededRng(seed);
   }
 
   /** Uniform in [0, 1). */
   next(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    return this.rng();
   }
 
   /** Integer in [min, max]. */

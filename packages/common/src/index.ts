@@ -44,3 +44,4 @@ export { TajctlConfig, TAJCTL_CONFIG_FILE, TAJCTL_CONFIG_DEFAULT, readTajctlConf
 export {
   DEFAULT_PARTITION_COUNT, MAX_PARTITION_COUNT, MAX_CANDIDATES, MAX_SHARD_K, MAX_TEMPLATE_DIMENSIONS, FACE_TEMPLATE_DIMENSIONS, parsePartitionCount,
 } from "./cluster-constants.ts";
+export { seededRng, type Rng } from "./seeded-rng.ts";

@@ -1,18 +1,10 @@
+import { seededRng } from "@taj/common";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-/** mulberry32: a small seeded PRNG so failures replay exactly. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded PRNG so failures replay exactly. */
+export const prng = seededRng;
 
 /** A random unit vector (Gaussian by Box-Muller, then normalised). */
 export function unitVector(rand: () => number, dims = 512): Float32Array {

@@ -1,17 +1,6 @@
-/** A seeded source of numbers in [0, 1): the same seed gives the same sequence on every machine. */
-export type Rng = () => number;
+import type { Rng } from "@taj/common";
 
-/** mulberry32: small, fast and good enough for picking shapes and noise. */
-export function seededRng(seed: number): Rng {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRng, type Rng } from "@taj/common";
 
 /** One 32-bit seed from several numbers, so (set seed, identity, rendering) each get their own stream. */
 export function mixSeed(...parts: number[]): number {
