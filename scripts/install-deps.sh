@@ -135,3 +135,10 @@ elif [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ] && ! npm ls --all >/de
   npm ci --no-audit --no-fund
 fi
 echo "$want" > "$stamp"
+
+# The tattoo and mark trunks (packages/tattoo-model): converted from the installed nsfwjs, ~2 s,
+# their sha256 checked; rebuilt only when a file is missing.
+if [ ! -f .run/models/inception_v3-mixed4.onnx ] || [ ! -f .run/models/mobilenet_v2-block10.onnx ]; then
+  echo "install-deps: building the tattoo/mark models (npm run build:tattoo-model)"
+  node --import tsx packages/tattoo-model/src/main.ts >/dev/null
+fi

@@ -8,11 +8,19 @@ export interface ImageSpec {
   readonly workspace: string;
   /** Path of the entry point inside /app (the same path as in the repository). */
   readonly entry: string;
+  /** Built files, not in any package, shipped at the same path under /app: [path, how to build it]. */
+  readonly builtFiles?: readonly (readonly [path: string, buildWith: string])[];
 }
 
 export const IMAGES: readonly ImageSpec[] = [
   { name: "gateway", workspace: "@taj/gateway", entry: "services/gateway/src/main.ts" },
-  { name: "extractor", workspace: "@taj/extractor", entry: "services/extractor/src/main.ts" },
+  {
+    name: "extractor",
+    workspace: "@taj/extractor",
+    entry: "services/extractor/src/main.ts",
+    // The built-in tattoo and mark pipelines' trunk (services/extractor/src/pipeline-config.ts).
+    builtFiles: [[".run/models/inception_v3-mixed4.onnx", "npm run build:tattoo-model"]],
+  },
   { name: "shard", workspace: "@taj/shard", entry: "services/shard/src/main.ts" },
   { name: "coordinator", workspace: "@taj/coordinator", entry: "services/coordinator/src/main.ts" },
   { name: "tajctl", workspace: "@taj/tajctl", entry: "packages/tajctl/src/main.ts" },

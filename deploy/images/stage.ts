@@ -92,6 +92,11 @@ export function stageImage(spec: ImageSpec, outDir: string): { entries: ClosureE
     else copyPackage(join(root, entry.path), to, entry.name);
   }
   if (!existsSync(join(app, spec.entry))) throw new Error(`${spec.name}: ${spec.entry} was not staged`);
+  for (const [file, buildWith] of spec.builtFiles ?? []) {
+    if (!existsSync(join(root, file))) throw new Error(`${spec.name}: ${file} is missing: run \`${buildWith}\` first`);
+    mkdirSync(dirname(join(app, file)), { recursive: true });
+    cpSync(join(root, file), join(app, file));
+  }
   // tsx reads the compiler options (verbatimModuleSyntax, target) from the nearest tsconfig.
   for (const file of ["tsconfig.json", "tsconfig.base.json"]) cpSync(join(root, file), join(app, file));
   // "type": "module" for the .ts entry points, as in the repository's own package.json.

@@ -4,11 +4,12 @@ import { join } from "node:path";
 import { modalityFromName } from "@taj/common";
 import type { EvalOptions } from "./run.ts";
 
-export const USAGE = `usage: npm run eval -- <folder> [--out <dir>] [--modality face|tattoo|mark] [--max-rank 20] [--extractor host:port]
+export const USAGE = `usage: npm run eval -- <folder> [--out <dir>] [--modality face|tattoo|mark] [--max-rank 20] [--regions labels.json] [--extractor host:port]
 
 <folder> holds one sub-folder per identity; in each, the first image by file name is enrolled and
 the others are probes. Writes metrics.json, cmc.png, det.png and score-histogram.png to --out
-(default bench/results/eval-<timestamp>).`;
+(default bench/results/eval-<timestamp>). --regions: a JSON file of [{identity, file, box}] (as
+npm run samples:marks writes labels.json); each listed image is extracted from its box.`;
 
 const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 
@@ -22,6 +23,7 @@ export function parseEvalArgs(argv: string[], now = new Date()): EvalOptions {
       modality: { type: "string", default: "face" },
       "max-rank": { type: "string", default: "20" },
       extractor: { type: "string" },
+      regions: { type: "string" },
     },
   });
   const [folder, ...extra] = positionals;
@@ -42,5 +44,6 @@ export function parseEvalArgs(argv: string[], now = new Date()): EvalOptions {
     modality: values.modality.toLowerCase(),
     maxRank,
     extractor: values.extractor,
+    regions: values.regions,
   };
 }

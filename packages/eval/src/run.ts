@@ -1,11 +1,13 @@
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { modalityFromName, tlsFilesFromEnv } from "@taj/common";
+import type { Box } from "@taj/proto";
 import { scanDataset } from "./dataset.ts";
 import { cmcChart, detChart, histogramChart, writePng } from "./plots.ts";
 import { scoreProtocol, type Sample } from "./protocol.ts";
 import { buildReport, type EvalReport, type ImageRecord } from "./report.ts";
 import { extractOne, grpcSource, inProcessSource } from "./templates.ts";
+import { loadRegions, regionKey } from "./regions.ts";
 
 export interface EvalOptions {
   folder: string;
@@ -13,6 +15,11 @@ export interface EvalOptions {
   /** "face", "tattoo" or "mark". */
   modality: string;
   maxRank: number;
+  /**
+   * A JSON file of [{identity, file, box: {x, y, width, height}}] (what `npm run samples:marks`
+   * writes as labels.json): each listed image is extracted from its box. Unset: whole images.
+   */
+  regions?: string | undefined;
   /** host:port of a running extractor; unset = the extractor's code in this process. */
   extractor?: string | undefined;
   /** Environment the in-process extractor is configured from (MODALITIES_CONFIG, ...); process.env by default. */
@@ -33,6 +40,7 @@ export async function runEval(options: EvalOptions): Promise<EvalResult> {
   const folder = resolve(options.folder);
   const dataset = await scanDataset(folder);
   if (dataset.identities.length < 2) throw new Error(`${folder} needs at least two identity sub-folders holding images`);
+  const regions = options.regions === undefined ? new Map<string, Box>() : await loadRegions(options.regions);
   const source = options.extractor === undefined ? await inProcessSource(options.env) : grpcSource(options.extractor, tlsFilesFromEnv());
 
   const samples: Sample[] = [];
@@ -44,7 +52,7 @@ export async function runEval(options: EvalOptions): Promise<EvalResult> {
     let done = 0;
     await eachLimited(dataset.images, source.concurrency, async (image, index) => {
       const bytes = await readFile(image.path);
-      const result = await extractOne(source, modality, bytes);
+      const result = await extractOne(source, modality, bytes, regions.get(regionKey(image.identity, image.file)));
       const record: ImageRecord = { identity: image.identity, file: image.file, role: enrolment.has(index) ? "enrolled" : "probe" };
       if (result.ok) {
         modelIds.add(result.modelId);

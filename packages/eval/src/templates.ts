@@ -63,13 +63,14 @@ export type Extracted =
 const area = (b: Box) => b.widthPx * b.heightPx;
 
 /**
- * One template per image. When the image holds several faces, the largest (by box area) is
- * taken, as an operator enrolling a portrait would, and the count of faces is kept.
+ * One template per image, of `region` when given (a tattoo's or mark's box, as an investigator
+ * would draw it). When the image holds several faces, the largest (by box area) is taken, as an
+ * operator enrolling a portrait would, and the count of faces is kept.
  */
-export async function extractOne(source: TemplateSource, modality: Modality, bytes: Uint8Array): Promise<Extracted> {
+export async function extractOne(source: TemplateSource, modality: Modality, bytes: Uint8Array, region?: Box): Promise<Extracted> {
   try {
     try {
-      return { ok: true, ...(await source.extract(modality, bytes)), facesFound: 1 };
+      return { ok: true, ...(await source.extract(modality, bytes, region)), facesFound: 1, ...(region === undefined ? {} : { chosenBox: region }) };
     } catch (err) {
       const e = AppError.from(err);
       if (e.code !== ErrorCode.MULTIPLE_FACES || e.faces.length === 0) throw e;

@@ -67,3 +67,24 @@ test("a modality the extractor has no pipeline for stops the run with UNSUPPORTE
     (err) => err instanceof AppError && err.code === ErrorCode.UNSUPPORTED_MODALITY,
   );
 });
+
+test("with the built-in trunk and --regions, each listed image is extracted from its labelled box", async () => {
+  const folder = join(work, "tattoo-regions");
+  const labels = await writeMarkDataset(folder, { modality: "tattoo", identities: 3, perIdentity: 2, seed: 9, width: 256, height: 256 });
+  const { report } = await runEval({ folder, outDir: join(work, "regions-out"), modality: "tattoo", maxRank: 3, env: {}, regions: join(folder, "labels.json") });
+  assert.equal(report.failureToEnrol.failed, 0);
+  assert.equal(report.modelIds.length, 1);
+  assert.match(report.modelIds[0]!, /inceptionv3-mixed4-gem3/);
+  for (const label of labels) {
+    const record = report.images.find((r) => r.identity === label.identity && r.file === label.file);
+    assert.deepEqual(record?.chosenBox, label.box, `${label.identity}/${label.file}`);
+  }
+});
+
+test("a regions file that is not one stops the run, naming the file", async () => {
+  const folder = join(work, "tattoo-bad-regions");
+  await writeMarkDataset(folder, { modality: "tattoo", identities: 2, perIdentity: 2, seed: 2, width: 96, height: 96 });
+  const bad = join(work, "bad-regions.json");
+  await writeFile(bad, JSON.stringify([{ identity: "tattoo-000", file: "00.jpg", box: { x: 0, y: 0, width: -1, height: 5 } }]));
+  await assert.rejects(runEval({ folder, outDir: join(work, "bad-out"), modality: "tattoo", maxRank: 1, env, regions: bad }), new RegExp(`${bad} is not a regions file`));
+});

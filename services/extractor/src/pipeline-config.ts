@@ -1,6 +1,7 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { dirname, isAbsolute, resolve } from "node:path";
+import { dirname, isAbsolute, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { FACE_TEMPLATE_DIMENSIONS, MAX_TEMPLATE_DIMENSIONS } from "@taj/common";
 
@@ -17,6 +18,22 @@ const TensorInput = z.object({
   channelOrder: z.enum(["rgb", "bgr"]).default("rgb"),
   mean: rgbTriple.default([127, 127, 127]),
   std: rgbTriple.default([128, 128, 128]),
+});
+
+/**
+ * How a model's output becomes one vector. "flat": the output already is the embedding.
+ * "gem": a [1, C, H, W] feature map, generalised-mean pooled over H x W per channel (C values);
+ * p = 1 is average pooling, larger p leans towards max pooling.
+ */
+const Pooling = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("flat") }),
+  z.object({ kind: z.literal("gem"), power: positive.max(16).default(3) }),
+]);
+
+// Bounded by what shards accept: a longer template would be refused by every shard.
+const EmbedderInput = TensorInput.extend({
+  dimensions: z.number().int().positive().max(MAX_TEMPLATE_DIMENSIONS),
+  pooling: Pooling.default({ kind: "flat" }),
 });
 
 const FacePipeline = z.object({
@@ -46,8 +63,7 @@ const FacePipeline = z.object({
     /** Box shift, as a fraction of its size, for averaging the points over 7 boxes; 0 = one pass. */
     jitter: z.number().min(0).max(0.2).default(0.03),
   }),
-  // Bounded by what shards accept: a longer template would be refused by every shard.
-  embedder: TensorInput.extend({ dimensions: z.number().int().positive().max(MAX_TEMPLATE_DIMENSIONS) }),
+  embedder: EmbedderInput,
   alignment: z.object({
     method: z.enum(["five-point-similarity", "three-point-affine"]),
     /** Left eye, right eye, nose tip, left and right mouth corners, in embedder input pixels. */
@@ -58,13 +74,23 @@ const FacePipeline = z.object({
   boxMinIou: z.number().min(0).max(1).default(0.3),
 });
 
-/** For modalities without landmarks (tattoo, mark): the whole image or its centre, resized. */
+/**
+ * For modalities without landmarks (tattoo, mark): the caller's box (clipped to the image), else
+ * the whole image squashed to the model input, or its central square.
+ */
 const CropPipeline = z.object({
   kind: z.literal("crop"),
   modelId: z.string().min(1),
   alignment: z.object({ method: z.enum(["center-crop", "whole-image"]) }),
-  // Bounded by what shards accept: a longer template would be refused by every shard.
-  embedder: TensorInput.extend({ dimensions: z.number().int().positive().max(MAX_TEMPLATE_DIMENSIONS) }),
+  embedder: EmbedderInput,
+  quality: z
+    .object({
+      /** The region's shorter side, in image pixels, below which it is REGION_TOO_SMALL. */
+      minRegionSidePx: z.number().int().min(1).default(64),
+      /** Luma standard deviation over the model input, as a fraction of full scale: below = IMAGE_NEAR_UNIFORM. */
+      minContrast: z.number().min(0).max(0.5).default(0.006),
+    })
+    .prefault({}),
 });
 
 export const PipelineConfig = z.discriminatedUnion("kind", [FacePipeline, CropPipeline]);
@@ -72,6 +98,7 @@ export type PipelineConfig = z.infer<typeof PipelineConfig>;
 export type FacePipelineConfig = z.infer<typeof FacePipeline>;
 export type CropPipelineConfig = z.infer<typeof CropPipeline>;
 export type TensorInputConfig = z.infer<typeof TensorInput>;
+export type EmbedderConfig = z.infer<typeof EmbedderInput>;
 
 /** Keyed by modality name ("face", "tattoo", "mark"); a missing modality is unsupported. */
 export const ModalitiesConfig = z.object({
@@ -90,7 +117,41 @@ export const ARCFACE_REFERENCE: [number, number][] = [
   [70.7299, 92.2041],
 ];
 
-/** The built-in face pipeline on the models of faceplugin-face-recognition-js. */
+/**
+ * Where `npm run build:tattoo-model` writes the tattoo and mark trunks (git-ignored; the
+ * extractor's image ships the directory at the same place under /app).
+ */
+export const BUILT_MODEL_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "..", ".run", "models");
+
+/** The build step that writes BUILT_MODEL_DIR's files, named in the start-up error when one is missing. */
+const BUILD_HINT = "npm run build:tattoo-model";
+
+/**
+ * InceptionV3 cut after mixed4 (frozen ImageNet weights, from nsfwjs), GeM-pooled: measured best
+ * of the trunks tried on real tattoo photos (issue 9); input RGB x/255 and the region squashed
+ * to a square both beat the alternatives there.
+ */
+function trunkPipeline(): z.input<typeof CropPipeline> {
+  return {
+    kind: "crop",
+    modelId: "keras-inceptionv3-mixed4-gem3-299/whole-v1",
+    alignment: { method: "whole-image" },
+    embedder: {
+      model: join(BUILT_MODEL_DIR, "inception_v3-mixed4.onnx"),
+      width: 299,
+      height: 299,
+      mean: [0, 0, 0],
+      std: [255, 255, 255],
+      dimensions: 768,
+      pooling: { kind: "gem", power: 3 },
+    },
+  };
+}
+
+/**
+ * The built-in pipelines: face on the models of faceplugin-face-recognition-js, tattoo and mark on
+ * the built trunk. Relative paths are the faceplugin package's.
+ */
 export const DEFAULT_MODALITIES: z.input<typeof ModalitiesConfig> = {
   face: {
     kind: "face",
@@ -100,6 +161,8 @@ export const DEFAULT_MODALITIES: z.input<typeof ModalitiesConfig> = {
     embedder: { model: "model/fr_feature.onnx", width: 112, height: 112, dimensions: FACE_TEMPLATE_DIMENSIONS },
     alignment: { method: "five-point-similarity", reference: ARCFACE_REFERENCE },
   },
+  tattoo: trunkPipeline(),
+  mark: trunkPipeline(),
 };
 
 function faceplugInRoot(): string {
@@ -122,9 +185,23 @@ export function parseModalities(raw: unknown, baseDir: string): ModalitiesConfig
   return parsed;
 }
 
-/** The config file named by MODALITIES_CONFIG, or the built-in face pipeline. */
+/** Every model file a config names, so a missing one stops the start instead of the first request. */
+export function modelPaths(config: ModalitiesConfig): string[] {
+  return Object.values(config).flatMap((p) =>
+    p === undefined ? [] : p.kind === "face" ? [p.detector.model, p.landmarks.model, p.embedder.model] : [p.embedder.model],
+  );
+}
+
+/** The config file named by MODALITIES_CONFIG, or the built-in pipelines; fails if a model file is missing. */
 export function loadModalities(path: string | undefined): ModalitiesConfig {
-  if (path === undefined || path === "") return parseModalities(DEFAULT_MODALITIES, faceplugInRoot());
-  const raw: unknown = JSON.parse(readFileSync(path, "utf8"));
-  return parseModalities(raw, dirname(resolve(path)));
+  const config =
+    path === undefined || path === ""
+      ? parseModalities(DEFAULT_MODALITIES, faceplugInRoot())
+      : parseModalities(JSON.parse(readFileSync(path, "utf8")) as unknown, dirname(resolve(path)));
+  for (const model of modelPaths(config)) {
+    if (existsSync(model)) continue;
+    const hint = dirname(model) === BUILT_MODEL_DIR ? ` (run \`${BUILD_HINT}\` to build it)` : "";
+    throw new Error(`model file ${model} does not exist${hint}`);
+  }
+  return config;
 }

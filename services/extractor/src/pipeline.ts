@@ -12,6 +12,8 @@ export interface Quality {
   box: PixelBox;
   detectionScore: number;
   interOcularPx: number;
+  /** Tattoo and mark: the region's luma standard deviation, as a fraction of full scale. */
+  contrast?: number;
 }
 
 export interface StageTimings {

@@ -6,8 +6,26 @@ export interface ModelSession {
   inputName: string;
 }
 
-/** Sessions are created once at start; onnxruntime runs them off the event loop. */
-export async function loadModel(path: string, threads: number): Promise<ModelSession> {
+// Tattoo and mark may run the same trunk: one session each would hold its weights twice.
+const sessions = new Map<string, Promise<ModelSession>>();
+
+/**
+ * Sessions are created once at start, one per model file and thread count; onnxruntime runs
+ * them off the event loop, and concurrent runs of one session are safe.
+ */
+export function loadModel(path: string, threads: number): Promise<ModelSession> {
+  const key = `${threads}:${path}`;
+  let session = sessions.get(key);
+  if (session === undefined) {
+    session = createSession(path, threads);
+    sessions.set(key, session);
+    // A failed load is not remembered: the next start-up attempt reads the file again.
+    session.catch(() => sessions.delete(key));
+  }
+  return session;
+}
+
+async function createSession(path: string, threads: number): Promise<ModelSession> {
   const session = await ort.InferenceSession.create(path, {
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
@@ -39,9 +57,13 @@ export async function run(model: ModelSession, input: ort.Tensor): Promise<ort.I
 }
 
 export function outputData(outputs: ort.InferenceSession.ReturnType, name: string): Float32Array {
+  return outputTensor(outputs, name).data;
+}
+
+export function outputTensor(outputs: ort.InferenceSession.ReturnType, name: string): { data: Float32Array; dims: readonly number[] } {
   const tensor = outputs[name];
   if (tensor === undefined || !(tensor.data instanceof Float32Array)) throw new Error(`model output ${name} missing`);
-  return tensor.data;
+  return { data: tensor.data, dims: tensor.dims };
 }
 
 /** Scales a vector to unit length in place; cosine similarity is then a dot product. */

@@ -7,16 +7,23 @@ import { createRequire } from "node:module";
 import { dirname } from "node:path";
 import { ErrorCode, Modality } from "@taj/proto";
 import { Extractor } from "../src/extractor.ts";
-import { DEFAULT_MODALITIES, loadModalities, parseModalities } from "../src/pipeline-config.ts";
+import { BUILT_MODEL_DIR, DEFAULT_MODALITIES, loadModalities, parseModalities } from "../src/pipeline-config.ts";
 import { LIMITS, rejectsWith, sample } from "./fixtures.ts";
 import { cosine } from "./renderings.ts";
 
 const modelDir = join(dirname(createRequire(import.meta.url).resolve("faceplugin-face-recognition-js/package.json")), "model");
 
-test("the built-in config is the face pipeline only, with absolute model paths and defaults", () => {
+test("the built-in config: face on faceplugin's models, tattoo and mark on the built trunk, absolute paths and defaults", () => {
   const config = loadModalities(undefined);
   assert.equal(config.face?.kind, "face");
-  assert.equal(config.tattoo, undefined);
+  for (const crop of [config.tattoo, config.mark]) {
+    assert.equal(crop?.kind, "crop");
+    if (crop?.kind !== "crop") return;
+    assert.equal(crop.embedder.model, join(BUILT_MODEL_DIR, "inception_v3-mixed4.onnx"));
+    assert.deepEqual(crop.embedder.pooling, { kind: "gem", power: 3 });
+    assert.deepEqual(crop.embedder.std, [255, 255, 255]);
+    assert.deepEqual(crop.quality, { minRegionSidePx: 64, minContrast: 0.006 });
+  }
   if (config.face?.kind !== "face") return;
   assert.ok(config.face.detector.model.startsWith("/") && config.face.detector.model.endsWith("fr_detect.onnx"));
   assert.equal(config.face.minInterOcularPx, 32);
@@ -31,8 +38,8 @@ test("invalid configs are refused with the offending field", () => {
   assert.throws(() => parseModalities({ tattoo: { kind: "crop", modelId: "t", alignment: { method: "sideways" } } }, "/"), /method|embedder/);
 });
 
-test("a tattoo pipeline added by configuration alone serves TATTOO; mark stays unsupported", async () => {
-  // No tattoo model ships yet: the face embedder stands in, to prove the wiring, not accuracy.
+test("a config file decides the modalities: a tattoo pipeline on another model serves TATTOO; mark left out is unsupported", async () => {
+  // Another model than the built-in trunk, to show the pipeline is data: the face embedder here.
   const dir = mkdtempSync(join(tmpdir(), "extractor-config-"));
   try {
     const path = join(dir, "modalities.json");
@@ -55,6 +62,21 @@ test("a tattoo pipeline added by configuration alone serves TATTOO; mark stays u
     const boxed = await extractor.extract(Modality.TATTOO, sample("sample3.jpg"), { faceBox: { x: 100, y: 100, width: 300, height: 300 } });
     assert.ok(cosine(whole.template, boxed.template) < 0.99, "the box changes what is embedded");
     await rejectsWith(extractor.extract(Modality.MARK, sample("sample3.jpg")), ErrorCode.UNSUPPORTED_MODALITY);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a model file that does not exist stops the start, naming the file (and the build step for the built trunk)", () => {
+  const dir = mkdtempSync(join(tmpdir(), "extractor-config-"));
+  try {
+    const path = join(dir, "modalities.json");
+    const tattoo = { kind: "crop", modelId: "t", alignment: { method: "whole-image" }, embedder: { model: "missing.onnx", width: 8, height: 8, dimensions: 8 } };
+    writeFileSync(path, JSON.stringify({ tattoo }));
+    assert.throws(() => loadModalities(path), { message: `model file ${join(dir, "missing.onnx")} does not exist` });
+    const built = { ...tattoo, embedder: { ...tattoo.embedder, model: join(BUILT_MODEL_DIR, "not-built.onnx") } };
+    writeFileSync(path, JSON.stringify({ tattoo: built }));
+    assert.throws(() => loadModalities(path), /not-built\.onnx does not exist \(run `npm run build:tattoo-model` to build it\)/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -1,3 +1,4 @@
+import sharp from "sharp";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Registry } from "prom-client";
@@ -60,7 +61,9 @@ test("over gRPC: a template and quality for a chosen face; errors keep their cod
     assert.ok((r.timings?.embedMs ?? 0) > 0);
 
     await rejectsWith(client.extract({ modality: Modality.FACE, image: noise(100) }), ErrorCode.IMAGE_UNSUPPORTED_FORMAT);
-    await rejectsWith(client.extract({ modality: Modality.TATTOO, image: sample("sample1.jpg") }), ErrorCode.UNSUPPORTED_MODALITY);
+    const blank = await sharp({ create: { width: 300, height: 300, channels: 3, background: { r: 200, g: 160, b: 130 } } }).png().toBuffer();
+    await rejectsWith(client.extract({ modality: Modality.TATTOO, image: blank }), ErrorCode.IMAGE_NEAR_UNIFORM);
+    await rejectsWith(client.extract({ modality: Modality.UNSPECIFIED, image: sample("sample1.jpg") }), ErrorCode.UNSUPPORTED_MODALITY);
     await rejectsWith(
       client.extract({ modality: Modality.FACE, image: sample("sample1.jpg"), faceBox: { xPx: 0, yPx: 0, widthPx: -5, heightPx: 10 } }),
       ErrorCode.INVALID_ARGUMENT,
@@ -68,7 +71,7 @@ test("over gRPC: a template and quality for a chosen face; errors keep their cod
 
     assert.equal(await count(registry, "taj_extract_stage_seconds", "taj_extract_stage_seconds_count", { modality: "face", stage: "embed" }), 1);
     assert.equal(await count(registry, "taj_extract_errors_total", "taj_extract_errors_total", { modality: "face", code: "MULTIPLE_FACES" }), 1);
-    assert.equal(await count(registry, "taj_extract_errors_total", "taj_extract_errors_total", { modality: "tattoo", code: "UNSUPPORTED_MODALITY" }), 1);
+    assert.equal(await count(registry, "taj_extract_errors_total", "taj_extract_errors_total", { modality: "tattoo", code: "IMAGE_NEAR_UNIFORM" }), 1);
     // Observed by the gRPC server itself (common's startGrpcServer), by outcome code.
     assert.equal(await count(registry, "taj_rpc_duration_seconds", "taj_rpc_duration_seconds_count", { rpc: "Extract", code: "OK", service: "extractor" }), 1);
     assert.equal(await count(registry, "taj_rpc_duration_seconds", "taj_rpc_duration_seconds_count", { rpc: "Extract", code: "MULTIPLE_FACES" }), 1);

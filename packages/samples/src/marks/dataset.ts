@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { markDesign, type MarkModality } from "./designs.ts";
-import { mixSeed } from "./rng.ts";
+import { mixSeed, seededRng } from "./rng.ts";
 import { renderMark, type MarkRendering } from "./render.ts";
 
 export interface MarkDatasetOptions {
@@ -37,10 +37,11 @@ export async function writeMarkDataset(dir: string, options: MarkDatasetOptions)
   const size = { width: options.width ?? 384, height: options.height ?? 384 };
   for (let i = 0; i < options.identities; i++) {
     const design = markDesign(options.modality, mixSeed(options.seed, i, 1));
+    const skinTone = seededRng(mixSeed(options.seed, i, 3))();
     const identity = `${options.modality}-${pad(i, idWidth)}`;
     await mkdir(join(dir, identity), { recursive: true });
     for (let k = 0; k < options.perIdentity; k++) {
-      const r = await renderMark(design, mixSeed(options.seed, i, 2, k), size);
+      const r = await renderMark(design, mixSeed(options.seed, i, 2, k), { ...size, skinTone });
       const file = `${pad(k, fileWidth)}.jpg`;
       await writeFile(join(dir, identity, file), r.bytes);
       labels.push({ identity, kind: design.kind, file, box: r.box });

@@ -8,6 +8,11 @@ export interface MarkRenderOptions {
   /** Output size in pixels; 384 x 384 by default. */
   width?: number;
   height?: number;
+  /**
+   * Skin tone from 0 (light) to 1 (dark). A set gives one per identity: the photos of one tattoo
+   * are of one person's skin, only the light differs. Unset: drawn from the seed.
+   */
+  skinTone?: number;
 }
 
 export interface MarkRendering {
@@ -22,7 +27,7 @@ export interface MarkRendering {
 }
 
 /**
- * One photograph-like rendering of `design`: onto a skin texture of a random tone, rotated up to
+ * One photograph-like rendering of `design`: onto a skin texture (of the given or a random tone), rotated up to
  * 25 degrees, in perspective, scaled and slightly off centre, under a lighting gradient, blurred
  * and JPEG-compressed. The same (design, seed) gives the same bytes.
  */
@@ -55,7 +60,7 @@ export async function renderMark(design: MarkDesign, seed: number, options: Mark
   const x0 = Math.max(0, Math.floor(Math.min(...xs))), y0 = Math.max(0, Math.floor(Math.min(...ys)));
   const x1 = Math.min(width, Math.ceil(Math.max(...xs))), y1 = Math.min(height, Math.ceil(Math.max(...ys)));
 
-  const pixels = skinTexture(rng, width, height);
+  const pixels = skinTexture(rng, width, height, options.skinTone);
   const tattoo = design.modality === "tattoo";
   compositeWarped(pixels, width, height, src.data, sw, sh, toSrc, tattoo ? between(rng, 0.8, 0.95) : between(rng, 0.85, 1), tattoo, { x0, y0, x1, y1 });
 

@@ -35,8 +35,10 @@ function lowFrequency(rng: Rng, width: number, height: number, cells: number): F
 }
 
 /** Raw RGB skin: a base tone with soft shading, fine noise and scattered pores. */
-export function skinTexture(rng: Rng, width: number, height: number): Buffer {
-  const [r, g, b] = tone(rng());
+export function skinTexture(rng: Rng, width: number, height: number, skinTone?: number): Buffer {
+  // Drawn even when given, so a given tone changes nothing else of the rendering.
+  const drawn = rng();
+  const [r, g, b] = tone(skinTone ?? drawn);
   const shade = lowFrequency(rng, width, height, 3);
   const blotch = lowFrequency(rng, width, height, 9);
   const out = Buffer.alloc(width * height * 3);

@@ -28,6 +28,7 @@ export function extractHandler(extractor: Extractor, admission: Admission, metri
           box: { xPx: box.x, yPx: box.y, widthPx: box.width, heightPx: box.height },
           detectionScore: result.quality.detectionScore,
           interOcularPx: result.quality.interOcularPx,
+          contrast: result.quality.contrast ?? 0,
           imageWidthPx: result.quality.imageWidth,
           imageHeightPx: result.quality.imageHeight,
         }),
