@@ -45,3 +45,4 @@ export {
   DEFAULT_PARTITION_COUNT, MAX_PARTITION_COUNT, MAX_CANDIDATES, MAX_SHARD_K, MAX_TEMPLATE_DIMENSIONS, FACE_TEMPLATE_DIMENSIONS, parsePartitionCount,
 } from "./cluster-constants.ts";
 export { seededRng, type Rng } from "./seeded-rng.ts";
+export { BODY_LOCATIONS, MAX_BODY_LOCATION_FILTER, parseBodyLocation, parseBodyLocationFilter } from "./body-location.ts";

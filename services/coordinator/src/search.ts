@@ -13,6 +13,8 @@ export interface SearchQuery {
   maxCandidates: number;
   mode: SearchMode;
   allowPartial: boolean;
+  /** SMT body-location codes the shards keep hits to; absent or empty = no filter. */
+  bodyLocations?: readonly string[];
 }
 
 export interface SearchSettings {
@@ -62,7 +64,7 @@ export async function coordinatedSearch(deps: SearchDeps, query: SearchQuery, de
       [...plan.calls].map(async ([address, { member, partitions }]) => {
         try {
           const response = await deps.clients.get(address).shardSearch(
-            { modality: query.modality, partitions, template: query.template, k, mode: query.mode },
+            { modality: query.modality, partitions, template: query.template, k, mode: query.mode, bodyLocations: [...(query.bodyLocations ?? [])] },
             { deadline: callDeadline },
           );
           deps.health.ok(address);

@@ -1,5 +1,5 @@
 import { ErrorCode, Modality, SearchMode, type CoordinatorService } from "@taj/proto";
-import { AppError, MAX_CANDIDATES, type ServiceImpl } from "@taj/common";
+import { AppError, MAX_CANDIDATES, parseBodyLocationFilter, type ServiceImpl } from "@taj/common";
 import { coordinatedSearch, type SearchDeps } from "./search.ts";
 import { clusterStatus } from "./status.ts";
 
@@ -42,6 +42,8 @@ export function coordinatorService(deps: ServiceDeps): Impl {
       if (!(req.similarityThreshold >= -1 && req.similarityThreshold <= 1)) throw invalid("similarity_threshold must be in [-1, 1]");
       if (req.maxCandidates < 1 || req.maxCandidates > MAX_CANDIDATES) throw invalid(`max_candidates must be between 1 and ${MAX_CANDIDATES}`);
       if (!KNOWN_MODES.has(req.mode)) throw invalid("mode must be APPROXIMATE or EXHAUSTIVE");
+      // The gateway's check again (same list, same bound), not a second vocabulary.
+      const bodyLocations = parseBodyLocationFilter(req.modality, req.bodyLocations);
       const deadline = searchDeadline(ctx.deadline, Date.now(), deps);
       const outcome = await coordinatedSearch(
         deps,
@@ -52,6 +54,7 @@ export function coordinatorService(deps: ServiceDeps): Impl {
           maxCandidates: req.maxCandidates,
           mode: req.mode,
           allowPartial: req.allowPartial,
+          bodyLocations,
         },
         deadline,
       );

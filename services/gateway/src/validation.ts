@@ -1,5 +1,5 @@
 import { ErrorCode, Modality, SearchMode, type Box, type DeleteRequest, type EnrollRequest, type GetRequest, type SearchRequest } from "@taj/proto";
-import { AppError, ALL_MODALITIES, validateId } from "@taj/common";
+import { AppError, ALL_MODALITIES, parseBodyLocation, parseBodyLocationFilter, validateId } from "@taj/common";
 
 /** Every input check of the public API lives here, one function per RPC. */
 
@@ -52,14 +52,18 @@ export interface ValidEnroll {
   id: string;
   image: Uint8Array;
   faceBox: Box | undefined;
+  /** Canonical SMT body-location code, "" when none was given. */
+  bodyLocation: string;
 }
 
 export function validateEnroll(req: EnrollRequest, limits: Limits): ValidEnroll {
+  const modality = validateModality(req.modality);
   return {
-    modality: validateModality(req.modality),
+    modality,
     id: validateId(req.id),
     image: validateImage(req.image, limits),
     faceBox: validateBox(req.faceBox),
+    bodyLocation: parseBodyLocation(modality, req.bodyLocation),
   };
 }
 
@@ -73,6 +77,8 @@ export interface ValidSearch {
   /** Never UNSPECIFIED: the request's, or the administrator's default for the modality. */
   mode: SearchMode.APPROXIMATE | SearchMode.EXHAUSTIVE;
   allowPartial: boolean;
+  /** Canonical, distinct SMT body-location codes; empty = no filter. */
+  bodyLocations: string[];
 }
 
 export function validateSearch(req: SearchRequest, limits: Limits): ValidSearch {
@@ -86,8 +92,11 @@ export function validateSearch(req: SearchRequest, limits: Limits): ValidSearch 
     throw invalid(`max_candidates must be between 1 and ${limits.maxCandidatesLimit}`);
   }
   const caseRef = req.caseRef === "" && !limits.caseRefRequired ? "" : validateCaseRef(req.caseRef);
-  const mode = req.mode === SearchMode.UNSPECIFIED ? limits.defaultMode.get(modality) : req.mode;
-  if (mode !== SearchMode.APPROXIMATE && mode !== SearchMode.EXHAUSTIVE) throw invalid("mode must be UNSPECIFIED, APPROXIMATE or EXHAUSTIVE");
+  const requested = req.mode === SearchMode.UNSPECIFIED ? limits.defaultMode.get(modality) : req.mode;
+  if (requested !== SearchMode.APPROXIMATE && requested !== SearchMode.EXHAUSTIVE) throw invalid("mode must be UNSPECIFIED, APPROXIMATE or EXHAUSTIVE");
+  const bodyLocations = parseBodyLocationFilter(modality, req.bodyLocations);
+  // Shards scan a filtered search's templates exactly whatever the mode, so the answer says so.
+  const mode = bodyLocations.length > 0 ? SearchMode.EXHAUSTIVE : requested;
   return {
     modality,
     image: validateImage(req.image, limits),
@@ -97,6 +106,7 @@ export function validateSearch(req: SearchRequest, limits: Limits): ValidSearch 
     caseRef,
     mode,
     allowPartial: req.allowPartial,
+    bodyLocations,
   };
 }
 

@@ -158,6 +158,37 @@ test("extractor errors reach the caller with their code and faces; bad input nev
   await assert.rejects(client.get({ modality: Modality.FACE, id: "x" }, opts), rejectsWith(ErrorCode.NOT_FOUND));
 });
 
+test("a tattoo's body location goes into the log event and comes back on get; a bad one never reaches the extractor", async () => {
+  const res = await client.enroll({ modality: Modality.TATTOO, id: "tat-loc", image: image("tattoo-loc"), bodyLocation: "l arm" }, opts);
+  const stored = await lastOnSubject(templateSubject(Modality.TATTOO, partitionOf("tat-loc", PARTITIONS), "tat-loc"));
+  assert.equal(BigInt(stored.seq), res.logSequence);
+  assert.ok(stored.event.event.case === "enrolled");
+  assert.equal(stored.event.event.value.bodyLocation, "L ARM", "stored in its canonical spelling");
+  assert.equal((await client.get({ modality: Modality.TATTOO, id: "tat-loc" }, opts)).bodyLocation, "L ARM");
+  await client.enroll({ modality: Modality.TATTOO, id: "tat-noloc", image: image("tattoo-noloc") }, opts);
+  assert.equal((await client.get({ modality: Modality.TATTOO, id: "tat-noloc" }, opts)).bodyLocation, "");
+  const calls = extractor.state.calls;
+  await assert.rejects(client.enroll({ modality: Modality.TATTOO, id: "tat-bad", image: image("t"), bodyLocation: "UPPER WING" }, opts),
+    rejectsWith(ErrorCode.INVALID_BODY_LOCATION));
+  await assert.rejects(client.enroll({ modality: Modality.FACE, id: "face-loc", image: image("f"), bodyLocation: "FACE" }, opts),
+    rejectsWith(ErrorCode.INVALID_BODY_LOCATION));
+  await assert.rejects(client.search({ modality: Modality.FACE, image: image("f"), caseRef: "C-LOC", bodyLocations: ["CHEST"] }, opts),
+    rejectsWith(ErrorCode.INVALID_BODY_LOCATION));
+  assert.equal(extractor.state.calls, calls);
+});
+
+test("a search's body_locations reach the coordinator checked and deduplicated, and the search runs EXHAUSTIVE", async () => {
+  coordinator.state.answer = { candidates: [{ id: "tat-loc", similarity: 0.9, rank: 1 }], partitionCount: PARTITIONS };
+  const res = await client.search(
+    { modality: Modality.TATTOO, image: image("probe-loc"), caseRef: "C-LOC", mode: SearchMode.APPROXIMATE, bodyLocations: ["L ARM", "r arm", "L ARM"] },
+    opts,
+  );
+  const asked = coordinator.state.requests.at(-1)!;
+  assert.deepEqual(asked.bodyLocations, ["L ARM", "R ARM"]);
+  assert.equal(SearchMode[asked.mode], "EXHAUSTIVE");
+  assert.equal(SearchMode[res.mode], "EXHAUSTIVE", "the answer says the filtered search was exact");
+});
+
 test("search passes the resolved parameters, answers completely and is audited", async () => {
   coordinator.state.answer = { candidates: [{ id: "rec-1", similarity: 0.93, rank: 1 }], partitionCount: PARTITIONS };
   const res = await client.search({ modality: Modality.FACE, image: image("probe"), caseRef: "CASE-1" }, opts);

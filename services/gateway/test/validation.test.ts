@@ -72,6 +72,27 @@ test("search: every bad input has its own code", () => {
   rejects(() => search({ faceBox: create(BoxSchema, { widthPx: -5, heightPx: 3 }) }), ErrorCode.INVALID_ARGUMENT);
 });
 
+test("enroll: body_location is optional, checked by the common SMT list, canonical, and refused for FACE", () => {
+  const enroll = (patch: object) => validateEnroll(create(EnrollRequestSchema, { ...enrollOk, ...patch }), limits);
+  assert.equal(enroll({}).bodyLocation, "", "none given: none stored");
+  assert.equal(enroll({ modality: Modality.TATTOO, bodyLocation: " l arm" }).bodyLocation, "L ARM");
+  assert.equal(enroll({ modality: Modality.MARK, bodyLocation: "CHEST" }).bodyLocation, "CHEST");
+  rejects(() => enroll({ bodyLocation: "L ARM" }), ErrorCode.INVALID_BODY_LOCATION);
+  rejects(() => enroll({ modality: Modality.TATTOO, bodyLocation: "ELBOW OF BOB" }), ErrorCode.INVALID_BODY_LOCATION);
+});
+
+test("search: body_locations are checked, deduplicated, and make the search EXHAUSTIVE", () => {
+  const search = (patch: object) => validateSearch(create(SearchRequestSchema, { ...searchOk, ...patch }), limits);
+  assert.deepEqual(search({}).bodyLocations, []);
+  const filtered = search({ modality: Modality.MARK, bodyLocations: ["L ARM", "r arm", "L ARM"] });
+  assert.deepEqual(filtered.bodyLocations, ["L ARM", "R ARM"]);
+  assert.equal(filtered.mode, SearchMode.EXHAUSTIVE, "MARK defaults to APPROXIMATE here, but a filtered search is scanned exactly");
+  assert.equal(search({ modality: Modality.TATTOO, mode: SearchMode.APPROXIMATE, bodyLocations: ["BACK"] }).mode, SearchMode.EXHAUSTIVE);
+  assert.equal(search({ modality: Modality.MARK }).mode, SearchMode.APPROXIMATE, "no filter: the default still applies");
+  rejects(() => search({ bodyLocations: ["L ARM"] }), ErrorCode.INVALID_BODY_LOCATION);
+  rejects(() => search({ modality: Modality.TATTOO, bodyLocations: ["NOWHERE"] }), ErrorCode.INVALID_BODY_LOCATION);
+});
+
 test("delete: UNSPECIFIED means every modality; ids are checked", () => {
   assert.deepEqual(validateDelete(create(DeleteRequestSchema, { id: "x" })).modalities, ALL_MODALITIES);
   assert.deepEqual(validateDelete(create(DeleteRequestSchema, { id: "x", modality: Modality.TATTOO })).modalities, [Modality.TATTOO]);

@@ -201,7 +201,7 @@ export class Feed {
           this.options.logger.warn({ seq: m.seq, id: subject.id }, "invalid template in the log skipped");
           return undefined;
         }
-        return { ...base, vector: quantize(t) };
+        return { ...base, vector: quantize(t), bodyLocation: event.event.value.bodyLocation };
       }
       case "deleted":
         return base;

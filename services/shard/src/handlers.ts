@@ -1,5 +1,5 @@
 import { ErrorCode, SearchMode, ShardService, type ShardSearchRequest } from "@taj/proto";
-import { AppError, MAX_SHARD_K, MAX_TEMPLATE_DIMENSIONS, modalityFromName, modalityName, type ServiceImpl } from "@taj/common";
+import { AppError, MAX_SHARD_K, MAX_TEMPLATE_DIMENSIONS, modalityFromName, modalityName, parseBodyLocationFilter, type ServiceImpl } from "@taj/common";
 import { IndexWorkerError, type IndexClient } from "./index/client.ts";
 import { isFiniteVector, quantize } from "./index/quantize.ts";
 import type { PartitionState } from "./partition-state.ts";
@@ -20,7 +20,7 @@ export interface HandlerDeps {
 
 const invalid = (message: string) => new AppError(ErrorCode.INVALID_ARGUMENT, message);
 
-function validate(req: ShardSearchRequest, deps: HandlerDeps): { modality: string; partitions: number[]; exhaustive: boolean } {
+function validate(req: ShardSearchRequest, deps: HandlerDeps): { modality: string; partitions: number[]; exhaustive: boolean; bodyLocations: string[] } {
   const modality = modalityName(req.modality);
   // No default here: the gateway resolves it (beside the threshold) so the answer and the audit name the mode that ran.
   if (req.mode !== SearchMode.APPROXIMATE && req.mode !== SearchMode.EXHAUSTIVE) throw invalid("mode must be APPROXIMATE or EXHAUSTIVE");
@@ -30,13 +30,15 @@ function validate(req: ShardSearchRequest, deps: HandlerDeps): { modality: strin
   if (partitions.some((p) => p >= deps.partitionCount)) throw invalid(`partitions must be below ${deps.partitionCount}`);
   if (req.template.length === 0 || req.template.length > MAX_TEMPLATE_DIMENSIONS) throw invalid(`template must have 1 to ${MAX_TEMPLATE_DIMENSIONS} values`);
   if (!isFiniteVector(req.template)) throw invalid("template values must be finite numbers");
-  return { modality, partitions, exhaustive: req.mode === SearchMode.EXHAUSTIVE };
+  const bodyLocations = parseBodyLocationFilter(req.modality, req.bodyLocations);
+  // A filtered search is an exact scan of the matching templates (see index/body-locations.ts).
+  return { modality, partitions, exhaustive: req.mode === SearchMode.EXHAUSTIVE || bodyLocations.length > 0, bodyLocations };
 }
 
 export function shardHandlers(deps: HandlerDeps): ServiceImpl<typeof ShardService.method> {
   return {
     async shardSearch(req) {
-      const { modality, partitions, exhaustive } = validate(req, deps);
+      const { modality, partitions, exhaustive, bodyLocations } = validate(req, deps);
       const missing = partitions.filter((p) => !deps.state.isLoaded(p));
       if (missing.length > 0) {
         // UNAVAILABLE rather than an argument error: another replica may hold them, so the coordinator retries there.
@@ -45,7 +47,7 @@ export function shardHandlers(deps: HandlerDeps): ServiceImpl<typeof ShardServic
       const appliedSequence = deps.state.appliedSequence();
       const stop = deps.metrics.searchDuration.startTimer({ mode: exhaustive ? "exhaustive" : "approximate" });
       try {
-        const results = await deps.index.search(modality, partitions, quantize(req.template), req.k, exhaustive);
+        const results = await deps.index.search(modality, partitions, quantize(req.template), req.k, exhaustive, bodyLocations);
         return {
           hits: results.flatMap((r) => r.hits.map((h) => ({ id: h.id, similarity: h.similarity, partition: r.partition }))),
           appliedSequence: BigInt(appliedSequence),

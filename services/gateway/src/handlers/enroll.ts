@@ -28,6 +28,7 @@ export async function enroll(deps: GatewayDeps, req: EnrollRequest, ctx: CallCon
         ...(extracted.quality ? { quality: extracted.quality } : {}),
         modelId: extracted.modelId,
         enrolledAt: timestampNow(),
+        bodyLocation: input.bodyLocation,
       },
     },
   });

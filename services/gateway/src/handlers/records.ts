@@ -52,6 +52,7 @@ export async function getRecord(deps: GatewayDeps, req: GetRequest): Promise<Mes
     logSequence: BigInt(last.seq),
     modelId: enrolled.modelId,
     templateDimensions: enrolled.template.length,
+    bodyLocation: enrolled.bodyLocation,
     ...(enrolled.enrolledAt ? { enrolledAt: enrolled.enrolledAt } : {}),
     ...(enrolled.quality ? { quality: enrolled.quality } : {}),
   };

@@ -34,6 +34,7 @@ export async function search(deps: GatewayDeps, req: SearchRequest, call: Audite
         maxCandidates: input.maxCandidates,
         mode: input.mode,
         allowPartial: input.allowPartial,
+        bodyLocations: input.bodyLocations,
       },
       { deadline, signal: ctx.signal },
     );

@@ -68,8 +68,9 @@ export class IndexClient {
     return this.request({ op: "apply", ops }, transfer);
   }
 
-  async search(modality: string, partitions: number[], query: Int8Array, k: number, exhaustive: boolean): Promise<PartitionHits[]> {
-    return (await this.request({ op: "search", modality, partitions, query, k, exhaustive })).results;
+  /** With `bodyLocations` (SMT codes), only templates at one of them, scanned exactly. */
+  async search(modality: string, partitions: number[], query: Int8Array, k: number, exhaustive: boolean, bodyLocations: string[] = []): Promise<PartitionHits[]> {
+    return (await this.request({ op: "search", modality, partitions, query, k, exhaustive, bodyLocations })).results;
   }
 
   async drop(partitions: number[]): Promise<void> {

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { z } from "zod";
 import { PartitionIndex, fsyncPath, writeSynced } from "./partition-index.ts";
 import type { IndexStore } from "./store.ts";
+import { BodyLocations } from "./body-locations.ts";
 
 const MANIFEST = "manifest.json";
 
@@ -40,6 +41,7 @@ export function writeSnapshot(store: IndexStore, dataDir: string, sequences: Rec
     indexes.push({ modality, partition, base, templates: index.size });
     templates += index.size;
   }
+  store.locations.save(dir, new Set(Object.keys(sequences).map(Number)));
   fsyncPath(dir);
   const manifest: Manifest = {
     version: 1,
@@ -86,7 +88,9 @@ export function loadSnapshot(store: IndexStore, dataDir: string, wanted: readonl
     loaded.push({ modality: e.modality, partition: e.partition, index });
     templates += index.size;
   }
+  const locations = BodyLocations.read(dir, new Set(sequences.keys()));
   // Only install once every file read cleanly: a half-loaded snapshot would be worse than none.
   for (const l of loaded) store.set(l.modality, l.partition, l.index);
+  store.locations.install(locations, new Set(sequences.keys()));
   return { sequences, templates };
 }

@@ -1,4 +1,5 @@
 import { PartitionIndex, type Change, type Hit, type HnswSettings } from "./partition-index.ts";
+import { BodyLocations, exactAmong } from "./body-locations.ts";
 
 export interface ChangeOp {
   modality: string;
@@ -6,6 +7,8 @@ export interface ChangeOp {
   id: string;
   /** Absent for a delete. */
   vector?: Int8Array;
+  /** An enrolment's SMT body location; absent or "" for none. */
+  bodyLocation?: string;
 }
 
 export interface PartitionHits {
@@ -27,6 +30,8 @@ const keyOf = (modality: string, partition: number) => `${modality}/${partition}
 /** Every (modality, partition) index this shard holds. Lives inside the index worker. */
 export class IndexStore {
   readonly hnsw: HnswSettings;
+  /** Body locations of the templates held here; snapshots save them beside the indexes. */
+  readonly locations = new BodyLocations();
   private readonly indexes = new Map<string, { modality: string; partition: number; index: PartitionIndex }>();
 
   constructor(hnsw: HnswSettings) {
@@ -63,6 +68,8 @@ export class IndexStore {
       if (op.vector !== undefined && dims === undefined) {
         this.set(op.modality, op.partition, new PartitionIndex(op.vector.length, this.hnsw));
       }
+      if (op.vector !== undefined) this.locations.enrolled(op.modality, op.partition, op.id, op.bodyLocation ?? "");
+      else this.locations.deleted(op.modality, op.partition, op.id);
       const k = keyOf(op.modality, op.partition);
       let g = grouped.get(k);
       if (!g) grouped.set(k, (g = { modality: op.modality, partition: op.partition, changes: [] }));
@@ -82,10 +89,18 @@ export class IndexStore {
     return { rejected, removed };
   }
 
-  search(modality: string, partitions: readonly number[], query: Int8Array, k: number, exhaustive: boolean): PartitionHits[] {
+  /** With `bodyLocations`, only templates at one of them, scanned exactly whatever `exhaustive` says. */
+  search(modality: string, partitions: readonly number[], query: Int8Array, k: number, exhaustive: boolean, bodyLocations: readonly string[] = []): PartitionHits[] {
     const dims = this.dimsOf(modality);
     if (dims !== undefined && dims !== query.length) {
       throw new InvalidRequest(`template must have ${dims} values for this modality`);
+    }
+    if (bodyLocations.length > 0) {
+      const wanted = new Set(bodyLocations);
+      return partitions.map((partition) => {
+        const index = this.get(modality, partition);
+        return { partition, hits: index ? exactAmong(index, this.locations.idsAt(modality, partition, wanted), query, k) : [] };
+      });
     }
     return partitions.map((partition) => ({
       partition,
@@ -96,6 +111,7 @@ export class IndexStore {
   drop(partitions: readonly number[]): void {
     const gone = new Set(partitions);
     for (const [k, e] of this.indexes) if (gone.has(e.partition)) this.indexes.delete(k);
+    this.locations.drop(gone);
   }
 
   counts(): IndexCount[] {

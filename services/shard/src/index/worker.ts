@@ -17,7 +17,7 @@ function handle(req: WorkerRequest): WorkerResults[keyof WorkerResults] {
     case "apply":
       return store.apply(req.ops);
     case "search":
-      return { results: store.search(req.modality, req.partitions, req.query, req.k, req.exhaustive) };
+      return { results: store.search(req.modality, req.partitions, req.query, req.k, req.exhaustive, req.bodyLocations) };
     case "drop":
       store.drop(req.partitions);
       return {};
