@@ -33,7 +33,7 @@ const isCode = (code: ErrorCode) => (e: unknown) => e instanceof AppError && e.c
 
 before(async () => {
   cluster = await startLocalCluster({ dir: clusterDir, basePort: 28800, shardsPerSite: 1, partitionCount: 8, extractors: 1, logLevel: "warn" });
-  const caller = await cluster.issuer.metadata({ sub: "marks-search-test", roles: ["search", "enroll", "admin"] });
+  const caller = await cluster.issuer.metadata({ sub: "marks-search-test", roles: ["search", "enroll", "admin", "audit"] });
   const client = (site: string) => withCallMetadata(createClient(MatchingService, cluster.addresses.gateways[site]!, cluster.credentials("bearer")), caller);
   siteA = client("a");
   siteB = client("b");
@@ -135,4 +135,31 @@ test("a tattoo deleted at site b is gone from both sites' searches and from get;
   // The same id as a mark was never enrolled: deleting a tattoo touched no mark.
   const marks = await siteA.search({ caseRef: "IT-MARKS-5", modality: Modality.MARK, image: enrolled.get("mark")![0]!.shots[0]!.bytes, similarityThreshold: -1, maxCandidates: 50 });
   assert.equal(marks.candidates.length, DESIGNS);
+});
+
+test("marks enrolled with SMT body locations: a filtered search at the other site returns only those locations, and the audit records the filter", async () => {
+  const locations = ["L ARM", "R ARM", "CHEST"];
+  const marks = enrolled.get("mark")!;
+  // Re-enrol the marks' first photos under new ids, each with a location (cycled).
+  const located = marks.map((e, i) => ({ id: `IT-LOC-${i}`, location: locations[i % locations.length]!, shot: e.shots[0]! }));
+  for (const m of located) {
+    await siteA.enroll({ modality: Modality.MARK, id: m.id, image: m.shot.bytes, faceBox: boxOf(m.shot), bodyLocation: m.location.toLowerCase() });
+  }
+  await caughtUp();
+  assert.equal((await siteB.get({ modality: Modality.MARK, id: "IT-LOC-0" })).bodyLocation, "L ARM");
+  const from = { seconds: BigInt(Math.floor(Date.now() / 1000) - 1), nanos: 0, $typeName: "google.protobuf.Timestamp" as const };
+  const probe = located[1]!.shot;
+  const answer = await siteB.search({
+    caseRef: "IT-MARKS-LOC", modality: Modality.MARK, image: probe.bytes, faceBox: boxOf(probe), similarityThreshold: -1, maxCandidates: 50, bodyLocations: ["r arm", "chest"],
+  });
+  const expected = located.filter((m) => m.location !== "L ARM").map((m) => m.id).sort();
+  assert.deepEqual(answer.candidates.map((c) => c.id).sort(), expected, "only the located marks at R ARM or CHEST; none without a location");
+  assert.equal(answer.candidates[0]?.id, located[1]!.id, "its own photo first");
+  const audit = await siteB.queryAudit({ caseRef: "IT-MARKS-LOC", rpc: "Search", from });
+  assert.equal(audit.entries.length, 1);
+  assert.deepEqual(audit.entries[0]!.event?.search?.bodyLocations, ["R ARM", "CHEST"]);
+  await assert.rejects(
+    siteB.search({ caseRef: "IT-MARKS-LOC", modality: Modality.MARK, image: probe.bytes, bodyLocations: ["WING"] }),
+    isCode(ErrorCode.INVALID_BODY_LOCATION),
+  );
 });

@@ -51,7 +51,7 @@ export type EnrollRequest = Message<"taj.v1.EnrollRequest"> & {
 
   /**
    * TATTOO and MARK only, optional: where on the body, as an ANSI/NIST-ITL SMT location code
-   * (docs/api.md lists them, e.g. "ARM L UP"). Searches may filter on it.
+   * (docs/api.md lists them, e.g. "L ARM"). Searches may filter on it.
    *
    * @generated from field: string body_location = 5;
    */

@@ -20,7 +20,13 @@ export async function search(deps: GatewayDeps, req: SearchRequest, call: Audite
     const input = validateSearch(req, deps.limits);
     facts.caseRef = input.caseRef;
     facts.modality = input.modality;
-    facts.search = { similarityThreshold: input.threshold, maxCandidates: input.maxCandidates, mode: input.mode, allowPartial: input.allowPartial };
+    facts.search = {
+      similarityThreshold: input.threshold,
+      maxCandidates: input.maxCandidates,
+      mode: input.mode,
+      allowPartial: input.allowPartial,
+      bodyLocations: input.bodyLocations,
+    };
     const deadline = deadlineOf(ctx, deps);
     const probe = await deps.extractors.extract(
       { modality: input.modality, image: input.image, ...(input.faceBox ? { faceBox: input.faceBox } : {}) },
