@@ -53,3 +53,4 @@ export {
   saveProjection, readProjection, listProjections, activateProjection, deactivateProjection, readActiveVersions, watchActiveProjections,
   parseActiveVersion, encodeProjectionValue,
 } from "./projection-store.ts";
+export { scanTemplateLog, type LoggedTemplate, type ScanTemplateOptions } from "./template-log-scan.ts";
