@@ -24,6 +24,13 @@ export const MAX_TEMPLATE_DIMENSIONS = 4_096;
 export const FACE_TEMPLATE_DIMENSIONS = 512;
 
 /**
+ * etcd's default `--max-request-bytes` (1.5 MiB): a larger value cannot be written in one put. A
+ * Projection is one value, so this bounds input x output dimensions (768 x 512 in half precision
+ * is ~790 KB).
+ */
+export const ETCD_MAX_REQUEST_BYTES = 1_572_864;
+
+/**
  * The partition count stored in etcd: undefined when it is not a usable count. An absent key
  * (null) is the default count.
  */

@@ -10,6 +10,17 @@ export const PARTITION_COUNT_KEY = `${ETCD_ROOT}/partition-count`;
 export const ASSIGNMENT_PREFIX = `${ETCD_ROOT}/assignment/`;
 export const MEMBER_PREFIX = `${ETCD_ROOT}/members/`;
 
+/**
+ * Projections (projection-store.ts): one key per (modality, version) holding the Projection
+ * protobuf, and one per modality naming the active version. tajctl writes both; shards only read
+ * and watch.
+ */
+export const PROJECTION_PREFIX = `${ETCD_ROOT}/projections/`;
+export const ACTIVE_PROJECTION_PREFIX = `${ETCD_ROOT}/projection-active/`;
+/** Zero-padded so etcd's key order is version order. */
+export const projectionKey = (modality: string, version: number) => `${PROJECTION_PREFIX}${modality}/${String(version).padStart(10, "0")}`;
+export const activeProjectionKey = (modality: string) => `${ACTIVE_PROJECTION_PREFIX}${modality}`;
+
 export const assignmentKey = (site: string, shardId: string) => `${ASSIGNMENT_PREFIX}${site}/${shardId}`;
 export const memberKey = (site: string, shardId: string) => `${MEMBER_PREFIX}${site}/${shardId}`;
 

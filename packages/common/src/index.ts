@@ -18,7 +18,7 @@ export { outcomeLabel, rpcDurationObserver } from "./rpc-metrics.ts";
 export { TEMPLATE_STREAM, TEMPLATE_SUBJECT_ROOT, templateSubject, parseTemplateSubject } from "./log-layout.ts";
 export {
   ETCD_ROOT, PARTITION_COUNT_KEY, ASSIGNMENT_PREFIX, MEMBER_PREFIX, assignmentKey, memberKey,
-  Assignment, Member, parseSiteShardKey,
+  Assignment, Member, parseSiteShardKey, PROJECTION_PREFIX, ACTIVE_PROJECTION_PREFIX, projectionKey, activeProjectionKey,
 } from "./cluster-layout.ts";
 export { encodeTemplateEvent, decodeTemplateEvent } from "./template-log.ts";
 export {
@@ -42,7 +42,16 @@ export { UpstreamHealth } from "./upstream-health.ts";
 export { isStreamNotFound, isNoMessage, isNoResponders } from "./jetstream-errors.ts";
 export { TajctlConfig, TAJCTL_CONFIG_FILE, TAJCTL_CONFIG_DEFAULT, readTajctlConfig, writeTajctlConfig } from "./tajctl-config.ts";
 export {
-  DEFAULT_PARTITION_COUNT, MAX_PARTITION_COUNT, MAX_CANDIDATES, MAX_SHARD_K, MAX_TEMPLATE_DIMENSIONS, FACE_TEMPLATE_DIMENSIONS, parsePartitionCount,
+  DEFAULT_PARTITION_COUNT, MAX_PARTITION_COUNT, MAX_CANDIDATES, MAX_SHARD_K, MAX_TEMPLATE_DIMENSIONS, FACE_TEMPLATE_DIMENSIONS, ETCD_MAX_REQUEST_BYTES, parsePartitionCount,
 } from "./cluster-constants.ts";
 export { seededRng, type Rng } from "./seeded-rng.ts";
 export { BODY_LOCATIONS, MAX_BODY_LOCATION_FILTER, parseBodyLocation, parseBodyLocationFilter } from "./body-location.ts";
+export {
+  learnProjection, applyProjection, linearMap, encodeF16, decodeF16, projectionMessage, projectionOf, DEFAULT_REGULARIZATION, F16_MAX,
+  type LinearProjection, type LearnedProjection, type LearnOptions, type ProjectionOrigin,
+} from "./projection/index.ts";
+export {
+  saveProjection, readProjection, listProjections, activateProjection, deactivateProjection, readActiveVersions, watchActiveProjections,
+  parseActiveVersion, encodeProjectionValue,
+} from "./projection-store.ts";
+export { scanTemplateLog, type LoggedTemplate, type ScanTemplateOptions } from "./template-log-scan.ts";

@@ -8,6 +8,7 @@ import { PlanError } from "./plan.ts";
 import { AUDIT_MAX_AGE_DAYS_DEFAULT, readTajctlConfig, type TajctlConfig, type TlsFiles } from "@taj/common";
 import { addAuditCommands } from "./audit-cli.ts";
 import { initStreams, renderInit } from "./init.ts";
+import { addProjectionCommands } from "./projection-cli.ts";
 
 const list = (value: string) => value.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
 const positiveInt = (value: string) => {
@@ -57,7 +58,7 @@ export interface ProgramOptions {
 
 export function buildProgram(out: (s: string) => void = (s) => process.stdout.write(`${s}\n`), options: ProgramOptions = {}): Command {
   const program = new Command("tajctl")
-    .description("Operate a TAJ image-matching cluster: status, scale, drain, rebalance, audit")
+    .description("Operate a TAJ image-matching cluster: status, scale, drain, rebalance, audit, projections")
     // Not mandatory for every command: the audit commands need NATS or the gateway, not etcd.
     .addOption(new Option("--etcd <endpoints>", "etcd endpoints, csv of https://host:port (status, scale, drain, rebalance)").env("ETCD_ENDPOINTS").argParser(list))
     .addOption(new Option("--nats <urls>", "NATS urls (the log's last sequence, i.e. replication lag; the audit stream)").env("NATS_URLS").argParser(list))
@@ -214,6 +215,7 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
   };
 
   addAuditCommands(program, () => globals().nats, tls, out);
+  addProjectionCommands(program, { etcd: () => etcdClient(etcdEndpoints(), tls()), nats: () => globals().nats, tls, out });
 
   return program;
 }

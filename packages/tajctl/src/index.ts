@@ -8,3 +8,4 @@ export { renderStatus, renderPlan, renderMoves } from "./render.ts";
 export { buildProgram, type ProgramOptions } from "./cli.ts";
 export { verifyStream, readExport, exportLine, renderVerify, streamMessages, type ExportLine, type FileProblem } from "./audit.ts";
 export { initStreams, renderInit } from "./init.ts";
+export { sampleTemplates, learnAndStore, operatorName, type TemplateSample, type LearnRequest, type LearnResult } from "./projection.ts";
