@@ -20,6 +20,11 @@ export interface EvalOptions {
    * writes as labels.json): each listed image is extracted from its box. Unset: whole images.
    */
   regions?: string | undefined;
+  /**
+   * Applied to every template before scoring, as a shard applies a modality's projection to what
+   * it indexes and to probes (the bench measures with and without one). Unset: raw templates.
+   */
+  transform?: ((template: Float32Array) => Float32Array) | undefined;
   /** host:port of a running extractor; unset = the extractor's code in this process. */
   extractor?: string | undefined;
   /** Environment the in-process extractor is configured from (MODALITIES_CONFIG, ...); process.env by default. */
@@ -65,7 +70,8 @@ export async function runEval(options: EvalOptions): Promise<EvalResult> {
         record.failure = result.code;
       }
       records[index] = record;
-      samples[index] = { identity: image.identity, file: image.file, template: result.ok ? result.template : null };
+      const template = result.ok ? (options.transform?.(result.template) ?? result.template) : null;
+      samples[index] = { identity: image.identity, file: image.file, template };
       if (++done % 25 === 0) options.progress?.(`extracted ${done}/${dataset.images.length} images`);
     });
   } finally {

@@ -88,3 +88,20 @@ test("a regions file that is not one stops the run, naming the file", async () =
   await writeFile(bad, JSON.stringify([{ identity: "tattoo-000", file: "00.jpg", box: { x: 0, y: 0, width: -1, height: 5 } }]));
   await assert.rejects(runEval({ folder, outDir: join(work, "bad-out"), modality: "tattoo", maxRank: 1, env, regions: bad }), new RegExp(`${bad} is not a regions file`));
 });
+
+test("a transform is applied to every template before scoring", async () => {
+  const folder = join(work, "tattoo-transform");
+  await writeMarkDataset(folder, { modality: "tattoo", identities: 3, perIdentity: 2, seed: 4, width: 128, height: 128 });
+  let calls = 0;
+  const constant = (t: Float32Array) => {
+    calls++;
+    const out = new Float32Array(t.length);
+    out[0] = 1;
+    return out;
+  };
+  const { report } = await runEval({ folder, outDir: join(work, "transform-out"), modality: "tattoo", maxRank: 1, env, transform: constant });
+  assert.equal(calls, 6);
+  // Every template mapped to one vector: every pair scores 1.
+  assert.equal(report.verification.genuine.min, 1);
+  assert.equal(report.verification.impostor.max, 1);
+});
