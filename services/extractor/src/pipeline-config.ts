@@ -37,6 +37,11 @@ const FacePipeline = z.object({
     maxTiles: z.number().int().min(1).default(12),
     /** Tile detections taller than this fraction of the tile are left to the full-image pass. */
     tileMaxFaceFraction: z.number().min(0).max(1).default(0.4),
+    /**
+     * The image is shrunk once, to the finest resolution any pass uses, when that is at least
+     * this many times smaller; below it the passes cut their regions from the decoded image.
+     */
+    minReduction: z.number().min(1).default(1.5),
   }),
   landmarks: z.object({
     model: z.string().min(1),
