@@ -42,6 +42,13 @@ const FacePipeline = z.object({
      * this many times smaller; below it the passes cut their regions from the decoded image.
      */
     minReduction: z.number().min(1).default(1.5),
+    /**
+     * Detections scoring more than this below the image's best are not faces of their own (not
+     * counted for MULTIPLE_FACES nor listed). Measured on the sample photos and 7 renderings
+     * each (0.4x, 0.6x, JPEG q25/q10, 6 deg, blur, grey): real faces scored at most 0.069 below
+     * the best face of their photo (0.931 beside 0.9996, 0.6x), spurious boxes 0.29 and 0.35.
+     */
+    contenderMargin: z.number().min(0).max(1).default(0.1),
   }),
   landmarks: z.object({
     model: z.string().min(1),
@@ -58,7 +65,25 @@ const FacePipeline = z.object({
     /** Left eye, right eye, nose tip, left and right mouth corners, in embedder input pixels. */
     reference: z.array(point).length(5),
   }),
+  /** Between the eye centres, each the mean of its six contour landmarks (ISO/IEC 19794-5). */
   minInterOcularPx: positive.default(32),
+  /**
+   * The face-quality check (FACE_QUALITY_LOW). Bounds set from the 22 sample faces, with room:
+   * their lowest detection score was 0.931 (0.6x rescaled), eye distance 0.16-0.41 of the box
+   * width, nose 0.12+ and mouth 0.07+ box widths below the eyes and the mouth respectively,
+   * points at most 0.05 box widths outside the box.
+   */
+  quality: z
+    .object({
+      minDetectionScore: z.number().min(0).max(1).default(0.85),
+      minEyeDistanceRatio: z.number().min(0).max(1).default(0.12),
+      maxEyeDistanceRatio: z.number().min(0).max(2).default(0.6),
+      /** Least step, in box widths, from the eye line down to the nose and from nose to mouth. */
+      minFeatureGap: z.number().min(0).max(1).default(0.02),
+      /** How far, in box widths, a landmark may fall outside the face box. */
+      boxSlack: z.number().min(0).max(1).default(0.15),
+    })
+    .prefault({}),
   /** A caller's face_box picks the detected face it overlaps best, if IoU reaches this. */
   boxMinIou: z.number().min(0).max(1).default(0.3),
 });

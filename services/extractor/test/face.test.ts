@@ -169,3 +169,20 @@ test("a large single portrait is one face: tiles neither split it nor invent fac
   assert.ok(detector.regions(7300, 5470).length <= 13);
   assert.equal(detector.regions(640, 480).length, 1);
 });
+
+test("a box the detector is unsure of is no face: not listed with the real ones, and refused as FACE_QUALITY_LOW when chosen", async () => {
+  const extractor = await faceExtractor();
+  // Recompressed hard, sample5 gains a 0.71 detection on the stair railing, top left.
+  const photo = await sharp(sample("sample5.jpg")).jpeg({ quality: 25 }).toBuffer();
+  const railing = { x: 317, y: 9, width: 115, height: 163 };
+  const err = await rejectsWith(extractor.extract(Modality.FACE, photo), ErrorCode.MULTIPLE_FACES);
+  assert.equal(err.faces.length, 5, "the five people, not the railing");
+  assert.ok(err.faces.every((f) => iou(rect({ x: f.xPx, y: f.yPx, width: f.widthPx, height: f.heightPx }), rect(railing)) === 0));
+  const refused = await rejectsWith(extractor.extract(Modality.FACE, photo, { faceBox: railing }), ErrorCode.FACE_QUALITY_LOW);
+  assert.match(refused.message, /detection score 0\.\d+ is below 0\.85/);
+  // The real faces of the same copy still give templates.
+  for (const f of err.faces) {
+    const r = await extractor.extract(Modality.FACE, photo, { faceBox: { x: f.xPx, y: f.yPx, width: f.widthPx, height: f.heightPx } });
+    assert.ok(r.quality.detectionScore >= 0.85);
+  }
+});
