@@ -4,8 +4,8 @@ import sharp from "sharp";
 import { ErrorCode, Modality } from "@taj/proto";
 import { AppError } from "@taj/common";
 import { decodeImage } from "../src/decode.ts";
-import type { FacePipeline } from "../src/face/face-pipeline.ts";
-import { toPixelBox } from "../src/face/face-pipeline.ts";
+import { FacePipeline, toPixelBox } from "../src/face/face-pipeline.ts";
+import { loadModalities } from "../src/pipeline-config.ts";
 import { iou } from "../src/face/boxes.ts";
 import type { PixelBox } from "../src/pipeline.ts";
 import { faceExtractor, LIMITS, rejectsWith, sample } from "./fixtures.ts";
@@ -184,5 +184,22 @@ test("a box the detector is unsure of is no face: not listed with the real ones,
   for (const f of err.faces) {
     const r = await extractor.extract(Modality.FACE, photo, { faceBox: { x: f.xPx, y: f.yPx, width: f.widthPx, height: f.heightPx } });
     assert.ok(r.quality.detectionScore >= 0.85);
+  }
+});
+
+test("detecting on the shrunk copy finds the same faces as on the full image", async () => {
+  const extractor = await faceExtractor();
+  const shrunk = extractor.pipeline(Modality.FACE) as FacePipeline;
+  const config = loadModalities(undefined).face;
+  assert.ok(config?.kind === "face");
+  const full = await FacePipeline.load({ ...config, detector: { ...config.detector, minReduction: 1e9 } }, 1);
+  for (const name of SAMPLES) {
+    const image = await decodeImage(sample(name), LIMITS);
+    const [a, b] = [await shrunk.detectFaces(image), await full.detectFaces(image)];
+    assert.equal(a.length, b.length, name);
+    for (const [i, f] of a.entries()) {
+      assert.ok(iou(f.detection, b[i]!.detection) > 0.95, `${name} #${i}: boxes apart`);
+      assert.ok(Math.abs(f.detection.score - b[i]!.detection.score) < 0.01, `${name} #${i}: scores apart`);
+    }
   }
 });
