@@ -55,8 +55,12 @@ const FacePipeline = z.object({
     size: z.number().int().positive().default(64),
     /** Grey value = luma / divisor. */
     divisor: positive.default(256),
-    /** Box shift, as a fraction of its size, for averaging the points over 7 boxes; 0 = one pass. */
-    jitter: z.number().min(0).max(0.2).default(0.03),
+    /**
+     * Box shift, as a fraction of its size, for averaging the points over 7 boxes; 0 = one pass.
+     * Off by default: on the sample-face set 7 passes moved the genuine median by 0.0008 for 7x
+     * the landmark time (bench/results/face-stages.txt).
+     */
+    jitter: z.number().min(0).max(0.2).default(0),
   }),
   // Bounded by what shards accept: a longer template would be refused by every shard.
   embedder: TensorInput.extend({ dimensions: z.number().int().positive().max(MAX_TEMPLATE_DIMENSIONS) }),
