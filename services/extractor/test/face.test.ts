@@ -203,3 +203,10 @@ test("detecting on the shrunk copy finds the same faces as on the full image", a
     }
   }
 });
+
+test("a photo of no face that the detector half-believes (a hand holding a glass) is FACE_QUALITY_LOW, not a template", async () => {
+  const extractor = await faceExtractor();
+  const hand = await sharp(sample("sample3.jpg")).extract({ left: 586, top: 744, width: 473, height: 473 }).jpeg({ quality: 90 }).toBuffer();
+  const err = await rejectsWith(extractor.extract(Modality.FACE, hand), ErrorCode.FACE_QUALITY_LOW);
+  assert.match(err.message, /^not a usable face: detection score 0\.\d+ is below 0\.85$/);
+});
