@@ -19,7 +19,7 @@ test("face stages: genuine and impostor pairs, rank-1 with its misses, IOD ratio
   // a1 lies nearer b's portrait than a's: one miss in two probes.
   const extracted = [unit(1, 0), unit(0.2, 1), unit(0, 1), unit(0.1, 1)].map((template, i) => ({ template, interOcularPx: 40 + i }));
   const first = extracted.map((e) => ({ ...e, interOcularPx: e.interOcularPx / 1.1 }));
-  const large = { extractions: 1, msPerStage: { decodeMs: 0, detectMs: 0, landmarksMs: 0, embedMs: 0, totalMs: 0 } };
+  const large = { extractions: 1, refused: 0, msPerStage: { decodeMs: 0, detectMs: 0, landmarksMs: 0, embedMs: 0, totalMs: 0 } };
   const r = summarise("x", 0, images, extracted, first, [ms(1), ms(3), ms(5)], [10, 20, 30], large);
   assert.equal(r.images, 4);
   assert.equal(r.genuine.pairs, 2);
