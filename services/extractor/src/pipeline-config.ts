@@ -57,8 +57,8 @@ const FacePipeline = z.object({
     divisor: positive.default(256),
     /**
      * Box shift, as a fraction of its size, for averaging the points over 7 boxes; 0 = one pass.
-     * Off by default: on the sample-face set 7 passes moved the genuine median by 0.0008 for 7x
-     * the landmark time (bench/results/face-stages.txt).
+     * Off by default: on the sample-face set 7 passes moved the genuine median by 0.0008 for
+     * about 10x the landmark time (bench/results/face-stages.txt).
      */
     jitter: z.number().min(0).max(0.2).default(0),
   }),
