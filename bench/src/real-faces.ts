@@ -15,12 +15,14 @@ export interface RealFace {
   file: string;
   bytes: Buffer;
   template: Float32Array;
+  /** Between the eye centres, as the extractor reports it. */
+  interOcularPx: number;
   timings: StageTimings;
   /** Wall time of the whole extraction, ms (two passes when the image held several faces). */
   totalMs: number;
 }
 
-const LIMITS = { maxBytes: 15 * 1024 * 1024, maxPixels: 40_000_000 };
+export const LIMITS = { maxBytes: 15 * 1024 * 1024, maxPixels: 40_000_000 };
 
 /**
  * Builds the labelled set of @taj/eval's tests (21 people from the six sample photos: a portrait
@@ -32,24 +34,28 @@ export async function extractSampleFaces(): Promise<RealFace[]> {
   const root = await mkdtemp(join(tmpdir(), "taj-bench-faces-"));
   try {
     await buildSampleSet(root);
-    const extractor = await Extractor.create(loadModalities(undefined), LIMITS, 1);
-    const out: RealFace[] = [];
-    for (const identity of (await readdir(root)).sort()) {
-      for (const file of (await readdir(join(root, identity))).sort()) {
-        if (!/^sample\d-\d-.*\.(jpg|png)$/.test(file)) continue;
-        const bytes = await readFile(join(root, identity, file));
-        const r = await extractLargest(extractor, bytes);
-        if (r === undefined) continue;
-        out.push({ identity, photo: file.split("-")[0]!, file, bytes, ...r });
-      }
-    }
-    return out;
+    return await extractSet(root, await Extractor.create(loadModalities(undefined), LIMITS, 1));
   } finally {
     await rm(root, { recursive: true, force: true });
   }
 }
 
-async function extractLargest(extractor: Extractor, bytes: Buffer): Promise<Omit<RealFace, "identity" | "photo" | "file" | "bytes"> | undefined> {
+/** Every sample-set image under `root` (as buildSampleSet lays it out) through `extractor`. */
+export async function extractSet(root: string, extractor: Extractor): Promise<RealFace[]> {
+  const out: RealFace[] = [];
+  for (const identity of (await readdir(root)).sort()) {
+    for (const file of (await readdir(join(root, identity))).sort()) {
+      if (!/^sample\d-\d-.*\.(jpg|png)$/.test(file)) continue;
+      const bytes = await readFile(join(root, identity, file));
+      const r = await extractLargest(extractor, bytes);
+      if (r === undefined) continue;
+      out.push({ identity, photo: file.split("-")[0]!, file, bytes, ...r });
+    }
+  }
+  return out;
+}
+
+export async function extractLargest(extractor: Extractor, bytes: Buffer): Promise<Omit<RealFace, "identity" | "photo" | "file" | "bytes"> | undefined> {
   const timings: StageTimings = { decodeMs: 0, detectMs: 0, landmarksMs: 0, embedMs: 0 };
   const add = (t: StageTimings) => {
     timings.decodeMs += t.decodeMs; timings.detectMs += t.detectMs; timings.landmarksMs += t.landmarksMs; timings.embedMs += t.embedMs;
@@ -58,7 +64,7 @@ async function extractLargest(extractor: Extractor, bytes: Buffer): Promise<Omit
   try {
     const r = await extractor.extract(Modality.FACE, bytes);
     add(r.timings);
-    return { template: r.template, timings, totalMs: performance.now() - started };
+    return { template: r.template, interOcularPx: r.quality.interOcularPx, timings, totalMs: performance.now() - started };
   } catch (err) {
     const e = AppError.from(err);
     if (e.code !== ErrorCode.MULTIPLE_FACES || e.faces.length === 0) return undefined;
@@ -69,7 +75,7 @@ async function extractLargest(extractor: Extractor, bytes: Buffer): Promise<Omit
     try {
       const r = await extractor.extract(Modality.FACE, bytes, { faceBox: { x: box.xPx, y: box.yPx, width: box.widthPx, height: box.heightPx } });
       add(r.timings);
-      return { template: r.template, timings, totalMs: performance.now() - started };
+      return { template: r.template, interOcularPx: r.quality.interOcularPx, timings, totalMs: performance.now() - started };
     } catch {
       return undefined;
     }

@@ -54,14 +54,30 @@ const FacePipeline = z.object({
     maxTiles: z.number().int().min(1).default(12),
     /** Tile detections taller than this fraction of the tile are left to the full-image pass. */
     tileMaxFaceFraction: z.number().min(0).max(1).default(0.4),
+    /**
+     * The image is shrunk once, to the finest resolution any pass uses, when that is at least
+     * this many times smaller; below it the passes cut their regions from the decoded image.
+     */
+    minReduction: z.number().min(1).default(1.5),
+    /**
+     * Detections scoring more than this below the image's best are not faces of their own (not
+     * counted for MULTIPLE_FACES nor listed). Measured on the sample photos and 7 renderings
+     * each (0.4x, 0.6x, JPEG q25/q10, 6 deg, blur, grey): real faces scored at most 0.069 below
+     * the best face of their photo (0.931 beside 0.9996, 0.6x), spurious boxes 0.29 and 0.35.
+     */
+    contenderMargin: z.number().min(0).max(1).default(0.1),
   }),
   landmarks: z.object({
     model: z.string().min(1),
     size: z.number().int().positive().default(64),
     /** Grey value = luma / divisor. */
     divisor: positive.default(256),
-    /** Box shift, as a fraction of its size, for averaging the points over 7 boxes; 0 = one pass. */
-    jitter: z.number().min(0).max(0.2).default(0.03),
+    /**
+     * Box shift, as a fraction of its size, for averaging the points over 7 boxes; 0 = one pass.
+     * Off by default: on the sample-face set 7 passes moved the genuine median by 0.0008 for
+     * about 10x the landmark time (bench/results/face-stages.txt).
+     */
+    jitter: z.number().min(0).max(0.2).default(0),
   }),
   embedder: EmbedderInput,
   alignment: z.object({
@@ -69,7 +85,25 @@ const FacePipeline = z.object({
     /** Left eye, right eye, nose tip, left and right mouth corners, in embedder input pixels. */
     reference: z.array(point).length(5),
   }),
+  /** Between the eye centres, each the mean of its six contour landmarks (ISO/IEC 19794-5). */
   minInterOcularPx: positive.default(32),
+  /**
+   * The face-quality check (FACE_QUALITY_LOW). Bounds set from the 22 sample faces, with room:
+   * their lowest detection score was 0.931 (0.6x rescaled), eye distance 0.16-0.41 of the box
+   * width, nose 0.12+ and mouth 0.07+ box widths below the eyes and the mouth respectively,
+   * points at most 0.05 box widths outside the box.
+   */
+  quality: z
+    .object({
+      minDetectionScore: z.number().min(0).max(1).default(0.85),
+      minEyeDistanceRatio: z.number().min(0).max(1).default(0.12),
+      maxEyeDistanceRatio: z.number().min(0).max(2).default(0.6),
+      /** Least step, in box widths, from the eye line down to the nose and from nose to mouth. */
+      minFeatureGap: z.number().min(0).max(1).default(0.02),
+      /** How far, in box widths, a landmark may fall outside the face box. */
+      boxSlack: z.number().min(0).max(1).default(0.15),
+    })
+    .prefault({}),
   /** A caller's face_box picks the detected face it overlaps best, if IoU reaches this. */
   boxMinIou: z.number().min(0).max(1).default(0.3),
 });

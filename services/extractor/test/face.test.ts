@@ -4,8 +4,8 @@ import sharp from "sharp";
 import { ErrorCode, Modality } from "@taj/proto";
 import { AppError } from "@taj/common";
 import { decodeImage } from "../src/decode.ts";
-import type { FacePipeline } from "../src/face/face-pipeline.ts";
-import { toPixelBox } from "../src/face/face-pipeline.ts";
+import { FacePipeline, toPixelBox } from "../src/face/face-pipeline.ts";
+import { loadModalities } from "../src/pipeline-config.ts";
 import { iou } from "../src/face/boxes.ts";
 import type { PixelBox } from "../src/pipeline.ts";
 import { faceExtractor, LIMITS, rejectsWith, sample } from "./fixtures.ts";
@@ -168,4 +168,45 @@ test("a large single portrait is one face: tiles neither split it nor invent fac
   assert.equal(detector.regions(1920, 1280).length, 10);
   assert.ok(detector.regions(7300, 5470).length <= 13);
   assert.equal(detector.regions(640, 480).length, 1);
+});
+
+test("a box the detector is unsure of is no face: not listed with the real ones, and refused as FACE_QUALITY_LOW when chosen", async () => {
+  const extractor = await faceExtractor();
+  // Recompressed hard, sample5 gains a 0.71 detection on the stair railing, top left.
+  const photo = await sharp(sample("sample5.jpg")).jpeg({ quality: 25 }).toBuffer();
+  const railing = { x: 317, y: 9, width: 115, height: 163 };
+  const err = await rejectsWith(extractor.extract(Modality.FACE, photo), ErrorCode.MULTIPLE_FACES);
+  assert.equal(err.faces.length, 5, "the five people, not the railing");
+  assert.ok(err.faces.every((f) => iou(rect({ x: f.xPx, y: f.yPx, width: f.widthPx, height: f.heightPx }), rect(railing)) === 0));
+  const refused = await rejectsWith(extractor.extract(Modality.FACE, photo, { faceBox: railing }), ErrorCode.FACE_QUALITY_LOW);
+  assert.match(refused.message, /detection score 0\.\d+ is below 0\.85/);
+  // The real faces of the same copy still give templates.
+  for (const f of err.faces) {
+    const r = await extractor.extract(Modality.FACE, photo, { faceBox: { x: f.xPx, y: f.yPx, width: f.widthPx, height: f.heightPx } });
+    assert.ok(r.quality.detectionScore >= 0.85);
+  }
+});
+
+test("detecting on the shrunk copy finds the same faces as on the full image", async () => {
+  const extractor = await faceExtractor();
+  const shrunk = extractor.pipeline(Modality.FACE) as FacePipeline;
+  const config = loadModalities(undefined).face;
+  assert.ok(config?.kind === "face");
+  const full = await FacePipeline.load({ ...config, detector: { ...config.detector, minReduction: 1e9 } }, 1);
+  for (const name of SAMPLES) {
+    const image = await decodeImage(sample(name), LIMITS);
+    const [a, b] = [await shrunk.detectFaces(image), await full.detectFaces(image)];
+    assert.equal(a.length, b.length, name);
+    for (const [i, f] of a.entries()) {
+      assert.ok(iou(f.detection, b[i]!.detection) > 0.95, `${name} #${i}: boxes apart`);
+      assert.ok(Math.abs(f.detection.score - b[i]!.detection.score) < 0.01, `${name} #${i}: scores apart`);
+    }
+  }
+});
+
+test("a photo of no face that the detector half-believes (a hand holding a glass) is FACE_QUALITY_LOW, not a template", async () => {
+  const extractor = await faceExtractor();
+  const hand = await sharp(sample("sample3.jpg")).extract({ left: 586, top: 744, width: 473, height: 473 }).jpeg({ quality: 90 }).toBuffer();
+  const err = await rejectsWith(extractor.extract(Modality.FACE, hand), ErrorCode.FACE_QUALITY_LOW);
+  assert.match(err.message, /^not a usable face: detection score 0\.\d+ is below 0\.85$/);
 });

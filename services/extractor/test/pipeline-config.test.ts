@@ -29,6 +29,19 @@ test("the built-in config: face on faceplugin's models, tattoo and mark on the b
   assert.equal(config.face.minInterOcularPx, 32);
   assert.equal(config.face.detector.scoreThreshold, 0.65);
   assert.equal(config.face.alignment.method, "five-point-similarity");
+  assert.equal(config.face.detector.contenderMargin, 0.1);
+  assert.equal(config.face.landmarks.jitter, 0);
+  assert.equal(config.face.quality.minDetectionScore, 0.85);
+});
+
+test("a face-quality section given in part keeps the other bounds' defaults; out-of-range bounds are refused", () => {
+  const raw = structuredClone(DEFAULT_MODALITIES) as { face: Record<string, unknown> };
+  raw.face.quality = { minDetectionScore: 0.95 };
+  const parsed = parseModalities(raw, "/").face;
+  assert.ok(parsed?.kind === "face");
+  assert.deepEqual(parsed.quality, { minDetectionScore: 0.95, minEyeDistanceRatio: 0.12, maxEyeDistanceRatio: 0.6, minFeatureGap: 0.02, boxSlack: 0.15 });
+  raw.face.quality = { minDetectionScore: 1.5 };
+  assert.throws(() => parseModalities(raw, "/"), /minDetectionScore/);
 });
 
 test("invalid configs are refused with the offending field", () => {

@@ -1,20 +1,17 @@
-import { create } from "@bufbuild/protobuf";
-import { BoxSchema, ErrorCode } from "@taj/proto";
+import { ErrorCode } from "@taj/proto";
 import { AppError } from "@taj/common";
 import type { RgbImage } from "../decode.ts";
 import { Embedder } from "../embedder.ts";
 import { affineFromThreePoints, similarityTransform, warpAffine, type Affine, type Point } from "../geometry.ts";
 import type { FacePipelineConfig } from "../pipeline-config.ts";
 import { timed, type PixelBox, type Pipeline, type PipelineResult, type StageGuard, type StageTimings } from "../pipeline.ts";
-import { clip, iou, squareOf, type Detection, type Rect } from "./boxes.ts";
+import { clip, squareOf, type Rect } from "./boxes.ts";
 import { FaceDetector } from "./detector.ts";
-import { distance, fivePoints, LandmarkModel } from "./landmarks.ts";
+import { fivePoints, interOcularDistance, LandmarkModel } from "./landmarks.ts";
+import { checkFaceQuality, detectionProblem } from "./quality.ts";
+import { contenders, selectFace, type DetectedFace } from "./selection.ts";
 
-export interface DetectedFace {
-  detection: Detection;
-  /** The square box the landmark model sees, clipped to the image: what callers are shown. */
-  box: Rect;
-}
+export type { DetectedFace } from "./selection.ts";
 
 /** detect -> pick one face -> 68 landmarks -> five-point alignment -> embedding. */
 export class FacePipeline implements Pipeline {
@@ -38,23 +35,28 @@ export class FacePipeline implements Pipeline {
     return new FacePipeline(config, detector, landmarks, embedder);
   }
 
-  /** Every face found, left to right. */
+  /** The faces the image holds (detections within the contender margin of the best), left to right. */
   async detectFaces(image: RgbImage): Promise<DetectedFace[]> {
+    return contenders(await this.detectAll(image), this.config.detector.contenderMargin).sort((a, b) => a.box.x1 - b.box.x1);
+  }
+
+  private async detectAll(image: RgbImage): Promise<DetectedFace[]> {
     const detections = await this.detector.detect(image);
-    return detections
-      .map((detection) => ({ detection, box: clip(squareOf(detection), image.width, image.height) }))
-      .sort((a, b) => a.box.x1 - b.box.x1);
+    return detections.map((detection) => ({ detection, box: clip(squareOf(detection), image.width, image.height) }));
   }
 
   async extract(image: RgbImage, faceBox: PixelBox | undefined, timings: StageTimings, guard: StageGuard): Promise<PipelineResult> {
-    const faces = await timed(timings, "detectMs", () => this.detectFaces(image));
+    const faces = await timed(timings, "detectMs", () => this.detectAll(image));
     guard();
-    const face = this.select(faces, faceBox);
-    const eyes = await timed(timings, "landmarksMs", async () => {
-      const points = fivePoints(await this.landmarks.predict(image, squareOf(face.detection)));
-      return points;
-    });
-    const interOcularPx = distance(eyes[0]!, eyes[1]!);
+    const face = selectFace(faces, faceBox, { contenderMargin: this.config.detector.contenderMargin, boxMinIou: this.config.boxMinIou });
+    // Refused before the landmark pass when the score alone settles it.
+    const unsure = detectionProblem(face.detection.score, this.config.quality);
+    if (unsure !== undefined) throw new AppError(ErrorCode.FACE_QUALITY_LOW, `not a usable face: ${unsure}`);
+    const landmarkBox = squareOf(face.detection);
+    const landmarks = await timed(timings, "landmarksMs", () => this.landmarks.predict(image, landmarkBox));
+    checkFaceQuality(face.detection.score, landmarkBox, landmarks, this.config.quality);
+    const eyes = fivePoints(landmarks);
+    const interOcularPx = interOcularDistance(landmarks);
     if (interOcularPx < this.config.minInterOcularPx) {
       throw new AppError(
         ErrorCode.FACE_TOO_SMALL,
@@ -84,37 +86,8 @@ export class FacePipeline implements Pipeline {
     return similarityTransform(points, reference);
   }
 
-  private select(faces: DetectedFace[], faceBox: PixelBox | undefined): DetectedFace {
-    const [first] = faces;
-    if (first === undefined) throw new AppError(ErrorCode.NO_FACE, "no face was found in the image");
-    if (faceBox === undefined) {
-      if (faces.length === 1) return first;
-      throw new AppError(ErrorCode.MULTIPLE_FACES, `${faces.length} faces were found; send face_box to choose one`, {
-        faces: faces.map((f) => create(BoxSchema, boxMessage(f.box))),
-      });
-    }
-    const wanted: Rect = { x1: faceBox.x, y1: faceBox.y, x2: faceBox.x + faceBox.width, y2: faceBox.y + faceBox.height };
-    let best: DetectedFace | undefined;
-    let bestIou = 0;
-    for (const f of faces) {
-      // The caller may send back our square box or the detector's own: accept either.
-      const overlap = Math.max(iou(f.box, wanted), iou(f.detection, wanted));
-      if (overlap > bestIou) {
-        best = f;
-        bestIou = overlap;
-      }
-    }
-    if (best === undefined || bestIou < this.config.boxMinIou) {
-      throw new AppError(ErrorCode.BOX_MATCHES_NO_FACE, "face_box does not match any face found in the image");
-    }
-    return best;
-  }
 }
 
 export function toPixelBox(r: Rect): PixelBox {
   return { x: r.x1, y: r.y1, width: r.x2 - r.x1, height: r.y2 - r.y1 };
-}
-
-function boxMessage(r: Rect) {
-  return { xPx: r.x1, yPx: r.y1, widthPx: r.x2 - r.x1, heightPx: r.y2 - r.y1 };
 }
