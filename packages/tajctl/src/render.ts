@@ -25,7 +25,7 @@ export function renderStatus(report: StatusReport): string {
     shards.push([
       r.site, r.shard, r.alive ? "yes" : "NO", r.address || "-",
       `${ranges(r.assigned) || "-"} (${r.assigned.length})`, `${ranges(r.loaded) || "-"} (${r.loaded.length})`,
-      r.error ? `error: ${r.error}` : templatesText(r.templates),
+      r.error ? `error: ${r.error}` : templatesText(r.templates) + projectionsText(r.projections),
       r.appliedSequence === undefined ? "-" : String(r.appliedSequence), r.lag === undefined ? "-" : String(r.lag),
     ]);
   }
@@ -64,3 +64,9 @@ export function renderMoves(reports: MoveReport[]): string {
 }
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+
+/** " (tattoo: projection v2)" for the modalities whose indexes hold a projection; "" for none. */
+function projectionsText(projections: Record<string, number> | undefined): string {
+  const held = Object.entries(projections ?? {});
+  return held.length === 0 ? "" : ` (${held.map(([m, v]) => `${m}: projection v${v}`).join(", ")})`;
+}

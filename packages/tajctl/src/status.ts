@@ -22,6 +22,8 @@ export interface ShardRow {
   /** Per (modality, partition) counts behind `templates`. */
   counts?: Array<{ modality: string; partition: number; templates: number }>;
   appliedSequence?: number;
+  /** Projection version each modality's indexes hold (modalities on raw templates absent). */
+  projections?: Record<string, number>;
   /** Stream last sequence minus applied sequence; undefined without the stream's head. */
   lag?: number;
   error?: string;
@@ -155,6 +157,7 @@ export function applyShardStatus(row: ShardRow, s: ShardStatusResponse, lastSequ
   }
   row.templates = templates;
   row.appliedSequence = Number(s.appliedSequence);
+  row.projections = Object.fromEntries(s.projections.map((p) => [modalityName(p.modality), p.version]));
   if (lastSequence !== undefined) row.lag = Math.max(0, lastSequence - row.appliedSequence);
 }
 

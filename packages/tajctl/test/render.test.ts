@@ -124,3 +124,18 @@ test("the command line refuses contradictory scale flags and a zero shard count"
   await assert.rejects(quietProgram(errors).parseAsync(["node", "tajctl", "--etcd", "https://127.0.0.1:1", "status"]));
   assert.match(errors.join(""), /required option '--tls-ca <file>'/);
 });
+
+test("status: the projection version each shard's indexes hold is shown beside its templates", () => {
+  const l = layout();
+  const rows = shardRows(l);
+  applyShardStatus(rows[0]!, create(ShardStatusResponseSchema, {
+    partitions: [0, 1, 2, 3], appliedSequence: 2000n, counts: status([0, 1, 2, 3], 2000).counts, projections: [{ modality: Modality.TATTOO, version: 2 }],
+  }), 2000);
+  applyShardStatus(rows[1]!, status([4, 5, 6, 7], 2000), 2000);
+  assert.deepEqual(rows[0]!.projections, { tattoo: 2 });
+  assert.deepEqual(rows[1]!.projections, {});
+  const text = renderStatus(buildReport(l, rows, [], 2000, [], 1000));
+  const line = (shard: string) => text.split("\n").find((t) => t.includes(` ${shard} `))!;
+  assert.match(line("a1"), /\(tattoo: projection v2\)/);
+  assert.doesNotMatch(line("a2"), /projection/);
+});

@@ -2,6 +2,7 @@ import {
   AckPolicy, DeliverPolicy, nanos,
   type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg,
 } from "nats";
+import type { TemplateEnrolled } from "@taj/proto";
 import { MAX_TEMPLATE_DIMENSIONS, decodeTemplateEvent, parseTemplateSubject, TEMPLATE_STREAM, TEMPLATE_SUBJECT_ROOT, type Logger } from "@taj/common";
 import type { IndexClient } from "./index/client.ts";
 import { isFiniteVector, quantize } from "./index/quantize.ts";
@@ -18,6 +19,11 @@ export interface FeedOptions {
    * batch deleted or replaced, which the current snapshot still holds.
    */
   onBatch(info: { events: number; applied: number; removed: number; pending: number }): Promise<void>;
+  /**
+   * What the index stores for an enrolled template (the modality's projection, projection/);
+   * undefined: not indexed. Raw templates when absent.
+   */
+  project?(modality: string, enrolled: TemplateEnrolled): ArrayLike<number> | undefined;
 }
 
 const PULL_EXPIRES_MS = 5_000;
@@ -201,7 +207,12 @@ export class Feed {
           this.options.logger.warn({ seq: m.seq, id: subject.id }, "invalid template in the log skipped");
           return undefined;
         }
-        return { ...base, vector: quantize(t), bodyLocation: event.event.value.bodyLocation };
+        const vector = this.options.project ? this.options.project(subject.modalityName, event.event.value) : t;
+        if (vector === undefined) {
+          this.options.logger.warn({ seq: m.seq, id: subject.id }, "template the modality's projection does not take (another model or length) skipped");
+          return undefined;
+        }
+        return { ...base, vector: quantize(vector), bodyLocation: event.event.value.bodyLocation };
       }
       case "deleted":
         return base;

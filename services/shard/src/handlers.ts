@@ -16,6 +16,10 @@ export interface HandlerDeps {
   state: PartitionState;
   metrics: ShardMetrics;
   snapshotSequence(): number;
+  /** The probe as the modality's indexes compare it (projection/); the raw template when absent. */
+  project?(modality: ShardSearchRequest["modality"], template: number[]): ArrayLike<number>;
+  /** For ShardStatusResponse.projections. */
+  projections?(): { modality: ShardSearchRequest["modality"]; version: number }[];
 }
 
 const invalid = (message: string) => new AppError(ErrorCode.INVALID_ARGUMENT, message);
@@ -47,7 +51,9 @@ export function shardHandlers(deps: HandlerDeps): ServiceImpl<typeof ShardServic
       const appliedSequence = deps.state.appliedSequence();
       const stop = deps.metrics.searchDuration.startTimer({ mode: exhaustive ? "exhaustive" : "approximate" });
       try {
-        const results = await deps.index.search(modality, partitions, quantize(req.template), req.k, exhaustive, bodyLocations);
+        // Projected and sent in one turn: see ProjectionStaging's swap.
+        const probe = deps.project ? deps.project(req.modality, req.template) : req.template;
+        const results = await deps.index.search(modality, partitions, quantize(probe), req.k, exhaustive, bodyLocations);
         return {
           hits: results.flatMap((r) => r.hits.map((h) => ({ id: h.id, similarity: h.similarity, partition: r.partition }))),
           appliedSequence: BigInt(appliedSequence),
@@ -82,6 +88,7 @@ export function shardHandlers(deps: HandlerDeps): ServiceImpl<typeof ShardServic
         counts: counts.map((c) => ({ modality: modalityFromName(c.modality), partition: c.partition, templates: BigInt(c.templates) })),
         appliedSequence: BigInt(deps.state.appliedSequence()),
         snapshotSequence: BigInt(deps.snapshotSequence()),
+        projections: deps.projections?.() ?? [],
       };
     },
   };

@@ -15,6 +15,8 @@ import { Membership } from "./membership.ts";
 import { etcdClient, readPartitionCount, watchAssignment } from "./ownership.ts";
 import { shardHandlers } from "./handlers.ts";
 import { shardMetrics } from "./metrics.ts";
+import { Projector } from "./projection/projector.ts";
+import { ProjectionStaging } from "./projection/staging.ts";
 
 export interface Replica {
   port: number;
@@ -50,11 +52,18 @@ export async function startReplica(cfg: ShardConfig, logger: Logger): Promise<Re
   const assignment = await watchAssignment(etcd, cfg.SITE, cfg.SHARD_ID, partitionCount, logger, (p) => assignmentChange(p));
   if (assignment.initial.length === 0) logger.warn({ site: cfg.SITE, shardId: cfg.SHARD_ID }, "no partitions assigned to this shard: serving nothing");
 
+  // The active projections before any index is built: a snapshot of other versions is not loaded.
+  const projector = new Projector();
+  const projections = await ProjectionStaging.open({
+    etcd, index, state, serial, projector, logger,
+    onSwapped: () => snapshot("projection"),
+  });
+
   // Snapshot first, so only the log's tail is replayed.
   let snapshotSequence = 0;
   let known = new Map<number, number>();
   try {
-    const loaded = await index.load(cfg.DATA_DIR, assignment.initial);
+    const loaded = await index.load(cfg.DATA_DIR, assignment.initial, projector.versions());
     if (loaded.found) {
       known = loaded.sequences;
       snapshotSequence = known.size > 0 ? Math.min(...known.values()) : 0;
@@ -77,6 +86,8 @@ export async function startReplica(cfg: ShardConfig, logger: Logger): Promise<Re
       addService(server, ShardService, shardHandlers({
         shardId: cfg.SHARD_ID, site: cfg.SITE, partitionCount, index, state, metrics: m,
         snapshotSequence: () => snapshotSequence,
+        project: (modality, template) => projector.forProbe(modality, template),
+        projections: () => projector.status(),
       }), logger, { allowedPeers: ALLOWED_PEERS.shard }),
   });
   grpc.setServing(false); // until the template stream is verified (below)
@@ -103,13 +114,13 @@ export async function startReplica(cfg: ShardConfig, logger: Logger): Promise<Re
   let snapshotTaken: string | undefined;
   const snapshot = async (reason: string) => {
     const sequences = state.sequences();
-    const signature = JSON.stringify(sequences);
+    const signature = JSON.stringify([sequences, projector.versions()]);
     if (signature === snapshotTaken) {
       unsnapshottedSince = undefined;
       return;
     }
     const stop = m.snapshotDuration.startTimer();
-    const r = await index.snapshot(cfg.DATA_DIR, sequences);
+    const r = await index.snapshot(cfg.DATA_DIR, sequences, projector.versions());
     stop();
     snapshotTaken = signature;
     eventsSinceSnapshot = 0;
@@ -152,6 +163,7 @@ export async function startReplica(cfg: ShardConfig, logger: Logger): Promise<Re
     consumerName: `shard-${cfg.SITE}-${cfg.SHARD_ID}`,
     batchSize: cfg.APPLY_BATCH,
     logger,
+    project: (modality, enrolled) => projector.forIndex(modality, enrolled),
     async onBatch({ applied, removed }) {
       if (applied > 0 || removed > 0) unsnapshottedSince ??= Date.now();
       eventsSinceSnapshot += applied;
@@ -171,6 +183,7 @@ export async function startReplica(cfg: ShardConfig, logger: Logger): Promise<Re
     await feed.position(start);
     await publishIfChanged();
   });
+  projections.begin(nc.jetstream(), jsm);
 
   /**
    * A removed partition is first withdrawn from the member entry, then still served for
@@ -197,6 +210,7 @@ export async function startReplica(cfg: ShardConfig, logger: Logger): Promise<Re
       const last = (await jsm.streams.info(stream.config.name)).state.last_seq;
       const { added, removed, restartAt } = state.assign(partitions, last);
       if (added.length > 0 || removed.length > 0) {
+        projections.restart();
         logger.info({ added, removed, replayFrom: restartAt }, partitions.length === 0 ? "assignment removed: serving nothing" : "assignment changed");
       }
       if (removed.length > 0) {
@@ -259,6 +273,7 @@ export async function startReplica(cfg: ShardConfig, logger: Logger): Promise<Re
       // Leave the membership first so coordinators stop sending searches, then drain.
       await membership.revoke();
       await assignment.cancel().catch(() => undefined);
+      await projections.stop();
       await serial.run(() => feed.stop());
       await serial.run(() => snapshot("shutdown")).catch((err: unknown) => logger.error({ err }, "final snapshot failed"));
       await grpc.shutdown(5_000);

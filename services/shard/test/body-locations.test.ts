@@ -99,3 +99,20 @@ test("body-location filter: only matching templates, exact ranking; delete, re-e
   const [afterDrop] = await restored.search("tattoo", [1], vectors[i1]!, 5, true, ["R ARM"]);
   assert.deepEqual(afterDrop!.hits, []);
 });
+
+test("a modality re-indexed aside (a new projection) swaps in with its body locations", async (t) => {
+  const client = new IndexClient(HNSW);
+  t.after(() => client.close());
+  const ops: ChangeOp[] = Array.from({ length: 60 }, (_, i) => ({ modality: "tattoo", partition: partitionOf(i), id: idOf(i), vector: vectors[i]!.slice(), bodyLocation: locationOf(i) }));
+  await client.apply(ops);
+  // The staged copy: 32-d vectors (as a projection gives), t-1 moved to CHEST.
+  const r = prng(11);
+  const staged = ops.map((op, i) => ({ ...op, vector: quantize(unitVector(r, 32)), bodyLocation: i === 1 ? "CHEST" : op.bodyLocation }));
+  const probe = staged[1]!.vector!.slice(); // the staged vectors are handed over to the worker
+  await client.stageApply("tattoo", staged);
+  await client.stageSwap("tattoo");
+  const [hit] = await client.search("tattoo", [partitionOf(1)], probe, 1, true, ["CHEST"]);
+  assert.equal(hit!.hits[0]?.id, idOf(1), "the staged location is the one in use");
+  const [none] = await client.search("tattoo", [partitionOf(1)], probe, 5, true, ["R ARM"]);
+  assert.ok(!none!.hits.some((h) => h.id === idOf(1)));
+});

@@ -90,6 +90,12 @@ export class BodyLocations {
     return loaded;
   }
 
+  /** The modality's tables become `other`'s (a modality re-indexed aside, swapped in). */
+  replaceModality(modality: string, other: BodyLocations): void {
+    for (const [k, t] of this.tables) if (t.modality === modality) this.tables.delete(k);
+    for (const [k, t] of other.tables) if (t.modality === modality) this.tables.set(k, t);
+  }
+
   /** Replaces the tables of the partitions `other` was read for (a snapshot load). */
   install(other: BodyLocations, partitions: ReadonlySet<number>): void {
     this.drop(partitions);

@@ -86,13 +86,34 @@ export class IndexClient {
     return (await this.request({ op: "ids", modality, partition })).ids;
   }
 
-  snapshot(dataDir: string, sequences: Record<number, number>): Promise<{ dir: string; templates: number }> {
-    return this.request({ op: "snapshot", dataDir, sequences });
+  /** `projections`: the version each modality's indexes hold (absent: raw), recorded in the manifest. */
+  snapshot(dataDir: string, sequences: Record<number, number>, projections: Record<string, number> = {}): Promise<{ dir: string; templates: number }> {
+    return this.request({ op: "snapshot", dataDir, sequences, projections });
   }
 
-  async load(dataDir: string, partitions: number[]): Promise<{ found: boolean; sequences: Map<number, number>; templates: number }> {
-    const r = await this.request({ op: "load", dataDir, partitions });
+  /** Refuses (throws) a snapshot whose projection versions differ from `projections`. */
+  async load(dataDir: string, partitions: number[], projections: Record<string, number> = {}): Promise<{ found: boolean; sequences: Map<number, number>; templates: number }> {
+    const r = await this.request({ op: "load", dataDir, partitions, projections });
     return { found: r.found, sequences: new Map(r.sequences), templates: r.templates };
+  }
+
+  /** Applies changes to the modality's staging indexes (ops of other modalities are ignored). Transfers the vectors' buffers. */
+  stageApply(modality: string, ops: ChangeOp[]): Promise<{ rejected: string[]; removed: number }> {
+    const transfer: ArrayBuffer[] = [];
+    for (const op of ops) if (op.vector && op.vector.byteLength === op.vector.buffer.byteLength) transfer.push(op.vector.buffer as ArrayBuffer);
+    return this.request({ op: "stageApply", modality, ops }, transfer);
+  }
+
+  /**
+   * The staging indexes replace the modality's. Searches sent before this call are answered from
+   * the old indexes, searches sent after from the new (the worker serves requests in order).
+   */
+  stageSwap(modality: string): Promise<{ templates: number }> {
+    return this.request({ op: "stageSwap", modality });
+  }
+
+  async stageDrop(modality: string): Promise<void> {
+    await this.request({ op: "stageDrop", modality });
   }
 
   async close(): Promise<void> {

@@ -8,8 +8,12 @@ export type WorkerRequest =
   | { op: "drop"; partitions: number[] }
   | { op: "counts" }
   | { op: "ids"; modality: string; partition: number }
-  | { op: "snapshot"; dataDir: string; sequences: Record<number, number> }
-  | { op: "load"; dataDir: string; partitions: number[] };
+  | { op: "snapshot"; dataDir: string; sequences: Record<number, number>; projections: Record<string, number> }
+  | { op: "load"; dataDir: string; partitions: number[]; projections: Record<string, number> }
+  // A modality re-indexed aside (staging.ts): built, then swapped in, or dropped.
+  | { op: "stageApply"; modality: string; ops: ChangeOp[] }
+  | { op: "stageSwap"; modality: string }
+  | { op: "stageDrop"; modality: string };
 
 export interface WorkerResults {
   apply: { rejected: string[]; removed: number };
@@ -19,6 +23,9 @@ export interface WorkerResults {
   ids: { ids: string[] };
   snapshot: { dir: string; templates: number };
   load: { found: boolean; sequences: [number, number][]; templates: number };
+  stageApply: { rejected: string[]; removed: number };
+  stageSwap: { templates: number };
+  stageDrop: Record<string, never>;
 }
 
 export type WorkerReply =

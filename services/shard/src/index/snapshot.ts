@@ -14,6 +14,8 @@ const Manifest = z.object({
   /** Per partition, the last log sequence whose effect the snapshot includes. */
   sequences: z.record(z.string(), z.number().int().min(0)),
   indexes: z.array(z.object({ modality: z.string(), partition: z.number().int().min(0), base: z.string(), templates: z.number() })),
+  /** Projection version each modality's indexes hold; a modality absent holds raw templates (and so do snapshots written before this field). */
+  projections: z.record(z.string(), z.number().int().min(1)).optional(),
 });
 type Manifest = z.infer<typeof Manifest>;
 
@@ -27,7 +29,7 @@ export interface SnapshotResult {
  * the rename is the commit point, so a crash at any moment leaves the previous snapshot whole.
  * Older snapshot directories (and leftovers of interrupted ones) are removed afterwards.
  */
-export function writeSnapshot(store: IndexStore, dataDir: string, sequences: Record<number, number>): SnapshotResult {
+export function writeSnapshot(store: IndexStore, dataDir: string, sequences: Record<number, number>, projections: Record<string, number> = {}): SnapshotResult {
   mkdirSync(dataDir, { recursive: true });
   const dirName = `snap-${Date.now().toString(36)}-${process.pid.toString(36)}`;
   const dir = join(dataDir, dirName);
@@ -49,6 +51,7 @@ export function writeSnapshot(store: IndexStore, dataDir: string, sequences: Rec
     createdAt: new Date().toISOString(),
     sequences: Object.fromEntries(Object.entries(sequences).map(([p, s]) => [p, s])),
     indexes,
+    projections,
   };
   const tmp = join(dataDir, `${MANIFEST}.tmp`);
   writeSynced(tmp, Buffer.from(JSON.stringify(manifest)));
@@ -66,8 +69,15 @@ export interface LoadedSnapshot {
   templates: number;
 }
 
-/** Loads the wanted partitions of the current snapshot into the store; undefined when there is none. */
-export function loadSnapshot(store: IndexStore, dataDir: string, wanted: readonly number[]): LoadedSnapshot | undefined {
+/** What is compared: modalities holding raw templates are left out (version 0 or absent). */
+const versionsKey = (v: Record<string, number>) => JSON.stringify(Object.entries(v).filter(([, n]) => n > 0).sort(([a], [b]) => a.localeCompare(b)));
+
+/**
+ * Loads the wanted partitions of the current snapshot into the store; undefined when there is none.
+ * Throws when the snapshot's indexes hold other projection versions than `projections` (the
+ * cluster's active ones): its vectors are in another space, so the replica rebuilds from the log.
+ */
+export function loadSnapshot(store: IndexStore, dataDir: string, wanted: readonly number[], projections: Record<string, number> = {}): LoadedSnapshot | undefined {
   let text: string;
   try {
     text = readFileSync(join(dataDir, MANIFEST), "utf8");
@@ -76,6 +86,9 @@ export function loadSnapshot(store: IndexStore, dataDir: string, wanted: readonl
     throw err;
   }
   const manifest = Manifest.parse(JSON.parse(text));
+  if (versionsKey(manifest.projections ?? {}) !== versionsKey(projections)) {
+    throw new Error(`snapshot holds projections ${versionsKey(manifest.projections ?? {})}, the active ones are ${versionsKey(projections)}`);
+  }
   const want = new Set(wanted);
   const sequences = new Map<number, number>();
   for (const [p, s] of Object.entries(manifest.sequences)) if (want.has(Number(p))) sequences.set(Number(p), s);

@@ -108,6 +108,16 @@ export class IndexStore {
     }));
   }
 
+  /**
+   * The modality's indexes and body locations become `from`'s (a re-index built aside, e.g. with
+   * a new projection): every index of the modality held before goes, whatever its partition.
+   */
+  replaceModality(modality: string, from: IndexStore): void {
+    for (const [k, e] of this.indexes) if (e.modality === modality) this.indexes.delete(k);
+    for (const e of from.entries()) if (e.modality === modality) this.set(modality, e.partition, e.index);
+    this.locations.replaceModality(modality, from.locations);
+  }
+
   drop(partitions: readonly number[]): void {
     const gone = new Set(partitions);
     for (const [k, e] of this.indexes) if (gone.has(e.partition)) this.indexes.delete(k);

@@ -11,6 +11,13 @@ import type { WorkerInit, WorkerReply, WorkerRequest, WorkerResults } from "./pr
 const port = parentPort;
 if (!port) throw new Error("index worker must run in a worker thread");
 const store = new IndexStore((workerData as WorkerInit).hnsw);
+/** Per modality, the indexes being rebuilt aside (never searched, never snapshotted) until swapped in. */
+const staging = new Map<string, IndexStore>();
+const stagingOf = (modality: string) => {
+  let s = staging.get(modality);
+  if (!s) staging.set(modality, (s = new IndexStore(store.hnsw)));
+  return s;
+};
 
 function handle(req: WorkerRequest): WorkerResults[keyof WorkerResults] {
   switch (req.op) {
@@ -26,9 +33,20 @@ function handle(req: WorkerRequest): WorkerResults[keyof WorkerResults] {
     case "ids":
       return { ids: store.get(req.modality, req.partition)?.ids() ?? [] };
     case "snapshot":
-      return writeSnapshot(store, req.dataDir, req.sequences);
+      return writeSnapshot(store, req.dataDir, req.sequences, req.projections);
+    case "stageApply":
+      return stagingOf(req.modality).apply(req.ops.filter((op) => op.modality === req.modality));
+    case "stageSwap": {
+      const built = stagingOf(req.modality);
+      staging.delete(req.modality);
+      store.replaceModality(req.modality, built);
+      return { templates: built.counts().reduce((n, c) => n + c.templates, 0) };
+    }
+    case "stageDrop":
+      staging.delete(req.modality);
+      return {};
     case "load": {
-      const loaded = loadSnapshot(store, req.dataDir, req.partitions);
+      const loaded = loadSnapshot(store, req.dataDir, req.partitions, req.projections);
       return loaded
         ? { found: true, sequences: [...loaded.sequences], templates: loaded.templates }
         : { found: false, sequences: [], templates: 0 };
