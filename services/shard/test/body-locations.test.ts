@@ -107,7 +107,7 @@ test("a modality re-indexed aside (a new projection) swaps in with its body loca
   await client.apply(ops);
   // The staged copy: 32-d vectors (as a projection gives), t-1 moved to CHEST.
   const r = prng(11);
-  const staged = ops.map((op, i) => ({ ...op, vector: quantize(unitVector(r, 32)), bodyLocation: i === 1 ? "CHEST" : op.bodyLocation }));
+  const staged: ChangeOp[] = ops.map((op, i) => ({ ...op, vector: quantize(unitVector(r, 32)), bodyLocation: i === 1 ? "CHEST" : locationOf(i) }));
   const probe = staged[1]!.vector!.slice(); // the staged vectors are handed over to the worker
   await client.stageApply("tattoo", staged);
   await client.stageSwap("tattoo");
