@@ -1,4 +1,4 @@
-// `node --import tsx bench/src/marks-eval.ts [--identities 100] [--per-identity 4] [--learn 600]
+// `npm run bench:marks -- [--identities 100] [--per-identity 4] [--learn 600]
 //  [--dimensions 256,512] [--out bench/results/marks-eval]`: the tattoo and mark pipelines on the
 // project's own generated sets, in one run: rank-1/rank-5 and TAR at FAR with the caller's region
 // and with the whole image, raw and through projections (centring + whitening) learned without
@@ -6,7 +6,7 @@
 // enrolled templates; ms per image per stage; template sizes. Prints a table, writes
 // <out>/marks-eval.{json,txt}.
 import { mkdtemp, mkdir, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { Modality } from "@taj/proto";
@@ -127,7 +127,8 @@ const lines = [
       pct(v.tarAtFar["0.001"]).padStart(12), (v.thresholdAtFar["0.01"]?.toFixed(4) ?? "n/a").padStart(10), v.genuineMean.toFixed(3).padStart(8), v.impostorMean.toFixed(3).padStart(9)].join(" "),
   ),
   "",
-  "ms per image (1 ORT thread, in process)  decode p50  embed p50 (resize + trunk + GeM)  total p50  total p95",
+  `ms per image (1 ORT thread, in process; load average at the end ${loadavg().map((l) => l.toFixed(1)).join(" ")})`,
+  "                                           decode p50  embed p50 (resize + trunk + GeM)  total p50  total p95",
   ...timings.map((t) => `${t.modality.padEnd(40)} ${t.decodeP50.toFixed(1).padStart(10)} ${t.embedP50.toFixed(1).padStart(33)} ${t.totalP50.toFixed(1).padStart(10)} ${t.totalP95.toFixed(1).padStart(10)}`),
   "",
   "template sizes: raw 768 float32 = 3072 B in the template log; index int8 768 B raw, or 1 B per projected dimension (256 B / 512 B)",
@@ -135,7 +136,7 @@ const lines = [
 ];
 const table = lines.join("\n");
 await mkdir(values.out, { recursive: true });
-await writeFile(join(values.out, "marks-eval.json"), JSON.stringify({ createdAt: new Date().toISOString(), identities, perIdentity, learnCount, variants, timings, projections }, null, 2) + "\n");
+await writeFile(join(values.out, "marks-eval.json"), JSON.stringify({ createdAt: new Date().toISOString(), loadAverage: loadavg(), identities, perIdentity, learnCount, variants, timings, projections }, null, 2) + "\n");
 await writeFile(join(values.out, "marks-eval.txt"), table + "\n");
 console.log(table);
 log(`wrote ${join(values.out, "marks-eval")}.{json,txt}`);
