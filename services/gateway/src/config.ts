@@ -43,8 +43,11 @@ export const GatewayConfig = z
     ETCD_ENDPOINTS: csv.pipe(z.array(z.url()).min(1)),
     /** Administrator defaults, used when a search gives no threshold; to be tuned per model. */
     DEFAULT_SIMILARITY_THRESHOLD_FACE: threshold.default(0.4),
-    DEFAULT_SIMILARITY_THRESHOLD_TATTOO: threshold.default(0.5),
-    DEFAULT_SIMILARITY_THRESHOLD_MARK: threshold.default(0.5),
+    // Raw tattoo/mark templates (no projection active): FAR ~1 % on the generated sets
+    // (bench/results/marks-eval). A projection puts similarities on another scale: set these
+    // again when activating one (docs/operations.md, template projections).
+    DEFAULT_SIMILARITY_THRESHOLD_TATTOO: threshold.default(0.97),
+    DEFAULT_SIMILARITY_THRESHOLD_MARK: threshold.default(0.97),
     // The search mode when a request gives none, resolved here (beside the threshold) so the answer
     // and the audit event name the mode that ran; coordinators and shards apply no default.
     // Exhaustive by default: the bench measured HNSW (expansion_search 64) at 65 % recall@10 on a
