@@ -66,7 +66,7 @@ export type Quality = Message<"taj.v1.Quality"> & {
 
   /**
    * Distance between the eye centres in the submitted image, in pixels (face only, else 0): each
-   * eye's centre is the mean of its corner landmarks (ISO/IEC 19794-5, 5.6.4), never a corner.
+   * eye's centre is the mean of its six contour landmarks (ISO/IEC 19794-5, 5.6.4), never a corner.
    *
    * @generated from field: float inter_ocular_px = 3;
    */
