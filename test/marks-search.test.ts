@@ -3,6 +3,7 @@
 // gateway, searched and deleted at the other's.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -162,4 +163,44 @@ test("marks enrolled with SMT body locations: a filtered search at the other sit
     siteB.search({ caseRef: "IT-MARKS-LOC", modality: Modality.MARK, image: probe.bytes, bodyLocations: ["WING"] }),
     isCode(ErrorCode.INVALID_BODY_LOCATION),
   );
+});
+
+test("a tattoo projection learned and activated with tajctl is applied by every shard: self stays first, other designs drop to ~0", async () => {
+  // More templates than the projection's dimensions, as `learn` needs: distractor designs.
+  for (let d = 0; d < 24; d++) {
+    const photo = await renderMark(markDesign("tattoo", 800 + d), 9000 + d, { skinTone: (d % 6) / 6 });
+    await siteA.enroll({ modality: Modality.TATTOO, id: `IT-TATTOO-X${d}`, image: photo.bytes, faceBox: boxOf(photo) });
+  }
+  await caughtUp();
+  const tajctl = (...args: string[]) => {
+    const r = spawnSync(process.execPath, ["--import", import.meta.resolve("tsx"), join(import.meta.dirname, "..", "packages/tajctl/src/main.ts"), ...args], {
+      env: { ...process.env, TAJCTL_CONFIG: join(cluster.dir, "tajctl.json") }, encoding: "utf8", timeout: 120_000,
+    });
+    assert.equal(r.status, 0, `tajctl ${args.join(" ")}: ${r.stderr}`);
+    return r.stdout;
+  };
+  const probe = enrolled.get("tattoo")![1]!;
+  const search = (gateway: Gateway) =>
+    gateway.search({ caseRef: "IT-MARKS-PROJ", modality: Modality.TATTOO, image: probe.shots[0]!.bytes, faceBox: boxOf(probe.shots[0]!), similarityThreshold: -1, maxCandidates: 50 });
+  const before = await search(siteA);
+  assert.ok(before.candidates[1]!.similarity > 0.8, "raw: the next design is close");
+
+  const learned = JSON.parse(tajctl("projection", "learn", "--modality", "tattoo", "--dimensions", "16", "--json")) as { version: number };
+  tajctl("projection", "activate", "--modality", "tattoo", "--version", String(learned.version));
+  for (const gateway of [siteA, siteB]) {
+    const deadline = Date.now() + 60_000;
+    let answer = await search(gateway);
+    // Each shard re-indexes from the log, then swaps; until then it answers in the raw space.
+    while (answer.candidates[1]!.similarity > 0.5 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 500));
+      answer = await search(gateway);
+    }
+    assert.equal(answer.candidates[0]?.id, probe.id);
+    assert.ok(answer.candidates[0]!.similarity > 0.99, "a template's projection matches itself");
+    const others = answer.candidates.slice(1).map((c) => c.similarity).sort((a, b) => a - b);
+    const median = others[others.length >> 1]!;
+    assert.ok(median < 0.3, `projected: other designs' median similarity ${median.toFixed(3)} (raw: > 0.8)`);
+    assert.equal(answer.candidates.length, before.candidates.length, "every template is in the projected index");
+  }
+  tajctl("projection", "deactivate", "--modality", "tattoo");
 });

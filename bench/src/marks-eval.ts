@@ -44,6 +44,8 @@ interface Variant {
   rank5: number;
   tarAtFar: Record<string, number | null>;
   thresholdAtFar: Record<string, number | null>;
+  /** FNIR at rank 1 for each FPIR (NIST's identification figure, as Tatt-E reports it). */
+  fnirAtFpir: Record<string, number | null>;
   genuineMean: number;
   impostorMean: number;
   failureToEnrol: number;
@@ -80,8 +82,10 @@ function variantOf(modality: MarkModality, region: Variant["region"], projection
     tar[String(t.far)] = t.tar;
     thr[String(t.far)] = t.threshold;
   }
+  const fnir: Record<string, number | null> = {};
+  for (const f of report.identification.fnirAtFpir) if (f.rank === 1) fnir[String(f.fpir)] = f.fnir;
   return {
-    modality, region, projection, rank1: rate(1), rank5: rate(5), tarAtFar: tar, thresholdAtFar: thr,
+    modality, region, projection, rank1: rate(1), rank5: rate(5), tarAtFar: tar, thresholdAtFar: thr, fnirAtFpir: fnir,
     genuineMean: report.verification.genuine.mean ?? NaN, impostorMean: report.verification.impostor.mean ?? NaN, failureToEnrol: report.failureToEnrol.rate,
   };
 }
@@ -121,10 +125,10 @@ const pct = (x: number | null | undefined) => (x === null || x === undefined || 
 const lines = [
   `tattoo and mark pipelines on generated sets: ${identities} designs x ${perIdentity} photos each (first enrolled), projections learned on ${learnCount} other designs`,
   "",
-  "modality  region       projection     rank-1   rank-5   TAR@FAR1%  TAR@FAR0.1%  thr@FAR1%  genuine  impostor",
+  "modality  region       projection     rank-1   rank-5   TAR@FAR1%  TAR@FAR0.1%  thr@FAR1%  FNIR@FPIR1%  genuine  impostor",
   ...variants.map((v) =>
     [v.modality.padEnd(8), v.region.padEnd(12), v.projection.padEnd(14), pct(v.rank1).padStart(7), pct(v.rank5).padStart(8), pct(v.tarAtFar["0.01"]).padStart(10),
-      pct(v.tarAtFar["0.001"]).padStart(12), (v.thresholdAtFar["0.01"]?.toFixed(4) ?? "n/a").padStart(10), v.genuineMean.toFixed(3).padStart(8), v.impostorMean.toFixed(3).padStart(9)].join(" "),
+      pct(v.tarAtFar["0.001"]).padStart(12), (v.thresholdAtFar["0.01"]?.toFixed(4) ?? "n/a").padStart(10), pct(v.fnirAtFpir["0.01"]).padStart(12), v.genuineMean.toFixed(3).padStart(8), v.impostorMean.toFixed(3).padStart(9)].join(" "),
   ),
   "",
   `ms per image (1 ORT thread, in process; load average at the end ${loadavg().map((l) => l.toFixed(1)).join(" ")})`,
