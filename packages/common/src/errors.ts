@@ -17,14 +17,17 @@ export function errorCodeName(code: ErrorCode): string {
 export class AppError extends Error {
   readonly code: ErrorCode;
   readonly faces: Box[];
+  /** For MULTIPLE_FACES: faces[i]'s detector confidence. */
+  readonly faceDetectionScores: number[];
   /** For RATE_LIMITED and OVERLOADED: when a retry may succeed; 0 when not given. */
   readonly retryAfterMs: number;
 
-  constructor(code: ErrorCode, message: string, options: { cause?: unknown; faces?: Box[]; retryAfterMs?: number } = {}) {
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown; faces?: Box[]; faceDetectionScores?: number[]; retryAfterMs?: number } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = "AppError";
     this.code = code;
     this.faces = options.faces ?? [];
+    this.faceDetectionScores = options.faceDetectionScores ?? [];
     this.retryAfterMs = options.retryAfterMs ?? 0;
   }
 
@@ -133,7 +136,7 @@ export interface GrpcErrorPayload {
 export function toGrpcError(err: AppError): GrpcErrorPayload {
   const metadata = new Metadata();
   metadata.set(ERROR_CODE_KEY, errorCodeName(err.code));
-  const detail = create(ErrorDetailSchema, { code: err.code, message: err.message, faces: err.faces, retryAfterMs: err.retryAfterMs });
+  const detail = create(ErrorDetailSchema, { code: err.code, message: err.message, faces: err.faces, faceDetectionScores: err.faceDetectionScores, retryAfterMs: err.retryAfterMs });
   metadata.set(ERROR_DETAIL_KEY, Buffer.from(toBinary(ErrorDetailSchema, detail)));
   return { code: grpcStatusOf(err.code), details: `${errorCodeName(err.code)}: ${err.message}`, metadata };
 }
@@ -148,7 +151,7 @@ export function fromServiceError(err: unknown): AppError | undefined {
   const raw = err.metadata?.get(ERROR_DETAIL_KEY)[0];
   if (raw instanceof Buffer) {
     const detail = fromBinary(ErrorDetailSchema, raw);
-    return new AppError(detail.code, detail.message, { cause: err, faces: detail.faces, retryAfterMs: detail.retryAfterMs });
+    return new AppError(detail.code, detail.message, { cause: err, faces: detail.faces, faceDetectionScores: detail.faceDetectionScores, retryAfterMs: detail.retryAfterMs });
   }
   const code = codeOfStatus(err.code);
   const message = code === ErrorCode.INTERNAL ? "internal error" : describe(code);

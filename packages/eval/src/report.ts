@@ -13,7 +13,7 @@ export interface ImageRecord {
   role: "enrolled" | "probe";
   /** Error code name when no template came out (e.g. NO_FACE). */
   failure?: string;
-  /** Faces found; when more than one, the largest was used and its box is in chosenBox. */
+  /** Faces found; when more than one, the most confident (then largest) was used and its box is in chosenBox. */
   facesFound?: number;
   chosenBox?: { x: number; y: number; width: number; height: number };
   /** Probes: where the mate came in the mated search (null = missed), and the best non-mated score. */

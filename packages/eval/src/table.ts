@@ -18,7 +18,7 @@ export function formatTable(r: EvalReport): string {
     `${r.dataset.identities} identities, ${r.dataset.images} images` +
       (r.dataset.skippedFiles.length > 0 ? ` (${r.dataset.skippedFiles.length} non-image files skipped)` : "") +
       // Only face detection finds several regions in one image; tattoo and mark pipelines take one.
-      (r.modality === "face" ? `, ${r.imagesWithSeveralFaces} with several faces (largest used)` : ""),
+      (r.modality === "face" ? `, ${r.imagesWithSeveralFaces} with several faces (most confident, then largest, used)` : ""),
     "",
     `Failure to enrol: ${f.failed}/${f.attempted} = ${pct(f.rate)}; enrolment images ${f.enrolmentImages.failed}/${f.enrolmentImages.attempted}` +
       (f.failed > 0 ? `; reasons: ${Object.entries(f.byCode).map(([c, n]) => `${c} ${n}`).join(", ")}` : ""),

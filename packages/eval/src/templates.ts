@@ -62,10 +62,26 @@ export type Extracted =
 
 const area = (b: Box) => b.widthPx * b.heightPx;
 
+/** Detections this close to the most confident one count as equally sure; size then decides. */
+const CONFIDENCE_TIE = 0.02;
+
+/**
+ * The face an operator enrolling a portrait would take from a MULTIPLE_FACES answer: the most
+ * confident, and among those as sure as it (within CONFIDENCE_TIE) the largest. By size alone a
+ * large background box (0.962) had won over the real face (1.000). Without scores (an older
+ * extractor), the largest.
+ */
+export function chooseFace(faces: readonly Box[], scores: readonly number[]): Box | undefined {
+  const scored = faces.map((box, i) => ({ box, score: scores.length === faces.length ? scores[i]! : 1 }));
+  const best = Math.max(...scored.map((f) => f.score));
+  const sure = scored.filter((f) => f.score >= best - CONFIDENCE_TIE);
+  return sure.reduce<(typeof sure)[number] | undefined>((a, b) => (a === undefined || area(b.box) > area(a.box) ? b : a), undefined)?.box;
+}
+
 /**
  * One template per image, of `region` when given (a tattoo's or mark's box, as an investigator
- * would draw it). When the image holds several faces, the largest (by box area) is taken, as an
- * operator enrolling a portrait would, and the count of faces is kept.
+ * would draw it). When the image holds several faces, chooseFace's (the most confident, then the
+ * largest) is taken, as an operator enrolling a portrait would, and the count of faces is kept.
  */
 export async function extractOne(source: TemplateSource, modality: Modality, bytes: Uint8Array, region?: Box): Promise<Extracted> {
   try {
@@ -73,9 +89,9 @@ export async function extractOne(source: TemplateSource, modality: Modality, byt
       return { ok: true, ...(await source.extract(modality, bytes, region)), facesFound: 1, ...(region === undefined ? {} : { chosenBox: region }) };
     } catch (err) {
       const e = AppError.from(err);
-      if (e.code !== ErrorCode.MULTIPLE_FACES || e.faces.length === 0) throw e;
-      const largest = e.faces.reduce((a, b) => (area(b) > area(a) ? b : a));
-      return { ok: true, ...(await source.extract(modality, bytes, largest)), facesFound: e.faces.length, chosenBox: largest };
+      const chosen = e.code === ErrorCode.MULTIPLE_FACES ? chooseFace(e.faces, e.faceDetectionScores) : undefined;
+      if (chosen === undefined) throw e;
+      return { ok: true, ...(await source.extract(modality, bytes, chosen)), facesFound: e.faces.length, chosenBox: chosen };
     }
   } catch (err) {
     const e = AppError.from(err);

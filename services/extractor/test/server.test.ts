@@ -51,6 +51,8 @@ test("over gRPC: a template and quality for a chosen face; errors keep their cod
   try {
     const many = await rejectsWith(client.extract({ modality: Modality.FACE, image: sample("sample4.jpg") }, { timeoutMs: 30_000 }), ErrorCode.MULTIPLE_FACES);
     assert.equal(many.faces.length, 4);
+    assert.equal(many.faceDetectionScores.length, 4, "each listed face's confidence, over gRPC");
+    assert.ok(many.faceDetectionScores.every((s) => s > 0.65 && s <= 1));
     const chosen = many.faces[2]!;
     const r = await client.extract({ modality: Modality.FACE, image: sample("sample4.jpg"), faceBox: chosen }, { timeoutMs: 30_000 });
     assert.equal(r.template.length, 512);

@@ -40,6 +40,7 @@ export function selectFace(faces: readonly DetectedFace[], faceBox: PixelBox | u
     if (candidates.length === 1 && only !== undefined) return only;
     throw new AppError(ErrorCode.MULTIPLE_FACES, `${candidates.length} faces were found; send face_box to choose one`, {
       faces: candidates.map((f) => create(BoxSchema, boxMessage(f.box))),
+      faceDetectionScores: candidates.map((f) => f.detection.score),
     });
   }
   const wanted: Rect = { x1: faceBox.x, y1: faceBox.y, x2: faceBox.x + faceBox.width, y2: faceBox.y + faceBox.height };
