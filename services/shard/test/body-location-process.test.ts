@@ -1,7 +1,5 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { rmSync } from "node:fs";
 import { connect, type JetStreamClient, type NatsConnection } from "nats";
 import { Etcd3 } from "etcd3";
@@ -12,53 +10,33 @@ import {
 } from "@taj/common";
 import { int8Cosine, quantize } from "../src/index/quantize.ts";
 import { prng, tempDir, unitVector } from "./helpers.ts";
-import { admin, shardTlsEnv, startEtcd, startNats, waitFor, type TestServer } from "./servers.ts";
+import { admin, startEtcd, startNats, waitFor, type TestServer, exited, startShardProcess, type RunningShard } from "./servers.ts";
 
 // A shard process fed through a real log (NATS) and assigned through a real etcd: the body
 // locations the TemplateEnrolled events carry filter its searches, after deletes and re-enrolments,
 // and after a kill -9 and a restart from the snapshot (the located enrolments are not replayed,
 // so only the snapshot can hold their locations).
 // Ports of the shard helper's range (17200-17299).
-const NATS_PORT = 17241;
-const ETCD_PORT = 17242;
-const ETCD_PEER_PORT = 17243;
-const GRPC_PORT = 17245;
+const NATS_PORT = 17250;
+const ETCD_PORT = 17251;
+const ETCD_PEER_PORT = 17252;
+const GRPC_PORT = 17253;
 const PARTITIONS = 2;
 const SITE = "a";
 const SHARD = "s1";
-const MAIN = fileURLToPath(new URL("../src/main.ts", import.meta.url));
 const LOCATIONS = ["L ARM", "R ARM", "CHEST", ""];
 
 const cleanup: (() => void)[] = [];
 after(() => cleanup.reverse().forEach((f) => f()));
 
-function startShard(dataDir: string, nats: TestServer, etcd: TestServer) {
-  const proc = spawn(process.execPath, ["--import", "tsx", MAIN], {
-    env: {
-      ...process.env,
-      SHARD_ID: SHARD, SITE, GRPC_PORT: String(GRPC_PORT), DATA_DIR: dataDir,
-      ...shardTlsEnv("shard-under-test"),
-      NATS_URLS: nats.url, ETCD_ENDPOINTS: etcd.url, LOG_LEVEL: "info",
-      // Snapshots only after a delete (quickly) and at shutdown: the test decides what they hold.
-      SNAPSHOT_EVERY_N_EVENTS: "100000", SNAPSHOT_INTERVAL_MS: "3600000", PURGE_SNAPSHOT_DELAY_MS: "200", LEASE_TTL_S: "2",
-    },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const logs: Record<string, unknown>[] = [];
-  let rest = "";
-  proc.stdout!.on("data", (b: Buffer) => {
-    const lines = (rest + b.toString()).split("\n");
-    rest = lines.pop() ?? "";
-    for (const l of lines) if (l.trim()) logs.push(JSON.parse(l) as Record<string, unknown>);
-  });
-  cleanup.push(() => {
-    if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
-  });
-  return { proc, logs };
+function startShard(dataDir: string, nats: TestServer, etcd: TestServer): RunningShard {
+  return startShardProcess({
+    shardId: SHARD, site: SITE, grpcPort: GRPC_PORT, dataDir, natsUrl: nats.url, etcdUrl: etcd.url, tlsName: "shard-under-test",
+    // Snapshots only after a delete (quickly) and at shutdown: the test decides what they hold.
+    env: { SNAPSHOT_EVERY_N_EVENTS: "100000", SNAPSHOT_INTERVAL_MS: "3600000", PURGE_SNAPSHOT_DELAY_MS: "200", LEASE_TTL_S: "2" },
+  }, cleanup);
 }
 
-const exited = (proc: ChildProcess) =>
-  new Promise<void>((resolve) => (proc.exitCode !== null || proc.signalCode !== null ? resolve() : proc.once("exit", () => resolve())));
 
 test("shard process: body_locations filter searches, through deletes, re-enrolments and a restart from the snapshot", async () => {
   const nats = await startNats(NATS_PORT);

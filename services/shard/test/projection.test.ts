@@ -3,8 +3,6 @@
 // snapshots remember the version, and one of another version is not loaded.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { rmSync } from "node:fs";
 import { connect, type NatsConnection } from "nats";
 import { Etcd3 } from "etcd3";
@@ -16,7 +14,7 @@ import {
   type ServiceClient,
 } from "@taj/common";
 import { prng, tempDir } from "./helpers.ts";
-import { admin, shardTlsEnv, startEtcd, startNats, waitFor } from "./servers.ts";
+import { admin, startEtcd, startNats, waitFor, exited, startShardProcess, type RunningShard } from "./servers.ts";
 
 // Ports of the shard helper's range (17200-17299).
 const NATS_PORT = 17240;
@@ -28,40 +26,18 @@ const SITE = "a";
 const SHARD = "p1";
 const DIMS = 48;
 const MODEL = "tattoo-m1";
-const MAIN = fileURLToPath(new URL("../src/main.ts", import.meta.url));
 
 const cleanup: (() => void)[] = [];
 after(() => cleanup.reverse().forEach((f) => f()));
 
-interface Running {
-  proc: ChildProcess;
-  logs: Record<string, unknown>[];
+
+function startShard(dataDir: string, natsUrl: string, etcdUrl: string): RunningShard {
+  return startShardProcess({
+    shardId: SHARD, site: SITE, grpcPort: GRPC_PORT, dataDir, natsUrl, etcdUrl, tlsName: "shard-projection",
+    env: { SNAPSHOT_INTERVAL_MS: "3600000", LEASE_TTL_S: "2", RELEASE_GRACE_MS: "0" },
+  }, cleanup);
 }
 
-function startShard(dataDir: string, natsUrl: string, etcdUrl: string): Running {
-  const proc = spawn(process.execPath, ["--import", "tsx", MAIN], {
-    env: {
-      ...process.env,
-      SHARD_ID: SHARD, SITE, GRPC_PORT: String(GRPC_PORT), DATA_DIR: dataDir, ...shardTlsEnv("shard-projection"),
-      NATS_URLS: natsUrl, ETCD_ENDPOINTS: etcdUrl, LOG_LEVEL: "info", SNAPSHOT_INTERVAL_MS: "3600000", LEASE_TTL_S: "2", RELEASE_GRACE_MS: "0",
-    },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const logs: Record<string, unknown>[] = [];
-  let rest = "";
-  proc.stdout!.on("data", (b: Buffer) => {
-    const lines = (rest + b.toString()).split("\n");
-    rest = lines.pop() ?? "";
-    for (const l of lines) if (l.trim()) logs.push(JSON.parse(l) as Record<string, unknown>);
-  });
-  cleanup.push(() => {
-    if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
-  });
-  return { proc, logs };
-}
-
-const exited = (proc: ChildProcess) =>
-  new Promise<number | null>((resolve) => (proc.exitCode !== null || proc.signalCode !== null ? resolve(proc.exitCode) : proc.once("exit", (code) => resolve(code))));
 
 function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let ab = 0, aa = 0, bb = 0;

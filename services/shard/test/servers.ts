@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { rmSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { connect } from "nats";
 import { Etcd3 } from "etcd3";
 import { bootstrapStreams, channelCredentials, clusterStreams, etcdCredentials, natsTls } from "@taj/common";
@@ -108,3 +109,46 @@ export async function startEtcd(clientPort: number, peerPort: number, dir = temp
   });
   return server;
 }
+
+/** A shard process under test (src/main.ts) and the JSON log lines it has written so far. */
+export interface RunningShard {
+  proc: ChildProcess;
+  logs: Record<string, unknown>[];
+}
+
+const SHARD_MAIN = fileURLToPath(new URL("../src/main.ts", import.meta.url));
+
+/**
+ * Starts a shard process on a real NATS and etcd; `kill` (SIGKILL, if still running) is handed to
+ * `cleanup` so a failing test leaves no process behind. `env` adds to or overrides the defaults.
+ */
+export function startShardProcess(
+  options: { shardId: string; site: string; grpcPort: number; dataDir: string; natsUrl: string; etcdUrl: string; tlsName: string; env?: Record<string, string> },
+  cleanup: (() => void)[],
+): RunningShard {
+  const proc = spawn(process.execPath, ["--import", "tsx", SHARD_MAIN], {
+    env: {
+      ...process.env,
+      SHARD_ID: options.shardId, SITE: options.site, GRPC_PORT: String(options.grpcPort), DATA_DIR: options.dataDir,
+      ...shardTlsEnv(options.tlsName),
+      NATS_URLS: options.natsUrl, ETCD_ENDPOINTS: options.etcdUrl, LOG_LEVEL: "info",
+      ...options.env,
+    },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const logs: Record<string, unknown>[] = [];
+  let rest = "";
+  proc.stdout!.on("data", (b: Buffer) => {
+    const lines = (rest + b.toString()).split("\n");
+    rest = lines.pop() ?? "";
+    for (const l of lines) if (l.trim()) logs.push(JSON.parse(l) as Record<string, unknown>);
+  });
+  cleanup.push(() => {
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
+  });
+  return { proc, logs };
+}
+
+/** Resolves with the exit code (null after a signal) once the process has ended. */
+export const exited = (proc: ChildProcess) =>
+  new Promise<number | null>((resolve) => (proc.exitCode !== null || proc.signalCode !== null ? resolve(proc.exitCode) : proc.once("exit", (code) => resolve(code))));

@@ -1,7 +1,5 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { rmSync } from "node:fs";
 import { connect, type JetStreamClient, type NatsConnection } from "nats";
 import { Etcd3 } from "etcd3";
@@ -12,7 +10,7 @@ import {
   templateSubject, type ServiceClient,
 } from "@taj/common";
 import { prng, tempDir, unitVector } from "./helpers.ts";
-import { admin, shardTlsEnv, startEtcd, startNats, waitFor, type TestServer } from "./servers.ts";
+import { admin, startEtcd, startNats, waitFor, type TestServer, exited, startShardProcess, type RunningShard } from "./servers.ts";
 
 // Ports of the shard helper's range (17200-17299).
 const NATS_PORT = 17201;
@@ -22,42 +20,18 @@ const GRPC_PORT = 17210;
 const PARTITIONS = 4;
 const SITE = "a";
 const SHARD = "s1";
-const MAIN = fileURLToPath(new URL("../src/main.ts", import.meta.url));
 
-interface Running {
-  proc: ChildProcess;
-  logs: Record<string, unknown>[];
-}
 
 const cleanup: (() => void)[] = [];
 after(() => cleanup.reverse().forEach((f) => f()));
 
-function startShard(dataDir: string, nats: TestServer, etcd: TestServer): Running {
-  const proc = spawn(process.execPath, ["--import", "tsx", MAIN], {
-    env: {
-      ...process.env,
-      SHARD_ID: SHARD, SITE, GRPC_PORT: String(GRPC_PORT), DATA_DIR: dataDir,
-      ...shardTlsEnv("shard-under-test"),
-      NATS_URLS: nats.url, ETCD_ENDPOINTS: etcd.url, LOG_LEVEL: "info",
-      SNAPSHOT_EVERY_N_EVENTS: "100", SNAPSHOT_INTERVAL_MS: "3600000", LEASE_TTL_S: "2",
-    },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const logs: Record<string, unknown>[] = [];
-  let rest = "";
-  proc.stdout!.on("data", (b: Buffer) => {
-    const lines = (rest + b.toString()).split("\n");
-    rest = lines.pop() ?? "";
-    for (const l of lines) if (l.trim()) logs.push(JSON.parse(l) as Record<string, unknown>);
-  });
-  cleanup.push(() => {
-    if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
-  });
-  return { proc, logs };
+function startShard(dataDir: string, nats: TestServer, etcd: TestServer): RunningShard {
+  return startShardProcess({
+    shardId: SHARD, site: SITE, grpcPort: GRPC_PORT, dataDir, natsUrl: nats.url, etcdUrl: etcd.url, tlsName: "shard-under-test",
+    env: { SNAPSHOT_EVERY_N_EVENTS: "100", SNAPSHOT_INTERVAL_MS: "3600000", LEASE_TTL_S: "2" },
+  }, cleanup);
 }
 
-const exited = (proc: ChildProcess) =>
-  new Promise<number | null>((resolve) => (proc.exitCode !== null || proc.signalCode !== null ? resolve(proc.exitCode) : proc.once("exit", (code) => resolve(code))));
 
 test("shard process: feed, search, assignment changes, kill -9 + snapshot + tail replay, SIGTERM", async () => {
   const nats = await startNats(NATS_PORT);
