@@ -55,3 +55,4 @@ export {
   parseActiveVersion, encodeProjectionValue,
 } from "./projection-store.ts";
 export { scanTemplateLog, type LoggedTemplate, type ScanTemplateOptions } from "./template-log-scan.ts";
+export { cosine } from "./vectors.ts";

@@ -2,22 +2,13 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Modality } from "@taj/proto";
 import {
-  applyProjection, decodeF16, encodeF16, learnProjection, linearMap, projectionMessage, projectionOf, seededRng, type Rng,
+  applyProjection, cosine, decodeF16, encodeF16, learnProjection, linearMap, projectionMessage, projectionOf, seededRng, type Rng,
 } from "../src/index.ts";
 
 function gaussian(rand: Rng): number {
   return Math.sqrt(-2 * Math.log(rand() + 1e-12)) * Math.cos(2 * Math.PI * rand());
 }
 
-function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let ab = 0, aa = 0, bb = 0;
-  for (let i = 0; i < a.length; i++) {
-    ab += a[i]! * b[i]!;
-    aa += a[i]! * a[i]!;
-    bb += b[i]! * b[i]!;
-  }
-  return ab / Math.sqrt(aa * bb);
-}
 
 /** Sample covariance of vectors, as rows of a dense d×d array. */
 function covarianceOf(vectors: Float32Array[]): Float64Array[] {

@@ -1,3 +1,4 @@
+import { cosine } from "@taj/common";
 import { rankOfMate, type MatedOutcome, type NonMatedTop } from "./metrics.ts";
 
 /** One image after extraction: a template, or why there is none. */
@@ -22,11 +23,6 @@ export interface ProtocolScores {
   impostor: number[];
 }
 
-export function cosine(a: Float32Array, b: Float32Array): number {
-  let dot = 0;
-  for (let i = 0; i < a.length; i++) dot += a[i]! * b[i]!;
-  return dot;
-}
 
 /**
  * The evaluation protocol. Per identity (samples in file-name order), the first image is enrolled

@@ -50,8 +50,4 @@ export async function renderings(photo: Buffer, box: PixelBox): Promise<Renderin
   ];
 }
 
-export function cosine(a: Float32Array, b: Float32Array): number {
-  let dot = 0;
-  for (let i = 0; i < a.length; i++) dot += a[i]! * b[i]!;
-  return dot;
-}
+export { cosine } from "@taj/common";

@@ -9,7 +9,7 @@ import { Etcd3 } from "etcd3";
 import { create } from "@bufbuild/protobuf";
 import { ErrorCode, Modality, SearchMode, ShardService, TemplateEventSchema } from "@taj/proto";
 import {
-  AppError, activateProjection, applyProjection, assignmentKey, createClient, deactivateProjection, encodeTemplateEvent, learnProjection,
+  AppError, activateProjection, cosine, applyProjection, assignmentKey, createClient, deactivateProjection, encodeTemplateEvent, learnProjection,
   partitionOf, PARTITION_COUNT_KEY, projectionMessage, projectionOf, readProjection, saveProjection, templateSubject, type LinearProjection,
   type ServiceClient,
 } from "@taj/common";
@@ -39,15 +39,6 @@ function startShard(dataDir: string, natsUrl: string, etcdUrl: string): RunningS
 }
 
 
-function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let ab = 0, aa = 0, bb = 0;
-  for (let i = 0; i < a.length; i++) {
-    ab += a[i]! * b[i]!;
-    aa += a[i]! * a[i]!;
-    bb += b[i]! * b[i]!;
-  }
-  return ab / Math.sqrt(aa * bb);
-}
 
 test("activate: re-indexed from the log with searches served throughout; probes projected; snapshots keep the version", async () => {
   const nats = await startNats(NATS_PORT);
