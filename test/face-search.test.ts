@@ -67,15 +67,26 @@ describe("face search end to end", () => {
   test("each enrolled face is found at rank 1 from other renderings of it", async () => {
     // Four renderings per face (rescaled, recompressed, cropped otherwise, rotated). The face
     // models shipped with the package are not robust to everything: one down-looking face loses
-    // its landmarks on the off-centre crop. So: every face at rank 1 from at least three of its
-    // four renderings, and at least 95 % of all probes at rank 1; misses are listed.
+    // its landmarks on the off-centre crop (the face-quality check may then refuse the probe).
+    // So: every face at rank 1 from at least three of its four renderings, and at least 95 % of
+    // all probes at rank 1; misses and refusals are listed.
     const misses: string[] = [];
     let probes = 0;
     for (const face of enrolled) {
       let found = 0;
       const renderings = await renderFace(face.bytes, face.box, face.interOcularPx);
       for (const probe of renderings) {
-        const answer = await searchFace(gateway, probe.bytes, probe.faceCentre, { threshold: 0, maxCandidates: 5 });
+        let answer;
+        try {
+          answer = await searchFace(gateway, probe.bytes, probe.faceCentre, { threshold: 0, maxCandidates: 5 });
+        } catch (err) {
+          // The face-quality check refusing a probe whose landmarks were lost is a miss, not a
+          // wrong answer: better than searching with a template of no face.
+          if (!(err instanceof AppError) || err.code !== ErrorCode.FACE_QUALITY_LOW) throw err;
+          probes++;
+          misses.push(`${face.id}/${probe.kind} -> refused: ${err.message}`);
+          continue;
+        }
         assert.equal(answer.complete, true);
         assert.equal(answer.partitionCount, PARTITIONS);
         probes++;
