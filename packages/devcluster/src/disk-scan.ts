@@ -9,22 +9,25 @@ export interface TemplateEncoding {
 
 /**
  * The forms a template takes on this system's disks: the float32 values in the log's protobuf
- * (`repeated float`, packed little-endian), the shard's int8 copy (scaled so the largest component
- * is 127: services/shard/src/index/quantize.ts), and usearch's own int8 cast of that copy for the
- * cosine metric (component / norm x 127, truncated). Restated here rather than imported so a test
- * checks the disks independently; a test must first see each form on disk, so a drift fails it.
+ * (`repeated float`, packed little-endian) and the shard's int8 rows, which usearch's graph file
+ * holds byte for byte too (unit length x 127·√d / 5, scaled down when a component would exceed
+ * 127: services/shard/src/index/quantize.ts). Restated here rather than imported so a test checks
+ * the disks independently; a test must first see each form on disk, so a drift fails it.
  */
 export function templateEncodings(values: ArrayLike<number>): TemplateEncoding[] {
   const f32 = Buffer.from(Float32Array.from(values).buffer);
+  let sumSq = 0;
   let max = 0;
-  for (let i = 0; i < values.length; i++) max = Math.max(max, Math.abs(values[i]!));
-  const i8 = Int8Array.from(values, (v) => (max === 0 ? 0 : Math.round(v * (127 / max))));
-  const norm = Math.sqrt(i8.reduce((a, v) => a + v * v, 0));
-  const cast = Int8Array.from(i8, (v) => (norm === 0 ? 0 : Math.trunc((v / norm) * 127)));
+  for (let i = 0; i < values.length; i++) {
+    sumSq += values[i]! * values[i]!;
+    max = Math.max(max, Math.abs(values[i]!));
+  }
+  const norm = Math.sqrt(sumSq);
+  const scale = norm === 0 ? 0 : Math.min((127 * Math.sqrt(values.length)) / 5, (127 * norm) / max) / norm;
+  const i8 = Int8Array.from(values, (v) => Math.round(v * scale));
   return [
     { name: "float32", bytes: f32 },
     { name: "shard-int8", bytes: Buffer.from(i8.buffer) },
-    { name: "usearch-int8", bytes: Buffer.from(cast.buffer) },
   ];
 }
 

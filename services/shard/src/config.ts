@@ -30,8 +30,16 @@ export const ShardConfig = z
     HNSW_CONNECTIVITY: positiveInt.default(16),
     HNSW_EXPANSION_ADD: positiveInt.default(128),
     HNSW_EXPANSION_SEARCH: positiveInt.default(64),
-    /** Threads usearch may use for a batch add inside the index worker (0 = all cores). */
+    /**
+     * Modalities that build an HNSW graph, for APPROXIMATE searches (comma-separated: face, tattoo,
+     * mark). The others keep only their int8 rows (about a third of the memory) and answer every
+     * search with the exact scan. Default none, as the gateway's default mode is EXHAUSTIVE.
+     */
+    HNSW_MODALITIES: z.string().default("").pipe(csv).pipe(z.array(z.enum(["face", "tattoo", "mark"]))),
+    /** Threads usearch may use for a batch add inside an index worker (0 = all cores). */
     INDEX_THREADS: z.coerce.number().int().min(0).default(0),
+    /** Index workers, each holding some of the shard's partitions and scanning them on its own core (0 = one per core). */
+    INDEX_WORKERS: z.coerce.number().int().min(0).max(64).default(0),
     /** How long a partition removed from the assignment is still served after leaving the member entry. */
     RELEASE_GRACE_MS: z.coerce.number().int().min(0).max(60_000).default(2_000),
     LEASE_TTL_S: z.coerce.number().int().min(2).max(60).default(5),

@@ -32,11 +32,15 @@ export async function startReplica(cfg: ShardConfig, logger: Logger): Promise<Re
   const state = new PartitionState();
   const serial = new Serial();
   const index = new IndexClient(
-    { connectivity: cfg.HNSW_CONNECTIVITY, expansionAdd: cfg.HNSW_EXPANSION_ADD, expansionSearch: cfg.HNSW_EXPANSION_SEARCH, threads: cfg.INDEX_THREADS },
+    {
+      hnsw: { connectivity: cfg.HNSW_CONNECTIVITY, expansionAdd: cfg.HNSW_EXPANSION_ADD, expansionSearch: cfg.HNSW_EXPANSION_SEARCH, threads: cfg.INDEX_THREADS },
+      graphModalities: cfg.HNSW_MODALITIES,
+    },
     (err) => {
       logger.fatal({ err }, "index worker failed; exiting so the replica restarts from its snapshot");
       process.exit(1);
     },
+    cfg.INDEX_WORKERS,
   );
   // Read by the gauges (metrics.ts): the log's head as last seen, and since when the snapshot lags.
   let logLastSequence = 0;

@@ -10,7 +10,7 @@ import { perturb, prng, unitVector } from "./helpers.ts";
 const n = Number(process.argv[2] ?? 5000);
 const rand = prng(99);
 const vectors = Array.from({ length: n }, () => unitVector(rand));
-const client = new IndexClient({ connectivity: 16, expansionAdd: 128, expansionSearch: 64, threads: 0 });
+const client = new IndexClient({ hnsw: { connectivity: 16, expansionAdd: 128, expansionSearch: 64, threads: 0 }, graphModalities: ["face"] });
 await client.counts();
 
 let t = performance.now();

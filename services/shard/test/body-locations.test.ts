@@ -9,7 +9,7 @@ import { prng, tempDir, unitVector } from "./helpers.ts";
 // The index worker's body-location side table: filtered searches return only templates at the
 // asked locations, ranked by an exact scan; deletes, re-enrolments, drops and snapshots keep the
 // table in step with the indexes.
-const HNSW = { connectivity: 16, expansionAdd: 128, expansionSearch: 64, threads: 0 };
+const HNSW = { hnsw: { connectivity: 16, expansionAdd: 128, expansionSearch: 64, threads: 0 }, graphModalities: ["face"] };
 const LOCATIONS = ["L ARM", "R ARM", "CHEST", ""];
 const N = 600;
 const rand = prng(9);

@@ -8,6 +8,7 @@ import { quantize } from "../src/index/quantize.ts";
 import { prng, tempDir, unitVector } from "./helpers.ts";
 
 const HNSW = { connectivity: 16, expansionAdd: 64, expansionSearch: 64, threads: 1 };
+// The graph's file is where a removed vector could linger (usearch only marks a slot free).
 const rand = prng(7);
 const vectors = Array.from({ length: 300 }, () => unitVector(rand, 128));
 const dirs: string[] = [];
@@ -28,9 +29,9 @@ function filled(n: number): PartitionIndex {
   return index;
 }
 
-test("a saved index holds a template in both int8 forms (so the checks below can fail)", () => {
+test("a saved index holds a template in its rows and in the graph's file (so the checks below can fail)", () => {
   const hits = onDisk(saved(filled(50)), 3).sort();
-  assert.deepEqual(hits, ["face-0.i8:shard-int8", "face-0.usearch:usearch-int8"]);
+  assert.deepEqual(hits, ["face-0.i8:shard-int8", "face-0.usearch:shard-int8"]);
 });
 
 test("after a delete, no saved file holds the template, though usearch only marks its slot free", () => {
@@ -68,13 +69,24 @@ test("ghosts are recycled by later adds, survive a reload, and are never returne
   assert.equal(top[0]?.id, "more-10");
 });
 
-test("a snapshot written before ghosts (it may hold free slots) is refused, so the replica rebuilds from the log", () => {
-  const index = filled(20);
-  index.apply([{ id: "id-1", vector: undefined }]);
-  const dir = saved(index);
+test("a snapshot of an older format (int8 at a per-vector scale) is refused, so the replica rebuilds from the log", () => {
+  const dir = saved(filled(20));
   const metaPath = join(dir, "face-0.json");
   const meta = JSON.parse(readFileSync(metaPath, "utf8")) as Record<string, unknown>;
-  delete meta.ghosts;
+  delete meta.format;
+  delete meta.quantization;
   writeFileSync(metaPath, JSON.stringify(meta));
-  assert.throws(() => PartitionIndex.load(dir, "face-0", HNSW), /predates ghosts/);
+  assert.throws(() => PartitionIndex.load(dir, "face-0", HNSW), /another format/);
+});
+
+test("a snapshot with a graph is refused by a modality that now wants none, and the other way round", () => {
+  const withGraph = saved(filled(20));
+  assert.throws(() => PartitionIndex.load(withGraph, "face-0", undefined), /has an HNSW graph/);
+  const rowsOnly = new PartitionIndex(128, undefined);
+  rowsOnly.apply(Array.from({ length: 20 }, (_, i) => ({ id: `id-${i}`, vector: quantize(vectors[i]!) })));
+  const plain = saved(rowsOnly);
+  assert.throws(() => PartitionIndex.load(plain, "face-0", HNSW), /lacks an HNSW graph/);
+  const back = PartitionIndex.load(plain, "face-0", undefined);
+  assert.deepEqual(back.search(quantize(vectors[4]!), 3, false), rowsOnly.search(quantize(vectors[4]!), 3, false));
+  assert.equal(back.hasGraph, false);
 });

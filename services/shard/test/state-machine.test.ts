@@ -12,7 +12,7 @@ import { prng, tempDir, unitVector } from "./helpers.ts";
  * against a plain Map. A restart loses everything not in the snapshot and replays the log from the
  * snapshot's sequence through PartitionState, as the replica does.
  */
-const HNSW = { connectivity: 16, expansionAdd: 128, expansionSearch: 64, threads: 1 };
+const HNSW = { hnsw: { connectivity: 16, expansionAdd: 128, expansionSearch: 64, threads: 1 }, graphModalities: ["face"] };
 const DIMS = 32;
 const PARTITIONS = [0, 1, 2];
 const POOL = 40;

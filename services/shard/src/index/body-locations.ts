@@ -1,15 +1,15 @@
-import { createRequire } from "node:module";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type * as Usearch from "usearch";
+import { usearch } from "./native-usearch.ts";
 import { writeSynced } from "./partition-index.ts";
 import type { Hit, PartitionIndex } from "./partition-index.ts";
 
-// As in partition-index.ts: the CommonJS entry, since a static import hangs in the worker.
-const usearch = createRequire(import.meta.url)("usearch") as typeof Usearch;
-
-/** Beside the indexes in a snapshot directory; absent in snapshots older than body locations. */
-const FILE = "body-locations.json";
+/**
+ * Beside the indexes in a snapshot directory, one file per index worker (`body-locations-<n>.json`;
+ * a single `body-locations.json` from before several workers). Absent in snapshots older than body locations.
+ */
+const FILE_PATTERN = /^body-locations(-\d+)?\.json$/;
 
 type Saved = { modality: string; partition: number; locations: [string, string][] }[];
 
@@ -62,12 +62,12 @@ export class BodyLocations {
   }
 
   /** Writes the tables of `partitions` into a snapshot directory (before its manifest commits it). */
-  save(dir: string, partitions: ReadonlySet<number>): void {
+  save(dir: string, partitions: ReadonlySet<number>, part: number): void {
     const saved: Saved = [];
     for (const t of this.tables.values()) {
       if (partitions.has(t.partition)) saved.push({ modality: t.modality, partition: t.partition, locations: [...t.byId] });
     }
-    writeSynced(join(dir, FILE), Buffer.from(JSON.stringify(saved)));
+    writeSynced(join(dir, `body-locations-${part}.json`), Buffer.from(JSON.stringify(saved)));
   }
 
   /**
@@ -76,16 +76,11 @@ export class BodyLocations {
    */
   static read(dir: string, partitions: ReadonlySet<number>): BodyLocations {
     const loaded = new BodyLocations();
-    let text: string;
-    try {
-      text = readFileSync(join(dir, FILE), "utf8");
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") return loaded;
-      throw err;
-    }
-    for (const t of JSON.parse(text) as Saved) {
-      if (!partitions.has(t.partition)) continue;
-      for (const [id, location] of t.locations) loaded.enrolled(t.modality, t.partition, id, location);
+    for (const file of readdirSync(dir).filter((f) => FILE_PATTERN.test(f))) {
+      for (const t of JSON.parse(readFileSync(join(dir, file), "utf8")) as Saved) {
+        if (!partitions.has(t.partition)) continue;
+        for (const [id, location] of t.locations) loaded.enrolled(t.modality, t.partition, id, location);
+      }
     }
     return loaded;
   }

@@ -1,5 +1,5 @@
-import type { HnswSettings } from "./partition-index.ts";
-import type { ChangeOp, IndexCount, PartitionHits } from "./store.ts";
+import type { SnapshotEntry } from "./snapshot.ts";
+import type { ChangeOp, IndexCount, IndexOptions, PartitionHits } from "./store.ts";
 
 /** Messages between the main thread and the index worker; every request gets one reply with its id. */
 export type WorkerRequest =
@@ -8,7 +8,8 @@ export type WorkerRequest =
   | { op: "drop"; partitions: number[] }
   | { op: "counts" }
   | { op: "ids"; modality: string; partition: number }
-  | { op: "snapshot"; dataDir: string; sequences: Record<number, number>; projections: Record<string, number> }
+  // Writes this worker's indexes into a snapshot directory the main thread then commits (snapshot.ts).
+  | { op: "saveIndexes"; dir: string; sequences: Record<number, number>; part: number }
   | { op: "load"; dataDir: string; partitions: number[]; projections: Record<string, number> }
   // A modality re-indexed aside (staging.ts): built, then swapped in, or dropped.
   | { op: "stageApply"; modality: string; ops: ChangeOp[] }
@@ -21,7 +22,7 @@ export interface WorkerResults {
   drop: Record<string, never>;
   counts: { counts: IndexCount[] };
   ids: { ids: string[] };
-  snapshot: { dir: string; templates: number };
+  saveIndexes: { indexes: SnapshotEntry[] };
   load: { found: boolean; sequences: [number, number][]; templates: number };
   stageApply: { rejected: string[]; removed: number };
   stageSwap: { templates: number };
@@ -33,5 +34,5 @@ export type WorkerReply =
   | { id: number; ok: false; invalid: boolean; message: string };
 
 export interface WorkerInit {
-  hnsw: HnswSettings;
+  options: IndexOptions;
 }

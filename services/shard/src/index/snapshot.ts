@@ -19,32 +19,45 @@ const Manifest = z.object({
 });
 type Manifest = z.infer<typeof Manifest>;
 
+export type SnapshotEntry = Manifest["indexes"][number];
+
 export interface SnapshotResult {
   dir: string;
   templates: number;
 }
 
 /**
- * Writes every index into a fresh directory, fsyncs it, then renames the manifest into place:
- * the rename is the commit point, so a crash at any moment leaves the previous snapshot whole.
- * Older snapshot directories (and leftovers of interrupted ones) are removed afterwards.
+ * A snapshot is written in three steps because a shard's partitions live in several index
+ * workers: the main thread makes a fresh directory, each worker saves its own indexes into it
+ * (saveIndexes), then the main thread fsyncs the directory and renames the manifest into place
+ * (commitSnapshot). The rename is the commit point, so a crash at any moment leaves the previous
+ * snapshot whole. Older snapshot directories (and leftovers of interrupted ones) are removed after.
  */
-export function writeSnapshot(store: IndexStore, dataDir: string, sequences: Record<number, number>, projections: Record<string, number> = {}): SnapshotResult {
+export function newSnapshotDir(dataDir: string): { dirName: string; dir: string } {
   mkdirSync(dataDir, { recursive: true });
-  const dirName = `snap-${Date.now().toString(36)}-${process.pid.toString(36)}`;
+  const dirName = `snap-${Date.now().toString(36)}-${process.pid.toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
   const dir = join(dataDir, dirName);
   mkdirSync(dir);
-  const indexes: Manifest["indexes"] = [];
-  let templates = 0;
+  return { dirName, dir };
+}
+
+/** Saves the store's indexes of the partitions in `sequences`; `part` names this worker's side files. */
+export function saveIndexes(store: IndexStore, dir: string, sequences: Record<number, number>, part: number): SnapshotEntry[] {
+  const entries: SnapshotEntry[] = [];
   for (const { modality, partition, index } of store.entries()) {
     if (sequences[partition] === undefined) continue;
     const base = `${modality}-${partition}`;
     index.save(dir, base);
-    indexes.push({ modality, partition, base, templates: index.size });
-    templates += index.size;
+    entries.push({ modality, partition, base, templates: index.size });
   }
-  store.locations.save(dir, new Set(Object.keys(sequences).map(Number)));
-  fsyncPath(dir);
+  store.locations.save(dir, new Set(Object.keys(sequences).map(Number)), part);
+  return entries;
+}
+
+export function commitSnapshot(
+  dataDir: string, dirName: string, indexes: SnapshotEntry[], sequences: Record<number, number>, projections: Record<string, number> = {},
+): SnapshotResult {
+  fsyncPath(join(dataDir, dirName));
   const manifest: Manifest = {
     version: 1,
     dir: dirName,
@@ -60,7 +73,7 @@ export function writeSnapshot(store: IndexStore, dataDir: string, sequences: Rec
   for (const entry of readdirSync(dataDir)) {
     if (entry.startsWith("snap-") && entry !== dirName) rmSync(join(dataDir, entry), { recursive: true, force: true });
   }
-  return { dir: dirName, templates };
+  return { dir: dirName, templates: indexes.reduce((n, e) => n + e.templates, 0) };
 }
 
 export interface LoadedSnapshot {
@@ -97,7 +110,7 @@ export function loadSnapshot(store: IndexStore, dataDir: string, wanted: readonl
   const loaded: { modality: string; partition: number; index: PartitionIndex }[] = [];
   for (const e of manifest.indexes) {
     if (!sequences.has(e.partition)) continue;
-    const index = PartitionIndex.load(dir, e.base, store.hnsw);
+    const index = PartitionIndex.load(dir, e.base, store.hnswFor(e.modality));
     loaded.push({ modality: e.modality, partition: e.partition, index });
     templates += index.size;
   }

@@ -1,4 +1,11 @@
 import { PartitionIndex, type Change, type Hit, type HnswSettings } from "./partition-index.ts";
+
+/** How a shard's indexes are built: HNSW settings, and which modalities get a graph at all. */
+export interface IndexOptions {
+  hnsw: HnswSettings;
+  /** Modalities searched APPROXIMATE: only these build an HNSW graph (modality names, e.g. "face"). */
+  graphModalities: readonly string[];
+}
 import { BodyLocations, exactAmong } from "./body-locations.ts";
 
 export interface ChangeOp {
@@ -29,13 +36,18 @@ const keyOf = (modality: string, partition: number) => `${modality}/${partition}
 
 /** Every (modality, partition) index this shard holds. Lives inside the index worker. */
 export class IndexStore {
-  readonly hnsw: HnswSettings;
+  readonly options: IndexOptions;
   /** Body locations of the templates held here; snapshots save them beside the indexes. */
   readonly locations = new BodyLocations();
   private readonly indexes = new Map<string, { modality: string; partition: number; index: PartitionIndex }>();
 
-  constructor(hnsw: HnswSettings) {
-    this.hnsw = hnsw;
+  constructor(options: IndexOptions) {
+    this.options = options;
+  }
+
+  /** The HNSW settings when the modality builds a graph, else undefined (exact scans only). */
+  hnswFor(modality: string): HnswSettings | undefined {
+    return this.options.graphModalities.includes(modality) ? this.options.hnsw : undefined;
   }
 
   dimsOf(modality: string): number | undefined {
@@ -66,7 +78,7 @@ export class IndexStore {
         continue;
       }
       if (op.vector !== undefined && dims === undefined) {
-        this.set(op.modality, op.partition, new PartitionIndex(op.vector.length, this.hnsw));
+        this.set(op.modality, op.partition, new PartitionIndex(op.vector.length, this.hnswFor(op.modality)));
       }
       if (op.vector !== undefined) this.locations.enrolled(op.modality, op.partition, op.id, op.bodyLocation ?? "");
       else this.locations.deleted(op.modality, op.partition, op.id);
@@ -81,7 +93,7 @@ export class IndexStore {
       if (!index) {
         const dims = this.dimsOf(g.modality);
         if (dims === undefined) continue; // only deletes for a modality never seen: nothing to do
-        index = new PartitionIndex(dims, this.hnsw);
+        index = new PartitionIndex(dims, this.hnswFor(g.modality));
         this.set(g.modality, g.partition, index);
       }
       removed += index.apply(g.changes);

@@ -1,21 +1,22 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { IndexStore, InvalidRequest } from "./store.ts";
-import { loadSnapshot, writeSnapshot } from "./snapshot.ts";
+import { loadSnapshot, saveIndexes } from "./snapshot.ts";
 import type { WorkerInit, WorkerReply, WorkerRequest, WorkerResults } from "./protocol.ts";
 
 /**
- * The index worker: owns every usearch index. usearch's Node calls are synchronous, so they
- * run here, one request at a time, and the main thread's event loop (gRPC, NATS, etcd) never
- * blocks on them.
+ * An index worker: owns the indexes of some of the shard's partitions (client.ts routes each
+ * partition to one worker). usearch's Node calls are synchronous, so they run here, one request
+ * at a time, and the main thread's event loop (gRPC, NATS, etcd) never blocks on them; several
+ * workers scan a search's partitions on several cores at once.
  */
 const port = parentPort;
 if (!port) throw new Error("index worker must run in a worker thread");
-const store = new IndexStore((workerData as WorkerInit).hnsw);
+const store = new IndexStore((workerData as WorkerInit).options);
 /** Per modality, the indexes being rebuilt aside (never searched, never snapshotted) until swapped in. */
 const staging = new Map<string, IndexStore>();
 const stagingOf = (modality: string) => {
   let s = staging.get(modality);
-  if (!s) staging.set(modality, (s = new IndexStore(store.hnsw)));
+  if (!s) staging.set(modality, (s = new IndexStore(store.options)));
   return s;
 };
 
@@ -32,8 +33,8 @@ function handle(req: WorkerRequest): WorkerResults[keyof WorkerResults] {
       return { counts: store.counts() };
     case "ids":
       return { ids: store.get(req.modality, req.partition)?.ids() ?? [] };
-    case "snapshot":
-      return writeSnapshot(store, req.dataDir, req.sequences, req.projections);
+    case "saveIndexes":
+      return { indexes: saveIndexes(store, req.dir, req.sequences, req.part) };
     case "stageApply":
       return stagingOf(req.modality).apply(req.ops.filter((op) => op.modality === req.modality));
     case "stageSwap": {
