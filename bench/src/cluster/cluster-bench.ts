@@ -85,7 +85,8 @@ export async function runClusterBench(o: ClusterBenchOptions): Promise<ClusterRe
   const { gen, log } = o;
   rmSync(o.dir, { recursive: true, force: true });
   log(`cluster: starting (base port ${o.basePort})`);
-  const cluster = await startLocalCluster({ dir: o.dir, basePort: o.basePort, logLevel: "warn" });
+  // The face graph is built so the approximate mode is measured beside the exhaustive one.
+  const cluster = await startLocalCluster({ dir: o.dir, basePort: o.basePort, logLevel: "warn", shardEnv: { HNSW_MODALITIES: "face" } });
   const nc = await connect({ servers: [cluster.addresses.nats["a"]!], name: "taj-bench", ...natsTls(cluster.pki.admin, "admin") });
   const etcd = new Etcd3(cluster.etcdOptions());
   const shards: Record<string, ShardClient> = Object.fromEntries(

@@ -39,3 +39,11 @@ export function parsePartitionCount(value: string | null | undefined): number | 
   const n = Number(value.trim());
   return Number.isInteger(n) && n > 0 && n <= MAX_PARTITION_COUNT ? n : undefined;
 }
+
+/**
+ * GLIBC_TUNABLES for shard processes: glibc then asks the kernel for transparent huge pages
+ * (madvise) on its large allocations, which hold the int8 rows. With THP in "madvise" mode (Debian's
+ * default) this is the only way a Node process gets them; 2 MB pages read the rows faster than
+ * 4 KB pages (bench/results/index). Harmless where THP is off: the kernel then ignores the advice.
+ */
+export const HUGE_PAGES_TUNABLE = "glibc.malloc.hugetlb=1";

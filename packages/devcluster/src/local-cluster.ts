@@ -5,7 +5,7 @@ import { Etcd3, type IOptions } from "etcd3";
 import { connect } from "nats";
 import {
   ASSIGNMENT_PREFIX, MEMBER_PREFIX, PARTITION_COUNT_KEY, Member, assignmentKey, bootstrapStreams, channelCredentials, clusterStreams,
-  DEFAULT_PARTITION_COUNT, TAJCTL_CONFIG_FILE, etcdCredentials, writeTajctlConfig, memberKey, natsTls, tokenCallerCredentials, type NatsTlsOptions, type TlsFiles,
+  DEFAULT_PARTITION_COUNT, HUGE_PAGES_TUNABLE, TAJCTL_CONFIG_FILE, etcdCredentials, writeTajctlConfig, memberKey, natsTls, tokenCallerCredentials, type NatsTlsOptions, type TlsFiles,
 } from "@taj/common";
 import { createPki, type Pki } from "./pki.ts";
 import { ensureServerBinaries } from "./binaries.ts";
@@ -256,6 +256,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
         ADVERTISE_ADDRESS: `${network.hostOf(site)}:${p.grpc}`,
         DATA_DIR: join(dir, `shard-${id}-data`),
         LOG_REPLICAS: String(logReplicas),
+        GLIBC_TUNABLES: HUGE_PAGES_TUNABLE,
       });
     });
     const coordinators = sites.map((site) => make("coordinator", `coordinator-${site}`, common(site, ports.coordinators[site]!)));

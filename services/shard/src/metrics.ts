@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { Gauge, Histogram, type Registry } from "prom-client";
 import { ALL_MODALITIES, modalityName } from "@taj/common";
 import type { IndexClient } from "./index/client.ts";
@@ -35,6 +36,14 @@ export function shardMetrics(registry: Registry, index: IndexClient, state: Part
         for (const m of ALL_MODALITIES) this.set({ modality: modalityName(m), partition: String(partition) }, 0);
       }
       for (const c of await index.counts()) this.set({ modality: c.modality, partition: String(c.partition) }, c.templates);
+    },
+  });
+  new Gauge({
+    name: "taj_shard_huge_pages_bytes",
+    help: "Memory of this process in transparent huge pages (AnonHugePages): 0 means the int8 rows sit in 4 KB pages and scans run slower (GLIBC_TUNABLES, docs/operations.md)",
+    registers,
+    collect() {
+      this.set(anonHugePagesBytes());
     },
   });
   new Gauge({
@@ -114,4 +123,14 @@ export function shardMetrics(registry: Registry, index: IndexClient, state: Part
       registers,
     }),
   };
+}
+
+/** AnonHugePages of /proc/self/smaps_rollup in bytes; 0 where the file is absent (not Linux). */
+export function anonHugePagesBytes(): number {
+  try {
+    const kb = /AnonHugePages:\s+(\d+) kB/.exec(readFileSync("/proc/self/smaps_rollup", "utf8"))?.[1];
+    return kb === undefined ? 0 : Number(kb) * 1024;
+  } catch {
+    return 0;
+  }
 }
