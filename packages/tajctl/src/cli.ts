@@ -9,6 +9,7 @@ import { AUDIT_MAX_AGE_DAYS_DEFAULT, readTajctlConfig, type TajctlConfig, type T
 import { addAuditCommands } from "./audit-cli.ts";
 import { initStreams, renderInit } from "./init.ts";
 import { addProjectionCommands } from "./projection-cli.ts";
+import { addImportCommand } from "./import-cli.ts";
 
 const list = (value: string) => value.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
 const positiveInt = (value: string) => {
@@ -216,6 +217,7 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
 
   addAuditCommands(program, () => globals().nats, tls, out);
   addProjectionCommands(program, { etcd: () => etcdClient(etcdEndpoints(), tls()), nats: () => globals().nats, tls, out });
+  addImportCommand(program, tls, out);
 
   return program;
 }
