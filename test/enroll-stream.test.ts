@@ -200,7 +200,7 @@ describe("tajctl import", () => {
     const started = performance.now();
     await buildProgram((s) => out.push(s), { cwd: dir }).parseAsync([
       "node", "tajctl", "--tls-ca", cluster.pki.caFile, "--tls-cert", cluster.pki.admin.certFile, "--tls-key", cluster.pki.admin.keyFile,
-      "import", folder, "--modality", "face", "--gateway", cluster.addresses.gateway, "--token", token, "--no-progress",
+      "import", folder, "--modality", "face", "--gateway", cluster.addresses.gateway, "--token", token,
     ]);
     const seconds = (performance.now() - started) / 1000;
     assert.equal(process.exitCode, 1, "items failed: exit code 1");

@@ -59,7 +59,7 @@ export interface ProgramOptions {
 
 export function buildProgram(out: (s: string) => void = (s) => process.stdout.write(`${s}\n`), options: ProgramOptions = {}): Command {
   const program = new Command("tajctl")
-    .description("Operate a TAJ image-matching cluster: status, scale, drain, rebalance, audit, projections")
+    .description("Operate a TAJ image-matching cluster: status, scale, drain, rebalance, audit, projections, bulk import")
     // Not mandatory for every command: the audit commands need NATS or the gateway, not etcd.
     .addOption(new Option("--etcd <endpoints>", "etcd endpoints, csv of https://host:port (status, scale, drain, rebalance)").env("ETCD_ENDPOINTS").argParser(list))
     .addOption(new Option("--nats <urls>", "NATS urls (the log's last sequence, i.e. replication lag; the audit stream)").env("NATS_URLS").argParser(list))
