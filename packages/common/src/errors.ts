@@ -1,6 +1,6 @@
 import { status, Metadata, type ServiceError } from "@grpc/grpc-js";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { ErrorCode, ErrorDetailSchema, type Box } from "@taj/proto";
+import { ErrorCode, ErrorDetailSchema, type Box, type ErrorDetail } from "@taj/proto";
 
 export const ERROR_CODE_KEY = "taj-error-code";
 export const ERROR_DETAIL_KEY = "taj-error-detail-bin";
@@ -133,10 +133,15 @@ export interface GrpcErrorPayload {
   metadata: Metadata;
 }
 
+/** What a caller is told of an error: its code and safe message, never its cause. */
+export function errorDetailOf(err: AppError): ErrorDetail {
+  return create(ErrorDetailSchema, { code: err.code, message: err.message, faces: err.faces, faceDetectionScores: err.faceDetectionScores, retryAfterMs: err.retryAfterMs });
+}
+
 export function toGrpcError(err: AppError): GrpcErrorPayload {
   const metadata = new Metadata();
   metadata.set(ERROR_CODE_KEY, errorCodeName(err.code));
-  const detail = create(ErrorDetailSchema, { code: err.code, message: err.message, faces: err.faces, faceDetectionScores: err.faceDetectionScores, retryAfterMs: err.retryAfterMs });
+  const detail = errorDetailOf(err);
   metadata.set(ERROR_DETAIL_KEY, Buffer.from(toBinary(ErrorDetailSchema, detail)));
   return { code: grpcStatusOf(err.code), details: `${errorCodeName(err.code)}: ${err.message}`, metadata };
 }

@@ -1,4 +1,4 @@
-export { AppError, errorCodeName, fromServiceError, grpcStatusOf, isClientRefusal, toGrpcError, ERROR_CODE_KEY, ERROR_DETAIL_KEY } from "./errors.ts";
+export { AppError, errorCodeName, errorDetailOf, fromServiceError, grpcStatusOf, isClientRefusal, toGrpcError, ERROR_CODE_KEY, ERROR_DETAIL_KEY } from "./errors.ts";
 export { validateId, partitionOf, modalityName, modalityFromName, ALL_MODALITIES } from "./ids.ts";
 export { createLogger, type Logger } from "./logger.ts";
 export { loadConfig, hostPort, port, csv, siteName, commonEnv } from "./config.ts";
@@ -9,7 +9,7 @@ export {
   type NatsTlsOptions, type PeerKind, type TlsFiles, type TlsEnv,
 } from "./tls.ts";
 export { ALLOWED_PEERS } from "./peer-policy.ts";
-export { createClient, deadlineFrom, type CallOptions, type ServiceClient } from "./grpc-client.ts";
+export { createClient, deadlineFrom, type BidiCall, type CallOptions, type ServiceClient } from "./grpc-client.ts";
 export { startGrpcServer, DEFAULT_MAX_REQUEST_BYTES, type GrpcServer } from "./server.ts";
 export { HEALTH_SERVICE, REFLECTION_SERVICES, reflectionProtoPath, type ReflectionVersion } from "./reflection.ts";
 export { transportError, transportErrorInterceptor, type CallObserver } from "./transport-errors.ts";

@@ -1,12 +1,12 @@
-import { createWriteStream, readFileSync } from "node:fs";
+import { createWriteStream } from "node:fs";
 import { once } from "node:events";
-import { Metadata } from "@grpc/grpc-js";
 import Table from "cli-table3";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { toJson } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { channelCredentials, createClient, modalityFromName, tokenCallerCredentials, verifyAuditChains, type TlsFiles } from "@taj/common";
-import { AuditEntrySchema, FeedbackSummaryResponseSchema, MatchingService, Modality, type AuditEntry, type FeedbackBucket } from "@taj/proto";
+import { modalityFromName, verifyAuditChains, type TlsFiles } from "@taj/common";
+import { gatewayCaller, gatewayOptions, type GatewayFlags } from "./gateway-caller.ts";
+import { AuditEntrySchema, FeedbackSummaryResponseSchema, Modality, type AuditEntry, type FeedbackBucket } from "@taj/proto";
 import { exportLine, readExport, renderVerify, streamMessages, verifyStream } from "./audit.ts";
 import { withNats } from "./nats.ts";
 
@@ -28,32 +28,7 @@ const pageSize = (value: string) => {
   return n;
 };
 
-interface GatewayFlags {
-  gateway: string;
-  token?: string;
-  tokenFile?: string;
-}
-
 const table = (head: string[]) => new Table({ head, style: { head: [], border: [], compact: false } });
-
-function gatewayOptions(cmd: Command): Command {
-  return cmd
-    .addOption(new Option("--gateway <host:port>", "the gateway's public API").env("TAJ_GATEWAY").makeOptionMandatory())
-    .addOption(new Option("--token <jwt>", "OIDC bearer token with the audit role (else the --tls-cert identity is the caller)").env("TAJ_TOKEN").conflicts("tokenFile"))
-    .addOption(new Option("--token-file <path>", "file holding the bearer token").env("TAJ_TOKEN_FILE"));
-}
-
-/**
- * The gateway client and call metadata of a person (bearer token, over TLS without a client
- * certificate: the gateway refuses a call carrying both) or else of the operator's certificate.
- */
-function gatewayCaller(flags: GatewayFlags, tls: TlsFiles) {
-  const token = flags.token ?? (flags.tokenFile ? readFileSync(flags.tokenFile, "utf8").trim() : undefined);
-  const metadata = new Metadata();
-  if (token) metadata.set("authorization", `Bearer ${token}`);
-  const credentials = token ? tokenCallerCredentials(tls.caFile) : channelCredentials(tls);
-  return { client: createClient(MatchingService, flags.gateway, credentials), metadata };
-}
 
 function renderEntries(entries: AuditEntry[]): string {
   const t = table(["seq", "at", "gateway#", "principal", "rpc", "outcome", "case_ref", "modality", "record / candidates", "ms"]);
@@ -102,6 +77,7 @@ export function addAuditCommands(program: Command, natsUrls: () => string[] | un
       .option("--page-token <token>", "continue from an earlier page")
       .option("--all", "follow page tokens to the end")
       .option("--json", "JSON lines, one entry per line"),
+    "audit",
   ).action(async (flags: GatewayFlags & { principal?: string; caseRef?: string; record?: string; modality?: Modality; from?: number; to?: number; rpc?: string; pageSize: number; pageToken?: string; all?: boolean; json?: boolean }) => {
     const { client, metadata } = gatewayCaller(flags, tls());
     try {
@@ -170,6 +146,7 @@ export function addAuditCommands(program: Command, natsUrls: () => string[] | un
       .addOption(new Option("--from <time>", "verdicts at or after (ISO 8601)").argParser(time))
       .addOption(new Option("--to <time>", "verdicts before (ISO 8601)").argParser(time))
       .option("--json", "print the summary as JSON"),
+    "audit",
   ).action(async (flags: GatewayFlags & { modality?: Modality; from?: number; to?: number; json?: boolean }) => {
     const { client, metadata } = gatewayCaller(flags, tls());
     try {

@@ -9,6 +9,7 @@ import { AUDIT_MAX_AGE_DAYS_DEFAULT, readTajctlConfig, type TajctlConfig, type T
 import { addAuditCommands } from "./audit-cli.ts";
 import { initStreams, renderInit } from "./init.ts";
 import { addProjectionCommands } from "./projection-cli.ts";
+import { addImportCommand } from "./import-cli.ts";
 
 const list = (value: string) => value.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
 const positiveInt = (value: string) => {
@@ -58,7 +59,7 @@ export interface ProgramOptions {
 
 export function buildProgram(out: (s: string) => void = (s) => process.stdout.write(`${s}\n`), options: ProgramOptions = {}): Command {
   const program = new Command("tajctl")
-    .description("Operate a TAJ image-matching cluster: status, scale, drain, rebalance, audit, projections")
+    .description("Operate a TAJ image-matching cluster: status, scale, drain, rebalance, audit, projections, bulk import")
     // Not mandatory for every command: the audit commands need NATS or the gateway, not etcd.
     .addOption(new Option("--etcd <endpoints>", "etcd endpoints, csv of https://host:port (status, scale, drain, rebalance)").env("ETCD_ENDPOINTS").argParser(list))
     .addOption(new Option("--nats <urls>", "NATS urls (the log's last sequence, i.e. replication lag; the audit stream)").env("NATS_URLS").argParser(list))
@@ -216,6 +217,7 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
 
   addAuditCommands(program, () => globals().nats, tls, out);
   addProjectionCommands(program, { etcd: () => etcdClient(etcdEndpoints(), tls()), nats: () => globals().nats, tls, out });
+  addImportCommand(program, tls, out);
 
   return program;
 }

@@ -9,3 +9,5 @@ export { buildProgram, type ProgramOptions } from "./cli.ts";
 export { verifyStream, readExport, exportLine, renderVerify, streamMessages, type ExportLine, type FileProblem } from "./audit.ts";
 export { initStreams, renderInit } from "./init.ts";
 export { sampleTemplates, learnAndStore, operatorName, type TemplateSample, type LearnRequest, type LearnResult } from "./projection.ts";
+export { runImport, type ImportOptions, type ImportSummary, type ImportProgress } from "./import.ts";
+export { folderItems, manifestItems, type ImportItem } from "./import-source.ts";

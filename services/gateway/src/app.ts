@@ -67,6 +67,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     },
     metrics: gatewayMetrics(metrics, extractors),
     requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
+    enrollStreamMaxInFlight: config.ENROLL_STREAM_MAX_IN_FLIGHT,
     logger,
   });
   const server = await startGrpcServer({

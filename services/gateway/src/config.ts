@@ -84,6 +84,13 @@ export const GatewayConfig = z
     EXTRACTOR_MAX_IN_FLIGHT: z.coerce.number().int().min(1).max(1_000).default(4),
     /** Calls waiting for a free extractor; beyond that a call is refused OVERLOADED at once (back-pressure, no unbounded queue). */
     EXTRACTOR_MAX_QUEUED: z.coerce.number().int().min(0).max(100_000).default(32),
+    /**
+     * Items of one EnrollStream worked on at once; while that many are, the gateway stops reading
+     * the stream (HTTP/2 flow control holds the client back). Keep it within what the extractor
+     * pool takes (EXTRACTOR_MAX_IN_FLIGHT per extractor + EXTRACTOR_MAX_QUEUED), or items beyond
+     * it are answered OVERLOADED.
+     */
+    ENROLL_STREAM_MAX_IN_FLIGHT: z.coerce.number().int().min(1).max(1_000).default(16),
     /** Every search must name its investigation (case_ref); "false" makes it optional. */
     CASE_REF_REQUIRED: z.enum(["true", "false"]).default("true").transform((v) => v === "true"),
     ...authEnv,

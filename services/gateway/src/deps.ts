@@ -37,6 +37,8 @@ export interface GatewayDeps {
   auditLimits: AuditLimits;
   metrics: GatewayMetrics | undefined;
   requestTimeoutMs: number;
+  /** ENROLL_STREAM_MAX_IN_FLIGHT: items of one EnrollStream worked on at once. */
+  enrollStreamMaxInFlight: number;
   logger: Logger;
 }
 

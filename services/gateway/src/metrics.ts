@@ -11,6 +11,7 @@ export interface ExtractorLoad {
 /** RPC durations are observed by the gRPC server itself (common's startGrpcServer), not here. */
 export interface GatewayMetrics {
   enrollments: Counter<"modality" | "code">;
+  enrollStreamItems: Counter<"modality" | "code">;
   deletions: Counter<"modality" | "existed">;
   searches: Counter<"modality" | "code" | "complete">;
   auditAppendDuration: Histogram<"outcome">;
@@ -57,6 +58,12 @@ export function gatewayMetrics(metrics: Metrics, extractors: ExtractorLoad): Gat
     enrollments: new Counter({
       name: "taj_gateway_enrollments_total",
       help: "Enroll calls by modality and outcome code",
+      labelNames: ["modality", "code"] as const,
+      registers,
+    }),
+    enrollStreamItems: new Counter({
+      name: "taj_gateway_enroll_stream_items_total",
+      help: "EnrollStream items by modality and result code (OK or the item's error code)",
       labelNames: ["modality", "code"] as const,
       registers,
     }),

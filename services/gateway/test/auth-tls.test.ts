@@ -48,7 +48,12 @@ before(async () => {
     authorize(seen, rpc);
     return {};
   };
-  const impl = Object.fromEntries(MatchingService.methods.map((m) => [m.localName, guarded(m.name as GatewayRpc)]));
+  // A stream that admits its caller and then answers nothing.
+  const guardedStream = (rpc: GatewayRpc) => async function* (_requests: AsyncIterable<unknown>, ctx: CallContext) {
+    await guarded(rpc)(undefined, ctx);
+    yield* [];
+  };
+  const impl = Object.fromEntries(MatchingService.methods.map((m) => [m.localName, (m.methodKind === "bidi_streaming" ? guardedStream : guarded)(m.name as GatewayRpc)]));
   // The gateway's own server credentials: its identity from the servers' CA, client certificates
   // requested (not required) and checked against the clients' CA, a different one.
   const credentials = serverCredentials(
@@ -57,7 +62,7 @@ before(async () => {
   );
   server = await startGrpcServer({
     host: "127.0.0.1", port: 0, logger: silent, serviceNames: [MatchingService.typeName], credentials,
-    register: (s) => addService(s, MatchingService, impl as ServiceImpl<typeof MatchingService.method>, silent),
+    register: (s) => addService(s, MatchingService, impl as unknown as ServiceImpl<typeof MatchingService.method>, silent),
   });
   // The certificate providers read their files asynchronously: handshakes fail until they have.
   for (let i = 0; i < 50 && (await outcome(undefined, "stats")) === "UNAVAILABLE"; i++) await new Promise((r) => setTimeout(r, 100));

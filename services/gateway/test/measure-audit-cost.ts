@@ -80,6 +80,7 @@ async function gateway(gatewayId: string, awaited: boolean) {
     auditLimits: { queryScanLimit: 10_000, feedbackScanLimit: 10_000, summaryScanLimit: 10_000 },
     metrics: undefined,
     requestTimeoutMs: 5_000,
+    enrollStreamMaxInFlight: 16,
     logger,
   });
   const server = await startGrpcServer({

@@ -8,7 +8,7 @@ import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { AuditEvent, Verdict } from "./audit_pb.ts";
 import { file_taj_v1_audit } from "./audit_pb.ts";
-import type { Box, Candidate, Modality, Quality, SearchMode } from "./common_pb.ts";
+import type { Box, Candidate, ErrorDetail, Modality, Quality, SearchMode } from "./common_pb.ts";
 import { file_taj_v1_common } from "./common_pb.ts";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file taj/v1/matching.proto.
  */
 export const file_taj_v1_matching: GenFile = /*@__PURE__*/
-  fileDesc("ChV0YWovdjEvbWF0Y2hpbmcucHJvdG8SBnRhai52MSKEAQoNRW5yb2xsUmVxdWVzdBIiCghtb2RhbGl0eRgBIAEoDjIQLnRhai52MS5Nb2RhbGl0eRIKCgJpZBgCIAEoCRINCgVpbWFnZRgDIAEoDBIdCghmYWNlX2JveBgEIAEoCzILLnRhai52MS5Cb3gSFQoNYm9keV9sb2NhdGlvbhgFIAEoCSJ4Cg5FbnJvbGxSZXNwb25zZRIKCgJpZBgBIAEoCRIiCghtb2RhbGl0eRgCIAEoDjIQLnRhai52MS5Nb2RhbGl0eRIUCgxsb2dfc2VxdWVuY2UYAyABKAQSIAoHcXVhbGl0eRgEIAEoCzIPLnRhai52MS5RdWFsaXR5IrACCg1TZWFyY2hSZXF1ZXN0EiIKCG1vZGFsaXR5GAEgASgOMhAudGFqLnYxLk1vZGFsaXR5Eg0KBWltYWdlGAIgASgMEiEKFHNpbWlsYXJpdHlfdGhyZXNob2xkGAMgASgCSACIAQESGwoObWF4X2NhbmRpZGF0ZXMYBCABKA1IAYgBARIQCghjYXNlX3JlZhgFIAEoCRIdCghmYWNlX2JveBgGIAEoCzILLnRhai52MS5Cb3gSIAoEbW9kZRgHIAEoDjISLnRhai52MS5TZWFyY2hNb2RlEhUKDWFsbG93X3BhcnRpYWwYCCABKAgSFgoOYm9keV9sb2NhdGlvbnMYCSADKAlCFwoVX3NpbWlsYXJpdHlfdGhyZXNob2xkQhEKD19tYXhfY2FuZGlkYXRlcyKUAgoOU2VhcmNoUmVzcG9uc2USJQoKY2FuZGlkYXRlcxgBIAMoCzIRLnRhai52MS5DYW5kaWRhdGUSEAoIY29tcGxldGUYAiABKAgSHQoVdW5zZWFyY2hlZF9wYXJ0aXRpb25zGAMgAygNEhcKD3BhcnRpdGlvbl9jb3VudBgEIAEoDRImCg1wcm9iZV9xdWFsaXR5GAUgASgLMg8udGFqLnYxLlF1YWxpdHkSHAoUc2ltaWxhcml0eV90aHJlc2hvbGQYBiABKAISFgoObWF4X2NhbmRpZGF0ZXMYByABKA0SIAoEbW9kZRgIIAEoDjISLnRhai52MS5TZWFyY2hNb2RlEhEKCXNlYXJjaF9pZBgJIAEoCSI/Cg1EZWxldGVSZXF1ZXN0EiIKCG1vZGFsaXR5GAEgASgOMhAudGFqLnYxLk1vZGFsaXR5EgoKAmlkGAIgASgJIjcKDkRlbGV0ZVJlc3BvbnNlEg8KB2V4aXN0ZWQYASABKAgSFAoMbG9nX3NlcXVlbmNlGAIgASgEIjwKCkdldFJlcXVlc3QSIgoIbW9kYWxpdHkYASABKA4yEC50YWoudjEuTW9kYWxpdHkSCgoCaWQYAiABKAki7AEKC0dldFJlc3BvbnNlEgoKAmlkGAEgASgJEiIKCG1vZGFsaXR5GAIgASgOMhAudGFqLnYxLk1vZGFsaXR5Ei8KC2Vucm9sbGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxsb2dfc2VxdWVuY2UYBCABKAQSIAoHcXVhbGl0eRgFIAEoCzIPLnRhai52MS5RdWFsaXR5EhAKCG1vZGVsX2lkGAYgASgJEhsKE3RlbXBsYXRlX2RpbWVuc2lvbnMYByABKA0SFQoNYm9keV9sb2NhdGlvbhgIIAEoCSIOCgxTdGF0c1JlcXVlc3QikQEKDVN0YXRzUmVzcG9uc2USFwoPcGFydGl0aW9uX2NvdW50GAEgASgNEiEKBnNoYXJkcxgCIAMoCzIRLnRhai52MS5TaGFyZEluZm8SKQoJdW5jb3ZlcmVkGAMgAygLMhYudGFqLnYxLlNpdGVQYXJ0aXRpb25zEhkKEWxvZ19sYXN0X3NlcXVlbmNlGAQgASgEIqABCglTaGFyZEluZm8SEAoIc2hhcmRfaWQYASABKAkSDAoEc2l0ZRgCIAEoCRIPCgdhZGRyZXNzGAMgASgJEg0KBWFsaXZlGAQgASgIEhIKCnBhcnRpdGlvbnMYBSADKA0SGAoQYXBwbGllZF9zZXF1ZW5jZRgGIAEoBBIlCgZjb3VudHMYByADKAsyFS50YWoudjEuTW9kYWxpdHlDb3VudCJGCg1Nb2RhbGl0eUNvdW50EiIKCG1vZGFsaXR5GAEgASgOMhAudGFqLnYxLk1vZGFsaXR5EhEKCXRlbXBsYXRlcxgCIAEoBCIyCg5TaXRlUGFydGl0aW9ucxIMCgRzaXRlGAEgASgJEhIKCnBhcnRpdGlvbnMYAiADKA0i+AEKEVF1ZXJ5QXVkaXRSZXF1ZXN0EhQKDHByaW5jaXBhbF9pZBgBIAEoCRIQCghjYXNlX3JlZhgCIAEoCRIRCglyZWNvcmRfaWQYAyABKAkSIgoIbW9kYWxpdHkYBCABKA4yEC50YWoudjEuTW9kYWxpdHkSKAoEZnJvbRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJgoCdG8YBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEgsKA3JwYxgHIAEoCRIRCglwYWdlX3NpemUYCCABKA0SEgoKcGFnZV90b2tlbhgJIAEoCSJSChJRdWVyeUF1ZGl0UmVzcG9uc2USIwoHZW50cmllcxgBIAMoCzISLnRhai52MS5BdWRpdEVudHJ5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJWCgpBdWRpdEVudHJ5EiEKBWV2ZW50GAEgASgLMhIudGFqLnYxLkF1ZGl0RXZlbnQSFwoPc3RyZWFtX3NlcXVlbmNlGAIgASgEEgwKBGhhc2gYAyABKAwiYgoVUmVjb3JkRmVlZGJhY2tSZXF1ZXN0EhEKCXNlYXJjaF9pZBgBIAEoCRIUCgxjYW5kaWRhdGVfaWQYAiABKAkSIAoHdmVyZGljdBgDIAEoDjIPLnRhai52MS5WZXJkaWN0IkkKFlJlY29yZEZlZWRiYWNrUmVzcG9uc2USLwoLcmVjb3JkZWRfYXQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIo4BChZGZWVkYmFja1N1bW1hcnlSZXF1ZXN0EiIKCG1vZGFsaXR5GAEgASgOMhAudGFqLnYxLk1vZGFsaXR5EigKBGZyb20YAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiYKAnRvGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLHAQoXRmVlZGJhY2tTdW1tYXJ5UmVzcG9uc2USKwoLYnlfbW9kYWxpdHkYASADKAsyFi50YWoudjEuRmVlZGJhY2tCdWNrZXQSJwoHYnlfcmFuaxgCIAMoCzIWLnRhai52MS5GZWVkYmFja0J1Y2tldBItCg1ieV9zY29yZV9iYW5kGAMgAygLMhYudGFqLnYxLkZlZWRiYWNrQnVja2V0EicKB2J5X3dlZWsYBCADKAsyFi50YWoudjEuRmVlZGJhY2tCdWNrZXQibAoORmVlZGJhY2tCdWNrZXQSDQoFbGFiZWwYASABKAkSEQoJY29uZmlybWVkGAIgASgNEhAKCHJlamVjdGVkGAMgASgNEg4KBnVuc3VyZRgEIAEoDRIWCg5jb25maXJtZWRfcmF0ZRgFIAEoAjKMBAoPTWF0Y2hpbmdTZXJ2aWNlEjcKBkVucm9sbBIVLnRhai52MS5FbnJvbGxSZXF1ZXN0GhYudGFqLnYxLkVucm9sbFJlc3BvbnNlEjcKBlNlYXJjaBIVLnRhai52MS5TZWFyY2hSZXF1ZXN0GhYudGFqLnYxLlNlYXJjaFJlc3BvbnNlEjcKBkRlbGV0ZRIVLnRhai52MS5EZWxldGVSZXF1ZXN0GhYudGFqLnYxLkRlbGV0ZVJlc3BvbnNlEi4KA0dldBISLnRhai52MS5HZXRSZXF1ZXN0GhMudGFqLnYxLkdldFJlc3BvbnNlEjQKBVN0YXRzEhQudGFqLnYxLlN0YXRzUmVxdWVzdBoVLnRhai52MS5TdGF0c1Jlc3BvbnNlEkMKClF1ZXJ5QXVkaXQSGS50YWoudjEuUXVlcnlBdWRpdFJlcXVlc3QaGi50YWoudjEuUXVlcnlBdWRpdFJlc3BvbnNlEk8KDlJlY29yZEZlZWRiYWNrEh0udGFqLnYxLlJlY29yZEZlZWRiYWNrUmVxdWVzdBoeLnRhai52MS5SZWNvcmRGZWVkYmFja1Jlc3BvbnNlElIKD0ZlZWRiYWNrU3VtbWFyeRIeLnRhai52MS5GZWVkYmFja1N1bW1hcnlSZXF1ZXN0Gh8udGFqLnYxLkZlZWRiYWNrU3VtbWFyeVJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_taj_v1_audit, file_taj_v1_common]);
+  fileDesc("ChV0YWovdjEvbWF0Y2hpbmcucHJvdG8SBnRhai52MSKEAQoNRW5yb2xsUmVxdWVzdBIiCghtb2RhbGl0eRgBIAEoDjIQLnRhai52MS5Nb2RhbGl0eRIKCgJpZBgCIAEoCRINCgVpbWFnZRgDIAEoDBIdCghmYWNlX2JveBgEIAEoCzILLnRhai52MS5Cb3gSFQoNYm9keV9sb2NhdGlvbhgFIAEoCSJ4Cg5FbnJvbGxSZXNwb25zZRIKCgJpZBgBIAEoCRIiCghtb2RhbGl0eRgCIAEoDjIQLnRhai52MS5Nb2RhbGl0eRIUCgxsb2dfc2VxdWVuY2UYAyABKAQSIAoHcXVhbGl0eRgEIAEoCzIPLnRhai52MS5RdWFsaXR5IkoKE0Vucm9sbFN0cmVhbVJlcXVlc3QSDAoEaXRlbRgBIAEoBBIlCgZlbnJvbGwYAiABKAsyFS50YWoudjEuRW5yb2xsUmVxdWVzdCKbAQoURW5yb2xsU3RyZWFtUmVzcG9uc2USDAoEaXRlbRgBIAEoBBIKCgJpZBgCIAEoCRIWCgxsb2dfc2VxdWVuY2UYAyABKARIABIkCgVlcnJvchgEIAEoCzITLnRhai52MS5FcnJvckRldGFpbEgAEiAKB3F1YWxpdHkYBSABKAsyDy50YWoudjEuUXVhbGl0eUIJCgdvdXRjb21lIrACCg1TZWFyY2hSZXF1ZXN0EiIKCG1vZGFsaXR5GAEgASgOMhAudGFqLnYxLk1vZGFsaXR5Eg0KBWltYWdlGAIgASgMEiEKFHNpbWlsYXJpdHlfdGhyZXNob2xkGAMgASgCSACIAQESGwoObWF4X2NhbmRpZGF0ZXMYBCABKA1IAYgBARIQCghjYXNlX3JlZhgFIAEoCRIdCghmYWNlX2JveBgGIAEoCzILLnRhai52MS5Cb3gSIAoEbW9kZRgHIAEoDjISLnRhai52MS5TZWFyY2hNb2RlEhUKDWFsbG93X3BhcnRpYWwYCCABKAgSFgoOYm9keV9sb2NhdGlvbnMYCSADKAlCFwoVX3NpbWlsYXJpdHlfdGhyZXNob2xkQhEKD19tYXhfY2FuZGlkYXRlcyKUAgoOU2VhcmNoUmVzcG9uc2USJQoKY2FuZGlkYXRlcxgBIAMoCzIRLnRhai52MS5DYW5kaWRhdGUSEAoIY29tcGxldGUYAiABKAgSHQoVdW5zZWFyY2hlZF9wYXJ0aXRpb25zGAMgAygNEhcKD3BhcnRpdGlvbl9jb3VudBgEIAEoDRImCg1wcm9iZV9xdWFsaXR5GAUgASgLMg8udGFqLnYxLlF1YWxpdHkSHAoUc2ltaWxhcml0eV90aHJlc2hvbGQYBiABKAISFgoObWF4X2NhbmRpZGF0ZXMYByABKA0SIAoEbW9kZRgIIAEoDjISLnRhai52MS5TZWFyY2hNb2RlEhEKCXNlYXJjaF9pZBgJIAEoCSI/Cg1EZWxldGVSZXF1ZXN0EiIKCG1vZGFsaXR5GAEgASgOMhAudGFqLnYxLk1vZGFsaXR5EgoKAmlkGAIgASgJIjcKDkRlbGV0ZVJlc3BvbnNlEg8KB2V4aXN0ZWQYASABKAgSFAoMbG9nX3NlcXVlbmNlGAIgASgEIjwKCkdldFJlcXVlc3QSIgoIbW9kYWxpdHkYASABKA4yEC50YWoudjEuTW9kYWxpdHkSCgoCaWQYAiABKAki7AEKC0dldFJlc3BvbnNlEgoKAmlkGAEgASgJEiIKCG1vZGFsaXR5GAIgASgOMhAudGFqLnYxLk1vZGFsaXR5Ei8KC2Vucm9sbGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxsb2dfc2VxdWVuY2UYBCABKAQSIAoHcXVhbGl0eRgFIAEoCzIPLnRhai52MS5RdWFsaXR5EhAKCG1vZGVsX2lkGAYgASgJEhsKE3RlbXBsYXRlX2RpbWVuc2lvbnMYByABKA0SFQoNYm9keV9sb2NhdGlvbhgIIAEoCSIOCgxTdGF0c1JlcXVlc3QikQEKDVN0YXRzUmVzcG9uc2USFwoPcGFydGl0aW9uX2NvdW50GAEgASgNEiEKBnNoYXJkcxgCIAMoCzIRLnRhai52MS5TaGFyZEluZm8SKQoJdW5jb3ZlcmVkGAMgAygLMhYudGFqLnYxLlNpdGVQYXJ0aXRpb25zEhkKEWxvZ19sYXN0X3NlcXVlbmNlGAQgASgEIqABCglTaGFyZEluZm8SEAoIc2hhcmRfaWQYASABKAkSDAoEc2l0ZRgCIAEoCRIPCgdhZGRyZXNzGAMgASgJEg0KBWFsaXZlGAQgASgIEhIKCnBhcnRpdGlvbnMYBSADKA0SGAoQYXBwbGllZF9zZXF1ZW5jZRgGIAEoBBIlCgZjb3VudHMYByADKAsyFS50YWoudjEuTW9kYWxpdHlDb3VudCJGCg1Nb2RhbGl0eUNvdW50EiIKCG1vZGFsaXR5GAEgASgOMhAudGFqLnYxLk1vZGFsaXR5EhEKCXRlbXBsYXRlcxgCIAEoBCIyCg5TaXRlUGFydGl0aW9ucxIMCgRzaXRlGAEgASgJEhIKCnBhcnRpdGlvbnMYAiADKA0i+AEKEVF1ZXJ5QXVkaXRSZXF1ZXN0EhQKDHByaW5jaXBhbF9pZBgBIAEoCRIQCghjYXNlX3JlZhgCIAEoCRIRCglyZWNvcmRfaWQYAyABKAkSIgoIbW9kYWxpdHkYBCABKA4yEC50YWoudjEuTW9kYWxpdHkSKAoEZnJvbRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJgoCdG8YBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEgsKA3JwYxgHIAEoCRIRCglwYWdlX3NpemUYCCABKA0SEgoKcGFnZV90b2tlbhgJIAEoCSJSChJRdWVyeUF1ZGl0UmVzcG9uc2USIwoHZW50cmllcxgBIAMoCzISLnRhai52MS5BdWRpdEVudHJ5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJWCgpBdWRpdEVudHJ5EiEKBWV2ZW50GAEgASgLMhIudGFqLnYxLkF1ZGl0RXZlbnQSFwoPc3RyZWFtX3NlcXVlbmNlGAIgASgEEgwKBGhhc2gYAyABKAwiYgoVUmVjb3JkRmVlZGJhY2tSZXF1ZXN0EhEKCXNlYXJjaF9pZBgBIAEoCRIUCgxjYW5kaWRhdGVfaWQYAiABKAkSIAoHdmVyZGljdBgDIAEoDjIPLnRhai52MS5WZXJkaWN0IkkKFlJlY29yZEZlZWRiYWNrUmVzcG9uc2USLwoLcmVjb3JkZWRfYXQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIo4BChZGZWVkYmFja1N1bW1hcnlSZXF1ZXN0EiIKCG1vZGFsaXR5GAEgASgOMhAudGFqLnYxLk1vZGFsaXR5EigKBGZyb20YAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiYKAnRvGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLHAQoXRmVlZGJhY2tTdW1tYXJ5UmVzcG9uc2USKwoLYnlfbW9kYWxpdHkYASADKAsyFi50YWoudjEuRmVlZGJhY2tCdWNrZXQSJwoHYnlfcmFuaxgCIAMoCzIWLnRhai52MS5GZWVkYmFja0J1Y2tldBItCg1ieV9zY29yZV9iYW5kGAMgAygLMhYudGFqLnYxLkZlZWRiYWNrQnVja2V0EicKB2J5X3dlZWsYBCADKAsyFi50YWoudjEuRmVlZGJhY2tCdWNrZXQibAoORmVlZGJhY2tCdWNrZXQSDQoFbGFiZWwYASABKAkSEQoJY29uZmlybWVkGAIgASgNEhAKCHJlamVjdGVkGAMgASgNEg4KBnVuc3VyZRgEIAEoDRIWCg5jb25maXJtZWRfcmF0ZRgFIAEoAjLbBAoPTWF0Y2hpbmdTZXJ2aWNlEjcKBkVucm9sbBIVLnRhai52MS5FbnJvbGxSZXF1ZXN0GhYudGFqLnYxLkVucm9sbFJlc3BvbnNlEk0KDEVucm9sbFN0cmVhbRIbLnRhai52MS5FbnJvbGxTdHJlYW1SZXF1ZXN0GhwudGFqLnYxLkVucm9sbFN0cmVhbVJlc3BvbnNlKAEwARI3CgZTZWFyY2gSFS50YWoudjEuU2VhcmNoUmVxdWVzdBoWLnRhai52MS5TZWFyY2hSZXNwb25zZRI3CgZEZWxldGUSFS50YWoudjEuRGVsZXRlUmVxdWVzdBoWLnRhai52MS5EZWxldGVSZXNwb25zZRIuCgNHZXQSEi50YWoudjEuR2V0UmVxdWVzdBoTLnRhai52MS5HZXRSZXNwb25zZRI0CgVTdGF0cxIULnRhai52MS5TdGF0c1JlcXVlc3QaFS50YWoudjEuU3RhdHNSZXNwb25zZRJDCgpRdWVyeUF1ZGl0EhkudGFqLnYxLlF1ZXJ5QXVkaXRSZXF1ZXN0GhoudGFqLnYxLlF1ZXJ5QXVkaXRSZXNwb25zZRJPCg5SZWNvcmRGZWVkYmFjaxIdLnRhai52MS5SZWNvcmRGZWVkYmFja1JlcXVlc3QaHi50YWoudjEuUmVjb3JkRmVlZGJhY2tSZXNwb25zZRJSCg9GZWVkYmFja1N1bW1hcnkSHi50YWoudjEuRmVlZGJhY2tTdW1tYXJ5UmVxdWVzdBofLnRhai52MS5GZWVkYmFja1N1bW1hcnlSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_taj_v1_audit, file_taj_v1_common]);
 
 /**
  * @generated from message taj.v1.EnrollRequest
@@ -100,6 +100,80 @@ export const EnrollResponseSchema: GenMessage<EnrollResponse> = /*@__PURE__*/
   messageDesc(file_taj_v1_matching, 1);
 
 /**
+ * @generated from message taj.v1.EnrollStreamRequest
+ */
+export type EnrollStreamRequest = Message<"taj.v1.EnrollStreamRequest"> & {
+  /**
+   * Chosen by the client (e.g. a line number), echoed in this item's response.
+   *
+   * @generated from field: uint64 item = 1;
+   */
+  item: bigint;
+
+  /**
+   * @generated from field: taj.v1.EnrollRequest enroll = 2;
+   */
+  enroll?: EnrollRequest | undefined;
+};
+
+/**
+ * Describes the message taj.v1.EnrollStreamRequest.
+ * Use `create(EnrollStreamRequestSchema)` to create a new message.
+ */
+export const EnrollStreamRequestSchema: GenMessage<EnrollStreamRequest> = /*@__PURE__*/
+  messageDesc(file_taj_v1_matching, 2);
+
+/**
+ * @generated from message taj.v1.EnrollStreamResponse
+ */
+export type EnrollStreamResponse = Message<"taj.v1.EnrollStreamResponse"> & {
+  /**
+   * @generated from field: uint64 item = 1;
+   */
+  item: bigint;
+
+  /**
+   * The item's id as sent (empty when the item had no `enroll`).
+   *
+   * @generated from field: string id = 2;
+   */
+  id: string;
+
+  /**
+   * @generated from oneof taj.v1.EnrollStreamResponse.outcome
+   */
+  outcome: {
+    /**
+     * Enrolled: position of this enrollment in the template log.
+     *
+     * @generated from field: uint64 log_sequence = 3;
+     */
+    value: bigint;
+    case: "logSequence";
+  } | {
+    /**
+     * Refused or failed: the code and message Enroll would have answered.
+     *
+     * @generated from field: taj.v1.ErrorDetail error = 4;
+     */
+    value: ErrorDetail;
+    case: "error";
+  } | { case: undefined; value?: undefined };
+
+  /**
+   * @generated from field: taj.v1.Quality quality = 5;
+   */
+  quality?: Quality | undefined;
+};
+
+/**
+ * Describes the message taj.v1.EnrollStreamResponse.
+ * Use `create(EnrollStreamResponseSchema)` to create a new message.
+ */
+export const EnrollStreamResponseSchema: GenMessage<EnrollStreamResponse> = /*@__PURE__*/
+  messageDesc(file_taj_v1_matching, 3);
+
+/**
  * @generated from message taj.v1.SearchRequest
  */
 export type SearchRequest = Message<"taj.v1.SearchRequest"> & {
@@ -171,7 +245,7 @@ export type SearchRequest = Message<"taj.v1.SearchRequest"> & {
  * Use `create(SearchRequestSchema)` to create a new message.
  */
 export const SearchRequestSchema: GenMessage<SearchRequest> = /*@__PURE__*/
-  messageDesc(file_taj_v1_matching, 2);
+  messageDesc(file_taj_v1_matching, 4);
 
 /**
  * @generated from message taj.v1.SearchResponse
@@ -238,7 +312,7 @@ export type SearchResponse = Message<"taj.v1.SearchResponse"> & {
  * Use `create(SearchResponseSchema)` to create a new message.
  */
 export const SearchResponseSchema: GenMessage<SearchResponse> = /*@__PURE__*/
-  messageDesc(file_taj_v1_matching, 3);
+  messageDesc(file_taj_v1_matching, 5);
 
 /**
  * @generated from message taj.v1.DeleteRequest
@@ -262,7 +336,7 @@ export type DeleteRequest = Message<"taj.v1.DeleteRequest"> & {
  * Use `create(DeleteRequestSchema)` to create a new message.
  */
 export const DeleteRequestSchema: GenMessage<DeleteRequest> = /*@__PURE__*/
-  messageDesc(file_taj_v1_matching, 4);
+  messageDesc(file_taj_v1_matching, 6);
 
 /**
  * @generated from message taj.v1.DeleteResponse
@@ -286,7 +360,7 @@ export type DeleteResponse = Message<"taj.v1.DeleteResponse"> & {
  * Use `create(DeleteResponseSchema)` to create a new message.
  */
 export const DeleteResponseSchema: GenMessage<DeleteResponse> = /*@__PURE__*/
-  messageDesc(file_taj_v1_matching, 5);
+  messageDesc(file_taj_v1_matching, 7);
 
 /**
  * @generated from message taj.v1.GetRequest
@@ -308,7 +382,7 @@ export type GetRequest = Message<"taj.v1.GetRequest"> & {
  * Use `create(GetRequestSchema)` to create a new message.
  */
 export const GetRequestSchema: GenMessage<GetRequest> = /*@__PURE__*/
-  messageDesc(file_taj_v1_matching, 6);
+  messageDesc(file_taj_v1_matching, 8);
 
 /**
  * @generated from message taj.v1.GetResponse
@@ -360,7 +434,7 @@ export type GetResponse = Message<"taj.v1.GetResponse"> & {
  * Use `create(GetResponseSchema)` to create a new message.
  */
 export const GetResponseSchema: GenMessage<GetResponse> = /*@__PURE__*/
-  messageDesc(file_taj_v1_matching, 7);
+  messageDesc(file_taj_v1_matching, 9);
 
 /**
  * @generated from message taj.v1.StatsRequest
@@ -373,7 +447,7 @@ export type StatsRequest = Message<"taj.v1.StatsRequest"> & {
  * Use `create(StatsRequestSchema)` to create a new message.
  */
 export const StatsRequestSchema: GenMessage<StatsRequest> = /*@__PURE__*/
-  messageDesc(file_taj_v1_matching, 8);
+  messageDesc(file_taj_v1_matching, 10);
 
 /**
  * @generated from message taj.v1.StatsResponse
@@ -407,7 +481,7 @@ export type StatsResponse = Message<"taj.v1.StatsResponse"> & {
  * Use `create(StatsResponseSchema)` to create a new message.
  */
 export const StatsResponseSchema: GenMessage<StatsResponse> = /*@__PURE__*/
-  messageDesc(file_taj_v1_matching, 9);
+  messageDesc(file_taj_v1_matching, 11);
 
 /**
  * @generated from message taj.v1.ShardInfo
@@ -454,7 +528,7 @@ export type ShardInfo = Message<"taj.v1.ShardInfo"> & {
  * Use `create(ShardInfoSchema)` to create a new message.
  */
 export const ShardInfoSchema: GenMessage<ShardInfo> = /*@__PURE__*/
-  messageDesc(file_taj_v1_matching, 10);
+  messageDesc(file_taj_v1_matching, 12);
 
 /**
  * @generated from message taj.v1.ModalityCount
@@ -476,7 +550,7 @@ export type ModalityCount = Message<"taj.v1.ModalityCount"> & {
  * Use `create(ModalityCountSchema)` to create a new message.
  */
 export const ModalityCountSchema: GenMessage<ModalityCount> = /*@__PURE__*/
-  messageDesc(file_taj_v1_matching, 11);
+  messageDesc(file_taj_v1_matching, 13);
 
 /**
  * @generated from message taj.v1.SitePartitions
@@ -498,7 +572,7 @@ export type SitePartitions = Message<"taj.v1.SitePartitions"> & {
  * Use `create(SitePartitionsSchema)` to create a new message.
  */
 export const SitePartitionsSchema: GenMessage<SitePartitions> = /*@__PURE__*/
-  messageDesc(file_taj_v1_matching, 12);
+  messageDesc(file_taj_v1_matching, 14);
 
 /**
  * @generated from message taj.v1.QueryAuditRequest
@@ -568,7 +642,7 @@ export type QueryAuditRequest = Message<"taj.v1.QueryAuditRequest"> & {
  * Use `create(QueryAuditRequestSchema)` to create a new message.
  */
 export const QueryAuditRequestSchema: GenMessage<QueryAuditRequest> = /*@__PURE__*/
-  messageDesc(file_taj_v1_matching, 13);
+  messageDesc(file_taj_v1_matching, 15);
 
 /**
  * @generated from message taj.v1.QueryAuditResponse
@@ -592,7 +666,7 @@ export type QueryAuditResponse = Message<"taj.v1.QueryAuditResponse"> & {
  * Use `create(QueryAuditResponseSchema)` to create a new message.
  */
 export const QueryAuditResponseSchema: GenMessage<QueryAuditResponse> = /*@__PURE__*/
-  messageDesc(file_taj_v1_matching, 14);
+  messageDesc(file_taj_v1_matching, 16);
 
 /**
  * @generated from message taj.v1.AuditEntry
@@ -623,7 +697,7 @@ export type AuditEntry = Message<"taj.v1.AuditEntry"> & {
  * Use `create(AuditEntrySchema)` to create a new message.
  */
 export const AuditEntrySchema: GenMessage<AuditEntry> = /*@__PURE__*/
-  messageDesc(file_taj_v1_matching, 15);
+  messageDesc(file_taj_v1_matching, 17);
 
 /**
  * @generated from message taj.v1.RecordFeedbackRequest
@@ -652,7 +726,7 @@ export type RecordFeedbackRequest = Message<"taj.v1.RecordFeedbackRequest"> & {
  * Use `create(RecordFeedbackRequestSchema)` to create a new message.
  */
 export const RecordFeedbackRequestSchema: GenMessage<RecordFeedbackRequest> = /*@__PURE__*/
-  messageDesc(file_taj_v1_matching, 16);
+  messageDesc(file_taj_v1_matching, 18);
 
 /**
  * @generated from message taj.v1.RecordFeedbackResponse
@@ -669,7 +743,7 @@ export type RecordFeedbackResponse = Message<"taj.v1.RecordFeedbackResponse"> & 
  * Use `create(RecordFeedbackResponseSchema)` to create a new message.
  */
 export const RecordFeedbackResponseSchema: GenMessage<RecordFeedbackResponse> = /*@__PURE__*/
-  messageDesc(file_taj_v1_matching, 17);
+  messageDesc(file_taj_v1_matching, 19);
 
 /**
  * @generated from message taj.v1.FeedbackSummaryRequest
@@ -700,7 +774,7 @@ export type FeedbackSummaryRequest = Message<"taj.v1.FeedbackSummaryRequest"> & 
  * Use `create(FeedbackSummaryRequestSchema)` to create a new message.
  */
 export const FeedbackSummaryRequestSchema: GenMessage<FeedbackSummaryRequest> = /*@__PURE__*/
-  messageDesc(file_taj_v1_matching, 18);
+  messageDesc(file_taj_v1_matching, 20);
 
 /**
  * @generated from message taj.v1.FeedbackSummaryResponse
@@ -738,7 +812,7 @@ export type FeedbackSummaryResponse = Message<"taj.v1.FeedbackSummaryResponse"> 
  * Use `create(FeedbackSummaryResponseSchema)` to create a new message.
  */
 export const FeedbackSummaryResponseSchema: GenMessage<FeedbackSummaryResponse> = /*@__PURE__*/
-  messageDesc(file_taj_v1_matching, 19);
+  messageDesc(file_taj_v1_matching, 21);
 
 /**
  * @generated from message taj.v1.FeedbackBucket
@@ -777,7 +851,7 @@ export type FeedbackBucket = Message<"taj.v1.FeedbackBucket"> & {
  * Use `create(FeedbackBucketSchema)` to create a new message.
  */
 export const FeedbackBucketSchema: GenMessage<FeedbackBucket> = /*@__PURE__*/
-  messageDesc(file_taj_v1_matching, 20);
+  messageDesc(file_taj_v1_matching, 22);
 
 /**
  * The public API that TAJ calls. Every error carries a stable ErrorCode (see common.proto).
@@ -808,6 +882,34 @@ export const MatchingService: GenService<{
     methodKind: "unary";
     input: typeof EnrollRequestSchema;
     output: typeof EnrollResponseSchema;
+  },
+  /**
+   * Bulk enrolment (the migration of existing photos): one stream carries many enrolments, each
+   * item an EnrollRequest with a number the client chose. Each item is enrolled exactly as by
+   * Enroll (same validation, extraction, template log, one audit event per item) and answered by
+   * one EnrollStreamResponse echoing `item` and `id`, in completion order, not request order.
+   * Re-sending an id replaces its template, as Enroll does: a resumed import may re-send items.
+   * The gateway works on at most ENROLL_STREAM_MAX_IN_FLIGHT items of a stream at once and stops
+   * reading the stream while that many are in flight (flow control pushes back on the client).
+   * The caller is authenticated, authorised (role: enroll) and rate-limited once, when the stream
+   * opens. Role: enroll.
+   * Per-item errors (in EnrollStreamResponse.error; the stream goes on): every error code of
+   * Enroll (INVALID_ID, UNSUPPORTED_MODALITY, IMAGE_EMPTY, IMAGE_TOO_LARGE,
+   * IMAGE_UNSUPPORTED_FORMAT, IMAGE_CORRUPT, NO_FACE, MULTIPLE_FACES, FACE_TOO_SMALL,
+   * FACE_QUALITY_LOW, BOX_MATCHES_NO_FACE, REGION_TOO_SMALL, IMAGE_NEAR_UNIFORM,
+   * INVALID_BODY_LOCATION), INVALID_ARGUMENT (an item without `enroll`), OVERLOADED,
+   * UNAVAILABLE, DEADLINE_EXCEEDED, AUDIT_UNAVAILABLE (the item may have been enrolled; re-send it).
+   * Stream errors (the stream ends with this status): UNAUTHENTICATED, PERMISSION_DENIED,
+   * RESOURCE_EXHAUSTED (RATE_LIMITED), UNAVAILABLE (AUDIT_UNAVAILABLE: the stream's opening could
+   * not be audited), INVALID_ARGUMENT (bytes that are not an EnrollStreamRequest: no item number
+   * to answer), CANCELLED (the gateway shuts down; items without a result were maybe not enrolled).
+   *
+   * @generated from rpc taj.v1.MatchingService.EnrollStream
+   */
+  enrollStream: {
+    methodKind: "bidi_streaming";
+    input: typeof EnrollStreamRequestSchema;
+    output: typeof EnrollStreamResponseSchema;
   },
   /**
    * Finds the enrolled templates most similar to the probe image. Role: search.

@@ -9,6 +9,7 @@ export const RPC_ROLES = {
   Search: Role.SEARCH,
   RecordFeedback: Role.SEARCH,
   Enroll: Role.ENROLL,
+  EnrollStream: Role.ENROLL,
   Delete: Role.ENROLL,
   Get: Role.ENROLL,
   Stats: Role.ADMIN,
