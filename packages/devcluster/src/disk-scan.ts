@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
+import { encodeF16 } from "@taj/common";
 
 /** One way a template is written to disk, cut into windows to look for. */
 export interface TemplateEncoding {
@@ -8,20 +9,23 @@ export interface TemplateEncoding {
 }
 
 /**
- * The forms a template takes on this system's disks: the float32 values in the log's protobuf
- * (`repeated float`, packed little-endian), the shard's int8 copy (scaled so the largest component
+ * The forms a template takes on this system's disks: the half-precision values in the log's
+ * protobuf (`template_f16`, little-endian; common's encoder, as no Node 20 API writes halves), the
+ * float32 values of older log records (`repeated float`, packed little-endian), the shard's int8 copy (scaled so the largest component
  * is 127: services/shard/src/index/quantize.ts), and usearch's own int8 cast of that copy for the
  * cosine metric (component / norm x 127, truncated). Restated here rather than imported so a test
  * checks the disks independently; a test must first see each form on disk, so a drift fails it.
  */
 export function templateEncodings(values: ArrayLike<number>): TemplateEncoding[] {
   const f32 = Buffer.from(Float32Array.from(values).buffer);
+  const f16 = Buffer.from(encodeF16(values));
   let max = 0;
   for (let i = 0; i < values.length; i++) max = Math.max(max, Math.abs(values[i]!));
   const i8 = Int8Array.from(values, (v) => (max === 0 ? 0 : Math.round(v * (127 / max))));
   const norm = Math.sqrt(i8.reduce((a, v) => a + v * v, 0));
   const cast = Int8Array.from(i8, (v) => (norm === 0 ? 0 : Math.trunc((v / norm) * 127)));
   return [
+    { name: "float16", bytes: f16 },
     { name: "float32", bytes: f32 },
     { name: "shard-int8", bytes: Buffer.from(i8.buffer) },
     { name: "usearch-int8", bytes: Buffer.from(cast.buffer) },
