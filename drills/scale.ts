@@ -9,11 +9,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { addShard, removeShard, startLocalCluster, stopAddedShards, type LocalCluster } from "@taj/devcluster";
-import { AppError, createClient, errorCodeName, type TlsFiles } from "@taj/common";
+import { AppError, createClient, encodeTemplateF32, errorCodeName, type TlsFiles } from "@taj/common";
 import { connect } from "nats";
 import { create } from "@bufbuild/protobuf";
 import { CoordinatorService, Modality, SearchMode, ShardService, TemplateEventSchema } from "@taj/proto";
-import { encodeTemplateEvent, partitionOf, templateSubject } from "@taj/common";
+import { encodeTemplateEvent, encodeTemplateF16, partitionOf, templateSubject } from "@taj/common";
 import { etcdClient, gatherStatus, renderStatus, runChange, type MoveReport } from "@taj/tajctl";
 import { drillArgs, log, runId } from "./lib/drill.ts";
 import { startLoad } from "./lib/load.ts";
@@ -62,7 +62,7 @@ function coordinatorProbes(cluster: LocalCluster, until: () => boolean) {
         const started = performance.now();
         try {
           const r = await client.coordinatedSearch(
-            { modality: Modality.FACE, template: template(), similarityThreshold: -1, maxCandidates: 200, mode: SearchMode.EXHAUSTIVE, allowPartial: true },
+            { modality: Modality.FACE, templateF32: encodeTemplateF32(template()), similarityThreshold: -1, maxCandidates: 200, mode: SearchMode.EXHAUSTIVE, allowPartial: true },
             { timeoutMs: 2_000 },
           );
           s.latencies.push({ at: Date.now(), ms: performance.now() - started });
@@ -98,7 +98,7 @@ async function publishSynthetic(cluster: LocalCluster, count: number): Promise<v
       await Promise.all(
         Array.from({ length: Math.min(256, count - i) }, (_, j) => {
           const id = `SYN-${i + j}`;
-          const event = create(TemplateEventSchema, { event: { case: "enrolled", value: { id, modality: Modality.FACE, template: randomUnit(rand) } } });
+          const event = create(TemplateEventSchema, { event: { case: "enrolled", value: { id, modality: Modality.FACE, templateF16: encodeTemplateF16(randomUnit(rand)) } } });
           return js.publish(templateSubject(Modality.FACE, partitionOf(id, cluster.partitionCount), id), encodeTemplateEvent(event));
         }),
       );
@@ -127,7 +127,7 @@ async function measureSpeed(cluster: LocalCluster, etcd: ReturnType<typeof etcdC
     try {
       for (let i = 0; i < rounds; i++) {
         const t0 = performance.now();
-        await client.shardSearch({ modality: Modality.FACE, partitions: row.loaded, template: randomUnit(rand), k: 50, mode: SearchMode.EXHAUSTIVE }, { timeoutMs: 5_000 });
+        await client.shardSearch({ modality: Modality.FACE, partitions: row.loaded, templateF32: encodeTemplateF32(randomUnit(rand)), k: 50, mode: SearchMode.EXHAUSTIVE }, { timeoutMs: 5_000 });
         times.push(performance.now() - t0);
       }
     } finally {
@@ -141,7 +141,7 @@ async function measureSpeed(cluster: LocalCluster, etcd: ReturnType<typeof etcdC
     for (let i = 0; i < rounds; i++) {
       const t0 = performance.now();
       await coordinator.coordinatedSearch(
-        { modality: Modality.FACE, template: randomUnit(rand), similarityThreshold: 0.3, maxCandidates: 50, mode: SearchMode.EXHAUSTIVE },
+        { modality: Modality.FACE, templateF32: encodeTemplateF32(randomUnit(rand)), similarityThreshold: 0.3, maxCandidates: 50, mode: SearchMode.EXHAUSTIVE },
         { timeoutMs: 5_000 },
       );
       times.push(performance.now() - t0);

@@ -9,7 +9,7 @@ import sharp from "sharp";
 import {
   CoordinatorService, ErrorCode, ExtractorService, MatchingService, Modality, SearchMode, ShardService,
 } from "@taj/proto";
-import { AppError, createClient, partitionOf, type ServiceClient } from "@taj/common";
+import { AppError, createClient, encodeTemplateF32, partitionOf, wireTemplate, type ServiceClient } from "@taj/common";
 import { startLocalCluster, withCallMetadata, type LocalCluster } from "@taj/devcluster";
 import { enrollAllFaces, loadSamplePhotos, renderFace, searchFace, type EnrolledFace } from "@taj/samples";
 
@@ -169,7 +169,7 @@ describe("face search end to end", () => {
     for (const site of ["a", "b"] as const) {
       const coordinator = createClient(CoordinatorService, cluster.addresses.coordinators[site]!, cluster.credentials());
       const answer = await eventually(
-        () => coordinator.coordinatedSearch({ modality: Modality.FACE, template: probeTemplate, similarityThreshold: -1, maxCandidates: 500, mode: SearchMode.EXHAUSTIVE }),
+        () => coordinator.coordinatedSearch({ modality: Modality.FACE, templateF32: encodeTemplateF32(probeTemplate), similarityThreshold: -1, maxCandidates: 500, mode: SearchMode.EXHAUSTIVE }),
         (a) => !a.candidates.some((c) => c.id === victim.id),
       );
       assert.ok(!answer.candidates.some((c) => c.id === victim.id), `deleted id still found via site ${site}`);
@@ -177,7 +177,7 @@ describe("face search end to end", () => {
       // And every replica of its partition at that site, asked directly.
       for (const shardAddress of cluster.shardsHolding(site, partition)) {
         const shard = createClient(ShardService, shardAddress, cluster.credentials());
-        const hits = await shard.shardSearch({ modality: Modality.FACE, partitions: [partition], template: probeTemplate, k: 500, mode: SearchMode.EXHAUSTIVE });
+        const hits = await shard.shardSearch({ modality: Modality.FACE, partitions: [partition], templateF32: encodeTemplateF32(probeTemplate), k: 500, mode: SearchMode.EXHAUSTIVE });
         assert.ok(!hits.hits.some((h) => h.id === victim.id), `deleted id still found by ${shardAddress}`);
         const listed = await shard.listTemplates({ modality: Modality.FACE, partition });
         assert.ok(!listed.ids.includes(victim.id), `deleted id still held by ${shardAddress}`);
@@ -302,13 +302,13 @@ async function extractTemplate(
   extractor: ServiceClient<typeof ExtractorService.method>,
   image: Buffer,
   centre: { x: number; y: number },
-): Promise<number[]> {
+): Promise<Float32Array> {
   try {
-    return (await extractor.extract({ modality: Modality.FACE, image })).template;
+    return wireTemplate(await extractor.extract({ modality: Modality.FACE, image }));
   } catch (err) {
     if (!(err instanceof AppError) || err.code !== ErrorCode.MULTIPLE_FACES) throw err;
     const { nearestBox } = await import("@taj/samples");
-    return (await extractor.extract({ modality: Modality.FACE, image, faceBox: nearestBox(err.faces, centre) })).template;
+    return wireTemplate(await extractor.extract({ modality: Modality.FACE, image, faceBox: nearestBox(err.faces, centre) }));
   }
 }
 

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { connect, type JetStreamManager, type NatsConnection } from "nats";
 import { ErrorCode, MatchingService, Modality, type Box } from "@taj/proto";
 import {
-  AppError, TEMPLATE_STREAM, createClient, decodeTemplateEvent, partitionOf, templateSubject, type ServiceClient,
+  AppError, TEMPLATE_STREAM, createClient, decodeTemplateEvent, enrolledTemplate, partitionOf, templateSubject, type ServiceClient,
 } from "@taj/common";
 import { findTemplateOnDisk, startLocalCluster, templateEncodings, type DiskHit, type LocalCluster, type TemplateEncoding, withCallMetadata } from "@taj/devcluster";
 import { loadSamplePhotos } from "@taj/samples";
@@ -95,7 +95,8 @@ async function enroll(id: string): Promise<{ face: Face; encodings: TemplateEnco
   }
   const stored = decodeTemplateEvent((await jsm.streams.getMessage(TEMPLATE_STREAM, { last_by_subj: subjectOf(id) })).data);
   assert.equal(stored.event.case, "enrolled");
-  return { face, encodings: templateEncodings(stored.event.value.template) };
+  // As the shards see it (half precision from the log): the int8 forms on their disks derive from these values.
+  return { face, encodings: templateEncodings(enrolledTemplate(stored.event.value)) };
 }
 
 /**

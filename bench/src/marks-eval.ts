@@ -135,7 +135,7 @@ const lines = [
   "                                           decode p50  embed p50 (resize + trunk + GeM)  total p50  total p95",
   ...timings.map((t) => `${t.modality.padEnd(40)} ${t.decodeP50.toFixed(1).padStart(10)} ${t.embedP50.toFixed(1).padStart(33)} ${t.totalP50.toFixed(1).padStart(10)} ${t.totalP95.toFixed(1).padStart(10)}`),
   "",
-  "template sizes: raw 768 float32 = 3072 B in the template log; index int8 768 B raw, or 1 B per projected dimension (256 B / 512 B)",
+  "template sizes: raw 768 values = 1536 B in the template log (half precision; 3072 B as float32 before template_f16); index int8 768 B raw, or 1 B per projected dimension (256 B / 512 B)",
   ...projections.map((p) => `projection ${p.modality} ${p.dimensions}-d: ${(100 * p.varianceKept).toFixed(1)} % of the sample's variance kept (${p.samples} samples)`),
 ];
 const table = lines.join("\n");

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { connect } from "nats";
 import { Etcd3 } from "etcd3";
 import { startLocalCluster, type LocalCluster } from "@taj/devcluster";
-import { Member, TEMPLATE_STREAM, createClient, memberKey, natsTls } from "@taj/common";
+import { Member, TEMPLATE_STREAM, createClient, encodeTemplateF32, memberKey, natsTls } from "@taj/common";
 import { CoordinatorService, Modality, SearchMode, ShardService } from "@taj/proto";
 import type { TemplateGenerator } from "../generator.ts";
 import { row } from "../dataset.ts";
@@ -148,7 +148,7 @@ export async function runClusterBench(o: ClusterBenchOptions): Promise<ClusterRe
         for (let q = 0; q < o.truth.length; q++) {
           const t = performance.now();
           const r = await coordinators["a"]!.coordinatedSearch({
-            modality: Modality.FACE, template: Array.from(row(o.probes, q, gen.dim)), similarityThreshold: -1, maxCandidates: o.k,
+            modality: Modality.FACE, templateF32: encodeTemplateF32(row(o.probes, q, gen.dim)), similarityThreshold: -1, maxCandidates: o.k,
             mode: mode === "approximate" ? SearchMode.APPROXIMATE : SearchMode.EXHAUSTIVE,
           }, { timeoutMs: 30_000 });
           ms.push(performance.now() - t);
@@ -171,7 +171,7 @@ export async function runClusterBench(o: ClusterBenchOptions): Promise<ClusterRe
     for (let q = 0; q < o.truth.length; q++) {
       const t = performance.now();
       await shards["a1"]!.shardSearch({
-        modality: Modality.FACE, partitions: cluster.assignments["a1"]!, template: Array.from(row(o.probes, q, gen.dim)), k: o.k, mode: graph ? SearchMode.APPROXIMATE : SearchMode.EXHAUSTIVE,
+        modality: Modality.FACE, partitions: cluster.assignments["a1"]!, templateF32: encodeTemplateF32(row(o.probes, q, gen.dim)), k: o.k, mode: graph ? SearchMode.APPROXIMATE : SearchMode.EXHAUSTIVE,
       }, { timeoutMs: 30_000 });
       directMs.push(performance.now() - t);
     }
@@ -189,7 +189,7 @@ export async function runClusterBench(o: ClusterBenchOptions): Promise<ClusterRe
             const q = next++ % o.truth.length;
             const t = performance.now();
             await coordinators["a"]!.coordinatedSearch({
-              modality: Modality.FACE, template: Array.from(row(o.probes, q, gen.dim)), similarityThreshold: -1, maxCandidates: o.k,
+              modality: Modality.FACE, templateF32: encodeTemplateF32(row(o.probes, q, gen.dim)), similarityThreshold: -1, maxCandidates: o.k,
               mode: mode === "approximate" ? SearchMode.APPROXIMATE : SearchMode.EXHAUSTIVE,
             }, { timeoutMs: 30_000 });
             tms.push(performance.now() - t);
@@ -219,7 +219,7 @@ export async function runClusterBench(o: ClusterBenchOptions): Promise<ClusterRe
         const deadline = acked + 15_000;
         while (performance.now() < deadline) {
           const r = await coordinators[site]!.coordinatedSearch({
-            modality: Modality.FACE, template: Array.from(vector), similarityThreshold: -1, maxCandidates: 1, mode: SearchMode.APPROXIMATE,
+            modality: Modality.FACE, templateF32: encodeTemplateF32(vector), similarityThreshold: -1, maxCandidates: 1, mode: SearchMode.APPROXIMATE,
           }, { timeoutMs: 5_000 });
           if (r.candidates[0]?.id === id) {
             fresh[site]!.push(performance.now() - acked);

@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import type { JetStreamClient } from "nats";
-import { encodeTemplateEvent, partitionOf, templateSubject } from "@taj/common";
+import { encodeTemplateEvent, encodeTemplateF16, partitionOf, templateSubject } from "@taj/common";
 import { Modality, ShardService, TemplateEventSchema } from "@taj/proto";
 import type { ServiceClient } from "@taj/common";
 
@@ -19,7 +19,7 @@ export async function publishTemplate(js: JetStreamClient, partitionCount: numbe
   const event = create(TemplateEventSchema, {
     event: {
       case: "enrolled",
-      value: { id, modality: Modality.FACE, template: Array.from(template), modelId: BENCH_MODEL_ID, enrolledAt: timestampNow() },
+      value: { id, modality: Modality.FACE, templateF16: encodeTemplateF16(template), modelId: BENCH_MODEL_ID, enrolledAt: timestampNow() },
     },
   });
   const subject = templateSubject(Modality.FACE, partitionOf(id, partitionCount), id);

@@ -56,3 +56,4 @@ export {
 } from "./projection-store.ts";
 export { scanTemplateLog, type LoggedTemplate, type ScanTemplateOptions } from "./template-log-scan.ts";
 export { cosine } from "./vectors.ts";
+export { encodeTemplateF32, encodeTemplateF16, wireTemplate, enrolledTemplate, type F32Carrier, type F16Carrier } from "./template-codec.ts";

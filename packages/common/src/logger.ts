@@ -11,7 +11,8 @@ export function createLogger(service: string, level: string = process.env.LOG_LE
     level,
     base: { service, pid: process.pid },
     timestamp: pino.stdTimeFunctions.isoTime,
-    redact: { paths: ["image", "*.image", "template", "*.template"], remove: true },
+    // A template under any of its field names: template_f32 on the wire, template_f16 in the log, the deprecated floats.
+    redact: { paths: ["image", "*.image", ...["template", "templateF32", "templateF16"].flatMap((f) => [f, `*.${f}`])], remove: true },
   };
   // A destination other than stdout: tests that read what a service logged.
   return destination ? pino(options, destination) : pino(options);

@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
+import { encodeF16 } from "@taj/common";
 
 /** One way a template is written to disk, cut into windows to look for. */
 export interface TemplateEncoding {
@@ -8,14 +9,17 @@ export interface TemplateEncoding {
 }
 
 /**
- * The forms a template takes on this system's disks: the float32 values in the log's protobuf
- * (`repeated float`, packed little-endian) and the shard's int8 rows, which usearch's graph file
- * holds byte for byte too (unit length x 127·√d / 5, scaled down when a component would exceed
- * 127: services/shard/src/index/quantize.ts). Restated here rather than imported so a test checks
- * the disks independently; a test must first see each form on disk, so a drift fails it.
+ * The forms a template takes on this system's disks: the half-precision values in the log's
+ * protobuf (`template_f16`, little-endian; common's encoder, as no Node 20 API writes halves), the
+ * float32 values of older log records (`repeated float`, packed little-endian), and the shard's
+ * int8 rows, which usearch's graph file holds byte for byte too (unit length x 127·√d / 5, scaled
+ * down when a component would exceed 127: services/shard/src/index/quantize.ts). Restated here
+ * rather than imported so a test checks the disks independently; a test must first see each form
+ * on disk, so a drift fails it.
  */
 export function templateEncodings(values: ArrayLike<number>): TemplateEncoding[] {
   const f32 = Buffer.from(Float32Array.from(values).buffer);
+  const f16 = Buffer.from(encodeF16(values));
   let sumSq = 0;
   let max = 0;
   for (let i = 0; i < values.length; i++) {
@@ -26,6 +30,7 @@ export function templateEncodings(values: ArrayLike<number>): TemplateEncoding[]
   const scale = norm === 0 ? 0 : Math.min((127 * Math.sqrt(values.length)) / 5, (127 * norm) / max) / norm;
   const i8 = Int8Array.from(values, (v) => Math.round(v * scale));
   return [
+    { name: "float16", bytes: f16 },
     { name: "float32", bytes: f32 },
     { name: "shard-int8", bytes: Buffer.from(i8.buffer) },
   ];

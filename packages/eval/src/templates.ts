@@ -1,5 +1,5 @@
 import { ErrorCode, ExtractorService, type Box, type Modality } from "@taj/proto";
-import { AppError, channelCredentials, createClient, errorCodeName, type TlsFiles } from "@taj/common";
+import { AppError, channelCredentials, createClient, errorCodeName, wireTemplate, type TlsFiles } from "@taj/common";
 import { ExtractorEnv, Extractor, loadModalities } from "@taj/extractor";
 
 /** Turns image bytes into a template, optionally for the face in `box`. Errors are AppErrors. */
@@ -45,7 +45,7 @@ export function grpcSource(address: string, tls: TlsFiles, timeoutMs = 30_000): 
     async extract(modality, bytes, box) {
       try {
         const r = await client.extract({ modality, image: bytes, ...(box === undefined ? {} : { faceBox: box }) }, { timeoutMs });
-        return { template: Float32Array.from(r.template), modelId: r.modelId };
+        return { template: Float32Array.from(wireTemplate(r, ErrorCode.INTERNAL)), modelId: r.modelId };
       } catch (err) {
         const e = AppError.from(err);
         if (e.code === ErrorCode.UNAVAILABLE) throw new AppError(e.code, `the extractor at ${address} is unavailable`, { cause: err });

@@ -4,7 +4,7 @@ import type { Etcd3 } from "etcd3";
 import type { NatsConnection } from "nats";
 import type { Modality, Projection } from "@taj/proto";
 import {
-  learnProjection, modalityName, projectionMessage, saveProjection, scanTemplateLog, seededRng, type Rng, type TlsFiles,
+  enrolledTemplate, learnProjection, modalityName, projectionMessage, saveProjection, scanTemplateLog, seededRng, type Rng, type TlsFiles,
 } from "@taj/common";
 import { PlanError } from "./plan.ts";
 
@@ -45,17 +45,19 @@ export async function sampleTemplates(nc: NatsConnection, modality: Modality, si
     if (t.event?.event.case !== "enrolled") continue;
     const e = t.event.event.value;
     if (modelId !== undefined && e.modelId !== modelId) continue;
+    // Half precision in new records, float32 in old ones; empty when unusable.
+    const template = enrolledTemplate(e);
     let r = reservoirs.get(e.modelId);
-    if (!r) reservoirs.set(e.modelId, (r = { dims: e.template.length, seen: 0, skipped: 0, items: [] }));
-    if (e.template.length !== r.dims || e.template.length === 0) {
+    if (!r) reservoirs.set(e.modelId, (r = { dims: template.length, seen: 0, skipped: 0, items: [] }));
+    if (template.length !== r.dims || template.length === 0) {
       r.skipped++;
       continue;
     }
     r.seen++;
-    if (r.items.length < size) r.items.push(Float32Array.from(e.template));
+    if (r.items.length < size) r.items.push(template);
     else {
       const j = Math.floor(rand() * r.seen);
-      if (j < size) r.items[j] = Float32Array.from(e.template);
+      if (j < size) r.items[j] = template;
     }
   }
   const models = new Map([...reservoirs].map(([m, r]) => [m, r.seen]));

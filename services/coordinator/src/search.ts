@@ -1,5 +1,5 @@
 import { ErrorCode, type Modality, type SearchMode, type ShardHit } from "@taj/proto";
-import { AppError, MAX_SHARD_K, errorCodeName, REPLICAS, shouldTryAnother, type Logger, type UpstreamHealth } from "@taj/common";
+import { AppError, MAX_SHARD_K, encodeTemplateF32, errorCodeName, REPLICAS, shouldTryAnother, type Logger, type UpstreamHealth } from "@taj/common";
 import type { ClusterTable } from "./cluster-table.ts";
 import { allPartitions, planAvoiding } from "./routing.ts";
 import { mergeHits, type MergedCandidate } from "./merge.ts";
@@ -8,7 +8,7 @@ import type { CoordinatorMetrics } from "./metrics.ts";
 
 export interface SearchQuery {
   modality: Modality;
-  template: number[];
+  template: ArrayLike<number>;
   threshold: number;
   maxCandidates: number;
   mode: SearchMode;
@@ -54,6 +54,8 @@ export async function coordinatedSearch(deps: SearchDeps, query: SearchQuery, de
   const failed = new Set<string>();
   let pending = allPartitions(table.partitionCount);
   const unsearched: number[] = [];
+  // Encoded once for every shard call (and every retry).
+  const templateF32 = encodeTemplateF32(query.template);
 
   while (pending.length > 0 && Date.now() < deadline) {
     const plan = planAvoiding(table, pending, localSite, failed, deps.health.cooling());
@@ -64,7 +66,7 @@ export async function coordinatedSearch(deps: SearchDeps, query: SearchQuery, de
       [...plan.calls].map(async ([address, { member, partitions }]) => {
         try {
           const response = await deps.clients.get(address).shardSearch(
-            { modality: query.modality, partitions, template: query.template, k, mode: query.mode, bodyLocations: [...(query.bodyLocations ?? [])] },
+            { modality: query.modality, partitions, templateF32, k, mode: query.mode, bodyLocations: [...(query.bodyLocations ?? [])] },
             { deadline: callDeadline },
           );
           deps.health.ok(address);

@@ -1,5 +1,5 @@
 import { ErrorCode, Modality, SearchMode, type CoordinatorService } from "@taj/proto";
-import { AppError, MAX_CANDIDATES, parseBodyLocationFilter, type ServiceImpl } from "@taj/common";
+import { AppError, MAX_CANDIDATES, parseBodyLocationFilter, wireTemplate, type ServiceImpl } from "@taj/common";
 import { coordinatedSearch, type SearchDeps } from "./search.ts";
 import { clusterStatus } from "./status.ts";
 
@@ -38,7 +38,7 @@ export function coordinatorService(deps: ServiceDeps): Impl {
       if (!KNOWN_MODALITIES.has(req.modality)) {
         throw new AppError(ErrorCode.UNSUPPORTED_MODALITY, "modality must be FACE, TATTOO or MARK");
       }
-      if (req.template.length === 0 || !req.template.every(Number.isFinite)) throw invalid("template must be a non-empty finite vector");
+      const template = wireTemplate(req);
       if (!(req.similarityThreshold >= -1 && req.similarityThreshold <= 1)) throw invalid("similarity_threshold must be in [-1, 1]");
       if (req.maxCandidates < 1 || req.maxCandidates > MAX_CANDIDATES) throw invalid(`max_candidates must be between 1 and ${MAX_CANDIDATES}`);
       if (!KNOWN_MODES.has(req.mode)) throw invalid("mode must be APPROXIMATE or EXHAUSTIVE");
@@ -49,7 +49,7 @@ export function coordinatorService(deps: ServiceDeps): Impl {
         deps,
         {
           modality: req.modality,
-          template: req.template,
+          template,
           threshold: req.similarityThreshold,
           maxCandidates: req.maxCandidates,
           mode: req.mode,

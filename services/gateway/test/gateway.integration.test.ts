@@ -3,7 +3,10 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { AppError, PARTITION_COUNT_KEY, TEMPLATE_STREAM, createClient, createLogger, decodeTemplateEvent, partitionOf, templateSubject, tokenCallerCredentials } from "@taj/common";
+import {
+  AppError, PARTITION_COUNT_KEY, TEMPLATE_STREAM, createClient, createLogger, decodeTemplateEvent, enrolledTemplate, partitionOf, templateSubject, tokenCallerCredentials,
+  wireTemplate,
+} from "@taj/common";
 import { ErrorCode, MatchingService, Modality, SearchMode } from "@taj/proto";
 import type { Metadata } from "@grpc/grpc-js";
 import { startNats, type NatsFixture } from "./fixtures/nats.ts";
@@ -100,8 +103,30 @@ test("enroll stores the template in the log before answering, on the id's partit
   assert.equal(stored.event.event.case, "enrolled");
   if (stored.event.event.case !== "enrolled") return;
   assert.equal(stored.event.event.value.modelId, "test-model-1");
-  const expected = templateOf(image("one"));
-  stored.event.event.value.template.forEach((x, i) => assert.ok(Math.abs(x - expected[i]!) < 1e-6));
+  assertHalfOf(stored.event.event.value, templateOf(image("one")));
+});
+
+/** The record holds `expected` in half precision only: 2 bytes a value, each within half an ulp (2^-11 relative). */
+function assertHalfOf(enrolled: Parameters<typeof enrolledTemplate>[0], expected: number[]): void {
+  assert.equal(enrolled.template.length, 0, "the float32 field is no longer written");
+  assert.equal(enrolled.templateF16.length, 2 * expected.length);
+  const read = enrolledTemplate(enrolled);
+  assert.equal(read.length, expected.length);
+  read.forEach((x, i) => assert.ok(Math.abs(x - expected[i]!) <= Math.abs(expected[i]!) * 2 ** -11, `value ${i}: ${x} vs ${expected[i]}`));
+}
+
+test("an extractor of the previous release (template as repeated float) still enrolls and searches", async () => {
+  const legacy = (label: string) => new Uint8Array(Buffer.from(`legacy:${label}`));
+  await client.enroll({ modality: Modality.FACE, id: "rec-legacy", image: legacy("1") }, opts);
+  const stored = await lastOnSubject(templateSubject(Modality.FACE, partitionOf("rec-legacy", PARTITIONS), "rec-legacy"));
+  assert.equal(stored.event.event.case, "enrolled");
+  if (stored.event.event.case !== "enrolled") return;
+  assertHalfOf(stored.event.event.value, templateOf(legacy("1")));
+  coordinator.state.answer = { candidates: [], partitionCount: PARTITIONS };
+  await client.search({ modality: Modality.FACE, image: legacy("2"), caseRef: "CASE-1" }, opts);
+  const asked = coordinator.state.requests.at(-1)!;
+  assert.equal(asked.template.length, 0);
+  assert.deepEqual([...wireTemplate(asked)], [...Float32Array.from(templateOf(legacy("2")))]);
 });
 
 test("get describes an enrolled id without its template; re-enroll replaces it", async () => {
@@ -197,7 +222,9 @@ test("search passes the resolved parameters, answers completely and is audited",
   assert.equal(asked.maxCandidates, 20);
   assert.equal(asked.allowPartial, false);
   assert.equal(SearchMode[asked.mode], "APPROXIMATE", "the gateway resolved FACE's default mode: the coordinator is never asked UNSPECIFIED");
-  assert.deepEqual(asked.template.map((x) => x.toFixed(5)), templateOf(image("probe")).map((x) => x.toFixed(5)));
+  assert.equal(asked.template.length, 0, "the probe goes as template_f32 only");
+  assert.equal(asked.templateF32.length, 4 * 8);
+  assert.deepEqual([...wireTemplate(asked)], [...Float32Array.from(templateOf(image("probe")))], "float32 exactly, as extracted");
   assert.deepEqual(res.candidates.map((c) => [c.id, c.rank]), [["rec-1", 1]]);
   assert.equal(res.complete, true);
   assert.equal(res.partitionCount, PARTITIONS);

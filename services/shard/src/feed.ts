@@ -3,7 +3,7 @@ import {
   type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg,
 } from "nats";
 import type { TemplateEnrolled } from "@taj/proto";
-import { MAX_TEMPLATE_DIMENSIONS, decodeTemplateEvent, parseTemplateSubject, TEMPLATE_STREAM, TEMPLATE_SUBJECT_ROOT, type Logger } from "@taj/common";
+import { MAX_TEMPLATE_DIMENSIONS, decodeTemplateEvent, enrolledTemplate, parseTemplateSubject, TEMPLATE_STREAM, TEMPLATE_SUBJECT_ROOT, type Logger } from "@taj/common";
 import type { IndexClient } from "./index/client.ts";
 import { isFiniteVector, quantize } from "./index/quantize.ts";
 import type { ChangeOp } from "./index/store.ts";
@@ -202,7 +202,7 @@ export class Feed {
     const base = { modality: subject.modalityName, partition: subject.partition, id: subject.id };
     switch (event.event.case) {
       case "enrolled": {
-        const t = event.event.value.template;
+        const t = enrolledTemplate(event.event.value);
         if (t.length === 0 || t.length > MAX_TEMPLATE_DIMENSIONS || !isFiniteVector(t)) {
           this.options.logger.warn({ seq: m.seq, id: subject.id }, "invalid template in the log skipped");
           return undefined;

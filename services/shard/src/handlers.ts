@@ -1,7 +1,7 @@
 import { ErrorCode, SearchMode, ShardService, type ShardSearchRequest } from "@taj/proto";
-import { AppError, MAX_SHARD_K, MAX_TEMPLATE_DIMENSIONS, modalityFromName, modalityName, parseBodyLocationFilter, type ServiceImpl } from "@taj/common";
+import { AppError, MAX_SHARD_K, modalityFromName, modalityName, parseBodyLocationFilter, wireTemplate, type ServiceImpl } from "@taj/common";
 import { IndexWorkerError, type IndexClient } from "./index/client.ts";
-import { isFiniteVector, quantize } from "./index/quantize.ts";
+import { quantize } from "./index/quantize.ts";
 import type { PartitionState } from "./partition-state.ts";
 import type { ShardMetrics } from "./metrics.ts";
 
@@ -17,14 +17,22 @@ export interface HandlerDeps {
   metrics: ShardMetrics;
   snapshotSequence(): number;
   /** The probe as the modality's indexes compare it (projection/); the raw template when absent. */
-  project?(modality: ShardSearchRequest["modality"], template: number[]): ArrayLike<number>;
+  project?(modality: ShardSearchRequest["modality"], template: Float32Array): ArrayLike<number>;
   /** For ShardStatusResponse.projections. */
   projections?(): { modality: ShardSearchRequest["modality"]; version: number }[];
 }
 
 const invalid = (message: string) => new AppError(ErrorCode.INVALID_ARGUMENT, message);
 
-function validate(req: ShardSearchRequest, deps: HandlerDeps): { modality: string; partitions: number[]; exhaustive: boolean; bodyLocations: string[] } {
+interface ValidSearch {
+  modality: string;
+  partitions: number[];
+  template: Float32Array;
+  exhaustive: boolean;
+  bodyLocations: string[];
+}
+
+function validate(req: ShardSearchRequest, deps: HandlerDeps): ValidSearch {
   const modality = modalityName(req.modality);
   // No default here: the gateway resolves it (beside the threshold) so the answer and the audit name the mode that ran.
   if (req.mode !== SearchMode.APPROXIMATE && req.mode !== SearchMode.EXHAUSTIVE) throw invalid("mode must be APPROXIMATE or EXHAUSTIVE");
@@ -32,17 +40,16 @@ function validate(req: ShardSearchRequest, deps: HandlerDeps): { modality: strin
   if (req.partitions.length === 0) throw invalid("partitions must not be empty");
   const partitions = [...new Set(req.partitions)];
   if (partitions.some((p) => p >= deps.partitionCount)) throw invalid(`partitions must be below ${deps.partitionCount}`);
-  if (req.template.length === 0 || req.template.length > MAX_TEMPLATE_DIMENSIONS) throw invalid(`template must have 1 to ${MAX_TEMPLATE_DIMENSIONS} values`);
-  if (!isFiniteVector(req.template)) throw invalid("template values must be finite numbers");
+  const template = wireTemplate(req);
   const bodyLocations = parseBodyLocationFilter(req.modality, req.bodyLocations);
   // A filtered search is an exact scan of the matching templates (see index/body-locations.ts).
-  return { modality, partitions, exhaustive: req.mode === SearchMode.EXHAUSTIVE || bodyLocations.length > 0, bodyLocations };
+  return { modality, partitions, template, exhaustive: req.mode === SearchMode.EXHAUSTIVE || bodyLocations.length > 0, bodyLocations };
 }
 
 export function shardHandlers(deps: HandlerDeps): ServiceImpl<typeof ShardService.method> {
   return {
     async shardSearch(req) {
-      const { modality, partitions, exhaustive, bodyLocations } = validate(req, deps);
+      const { modality, partitions, template, exhaustive, bodyLocations } = validate(req, deps);
       const missing = partitions.filter((p) => !deps.state.isLoaded(p));
       if (missing.length > 0) {
         // UNAVAILABLE rather than an argument error: another replica may hold them, so the coordinator retries there.
@@ -52,7 +59,7 @@ export function shardHandlers(deps: HandlerDeps): ServiceImpl<typeof ShardServic
       const stop = deps.metrics.searchDuration.startTimer({ mode: exhaustive ? "exhaustive" : "approximate" });
       try {
         // Projected and sent in one turn: see ProjectionStaging's swap.
-        const probe = deps.project ? deps.project(req.modality, req.template) : req.template;
+        const probe = deps.project ? deps.project(req.modality, template) : template;
         const results = await deps.index.search(modality, partitions, quantize(probe), req.k, exhaustive, bodyLocations);
         return {
           hits: results.flatMap((r) => r.hits.map((h) => ({ id: h.id, similarity: h.similarity, partition: r.partition }))),

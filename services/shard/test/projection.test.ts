@@ -9,7 +9,7 @@ import { Etcd3 } from "etcd3";
 import { create } from "@bufbuild/protobuf";
 import { ErrorCode, Modality, SearchMode, ShardService, TemplateEventSchema } from "@taj/proto";
 import {
-  AppError, activateProjection, cosine, applyProjection, assignmentKey, createClient, deactivateProjection, encodeTemplateEvent, learnProjection,
+  AppError, activateProjection, cosine, applyProjection, assignmentKey, createClient, deactivateProjection, encodeTemplateEvent, encodeTemplateF16, learnProjection,
   partitionOf, PARTITION_COUNT_KEY, projectionMessage, projectionOf, readProjection, saveProjection, templateSubject, type LinearProjection,
   type ServiceClient,
 } from "@taj/common";
@@ -61,8 +61,11 @@ test("activate: re-indexed from the log with searches served throughout; probes 
   const common = Array.from({ length: DIMS }, gaussian);
   const templates = new Map<string, number[]>();
   let lastSeq = 0;
+  // Records of both formats, as in a log older than template_f16: the re-index reads either.
+  let enrolments = 0;
   const enroll = async (id: string, template: number[], modelId = MODEL) => {
-    const event = create(TemplateEventSchema, { event: { case: "enrolled", value: { id, modality: Modality.TATTOO, template, modelId } } });
+    const values = enrolments++ % 2 === 0 ? { template } : { templateF16: encodeTemplateF16(template) };
+    const event = create(TemplateEventSchema, { event: { case: "enrolled", value: { id, modality: Modality.TATTOO, ...values, modelId } } });
     lastSeq = (await js.publish(templateSubject(Modality.TATTOO, partitionOf(id, PARTITIONS), id), encodeTemplateEvent(event))).seq;
     if (modelId === MODEL) templates.set(id, template);
   };

@@ -6,7 +6,7 @@ import { Etcd3 } from "etcd3";
 import { create } from "@bufbuild/protobuf";
 import { ErrorCode, Modality, SearchMode, ShardService, TemplateEventSchema } from "@taj/proto";
 import {
-  AppError, assignmentKey, createClient, encodeTemplateEvent, memberKey, partitionOf, PARTITION_COUNT_KEY,
+  AppError, assignmentKey, createClient, encodeTemplateEvent, encodeTemplateF16, encodeTemplateF32, memberKey, partitionOf, PARTITION_COUNT_KEY,
   templateSubject, type ServiceClient,
 } from "@taj/common";
 import { prng, tempDir, unitVector } from "./helpers.ts";
@@ -53,8 +53,11 @@ test("shard process: feed, search, assignment changes, kill -9 + snapshot + tail
   const model = new Map<string, Float32Array>();
   const deleted = new Set<string>();
   let lastSeq = 0;
+  // The log mixes records of both formats (half precision now, float32 before it): every third one is old.
+  let enrolments = 0;
   const enroll = async (id: string, vector: Float32Array) => {
-    const event = create(TemplateEventSchema, { event: { case: "enrolled", value: { id, modality: Modality.FACE, template: [...vector] } } });
+    const template = enrolments++ % 3 === 0 ? { template: [...vector] } : { templateF16: encodeTemplateF16(vector) };
+    const event = create(TemplateEventSchema, { event: { case: "enrolled", value: { id, modality: Modality.FACE, ...template } } });
     lastSeq = (await js.publish(templateSubject(Modality.FACE, partitionOf(id, PARTITIONS), id), encodeTemplateEvent(event))).seq;
     model.set(id, vector);
     deleted.delete(id);
@@ -87,8 +90,13 @@ test("shard process: feed, search, assignment changes, kill -9 + snapshot + tail
   assert.equal(member.address, `127.0.0.1:${GRPC_PORT}`);
   assert.deepEqual(member.partitions, [0, 1, 2]);
 
+  // Coordinators of both releases during a rolling upgrade: every fourth search sends the deprecated floats.
+  let searches = 0;
   const search = (id: string, vector: Float32Array, mode: SearchMode, k = 5) =>
-    client.shardSearch({ modality: Modality.FACE, partitions: [partitionOf(id, PARTITIONS)], template: [...vector], k, mode });
+    client.shardSearch({
+      modality: Modality.FACE, partitions: [partitionOf(id, PARTITIONS)], k, mode,
+      ...(searches++ % 4 === 0 ? { template: [...vector] } : { templateF32: encodeTemplateF32(vector) }),
+    });
   const owned = (id: string, parts: number[]) => parts.includes(partitionOf(id, PARTITIONS));
 
   const checkAll = async (parts: number[]) => {

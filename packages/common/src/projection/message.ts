@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { ProjectionSchema, type Modality, type Projection } from "@taj/proto";
-import { decodeF16, encodeF16 } from "./f16.ts";
+import { decodeF16, encodeF16 } from "../half.ts";
 import type { LinearProjection } from "./learn.ts";
 
 export interface ProjectionOrigin {

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file taj/v1/coordinator.proto.
  */
 export const file_taj_v1_coordinator: GenFile = /*@__PURE__*/
-  fileDesc("Chh0YWovdjEvY29vcmRpbmF0b3IucHJvdG8SBnRhai52MSLXAQoYQ29vcmRpbmF0ZWRTZWFyY2hSZXF1ZXN0EiIKCG1vZGFsaXR5GAEgASgOMhAudGFqLnYxLk1vZGFsaXR5EhAKCHRlbXBsYXRlGAIgAygCEhwKFHNpbWlsYXJpdHlfdGhyZXNob2xkGAMgASgCEhYKDm1heF9jYW5kaWRhdGVzGAQgASgNEiAKBG1vZGUYBSABKA4yEi50YWoudjEuU2VhcmNoTW9kZRIVCg1hbGxvd19wYXJ0aWFsGAYgASgIEhYKDmJvZHlfbG9jYXRpb25zGAcgAygJInoKGUNvb3JkaW5hdGVkU2VhcmNoUmVzcG9uc2USJQoKY2FuZGlkYXRlcxgBIAMoCzIRLnRhai52MS5DYW5kaWRhdGUSHQoVdW5zZWFyY2hlZF9wYXJ0aXRpb25zGAIgAygNEhcKD3BhcnRpdGlvbl9jb3VudBgDIAEoDSIWChRDbHVzdGVyU3RhdHVzUmVxdWVzdCKXAQoLU2hhcmRSZXBvcnQSEAoIc2hhcmRfaWQYASABKAkSDAoEc2l0ZRgCIAEoCRIPCgdhZGRyZXNzGAMgASgJEg0KBWFsaXZlGAQgASgIEhsKE2Fzc2lnbmVkX3BhcnRpdGlvbnMYBSADKA0SKwoGc3RhdHVzGAYgASgLMhsudGFqLnYxLlNoYXJkU3RhdHVzUmVzcG9uc2Ui+QEKFUNsdXN0ZXJTdGF0dXNSZXNwb25zZRIXCg9wYXJ0aXRpb25fY291bnQYASABKA0SIwoGc2hhcmRzGAIgAygLMhMudGFqLnYxLlNoYXJkUmVwb3J0Ek0KEXVuY292ZXJlZF9ieV9zaXRlGAMgAygLMjIudGFqLnYxLkNsdXN0ZXJTdGF0dXNSZXNwb25zZS5VbmNvdmVyZWRCeVNpdGVFbnRyeRpTChRVbmNvdmVyZWRCeVNpdGVFbnRyeRILCgNrZXkYASABKAkSKgoFdmFsdWUYAiABKAsyGy50YWoudjEuVW5jb3ZlcmVkUGFydGl0aW9uczoCOAEiKQoTVW5jb3ZlcmVkUGFydGl0aW9ucxISCgpwYXJ0aXRpb25zGAEgAygNMrwBChJDb29yZGluYXRvclNlcnZpY2USWAoRQ29vcmRpbmF0ZWRTZWFyY2gSIC50YWoudjEuQ29vcmRpbmF0ZWRTZWFyY2hSZXF1ZXN0GiEudGFqLnYxLkNvb3JkaW5hdGVkU2VhcmNoUmVzcG9uc2USTAoNQ2x1c3RlclN0YXR1cxIcLnRhai52MS5DbHVzdGVyU3RhdHVzUmVxdWVzdBodLnRhai52MS5DbHVzdGVyU3RhdHVzUmVzcG9uc2ViBnByb3RvMw", [file_taj_v1_common, file_taj_v1_shard]);
+  fileDesc("Chh0YWovdjEvY29vcmRpbmF0b3IucHJvdG8SBnRhai52MSLxAQoYQ29vcmRpbmF0ZWRTZWFyY2hSZXF1ZXN0EiIKCG1vZGFsaXR5GAEgASgOMhAudGFqLnYxLk1vZGFsaXR5EhQKCHRlbXBsYXRlGAIgAygCQgIYARIcChRzaW1pbGFyaXR5X3RocmVzaG9sZBgDIAEoAhIWCg5tYXhfY2FuZGlkYXRlcxgEIAEoDRIgCgRtb2RlGAUgASgOMhIudGFqLnYxLlNlYXJjaE1vZGUSFQoNYWxsb3dfcGFydGlhbBgGIAEoCBIWCg5ib2R5X2xvY2F0aW9ucxgHIAMoCRIUCgx0ZW1wbGF0ZV9mMzIYCCABKAwiegoZQ29vcmRpbmF0ZWRTZWFyY2hSZXNwb25zZRIlCgpjYW5kaWRhdGVzGAEgAygLMhEudGFqLnYxLkNhbmRpZGF0ZRIdChV1bnNlYXJjaGVkX3BhcnRpdGlvbnMYAiADKA0SFwoPcGFydGl0aW9uX2NvdW50GAMgASgNIhYKFENsdXN0ZXJTdGF0dXNSZXF1ZXN0IpcBCgtTaGFyZFJlcG9ydBIQCghzaGFyZF9pZBgBIAEoCRIMCgRzaXRlGAIgASgJEg8KB2FkZHJlc3MYAyABKAkSDQoFYWxpdmUYBCABKAgSGwoTYXNzaWduZWRfcGFydGl0aW9ucxgFIAMoDRIrCgZzdGF0dXMYBiABKAsyGy50YWoudjEuU2hhcmRTdGF0dXNSZXNwb25zZSL5AQoVQ2x1c3RlclN0YXR1c1Jlc3BvbnNlEhcKD3BhcnRpdGlvbl9jb3VudBgBIAEoDRIjCgZzaGFyZHMYAiADKAsyEy50YWoudjEuU2hhcmRSZXBvcnQSTQoRdW5jb3ZlcmVkX2J5X3NpdGUYAyADKAsyMi50YWoudjEuQ2x1c3RlclN0YXR1c1Jlc3BvbnNlLlVuY292ZXJlZEJ5U2l0ZUVudHJ5GlMKFFVuY292ZXJlZEJ5U2l0ZUVudHJ5EgsKA2tleRgBIAEoCRIqCgV2YWx1ZRgCIAEoCzIbLnRhai52MS5VbmNvdmVyZWRQYXJ0aXRpb25zOgI4ASIpChNVbmNvdmVyZWRQYXJ0aXRpb25zEhIKCnBhcnRpdGlvbnMYASADKA0yvAEKEkNvb3JkaW5hdG9yU2VydmljZRJYChFDb29yZGluYXRlZFNlYXJjaBIgLnRhai52MS5Db29yZGluYXRlZFNlYXJjaFJlcXVlc3QaIS50YWoudjEuQ29vcmRpbmF0ZWRTZWFyY2hSZXNwb25zZRJMCg1DbHVzdGVyU3RhdHVzEhwudGFqLnYxLkNsdXN0ZXJTdGF0dXNSZXF1ZXN0Gh0udGFqLnYxLkNsdXN0ZXJTdGF0dXNSZXNwb25zZWIGcHJvdG8z", [file_taj_v1_common, file_taj_v1_shard]);
 
 /**
  * @generated from message taj.v1.CoordinatedSearchRequest
@@ -26,7 +26,11 @@ export type CoordinatedSearchRequest = Message<"taj.v1.CoordinatedSearchRequest"
   modality: Modality;
 
   /**
-   * @generated from field: repeated float template = 2;
+   * Deprecated: the probe as floats; readers fall back to it when template_f32 is empty, for one
+   * release (rolling upgrades mix versions). New writers leave it empty.
+   *
+   * @generated from field: repeated float template = 2 [deprecated = true];
+   * @deprecated
    */
   template: number[];
 
@@ -58,6 +62,14 @@ export type CoordinatedSearchRequest = Message<"taj.v1.CoordinatedSearchRequest"
    * @generated from field: repeated string body_locations = 7;
    */
   bodyLocations: string[];
+
+  /**
+   * The probe: little-endian IEEE 754 float32, 4 bytes per dimension (1 to 4096 dimensions, all
+   * finite, else INVALID_ARGUMENT).
+   *
+   * @generated from field: bytes template_f32 = 8;
+   */
+  templateF32: Uint8Array;
 };
 
 /**

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file taj/v1/log.proto.
  */
 export const file_taj_v1_log: GenFile = /*@__PURE__*/
-  fileDesc("ChB0YWovdjEvbG9nLnByb3RvEgZ0YWoudjEicgoNVGVtcGxhdGVFdmVudBIsCghlbnJvbGxlZBgBIAEoCzIYLnRhai52MS5UZW1wbGF0ZUVucm9sbGVkSAASKgoHZGVsZXRlZBgCIAEoCzIXLnRhai52MS5UZW1wbGF0ZURlbGV0ZWRIAEIHCgVldmVudCLQAQoQVGVtcGxhdGVFbnJvbGxlZBIKCgJpZBgBIAEoCRIiCghtb2RhbGl0eRgCIAEoDjIQLnRhai52MS5Nb2RhbGl0eRIQCgh0ZW1wbGF0ZRgDIAMoAhIgCgdxdWFsaXR5GAQgASgLMg8udGFqLnYxLlF1YWxpdHkSEAoIbW9kZWxfaWQYBSABKAkSLwoLZW5yb2xsZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKDWJvZHlfbG9jYXRpb24YByABKAkicQoPVGVtcGxhdGVEZWxldGVkEgoKAmlkGAEgASgJEiIKCG1vZGFsaXR5GAIgASgOMhAudGFqLnYxLk1vZGFsaXR5Ei4KCmRlbGV0ZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wYgZwcm90bzM", [file_google_protobuf_timestamp, file_taj_v1_common]);
+  fileDesc("ChB0YWovdjEvbG9nLnByb3RvEgZ0YWoudjEicgoNVGVtcGxhdGVFdmVudBIsCghlbnJvbGxlZBgBIAEoCzIYLnRhai52MS5UZW1wbGF0ZUVucm9sbGVkSAASKgoHZGVsZXRlZBgCIAEoCzIXLnRhai52MS5UZW1wbGF0ZURlbGV0ZWRIAEIHCgVldmVudCLqAQoQVGVtcGxhdGVFbnJvbGxlZBIKCgJpZBgBIAEoCRIiCghtb2RhbGl0eRgCIAEoDjIQLnRhai52MS5Nb2RhbGl0eRIUCgh0ZW1wbGF0ZRgDIAMoAkICGAESIAoHcXVhbGl0eRgEIAEoCzIPLnRhai52MS5RdWFsaXR5EhAKCG1vZGVsX2lkGAUgASgJEi8KC2Vucm9sbGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIVCg1ib2R5X2xvY2F0aW9uGAcgASgJEhQKDHRlbXBsYXRlX2YxNhgIIAEoDCJxCg9UZW1wbGF0ZURlbGV0ZWQSCgoCaWQYASABKAkSIgoIbW9kYWxpdHkYAiABKA4yEC50YWoudjEuTW9kYWxpdHkSLgoKZGVsZXRlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBiBnByb3RvMw", [file_google_protobuf_timestamp, file_taj_v1_common]);
 
 /**
  * One message of the template log (JetStream stream TAJ_TEMPLATES), on subject
@@ -64,7 +64,12 @@ export type TemplateEnrolled = Message<"taj.v1.TemplateEnrolled"> & {
   modality: Modality;
 
   /**
-   * @generated from field: repeated float template = 3;
+   * Deprecated: the template as float32 (~2 KB for 512 dimensions), as gateways wrote it before
+   * template_f16. Never written now, but read forever when template_f16 is empty: the log is the
+   * source of truth and keeps old records until their id is enrolled again or deleted.
+   *
+   * @generated from field: repeated float template = 3 [deprecated = true];
+   * @deprecated
    */
   template: number[];
 
@@ -89,6 +94,14 @@ export type TemplateEnrolled = Message<"taj.v1.TemplateEnrolled"> & {
    * @generated from field: string body_location = 7;
    */
   bodyLocation: string;
+
+  /**
+   * The template: little-endian IEEE 754 half precision, 2 bytes per dimension (half the size of
+   * float32; the shard's int8 quantisation loses far more, bench:log-precision).
+   *
+   * @generated from field: bytes template_f16 = 8;
+   */
+  templateF16: Uint8Array;
 };
 
 /**

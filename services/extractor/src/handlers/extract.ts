@@ -1,6 +1,6 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { ErrorCode, Modality, QualitySchema, StageTimingsSchema, type ExtractRequest, type ExtractResponseSchema } from "@taj/proto";
-import { AppError, errorCodeName, type CallContext } from "@taj/common";
+import { AppError, encodeTemplateF32, errorCodeName, type CallContext } from "@taj/common";
 import type { Admission } from "../admission.ts";
 import type { Extractor } from "../extractor.ts";
 import type { ExtractorMetrics } from "../metrics.ts";
@@ -23,7 +23,7 @@ export function extractHandler(extractor: Extractor, admission: Admission, metri
       metrics.observe(label, result.timings);
       const { box } = result.quality;
       return {
-        template: Array.from(result.template),
+        templateF32: encodeTemplateF32(result.template),
         quality: create(QualitySchema, {
           box: { xPx: box.x, yPx: box.y, widthPx: box.width, heightPx: box.height },
           detectionScore: result.quality.detectionScore,

@@ -1,7 +1,7 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
-import { TemplateEventSchema, type EnrollRequest, type EnrollResponseSchema } from "@taj/proto";
-import { partitionOf, templateSubject, type CallContext } from "@taj/common";
+import { ErrorCode, TemplateEventSchema, type EnrollRequest, type EnrollResponseSchema } from "@taj/proto";
+import { encodeTemplateF16, partitionOf, templateSubject, wireTemplate, type CallContext } from "@taj/common";
 import { validateEnroll } from "../validation.ts";
 import { deadlineOf, type GatewayDeps } from "../deps.ts";
 import { replaceOnSubject } from "./replace.ts";
@@ -24,7 +24,7 @@ export async function enroll(deps: GatewayDeps, req: EnrollRequest, ctx: CallCon
       value: {
         id: input.id,
         modality: input.modality,
-        template: extracted.template,
+        templateF16: encodeTemplateF16(wireTemplate(extracted, ErrorCode.INTERNAL)),
         ...(extracted.quality ? { quality: extracted.quality } : {}),
         modelId: extracted.modelId,
         enrolledAt: timestampNow(),

@@ -3,7 +3,7 @@ import { timestampNow } from "@bufbuild/protobuf/wkt";
 import {
   ErrorCode, TemplateEventSchema, type DeleteRequest, type DeleteResponseSchema, type GetRequest, type GetResponseSchema, type Modality,
 } from "@taj/proto";
-import { AppError, modalityName, partitionOf, templateSubject, type CallContext } from "@taj/common";
+import { AppError, enrolledTemplate, modalityName, partitionOf, templateSubject, type CallContext } from "@taj/common";
 import { validateDelete, validateGet } from "../validation.ts";
 import { deadlineOf, type GatewayDeps } from "../deps.ts";
 import { replaceOnSubject } from "./replace.ts";
@@ -51,7 +51,7 @@ export async function getRecord(deps: GatewayDeps, req: GetRequest): Promise<Mes
     modality,
     logSequence: BigInt(last.seq),
     modelId: enrolled.modelId,
-    templateDimensions: enrolled.template.length,
+    templateDimensions: enrolledTemplate(enrolled).length,
     bodyLocation: enrolled.bodyLocation,
     ...(enrolled.enrolledAt ? { enrolledAt: enrolled.enrolledAt } : {}),
     ...(enrolled.quality ? { quality: enrolled.quality } : {}),

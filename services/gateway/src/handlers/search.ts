@@ -1,6 +1,6 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { type Modality, type SearchRequest, type SearchResponseSchema } from "@taj/proto";
-import { AppError, errorCodeName } from "@taj/common";
+import { ErrorCode, type Modality, type SearchRequest, type SearchResponseSchema } from "@taj/proto";
+import { AppError, encodeTemplateF32, errorCodeName, wireTemplate } from "@taj/common";
 import { validateSearch } from "../validation.ts";
 import { deadlineOf, type GatewayDeps } from "../deps.ts";
 import type { AuditedCall } from "../audit/index.ts";
@@ -35,7 +35,8 @@ export async function search(deps: GatewayDeps, req: SearchRequest, call: Audite
     const answer = await deps.coordinators.search(
       {
         modality: input.modality,
-        template: probe.template,
+        // Checked here: a bad template from an extractor is an internal fault, not the caller's.
+        templateF32: encodeTemplateF32(wireTemplate(probe, ErrorCode.INTERNAL)),
         similarityThreshold: input.threshold,
         maxCandidates: input.maxCandidates,
         mode: input.mode,

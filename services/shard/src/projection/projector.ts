@@ -1,5 +1,5 @@
 import { ErrorCode, type Modality, type TemplateEnrolled } from "@taj/proto";
-import { AppError, applyProjection, modalityFromName, modalityName, type LinearProjection } from "@taj/common";
+import { AppError, applyProjection, enrolledTemplate, modalityFromName, modalityName, type LinearProjection } from "@taj/common";
 
 export interface ProjectionInUse {
   version: number;
@@ -53,9 +53,14 @@ export class Projector {
   }
 }
 
-/** An enrolled template as indexed under `projection` (raw when none); undefined when it does not apply. */
-export function projectWith(projection: ProjectionInUse | undefined, enrolled: TemplateEnrolled): ArrayLike<number> | undefined {
-  if (!projection) return enrolled.template;
-  if (enrolled.modelId !== projection.modelId || enrolled.template.length !== projection.map.inputDimensions) return undefined;
-  return applyProjection(projection.map, enrolled.template);
+/**
+ * An enrolled template as indexed under `projection` (raw when none); undefined when it does not
+ * apply. `template`: the record's template when the caller has decoded it already.
+ */
+export function projectWith(
+  projection: ProjectionInUse | undefined, enrolled: TemplateEnrolled, template: Float32Array = enrolledTemplate(enrolled),
+): ArrayLike<number> | undefined {
+  if (!projection) return template;
+  if (enrolled.modelId !== projection.modelId || template.length !== projection.map.inputDimensions) return undefined;
+  return applyProjection(projection.map, template);
 }
