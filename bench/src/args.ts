@@ -12,6 +12,8 @@ export interface BenchOptions {
   cluster: boolean;
   images: boolean;
   restart: boolean;
+  /** Build the face HNSW graph in the cluster: "auto" up to CLUSTER_GRAPH_LIMIT templates. */
+  graph: "auto" | "off";
   basePort: number;
   freshness: number;
   concurrency: number;
@@ -34,6 +36,7 @@ export const USAGE = `npm run bench -- [options]
   --no-cluster           skip the whole-cluster phases
   --no-images            skip the real-image phases
   --no-restart           skip the shard restart / rebuild measurement (largest scale only)
+  --no-graph             run the cluster exhaustive only at every scale (default: the face graph up to 2 M)
   --base-port 19800      local cluster ports [base, base+200)
   --freshness 50         freshness samples per scale
   --concurrency 8        searches in flight in the throughput run
@@ -67,6 +70,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
       "no-cluster": { type: "boolean", default: false },
       "no-images": { type: "boolean", default: false },
       "no-restart": { type: "boolean", default: false },
+      "no-graph": { type: "boolean", default: false },
       "base-port": { type: "string", default: "19800" },
       freshness: { type: "string", default: "50" },
       concurrency: { type: "string", default: "8" },
@@ -97,6 +101,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     cluster: !values["no-cluster"],
     images: !values["no-images"],
     restart: !values["no-restart"],
+    graph: values["no-graph"] ? "off" : "auto",
     basePort: int("base-port", values["base-port"], 1024),
     freshness: int("freshness", values.freshness, 1),
     concurrency: int("concurrency", values.concurrency, 1),

@@ -7,7 +7,7 @@ import { formatSize, type BenchOptions } from "./args.ts";
 import { galleryChunks, generatorFor, IN_MEMORY_LIMIT, probeMatrix, writeGalleryFile, type DatasetSpec } from "./dataset.ts";
 import { DEFAULT_PARAMS, generatorStats, type Moments } from "./generator.ts";
 import type { EngineJob, EngineName, EngineResult } from "./engine-run.ts";
-import { runClusterBench, type ClusterResult } from "./cluster/cluster-bench.ts";
+import { CLUSTER_GRAPH_LIMIT, runClusterBench, type ClusterResult } from "./cluster/cluster-bench.ts";
 import { calibrate, extractSampleFaces, type Calibration, type RealFace } from "./real-faces.ts";
 import { extractionStats, gatewayImages, type ExtractionResult, type GatewayImageResult } from "./images.ts";
 import { roomAt, wontFit } from "./memory-plan.ts";
@@ -147,6 +147,7 @@ export async function runBench(o: BenchOptions, log: (m: string) => void, checkp
           gen, gallery, probes, truth, k: 10, dir: join(dir, "cluster"), basePort: o.basePort,
           freshnessSamples: o.freshness, concurrency: o.concurrency, throughputSeconds: o.throughputSeconds,
           restart: o.restart && si === o.scales.length - 1,
+          graph: o.graph === "auto" && size <= CLUSTER_GRAPH_LIMIT,
           ...(faces ? { withCluster: async (cluster, cpu) => {
             log("images: enrolling the sample portraits and searching with every other image through the gateway");
             scale.gatewayImages = await gatewayImages(cluster, faces, size, cpu);
