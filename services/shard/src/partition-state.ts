@@ -1,16 +1,18 @@
 /**
  * Which partitions this replica owns and how far the log has been applied to each.
  *
- * One durable consumer reads the whole log in sequence order. `position` is the last sequence
- * it delivered; a partition owned throughout is current up to it. A partition that arrives later
- * (or was not in the snapshot) starts at 0, and the consumer is rewound to the lowest sequence any
- * owned partition still needs; events at or below a partition's own mark are skipped, so the
- * rewind re-applies nothing. A partition is *loaded* — searchable and advertised — once it has
+ * The main consumer reads the subjects of the *joined* partitions in sequence order; `position` is
+ * the last sequence it delivered, and a joined partition is current up to it. A partition that
+ * arrives later (or was not in the snapshot) is *catching up*: a pass over its own subjects brings
+ * its mark to the stream's head, then it joins the main consumer, which is recreated from the lowest
+ * mark of the joined partitions; events at or below a partition's own mark are skipped, so
+ * overlaps re-apply nothing. A partition is *loaded* — searchable and advertised — once it has
  * reached the stream's last sequence as seen when it was assigned.
  */
 export class PartitionState {
   private readonly through = new Map<number, number>();
   private readonly target = new Map<number, number>();
+  private readonly main = new Set<number>();
   private position = 0;
 
   owned(): number[] {
@@ -21,38 +23,61 @@ export class PartitionState {
     return this.through.has(partition);
   }
 
+  /** Partitions the main consumer reads. */
+  joined(): number[] {
+    return [...this.main].sort((a, b) => a - b);
+  }
+
+  isJoined(partition: number): boolean {
+    return this.main.has(partition);
+  }
+
+  /** Owned partitions not (yet) read by the main consumer. */
+  catching(): number[] {
+    return this.owned().filter((p) => !this.main.has(p));
+  }
+
   /** Highest sequence whose effect on the partition is applied. */
   appliedThrough(partition: number): number {
-    return Math.max(this.through.get(partition) ?? 0, this.position);
+    const own = this.through.get(partition) ?? 0;
+    return this.main.has(partition) ? Math.max(own, this.position) : own;
   }
 
   /**
-   * Sets the owned partitions. `known` gives the sequence a partition is already applied
-   * through (from a snapshot); others start at 0. Returns the partitions added and removed, and
-   * where the consumer must (re)start when a partition needs older events than it has read.
+   * Sets the owned partitions. `known` gives the sequence a partition is already applied through
+   * (from a snapshot); others start at 0. New partitions are catching up until `join`ed.
    */
   assign(partitions: readonly number[], lastSequence: number, known: ReadonlyMap<number, number> = new Map()) {
-    for (const p of this.through.keys()) this.through.set(p, this.appliedThrough(p));
+    this.settle();
     const wanted = new Set(partitions);
     const removed = this.owned().filter((p) => !wanted.has(p));
     const added = [...wanted].filter((p) => !this.through.has(p)).sort((a, b) => a - b);
     for (const p of removed) {
       this.through.delete(p);
       this.target.delete(p);
+      this.main.delete(p);
     }
     for (const p of added) {
       this.through.set(p, known.get(p) ?? 0);
       this.target.set(p, lastSequence);
     }
-    let restartAt: number | undefined;
-    if (added.length > 0) {
-      const lowest = Math.min(...this.through.values());
-      if (lowest < this.position || this.position === 0) {
-        restartAt = lowest + 1;
-        this.position = lowest;
-      }
-    }
-    return { added, removed, restartAt };
+    return { added, removed };
+  }
+
+  /**
+   * Catching-up partitions join the main consumer. Returns the sequence it must (re)start at: the
+   * lowest any joined partition still needs.
+   */
+  join(partitions: readonly number[]): number {
+    this.settle();
+    for (const p of partitions) if (this.through.has(p)) this.main.add(p);
+    if (this.main.size > 0) this.position = Math.min(...[...this.main].map((p) => this.through.get(p)!));
+    return this.position + 1;
+  }
+
+  /** Lowest mark of `partitions`: a pass over their subjects starts after it. */
+  lowestMark(partitions: readonly number[]): number {
+    return partitions.length === 0 ? this.position : Math.min(...partitions.map((p) => this.appliedThrough(p)));
   }
 
   /** Whether the event at `sequence` for `partition` must be applied here. */
@@ -64,14 +89,19 @@ export class PartitionState {
     if (this.through.has(partition)) this.through.set(partition, Math.max(this.through.get(partition)!, sequence));
   }
 
-  /** The consumer delivered `sequence` (whatever its partition). */
+  /** The main consumer delivered `sequence` (whatever its partition). */
   advance(sequence: number): void {
     this.position = Math.max(this.position, sequence);
   }
 
-  /** The consumer has nothing pending: every owned partition is as current as the log. */
+  /** A pass over the subjects of catching-up `partitions` delivered everything up to `sequence`. */
+  advanceCatching(partitions: readonly number[], sequence: number): void {
+    for (const p of partitions) if (this.through.has(p) && !this.main.has(p)) this.markApplied(p, sequence);
+  }
+
+  /** The main consumer has nothing pending: every joined partition is as current as the log. */
   reachedHead(): void {
-    for (const p of this.target.keys()) this.target.set(p, 0);
+    for (const p of this.main) this.target.set(p, 0);
   }
 
   isLoaded(partition: number): boolean {
@@ -94,7 +124,13 @@ export class PartitionState {
     return Object.fromEntries(this.owned().map((p) => [p, this.appliedThrough(p)]));
   }
 
+  /** Last sequence the main consumer delivered. */
   consumerPosition(): number {
     return this.position;
+  }
+
+  /** Folds `position` into the joined partitions' own marks, before the joined set changes. */
+  private settle(): void {
+    for (const p of this.main) this.through.set(p, this.appliedThrough(p));
   }
 }
