@@ -1,5 +1,7 @@
 import type { TemplateEnrolled } from "@taj/proto";
-import { MAX_TEMPLATE_DIMENSIONS, decodeTemplateEvent, parseTemplateSubject, partitionSubjectFilters, type Logger } from "@taj/common";
+import {
+  MAX_TEMPLATE_DIMENSIONS, TEMPLATE_SUBJECT_ROOT, decodeTemplateEvent, parseTemplateSubject, partitionSubjectFilters, type Logger,
+} from "@taj/common";
 import { isFiniteVector, quantize } from "./index/quantize.ts";
 import type { ChangeOp } from "./index/store.ts";
 import { LogLane } from "./log-lane.ts";
@@ -27,7 +29,17 @@ export interface FeedOptions {
    * undefined: not indexed. Raw templates when absent.
    */
   project?(modality: string, enrolled: TemplateEnrolled): ArrayLike<number> | undefined;
+  /** Above this many partitions a consumer reads the whole log (default MAX_FILTER_SUBJECTS). */
+  maxFilterSubjects?: number;
 }
+
+/**
+ * Above this many partitions a consumer reads the whole log and skips what it does not own:
+ * nats-server 2.10 checks filters pairwise for overlaps when creating a consumer (here 1024 filters
+ * were created, 4096 timed out the request). Partitions per shard are tens in practice.
+ */
+export const MAX_FILTER_SUBJECTS = 256;
+
 
 interface CatchUp {
   lane: LogLane;
@@ -110,7 +122,7 @@ export class Feed {
     const start = this.state.join([]);
     const lane: LogLane = new LogLane({
       source: this.source, serial: this.serial, logger: this.options.logger, name: this.options.consumerName,
-      subjects: partitionSubjectFilters(joined), batchSize: this.options.batchSize,
+      subjects: this.filtersOf(joined), batchSize: this.options.batchSize,
       apply: (batch) => this.applyMain(batch),
       resumeAt: () => this.state.consumerPosition() + 1,
     });
@@ -128,7 +140,7 @@ export class Feed {
       partitions, head, deliveredBefore: this.delivered, done: false,
       lane: new LogLane({
         source: this.source, serial: this.serial, logger: this.options.logger, name: `${this.options.consumerName}-catchup`,
-        subjects: partitionSubjectFilters(partitions), batchSize: this.options.batchSize, transient: true,
+        subjects: this.filtersOf(partitions), batchSize: this.options.batchSize, transient: true,
         apply: (batch) => this.applyCatchUp(cu, batch),
         resumeAt: () => this.state.lowestMark(cu.partitions) + 1,
       }),
@@ -138,6 +150,11 @@ export class Feed {
     this.options.logger.info({ partitions, startSequence: start, head }, "catching up new partitions from their own subjects");
     await cu.lane.open(start);
     await this.checkCatchUp(head);
+  }
+
+  private filtersOf(partitions: readonly number[]): string[] {
+    const max = this.options.maxFilterSubjects ?? MAX_FILTER_SUBJECTS;
+    return partitions.length > max ? [`${TEMPLATE_SUBJECT_ROOT}.>`] : partitionSubjectFilters(partitions);
   }
 
   private async applyMain(batch: LogMessage[]): Promise<void> {
