@@ -127,7 +127,7 @@ export class Feed {
       resumeAt: () => this.state.consumerPosition() + 1,
     });
     this.main = lane;
-    await lane.open(start);
+    await lane.start(start);
     return start;
   }
 
@@ -148,8 +148,8 @@ export class Feed {
     this.catchUp = cu;
     const start = this.state.lowestMark(partitions) + 1;
     this.options.logger.info({ partitions, startSequence: start, head }, "catching up new partitions from their own subjects");
-    await cu.lane.open(start);
-    await this.checkCatchUp(head);
+    await cu.lane.start(start);
+    await this.checkCatchUp(head).catch((err: unknown) => this.options.logger.warn({ err }, "reading the catch-up consumer's state failed; the head check retries"));
   }
 
   private filtersOf(partitions: readonly number[]): string[] {
@@ -189,7 +189,7 @@ export class Feed {
     this.catchUp = undefined;
     await cu.lane.close(true);
     // If the main consumer is at the head, it restarts there rather than re-reading up to it.
-    await this.checkMainHead(cu.head);
+    await this.checkMainHead(cu.head).catch(() => undefined);
     this.state.join(cu.partitions);
     this.options.logger.info({ partitions: cu.partitions, delivered: this.delivered - cu.deliveredBefore }, "partitions caught up; the main consumer reads them now");
     await this.reopenMain(cu.head);

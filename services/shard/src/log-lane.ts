@@ -47,13 +47,21 @@ export class LogLane {
     return this.reader !== undefined && this.buffer.length === 0;
   }
 
+  /**
+   * Opens the consumer at `startSequence`; if JetStream does not answer, retries in the background
+   * (as later tasks of the queue) rather than leaving the partitions unread. Call inside the serial queue.
+   */
+  async start(startSequence: number): Promise<void> {
+    await this.rewind(startSequence);
+  }
+
   /** (Re)creates the consumer at `startSequence` and consumes from there. Call inside the serial queue. */
   async open(startSequence: number): Promise<void> {
     await this.stopConsuming();
     const reader = await this.o.source.open(this.o.name, {
       startSequence, subjects: this.o.subjects, maxMessages: Math.max(this.o.batchSize * 2, 512), ...(this.o.transient ? { transient: true } : {}),
     });
-    this.o.logger.info({ consumer: this.o.name, startSequence, partitions: this.o.subjects.length }, "log consumer positioned");
+    this.o.logger.info({ consumer: this.o.name, startSequence, filters: this.o.subjects.length }, "log consumer positioned");
     this.lastDelivery = 0;
     this.reader = reader;
     const generation = ++this.generation;
@@ -116,7 +124,7 @@ export class LogLane {
     try {
       await this.open(resumeAt);
     } catch (err) {
-      this.o.logger.warn({ err, attempt, resumeAt }, "rewinding the log consumer failed; retrying");
+      this.o.logger.warn({ err, attempt, resumeAt, consumer: this.o.name }, "positioning the log consumer failed; retrying");
       // Retried as a later task, so snapshots and shutdown are not held behind it.
       setTimeout(() => void this.o.serial.run(() => this.rewind(resumeAt, attempt + 1)), Math.min(5_000, 500 * attempt)).unref();
     }
