@@ -265,6 +265,8 @@ export class Feed {
 
   private async checkMainHead(streamLastSequence: number): Promise<void> {
     const lane = this.main;
+    // Nothing read by the main consumer: no partition it would serve is behind the log.
+    if (!lane && this.state.joined().length === 0) this.state.advance(streamLastSequence);
     if (!lane?.idle) return;
     const info = await lane.info()!;
     if (lane !== this.main) return;

@@ -1,4 +1,7 @@
-import { AckPolicy, DeliverPolicy, nanos, type ConsumerMessages, type JetStreamClient, type JetStreamManager } from "nats";
+import {
+  AckPolicy, DeliverPolicy, nanos,
+  type ConsumerConfig, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type NatsConnection,
+} from "nats";
 import { TEMPLATE_STREAM } from "@taj/common";
 
 /** One message of the template log as a consumer delivers it. */
@@ -47,14 +50,17 @@ export interface LogSource {
 }
 
 const PULL_EXPIRES_MS = 5_000;
+const API_TIMEOUT_MS = 5_000;
 const TRANSIENT_INACTIVE_MS = 10 * 60_000;
 
 /** Durable pull consumers on the template stream, explicit ack. */
 export class JetStreamLogSource implements LogSource {
+  private readonly nc: NatsConnection;
   private readonly jsm: JetStreamManager;
   private readonly js: JetStreamClient;
 
-  constructor(jsm: JetStreamManager, js: JetStreamClient) {
+  constructor(nc: NatsConnection, jsm: JetStreamManager, js: JetStreamClient) {
+    this.nc = nc;
     this.jsm = jsm;
     this.js = js;
   }
@@ -67,7 +73,7 @@ export class JetStreamLogSource implements LogSource {
   async open(name: string, options: OpenOptions): Promise<LogReader> {
     if (options.subjects.length === 0) throw new Error("a log consumer needs at least one filter subject");
     await this.remove(name);
-    await this.jsm.consumers.add(TEMPLATE_STREAM, {
+    await this.create(name, {
       durable_name: name,
       ack_policy: AckPolicy.Explicit,
       deliver_policy: DeliverPolicy.StartSequence,
@@ -94,6 +100,19 @@ export class JetStreamLogSource implements LogSource {
       },
       close: () => messages.close().then(() => undefined),
     };
+  }
+
+  /**
+   * nats.js 2.29 sends a config with `filter_subjects` to the legacy
+   * `$JS.API.CONSUMER.DURABLE.CREATE.<stream>.<name>`, which the shard's NATS user may not publish to
+   * (docs/security.md: `CONSUMER.CREATE` only); nats-server >= 2.10 takes `filter_subjects` on
+   * `$JS.API.CONSUMER.CREATE.<stream>.<name>`, so the request is sent there.
+   */
+  private async create(name: string, config: Partial<ConsumerConfig>): Promise<void> {
+    const request = { stream_name: TEMPLATE_STREAM, config };
+    const reply = await this.nc.request(`$JS.API.CONSUMER.CREATE.${TEMPLATE_STREAM}.${name}`, new TextEncoder().encode(JSON.stringify(request)), { timeout: API_TIMEOUT_MS });
+    const body = JSON.parse(new TextDecoder().decode(reply.data)) as { error?: { code?: number; err_code?: number; description?: string } };
+    if (body.error) throw new Error(`creating log consumer ${name} failed: ${body.error.description ?? "JetStream error"} (${body.error.err_code ?? body.error.code ?? "?"})`);
   }
 
   async remove(name: string): Promise<void> {

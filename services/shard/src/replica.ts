@@ -131,7 +131,7 @@ export async function startReplica(cfg: ShardConfig, logger: Logger): Promise<Re
     logger.info({ reason, snapshotSequence, templates: r.templates }, "snapshot written");
   };
 
-  const feed = new Feed(new JetStreamLogSource(jsm, nc.jetstream()), index, state, serial, {
+  const feed = new Feed(new JetStreamLogSource(nc, jsm, nc.jetstream()), index, state, serial, {
     consumerName: `shard-${cfg.SITE}-${cfg.SHARD_ID}`,
     batchSize: cfg.APPLY_BATCH,
     logger,

@@ -63,7 +63,7 @@ test("feed: the consumer reads the owned partitions' subjects only; adding one d
   const index = new RecordingIndex();
   const state = new PartitionState();
   const serial = new Serial();
-  const feed = new Feed(new JetStreamLogSource(jsm, js), index, state, serial, {
+  const feed = new Feed(new JetStreamLogSource(nc, jsm, js), index, state, serial, {
     consumerName: CONSUMER, batchSize: 32, logger: createLogger("test", "silent"), onBatch: async () => {},
   });
   cleanup.push(() => serial.run(() => feed.stop()));
