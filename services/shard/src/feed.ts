@@ -115,7 +115,7 @@ export class Feed {
     if (joined.length === 0) {
       await previous?.close(true);
       // Nothing is read: the replica is as current as the log it last saw.
-      this.state.advance(head);
+      this.state.reachedHead(head);
       return undefined;
     }
     await previous?.close();
@@ -149,7 +149,7 @@ export class Feed {
     const start = this.state.lowestMark(partitions) + 1;
     this.options.logger.info({ partitions, startSequence: start, head }, "catching up new partitions from their own subjects");
     await cu.lane.start(start);
-    await this.checkCatchUp(head).catch((err: unknown) => this.options.logger.warn({ err }, "reading the catch-up consumer's state failed; the head check retries"));
+    await this.checkCatchUp().catch((err: unknown) => this.options.logger.warn({ err }, "reading the catch-up consumer's state failed; the head check retries"));
   }
 
   private filtersOf(partitions: readonly number[]): string[] {
@@ -170,9 +170,10 @@ export class Feed {
     const own = new Set(cu.partitions);
     const { applied, removed } = await this.applyBatch(batch, (p) => own.has(p) && !this.state.isJoined(p), () => {});
     const last = batch.at(-1)!;
-    // In order up to `last`: every message of these partitions up to it is applied; nothing
-    // pending means up to the head read before the pass opened too.
-    this.state.advanceCatching(cu.partitions, last.pending === 0 ? Math.max(last.seq, cu.head) : last.seq);
+    // In order up to `last`: every message of these partitions up to it is applied. Not the head,
+    // even with nothing pending: a consumer leader lagging the stream's may say so too early, and
+    // the main consumer, restarted after the lowest mark, reads whatever is between.
+    this.state.advanceCatching(cu.partitions, last.seq);
     if (last.pending === 0 || last.seq >= cu.head) this.caughtUp(cu);
     await this.options.onBatch({ events: batch.length, applied, removed, pending: this.lastPending });
   }
@@ -188,8 +189,6 @@ export class Feed {
     if (cu !== this.catchUp || this.stopped) return;
     this.catchUp = undefined;
     await cu.lane.close(true);
-    // If the main consumer is at the head, it restarts there rather than re-reading up to it.
-    await this.checkMainHead(cu.head).catch(() => undefined);
     this.state.join(cu.partitions);
     this.options.logger.info({ partitions: cu.partitions, delivered: this.delivered - cu.deliveredBefore }, "partitions caught up; the main consumer reads them now");
     await this.reopenMain(cu.head);
@@ -260,30 +259,27 @@ export class Feed {
    */
   async checkHead(streamLastSequence = 0): Promise<void> {
     await this.checkMainHead(streamLastSequence);
-    await this.checkCatchUp(streamLastSequence);
+    await this.checkCatchUp();
   }
 
   private async checkMainHead(streamLastSequence: number): Promise<void> {
     const lane = this.main;
     // Nothing read by the main consumer: no partition it would serve is behind the log.
-    if (!lane && this.state.joined().length === 0) this.state.advance(streamLastSequence);
+    if (!lane && this.state.joined().length === 0) this.state.reachedHead(streamLastSequence);
     if (!lane?.idle) return;
     const info = await lane.info()!;
     if (lane !== this.main) return;
     this.lastPending = info.pending;
-    if (info.pending === 0 && info.ackPending === 0) {
-      this.state.advance(Math.max(info.deliveredSequence, streamLastSequence));
-      this.state.reachedHead();
-    }
+    if (info.pending === 0 && info.ackPending === 0) this.state.reachedHead(Math.max(info.deliveredSequence, streamLastSequence));
   }
 
   /** A pass with nothing left to deliver (its partitions hold nothing after their marks) is done. */
-  private async checkCatchUp(streamLastSequence: number): Promise<void> {
+  private async checkCatchUp(): Promise<void> {
     const cu = this.catchUp;
     if (!cu || cu.done || !cu.lane.idle) return;
     const info = await cu.lane.info()!;
     if (cu !== this.catchUp || cu.done || !cu.lane.idle || info.pending !== 0 || info.ackPending !== 0) return;
-    this.state.advanceCatching(cu.partitions, Math.max(info.deliveredSequence, streamLastSequence, cu.head));
+    this.state.advanceCatching(cu.partitions, info.deliveredSequence);
     this.caughtUp(cu);
   }
 

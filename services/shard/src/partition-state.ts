@@ -14,6 +14,8 @@ export class PartitionState {
   private readonly target = new Map<number, number>();
   private readonly main = new Set<number>();
   private position = 0;
+  /** Stream head the main consumer was last found at with nothing pending (see reachedHead). */
+  private headSeen = 0;
 
   owned(): number[] {
     return [...this.through.keys()].sort((a, b) => a - b);
@@ -37,10 +39,19 @@ export class PartitionState {
     return this.owned().filter((p) => !this.main.has(p));
   }
 
-  /** Highest sequence whose effect on the partition is applied. */
+  /**
+   * Highest sequence whose effect on the partition is known applied from deliveries: what events
+   * are skipped by, where consumers restart, what a snapshot records.
+   */
   appliedThrough(partition: number): number {
     const own = this.through.get(partition) ?? 0;
     return this.main.has(partition) ? Math.max(own, this.position) : own;
+  }
+
+  /** As current as the log up to here: also counts the head the main consumer was found idle at. */
+  currentThrough(partition: number): number {
+    const applied = this.appliedThrough(partition);
+    return this.main.has(partition) ? Math.max(applied, this.headSeen) : applied;
   }
 
   /**
@@ -70,6 +81,8 @@ export class PartitionState {
    */
   join(partitions: readonly number[]): number {
     this.settle();
+    // The head the main consumer was idle at says nothing of partitions joining it now.
+    if (partitions.some((p) => this.through.has(p) && !this.main.has(p))) this.headSeen = 0;
     for (const p of partitions) if (this.through.has(p)) this.main.add(p);
     if (this.main.size > 0) this.position = Math.min(...[...this.main].map((p) => this.through.get(p)!));
     return this.position + 1;
@@ -99,14 +112,20 @@ export class PartitionState {
     for (const p of partitions) if (this.through.has(p) && !this.main.has(p)) this.markApplied(p, sequence);
   }
 
-  /** The main consumer has nothing pending: every joined partition is as current as the log. */
-  reachedHead(): void {
+  /**
+   * The main consumer has nothing pending: every joined partition is as current as the log, up to
+   * `head` (the stream's last sequence read before). Reported as current, but events are still
+   * skipped by deliveries only: a consumer leader that lags the stream's may report nothing
+   * pending before it has delivered the last messages, and those must still be applied.
+   */
+  reachedHead(head = 0): void {
+    this.headSeen = Math.max(this.headSeen, head);
     for (const p of this.main) this.target.set(p, 0);
   }
 
   isLoaded(partition: number): boolean {
     const target = this.target.get(partition);
-    return target !== undefined && this.appliedThrough(partition) >= target;
+    return target !== undefined && this.currentThrough(partition) >= target;
   }
 
   loaded(): number[] {
@@ -116,7 +135,7 @@ export class PartitionState {
   /** Lowest applied sequence over owned partitions: every owned partition is at least this current. */
   appliedSequence(): number {
     const owned = this.owned();
-    return owned.length === 0 ? this.position : Math.min(...owned.map((p) => this.appliedThrough(p)));
+    return owned.length === 0 ? Math.max(this.position, this.headSeen) : Math.min(...owned.map((p) => this.currentThrough(p)));
   }
 
   /** What a snapshot taken now includes, per owned partition. */

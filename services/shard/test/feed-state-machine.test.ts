@@ -13,7 +13,7 @@ import { prng, unitVector } from "./helpers.ts";
 
 /**
  * The real Feed and PartitionState against a fake log that loses, reorders and redelivers
- * deliveries, while events are published, the assignment changes and the replica restarts from
+ * deliveries (and whose consumer info may lag, reporting nothing pending too early), while events are published, the assignment changes and the replica restarts from
  * its last snapshot. After quiescence, the index (a fake recording applies) must hold exactly the
  * log's current templates of the owned partitions, and every owned partition must be loaded.
  */
@@ -130,6 +130,8 @@ class FakeConsumer implements LogReader {
   }
 
   async info(): Promise<LogConsumerState> {
+    // A consumer leader lagging the stream's: nothing pending, though it has not delivered everything.
+    if (this.log.staleInfo) return { pending: 0, ackPending: 0, deliveredSequence: this.lastDelivered };
     return { pending: this.log.after(this.next - 1).filter((s) => this.wanted(s)).length, ackPending: this.unacked.size, deliveredSequence: this.lastDelivered };
   }
 
@@ -146,6 +148,7 @@ class FakeConsumer implements LogReader {
 class FakeLog implements LogSource {
   private messages: Stored[] = [];
   private seq = 0;
+  staleInfo = false;
   readonly consumers = new Map<string, FakeConsumer>();
 
   publish(subject: string, data: Uint8Array): void {
@@ -235,6 +238,7 @@ for (const seed of [11, 12, 13, 14, 15, 16, 17, 18]) {
     };
 
     for (let step = 0; step < STEPS; step++) {
+      log.staleInfo = rand() < 0.3;
       const roll = rand();
       if (roll < 0.4) {
         for (let n = 1 + Math.floor(rand() * 3); n > 0; n--) {
@@ -277,6 +281,7 @@ for (const seed of [11, 12, 13, 14, 15, 16, 17, 18]) {
     }
 
     // Quiescence: no more chaos, every consumer delivers all it has; the feed notices the head.
+    log.staleInfo = false;
     const { feed, serial, state, index } = replica;
     for (let round = 0; round < 500; round++) {
       deliver(false);
