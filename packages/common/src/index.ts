@@ -15,7 +15,7 @@ export { HEALTH_SERVICE, REFLECTION_SERVICES, reflectionProtoPath, type Reflecti
 export { transportError, transportErrorInterceptor, type CallObserver } from "./transport-errors.ts";
 export { startMetrics, Counter, Gauge, Histogram, type Metrics, type MetricsOptions } from "./metrics.ts";
 export { outcomeLabel, rpcDurationObserver } from "./rpc-metrics.ts";
-export { TEMPLATE_STREAM, TEMPLATE_SUBJECT_ROOT, templateSubject, parseTemplateSubject } from "./log-layout.ts";
+export { TEMPLATE_STREAM, TEMPLATE_SUBJECT_ROOT, templateSubject, parseTemplateSubject, partitionSubjectFilters } from "./log-layout.ts";
 export {
   ETCD_ROOT, PARTITION_COUNT_KEY, ASSIGNMENT_PREFIX, MEMBER_PREFIX, assignmentKey, memberKey,
   Assignment, Member, parseSiteShardKey, PROJECTION_PREFIX, ACTIVE_PROJECTION_PREFIX, projectionKey, activeProjectionKey,

@@ -9,6 +9,18 @@ export function templateSubject(modality: Modality, partition: number, id: strin
   return `${TEMPLATE_SUBJECT_ROOT}.${modalityName(modality)}.${partition}.${id}`;
 }
 
+/**
+ * The consumer filters that read exactly these partitions, every modality: `taj.tpl.*.<p>.>` each,
+ * sorted and without duplicates (JetStream rejects overlapping `filter_subjects`; filters of two
+ * different partitions never overlap).
+ */
+export function partitionSubjectFilters(partitions: Iterable<number>): string[] {
+  return [...new Set(partitions)].sort((a, b) => a - b).map((p) => {
+    if (!Number.isInteger(p) || p < 0) throw new Error(`partition ${p} is not a non-negative integer`);
+    return `${TEMPLATE_SUBJECT_ROOT}.*.${p}.>`;
+  });
+}
+
 export interface ParsedSubject {
   modalityName: string;
   partition: number;

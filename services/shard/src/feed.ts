@@ -1,22 +1,27 @@
-import {
-  AckPolicy, DeliverPolicy, nanos,
-  type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg,
-} from "nats";
 import type { TemplateEnrolled } from "@taj/proto";
-import { MAX_TEMPLATE_DIMENSIONS, decodeTemplateEvent, enrolledTemplate, parseTemplateSubject, TEMPLATE_STREAM, TEMPLATE_SUBJECT_ROOT, type Logger } from "@taj/common";
-import type { IndexClient } from "./index/client.ts";
+import {
+  MAX_TEMPLATE_DIMENSIONS, TEMPLATE_SUBJECT_ROOT, decodeTemplateEvent, enrolledTemplate, parseTemplateSubject, partitionSubjectFilters, type Logger,
+} from "@taj/common";
 import { isFiniteVector, quantize } from "./index/quantize.ts";
 import type { ChangeOp } from "./index/store.ts";
+import { LogLane } from "./log-lane.ts";
+import type { LogMessage, LogSource } from "./log-source.ts";
 import type { PartitionState } from "./partition-state.ts";
 import type { Serial } from "./serial.ts";
 
+/** What the feed needs of the index (the worker's IndexClient). */
+export interface FeedIndex {
+  apply(ops: ChangeOp[]): Promise<{ rejected: string[]; removed: number }>;
+}
+
 export interface FeedOptions {
+  /** The main consumer's durable name; a catch-up pass uses it with `-catchup`. */
   consumerName: string;
   batchSize: number;
   logger: Logger;
   /**
-   * Called after each applied batch, inside the serial queue. `removed`: stored templates the
-   * batch deleted or replaced, which the current snapshot still holds.
+   * Called after each applied batch, inside the serial queue, and once partitions have caught
+   * up. `removed`: stored templates the batch deleted or replaced, which the current snapshot still holds.
    */
   onBatch(info: { events: number; applied: number; removed: number; pending: number }): Promise<void>;
   /**
@@ -24,37 +29,51 @@ export interface FeedOptions {
    * undefined: not indexed. Raw templates when absent.
    */
   project?(modality: string, enrolled: TemplateEnrolled): ArrayLike<number> | undefined;
+  /** Above this many partitions a consumer reads the whole log (default MAX_FILTER_SUBJECTS). */
+  maxFilterSubjects?: number;
 }
 
-const PULL_EXPIRES_MS = 5_000;
+/**
+ * Above this many partitions a consumer reads the whole log and skips what it does not own:
+ * nats-server 2.10 checks filters pairwise for overlaps when creating a consumer (here 1024 filters
+ * were created, 4096 timed out the request). Partitions per shard are tens in practice.
+ */
+export const MAX_FILTER_SUBJECTS = 256;
+
+
+interface CatchUp {
+  lane: LogLane;
+  partitions: number[];
+  /** The stream's last sequence read before the pass was opened: reaching it is enough. */
+  head: number;
+  deliveredBefore: number;
+  done: boolean;
+}
 
 /**
- * Reads the template log through one durable pull consumer filtered on `taj.tpl.>`, hands
- * batches to the index worker and acks them once applied. Events for partitions not owned are
- * skipped here: nats-server 2.9 allows one filter subject per consumer, so per-partition filters
- * (NATS >= 2.10 `filter_subjects`) would save that traffic on larger clusters.
+ * Reads the template log for the owned partitions only, hands batches to the index worker and
+ * acks them once applied. The main consumer's `filter_subjects` are the joined partitions'
+ * (`taj.tpl.*.<p>.>` each); a partition added later is first brought to the stream's head by a
+ * catch-up pass over its own subjects (from its snapshot mark), then joins the main consumer,
+ * recreated from the lowest mark it must serve. Adding a partition therefore reads that
+ * partition's messages, not the whole log, and the partitions held go on receiving new events
+ * meanwhile.
  */
 export class Feed {
-  private readonly jsm: JetStreamManager;
-  private readonly js: JetStreamClient;
-  private readonly index: IndexClient;
+  private readonly source: LogSource;
+  private readonly index: FeedIndex;
   private readonly state: PartitionState;
   private readonly serial: Serial;
   private readonly options: FeedOptions;
-  private messages: ConsumerMessages | undefined;
-  private generation = 0;
-  private buffer: JsMsg[] = [];
-  private draining = false;
+  private main: LogLane | undefined;
+  private catchUp: CatchUp | undefined;
   private lastPending = 0;
-  /** Consumer sequence of the last message taken, 0 right after (re)positioning. */
-  private lastDelivery = 0;
   private stopped = false;
-  /** Log messages received since start, applied or skipped: shows how much a restart replayed. */
+  /** Log messages received since start, applied or skipped: shows how much a restart or a new partition replayed. */
   delivered = 0;
 
-  constructor(jsm: JetStreamManager, js: JetStreamClient, index: IndexClient, state: PartitionState, serial: Serial, options: FeedOptions) {
-    this.jsm = jsm;
-    this.js = js;
+  constructor(source: LogSource, index: FeedIndex, state: PartitionState, serial: Serial, options: FeedOptions) {
+    this.source = source;
     this.index = index;
     this.state = state;
     this.serial = serial;
@@ -66,110 +85,123 @@ export class Feed {
   }
 
   /**
-   * (Re)creates the durable consumer at `startSequence` and consumes from there. The consumer is
-   * always recreated, even with the same start: its ack floor may be past the snapshot we loaded
-   * (a crash after acking but before snapshotting), and resuming there would lose those events.
-   * Call inside the serial queue.
+   * Owns `partitions` from now on; `head` is the stream's last sequence read just before, `known`
+   * the marks a snapshot holds (at start). Recreates the main consumer when its partitions change
+   * and starts a catch-up pass over partitions that need one. Returns where the main consumer
+   * was (re)positioned, if it was. Call inside the serial queue.
    */
-  async position(startSequence: number): Promise<void> {
-    await this.stopConsuming();
-    const name = this.options.consumerName;
-    try {
-      await this.jsm.consumers.delete(TEMPLATE_STREAM, name);
-    } catch (err) {
-      if (!(err instanceof Error) || !/consumer not found/i.test(err.message)) throw err;
+  async assign(partitions: readonly number[], head: number, known?: ReadonlyMap<number, number>): Promise<{ added: number[]; removed: number[]; mainStart?: number }> {
+    const joinedBefore = this.state.joined().join();
+    const { added, removed } = this.state.assign(partitions, head, known);
+    if (this.state.joined().length === 0 && this.state.catching().length > 0) {
+      // Nothing read by the main consumer yet: it is itself the pass over the partitions without a
+      // mark, and those with one (a snapshot) start it from the lowest; the others catch up.
+      const catching = this.state.catching();
+      const marked = catching.filter((p) => this.state.appliedThrough(p) > 0);
+      this.state.join(marked.length > 0 ? marked : catching);
     }
-    await this.jsm.consumers.add(TEMPLATE_STREAM, {
-      durable_name: name,
-      ack_policy: AckPolicy.Explicit,
-      deliver_policy: DeliverPolicy.StartSequence,
-      opt_start_seq: Math.max(1, startSequence),
-      filter_subject: `${TEMPLATE_SUBJECT_ROOT}.>`,
-      max_ack_pending: 10_000,
-      ack_wait: nanos(60_000),
+    let mainStart: number | undefined;
+    if (this.state.joined().join() !== joinedBefore || (!this.main && this.state.joined().length > 0)) mainStart = await this.reopenMain(head);
+    const catching = this.state.catching();
+    if (catching.join() !== (this.catchUp?.partitions.join() ?? "")) await this.startCatchUp(catching, head);
+    return mainStart === undefined ? { added, removed } : { added, removed, mainStart };
+  }
+
+  /** Recreates the main consumer on the joined partitions' subjects, or removes it when there are none. */
+  private async reopenMain(head: number): Promise<number | undefined> {
+    const joined = this.state.joined();
+    const previous = this.main;
+    this.main = undefined;
+    if (joined.length === 0) {
+      await previous?.close(true);
+      // Nothing is read: the replica is as current as the log it last saw.
+      this.state.reachedHead(head);
+      return undefined;
+    }
+    await previous?.close();
+    const start = this.state.join([]);
+    const lane: LogLane = new LogLane({
+      source: this.source, serial: this.serial, logger: this.options.logger, name: this.options.consumerName,
+      subjects: this.filtersOf(joined), batchSize: this.options.batchSize,
+      apply: (batch) => this.applyMain(batch),
+      resumeAt: () => this.state.consumerPosition() + 1,
     });
-    this.options.logger.info({ consumer: name, startSequence }, "log consumer positioned");
-    this.lastDelivery = 0;
-    const consumer = await this.js.consumers.get(TEMPLATE_STREAM, name);
-    // Short pulls: after a cut the client notices missed heartbeats (expires / 2) and re-pulls
-    // within seconds; at the default 30 s a healed site took over a minute to catch up.
-    const messages = await consumer.consume({ max_messages: Math.max(this.options.batchSize * 2, 512), expires: PULL_EXPIRES_MS });
-    this.messages = messages;
-    const generation = ++this.generation;
-    void (async () => {
-      try {
-        for await (const m of messages) {
-          if (generation !== this.generation) break;
-          this.buffer.push(m);
-          this.kick();
-        }
-      } catch (err) {
-        this.options.logger.error({ err }, "log consumer stopped");
-      }
-    })();
+    this.main = lane;
+    await lane.start(start);
+    return start;
   }
 
-  private kick(): void {
-    if (this.draining) return;
-    this.draining = true;
-    const generation = this.generation;
-    void this.serial
-      .run(() => this.drain(generation))
-      .catch((err: unknown) => this.options.logger.error({ err }, "applying log events failed"))
-      .finally(() => {
-        this.draining = false;
-        if (this.buffer.length > 0) this.kick();
-      });
+  private async startCatchUp(partitions: number[], head: number): Promise<void> {
+    const previous = this.catchUp;
+    this.catchUp = undefined;
+    await previous?.lane.close(partitions.length === 0);
+    if (partitions.length === 0 || this.stopped) return;
+    const cu: CatchUp = {
+      partitions, head, deliveredBefore: this.delivered, done: false,
+      lane: new LogLane({
+        source: this.source, serial: this.serial, logger: this.options.logger, name: `${this.options.consumerName}-catchup`,
+        subjects: this.filtersOf(partitions), batchSize: this.options.batchSize, transient: true,
+        apply: (batch) => this.applyCatchUp(cu, batch),
+        resumeAt: () => this.state.lowestMark(cu.partitions) + 1,
+      }),
+    };
+    this.catchUp = cu;
+    const start = this.state.lowestMark(partitions) + 1;
+    this.options.logger.info({ partitions, startSequence: start, head }, "catching up new partitions from their own subjects");
+    await cu.lane.start(start);
+    await this.checkCatchUp().catch((err: unknown) => this.options.logger.warn({ err }, "reading the catch-up consumer's state failed; the head check retries"));
   }
 
-  private async drain(generation: number): Promise<void> {
-    while (this.buffer.length > 0 && generation === this.generation) {
-      const batch = this.buffer.splice(0, this.options.batchSize);
-      await this.apply(batch);
-    }
+  private filtersOf(partitions: readonly number[]): string[] {
+    const max = this.options.maxFilterSubjects ?? MAX_FILTER_SUBJECTS;
+    return partitions.length > max ? [`${TEMPLATE_SUBJECT_ROOT}.>`] : partitionSubjectFilters(partitions);
   }
 
-  private async apply(received: JsMsg[]): Promise<void> {
-    // Messages handed to a pull request that was lost (a cut, a consumer leader change) come back
-    // only after ack_wait, behind later ones, and events are applied in sequence order: so a hole
-    // in the consumer sequence means rewinding to the last event applied in order, not going on.
-    // A step back (a new consumer leader redelivering) is harmless: events already applied are skipped.
-    const hole = received.findIndex((m, i) => m.info.deliverySequence > (i === 0 ? this.lastDelivery : received[i - 1]!.info.deliverySequence) + 1);
-    const batch = hole === -1 ? received : received.slice(0, hole);
-    if (batch.length > 0) await this.applyInOrder(batch);
-    if (hole !== -1) {
-      const resumeAt = this.state.consumerPosition() + 1;
-      this.options.logger.warn(
-        { expected: (batch.at(-1)?.info.deliverySequence ?? this.lastDelivery) + 1, got: received[hole]!.info.deliverySequence, resumeAt },
-        "log consumer skipped deliveries; rewinding",
-      );
-      // Stop taking messages now; rewind as the next task of the queue (not from inside this one),
-      // retrying while JetStream is still electing leaders after the cut.
-      this.generation++;
-      this.buffer = [];
-      void this.serial.run(() => this.rewind(resumeAt));
-    }
+  private async applyMain(batch: LogMessage[]): Promise<void> {
+    const { applied, removed } = await this.applyBatch(batch, (p) => this.state.isJoined(p), (m) => this.state.advance(m.seq));
+    const last = batch.at(-1)!;
+    this.lastPending = last.pending;
+    if (last.pending === 0) this.state.reachedHead();
+    await this.options.onBatch({ events: batch.length, applied, removed, pending: this.lastPending });
   }
 
-  private async rewind(resumeAt: number, attempt = 1): Promise<void> {
-    if (this.stopped) return;
-    try {
-      await this.position(resumeAt);
-    } catch (err) {
-      this.options.logger.warn({ err, attempt, resumeAt }, "rewinding the log consumer failed; retrying");
-      // Retried as a later task, so snapshots and shutdown are not held behind it.
-      setTimeout(() => void this.serial.run(() => this.rewind(resumeAt, attempt + 1)), Math.min(5_000, 500 * attempt)).unref();
-    }
+  private async applyCatchUp(cu: CatchUp, batch: LogMessage[]): Promise<void> {
+    if (cu !== this.catchUp || cu.done) return;
+    const own = new Set(cu.partitions);
+    const { applied, removed } = await this.applyBatch(batch, (p) => own.has(p) && !this.state.isJoined(p), () => {});
+    const last = batch.at(-1)!;
+    // In order up to `last`: every message of these partitions up to it is applied. Not the head,
+    // even with nothing pending: a consumer leader lagging the stream's may say so too early, and
+    // the main consumer, restarted after the lowest mark, reads whatever is between.
+    this.state.advanceCatching(cu.partitions, last.seq);
+    if (last.pending === 0 || last.seq >= cu.head) this.caughtUp(cu);
+    await this.options.onBatch({ events: batch.length, applied, removed, pending: this.lastPending });
   }
 
-  private async applyInOrder(batch: JsMsg[]): Promise<void> {
-    this.lastDelivery = batch.at(-1)!.info.deliverySequence;
+  /** Stops the pass and, as the next task of the queue, moves its partitions to the main consumer. */
+  private caughtUp(cu: CatchUp): void {
+    cu.done = true;
+    cu.lane.halt();
+    void this.serial.run(() => this.join(cu)).catch((err: unknown) => this.options.logger.error({ err }, "moving caught-up partitions to the main consumer failed"));
+  }
+
+  private async join(cu: CatchUp): Promise<void> {
+    if (cu !== this.catchUp || this.stopped) return;
+    this.catchUp = undefined;
+    await cu.lane.close(true);
+    this.state.join(cu.partitions);
+    this.options.logger.info({ partitions: cu.partitions, delivered: this.delivered - cu.deliveredBefore }, "partitions caught up; the main consumer reads them now");
+    await this.reopenMain(cu.head);
+    await this.options.onBatch({ events: 0, applied: 0, removed: 0, pending: this.lastPending });
+  }
+
+  private async applyBatch(batch: LogMessage[], accepts: (partition: number) => boolean, delivered: (m: LogMessage) => void): Promise<{ applied: number; removed: number }> {
     const ops: ChangeOp[] = [];
     this.delivered += batch.length;
     for (const m of batch) {
-      const op = this.toOp(m);
+      const op = this.toOp(m, accepts);
       if (op) ops.push(op);
-      this.state.advance(m.seq);
+      delivered(m);
     }
     let removed = 0;
     if (ops.length > 0) {
@@ -178,19 +210,16 @@ export class Feed {
       if (r.rejected.length > 0) this.options.logger.warn({ ids: r.rejected }, "templates with the wrong dimensions skipped");
     }
     for (const m of batch) m.ack();
-    const last = batch[batch.length - 1];
-    this.lastPending = last ? last.info.pending : this.lastPending;
-    if (last && last.info.pending === 0) this.state.reachedHead();
-    await this.options.onBatch({ events: batch.length, applied: ops.length, removed, pending: this.lastPending });
+    return { applied: ops.length, removed };
   }
 
-  private toOp(m: JsMsg): ChangeOp | undefined {
+  private toOp(m: LogMessage, accepts: (partition: number) => boolean): ChangeOp | undefined {
     const subject = parseTemplateSubject(m.subject);
     if (!subject) {
       this.options.logger.warn({ seq: m.seq }, "log message on an unexpected subject skipped");
       return undefined;
     }
-    if (!this.state.shouldApply(subject.partition, m.seq)) return undefined;
+    if (!accepts(subject.partition) || !this.state.shouldApply(subject.partition, m.seq)) return undefined;
     let event;
     try {
       event = decodeTemplateEvent(m.data);
@@ -229,26 +258,37 @@ export class Feed {
    * Call inside the serial queue.
    */
   async checkHead(streamLastSequence = 0): Promise<void> {
-    if (!this.messages || this.buffer.length > 0) return;
-    const info = await this.jsm.consumers.info(TEMPLATE_STREAM, this.options.consumerName);
-    this.lastPending = info.num_pending;
-    if (info.num_pending === 0 && info.num_ack_pending === 0) {
-      this.state.advance(Math.max(info.delivered.stream_seq, streamLastSequence));
-      this.state.reachedHead();
-    }
+    await this.checkMainHead(streamLastSequence);
+    await this.checkCatchUp();
   }
 
-  private async stopConsuming(): Promise<void> {
-    this.generation++;
-    this.buffer = [];
-    const messages = this.messages;
-    this.messages = undefined;
-    // Bounded: closing a consumer whose pull died in a cut must not block the queue.
-    if (messages) await Promise.race([messages.close().catch(() => undefined), new Promise((r) => setTimeout(r, 2_000).unref())]);
+  private async checkMainHead(streamLastSequence: number): Promise<void> {
+    const lane = this.main;
+    // Nothing read by the main consumer: no partition it would serve is behind the log.
+    if (!lane && this.state.joined().length === 0) this.state.reachedHead(streamLastSequence);
+    if (!lane?.idle) return;
+    const info = await lane.info()!;
+    if (lane !== this.main) return;
+    this.lastPending = info.pending;
+    if (info.pending === 0 && info.ackPending === 0) this.state.reachedHead(Math.max(info.deliveredSequence, streamLastSequence));
+  }
+
+  /** A pass with nothing left to deliver (its partitions hold nothing after their marks) is done. */
+  private async checkCatchUp(): Promise<void> {
+    const cu = this.catchUp;
+    if (!cu || cu.done || !cu.lane.idle) return;
+    const info = await cu.lane.info()!;
+    if (cu !== this.catchUp || cu.done || !cu.lane.idle || info.pending !== 0 || info.ackPending !== 0) return;
+    this.state.advanceCatching(cu.partitions, info.deliveredSequence);
+    this.caughtUp(cu);
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    await this.stopConsuming();
+    const { main, catchUp } = this;
+    this.main = undefined;
+    this.catchUp = undefined;
+    await main?.close();
+    await catchUp?.lane.close(true);
   }
 }

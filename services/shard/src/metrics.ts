@@ -70,7 +70,7 @@ export function shardMetrics(registry: Registry, index: IndexClient, state: Part
     collect() {
       this.reset();
       const last = progress.logLastSequence();
-      for (const p of state.owned()) this.set({ partition: String(p) }, Math.max(0, last - state.appliedThrough(p)));
+      for (const p of state.owned()) this.set({ partition: String(p) }, Math.max(0, last - state.currentThrough(p)));
     },
   });
   new Gauge({

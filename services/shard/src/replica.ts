@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import { connect, type NatsConnection } from "nats";
 import { ShardService } from "@taj/proto";
 import {
@@ -11,7 +10,11 @@ import { IndexClient } from "./index/client.ts";
 import { PartitionState } from "./partition-state.ts";
 import { Serial } from "./serial.ts";
 import { Feed } from "./feed.ts";
+import { Handover } from "./handover.ts";
+import { JetStreamLogSource } from "./log-source.ts";
 import { Membership } from "./membership.ts";
+import { MembershipPublisher } from "./membership-publisher.ts";
+import { SnapshotPolicy } from "./snapshot-policy.ts";
 import { etcdClient, readPartitionCount, watchAssignment } from "./ownership.ts";
 import { shardHandlers } from "./handlers.ts";
 import { shardMetrics } from "./metrics.ts";
@@ -45,11 +48,15 @@ export async function startReplica(cfg: ShardConfig, logger: Logger): Promise<Re
   // Read by the gauges (metrics.ts): the log's head as last seen, and since when the snapshot lags.
   let logLastSequence = 0;
   let logReachable = true;
-  let unsnapshottedSince: number | undefined;
+  // What a snapshot holds is written below (writeSnapshot); when one is taken is the policy's.
+  const snapshots = new SnapshotPolicy({
+    everyNEvents: cfg.SNAPSHOT_EVERY_N_EVENTS, intervalMs: cfg.SNAPSHOT_INTERVAL_MS, purgeDelayMs: cfg.PURGE_SNAPSHOT_DELAY_MS,
+    run: (task) => serial.run(task), logger, write: (reason) => writeSnapshot(reason),
+  });
   const m = shardMetrics(metrics.registry, index, state, {
     logLastSequence: () => Math.max(logLastSequence, state.consumerPosition()),
     logReachable: () => logReachable,
-    unsnapshottedSinceMs: () => unsnapshottedSince,
+    unsnapshottedSinceMs: () => snapshots.unsnapshottedSinceMs(),
   });
 
   let assignmentChange: (partitions: number[]) => void = () => {};
@@ -60,7 +67,7 @@ export async function startReplica(cfg: ShardConfig, logger: Logger): Promise<Re
   const projector = new Projector();
   const projections = await ProjectionStaging.open({
     etcd, index, state, serial, projector, logger,
-    onSwapped: () => snapshot("projection"),
+    onSwapped: () => snapshots.take("projection"),
   });
 
   // Snapshot first, so only the log's tail is replayed.
@@ -114,130 +121,77 @@ export async function startReplica(cfg: ShardConfig, logger: Logger): Promise<Re
     snapshotSequence = 0;
   }
 
-  let eventsSinceSnapshot = 0;
   let snapshotTaken: string | undefined;
-  const snapshot = async (reason: string) => {
+  const writeSnapshot = async (reason: string) => {
     const sequences = state.sequences();
     const signature = JSON.stringify([sequences, projector.versions()]);
-    if (signature === snapshotTaken) {
-      unsnapshottedSince = undefined;
-      return;
-    }
+    if (signature === snapshotTaken) return;
     const stop = m.snapshotDuration.startTimer();
     const r = await index.snapshot(cfg.DATA_DIR, sequences, projector.versions());
     stop();
     snapshotTaken = signature;
-    eventsSinceSnapshot = 0;
-    unsnapshottedSince = undefined;
     const values = Object.values(sequences);
     snapshotSequence = values.length > 0 ? Math.min(...values) : state.consumerPosition();
     logger.info({ reason, snapshotSequence, templates: r.templates }, "snapshot written");
   };
 
-  // After a delete, the snapshot on disk still holds the template: replace it within the delay.
-  // Not pushed back by later deletes, so the delay is a bound, not a quiet period.
-  let purgeTimer: NodeJS.Timeout | undefined;
-  const schedulePurgeSnapshot = () => {
-    if (purgeTimer) return;
-    purgeTimer = setTimeout(() => {
-      purgeTimer = undefined;
-      void serial.run(() => snapshot("purge")).catch((err: unknown) => logger.error({ err }, "snapshot after a delete failed"));
-    }, cfg.PURGE_SNAPSHOT_DELAY_MS);
-  };
-
-  const membership = new Membership(etcd, memberKey(cfg.SITE, cfg.SHARD_ID), cfg.LEASE_TTL_S, logger);
-  const startedAt = new Date().toISOString();
-  let advertise = "";
-  let published: string | undefined;
-  // Partitions being handed over: still served here, no longer advertised (see applyAssignment).
-  let leaving = new Set<number>();
-  const publishIfChanged = async () => {
-    const loaded = state.loaded().filter((p) => !leaving.has(p));
-    // Only once every owned partition has caught up at start; afterwards, on every change.
-    if (published === undefined && loaded.length < state.owned().length) return;
-    const signature = loaded.join(",");
-    if (signature === published) return;
-    if (published === undefined) logger.info({ delivered: feed.delivered, appliedSequence: state.appliedSequence() }, "caught up with the log");
-    published = signature;
-    logger.info({ partitions: loaded, appliedSequence: state.appliedSequence() }, "loaded partitions changed");
-    await membership.publish({ address: advertise, partitions: loaded, startedAt });
-  };
-
-  const feed = new Feed(jsm, nc.jetstream(), index, state, serial, {
+  const feed = new Feed(new JetStreamLogSource(nc, jsm, nc.jetstream()), index, state, serial, {
     consumerName: `shard-${cfg.SITE}-${cfg.SHARD_ID}`,
     batchSize: cfg.APPLY_BATCH,
     logger,
     project: (modality, enrolled) => projector.forIndex(modality, enrolled),
-    async onBatch({ applied, removed }) {
-      if (applied > 0 || removed > 0) unsnapshottedSince ??= Date.now();
-      eventsSinceSnapshot += applied;
-      if (removed > 0) schedulePurgeSnapshot();
-      if (eventsSinceSnapshot >= cfg.SNAPSHOT_EVERY_N_EVENTS) await snapshot("events");
-      void publishIfChanged();
+    async onBatch(batch) {
+      await snapshots.afterBatch(batch);
+      void publisher.refresh();
     },
   });
-
-  advertise = cfg.ADVERTISE_ADDRESS ?? `${cfg.GRPC_HOST}:${grpc.port}`;
+  const membership = new Membership(etcd, memberKey(cfg.SITE, cfg.SHARD_ID), cfg.LEASE_TTL_S, logger);
+  const publisher = new MembershipPublisher({
+    state, logger,
+    publish: (member) => membership.publish(member),
+    address: cfg.ADVERTISE_ADDRESS ?? `${cfg.GRPC_HOST}:${grpc.port}`,
+    startedAt: new Date().toISOString(),
+    progress: () => ({ delivered: feed.delivered, appliedSequence: state.appliedSequence() }),
+  });
 
   await serial.run(async () => {
-    const { restartAt } = state.assign(assignment.initial, lastSequence, known);
-    if (restartAt === undefined) state.advance(lastSequence);
-    const start = restartAt ?? lastSequence + 1;
+    const { mainStart } = await feed.assign(assignment.initial, lastSequence, known);
+    const start = mainStart ?? lastSequence + 1;
     logger.info({ startSequence: start, lastSequence, replay: Math.max(0, lastSequence - start + 1) }, "replaying log tail");
-    await feed.position(start);
-    await publishIfChanged();
+    await publisher.refresh();
   });
   projections.begin(nc.jetstream(), jsm);
+  snapshots.start();
 
-  /**
-   * A removed partition is first withdrawn from the member entry, then still served for
-   * RELEASE_GRACE_MS before it is dropped: coordinators see the entry change through their etcd
-   * watch and route elsewhere, so none is answered UNAVAILABLE by a replica it still believes in.
-   * Changes are applied one at a time, always to the latest assignment read.
-   */
-  let wanted = assignment.initial;
-  let assignQueue: Promise<void> = Promise.resolve();
   let stopping = false;
-  const applyAssignment = async () => {
-    const going = state.owned().filter((p) => !wanted.includes(p));
-    if (going.length > 0 && cfg.RELEASE_GRACE_MS > 0) {
-      leaving = new Set(going);
-      logger.info({ partitions: going, graceMs: cfg.RELEASE_GRACE_MS }, "withdrawing partitions from membership before dropping them");
-      await serial.run(() => publishIfChanged());
-      await sleep(cfg.RELEASE_GRACE_MS);
-    }
-    await serial.run(async () => {
-      // A change that lands during shutdown must not reposition a consumer stop() just closed.
-      if (stopping) return;
-      leaving = new Set();
-      const partitions = wanted;
-      const last = (await jsm.streams.info(stream.config.name)).state.last_seq;
-      const { added, removed, restartAt } = state.assign(partitions, last);
-      if (added.length > 0 || removed.length > 0) {
-        projections.restart();
-        logger.info({ added, removed, replayFrom: restartAt }, partitions.length === 0 ? "assignment removed: serving nothing" : "assignment changed");
-      }
-      if (removed.length > 0) {
-        await index.drop(removed);
-        schedulePurgeSnapshot();
-      }
-      // A new partition is loaded by rewinding the one consumer: the log is replayed from the
-      // partition's start, events of partitions already held are skipped (cost: one pass over the log).
-      if (restartAt !== undefined) await feed.position(restartAt);
-      await publishIfChanged();
-    });
-  };
-  assignmentChange = (partitions) => {
-    wanted = partitions;
-    assignQueue = assignQueue
-      .then(applyAssignment)
-      .catch((err: unknown) => logger.error({ err }, "applying the new assignment failed"));
-  };
+  const handover = new Handover(assignment.initial, {
+    graceMs: cfg.RELEASE_GRACE_MS, logger,
+    owned: () => state.owned(),
+    withdraw: (going) =>
+      serial.run(() => {
+        publisher.withdraw(going);
+        return publisher.refresh();
+      }),
+    apply: (partitions) =>
+      serial.run(async () => {
+        // A change that lands during shutdown must not reposition a consumer stop() just closed.
+        if (stopping) return;
+        publisher.settle();
+        const head = (await jsm.streams.info(stream.config.name)).state.last_seq;
+        const { added, removed } = await feed.assign(partitions, head);
+        if (added.length > 0 || removed.length > 0) {
+          projections.restart();
+          logger.info({ added, removed }, partitions.length === 0 ? "assignment removed: serving nothing" : "assignment changed");
+        }
+        if (removed.length > 0) {
+          await index.drop(removed);
+          snapshots.purgeSoon();
+        }
+        await publisher.refresh();
+      }),
+  });
+  assignmentChange = (partitions) => handover.change(partitions);
 
-  // Periodic work: snapshots, and noticing the head when the last event was acked by an earlier run.
-  const snapshotTimer = setInterval(() => {
-    if (eventsSinceSnapshot > 0) void serial.run(() => snapshot("interval")).catch((err: unknown) => logger.error({ err }, "snapshot failed"));
-  }, cfg.SNAPSHOT_INTERVAL_MS);
   // One check at a time: with NATS away each request waits for its timeout, and checks queued
   // behind it in the serial queue would hold up log batches.
   let headCheck: Promise<void> | undefined;
@@ -257,7 +211,7 @@ export async function startReplica(cfg: ShardConfig, logger: Logger): Promise<Re
       logLastSequence = head;
       await serial.run(async () => {
         await feed.checkHead(head);
-        await publishIfChanged();
+        await publisher.refresh();
       });
     })()
       .catch((err: unknown) => logger.warn({ err }, "checking the log head failed"))
@@ -270,16 +224,16 @@ export async function startReplica(cfg: ShardConfig, logger: Logger): Promise<Re
     port: grpc.port,
     async stop() {
       stopping = true;
+      handover.stop();
       streams.stop();
-      clearInterval(snapshotTimer);
+      snapshots.stop();
       clearInterval(headTimer);
-      clearTimeout(purgeTimer);
       // Leave the membership first so coordinators stop sending searches, then drain.
       await membership.revoke();
       await assignment.cancel().catch(() => undefined);
       await projections.stop();
       await serial.run(() => feed.stop());
-      await serial.run(() => snapshot("shutdown")).catch((err: unknown) => logger.error({ err }, "final snapshot failed"));
+      await serial.run(() => snapshots.take("shutdown")).catch((err: unknown) => logger.error({ err }, "final snapshot failed"));
       await grpc.shutdown(5_000);
       await nc.drain().catch(() => undefined);
       await index.close();

@@ -38,6 +38,7 @@ for (const seed of [1, 2, 3]) {
     let client = new IndexClient(HNSW);
     let state = new PartitionState();
     state.assign(PARTITIONS, 0);
+    state.join(PARTITIONS);
     t.after(() => client.close());
 
     const feed = async (entries: LogEntry[]) => {
@@ -95,8 +96,8 @@ for (const seed of [1, 2, 3]) {
         client = new IndexClient(HNSW);
         state = new PartitionState();
         const loaded = await client.load(dataDir, PARTITIONS);
-        const { restartAt } = state.assign(PARTITIONS, log.length, loaded.sequences);
-        const from = restartAt ?? log.length + 1;
+        state.assign(PARTITIONS, log.length, loaded.sequences);
+        const from = state.join(PARTITIONS);
         if (loaded.found) assert.ok(from > 1 || log.length === 0 || [...loaded.sequences.values()].every((s) => s === 0));
         await feed(log.slice(from - 1));
         state.reachedHead();
