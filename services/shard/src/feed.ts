@@ -1,8 +1,8 @@
 import type { TemplateEnrolled } from "@taj/proto";
 import {
-  MAX_TEMPLATE_DIMENSIONS, TEMPLATE_SUBJECT_ROOT, decodeTemplateEvent, enrolledTemplate, parseTemplateSubject, partitionSubjectFilters, type Logger,
+  TEMPLATE_SUBJECT_ROOT, decodeTemplateEvent, enrolledTemplate, parseTemplateSubject, partitionSubjectFilters, type Logger,
 } from "@taj/common";
-import { isFiniteVector, quantize } from "./index/quantize.ts";
+import { quantize } from "./index/quantize.ts";
 import type { ChangeOp } from "./index/store.ts";
 import { LogLane } from "./log-lane.ts";
 import type { LogMessage, LogSource } from "./log-source.ts";
@@ -28,7 +28,7 @@ export interface FeedOptions {
    * What the index stores for an enrolled template (the modality's projection, projection/);
    * undefined: not indexed. Raw templates when absent.
    */
-  project?(modality: string, enrolled: TemplateEnrolled): ArrayLike<number> | undefined;
+  project?(modality: string, enrolled: TemplateEnrolled, template: Float32Array): ArrayLike<number> | undefined;
   /** Above this many partitions a consumer reads the whole log (default MAX_FILTER_SUBJECTS). */
   maxFilterSubjects?: number;
 }
@@ -231,12 +231,13 @@ export class Feed {
     const base = { modality: subject.modalityName, partition: subject.partition, id: subject.id };
     switch (event.event.case) {
       case "enrolled": {
+        // Empty when the record holds no usable template (enrolledTemplate validates it).
         const t = enrolledTemplate(event.event.value);
-        if (t.length === 0 || t.length > MAX_TEMPLATE_DIMENSIONS || !isFiniteVector(t)) {
+        if (t.length === 0) {
           this.options.logger.warn({ seq: m.seq, id: subject.id }, "invalid template in the log skipped");
           return undefined;
         }
-        const vector = this.options.project ? this.options.project(subject.modalityName, event.event.value) : t;
+        const vector = this.options.project ? this.options.project(subject.modalityName, event.event.value, t) : t;
         if (vector === undefined) {
           this.options.logger.warn({ seq: m.seq, id: subject.id }, "template the modality's projection does not take (another model or length) skipped");
           return undefined;

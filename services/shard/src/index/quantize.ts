@@ -62,8 +62,3 @@ export function int8Cosine(a: Int8Array, b: Int8Array): number {
   }
   return aa === 0 || bb === 0 ? 0 : ab / Math.sqrt(aa * bb);
 }
-
-export function isFiniteVector(values: ArrayLike<number>): boolean {
-  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i]!)) return false;
-  return true;
-}

@@ -38,8 +38,8 @@ export class Projector {
    * What the index stores for an enrolled template: projected when the modality has a projection,
    * undefined (not indexed) for a template the projection cannot take: another model's, or another length.
    */
-  forIndex(modality: string, enrolled: TemplateEnrolled): ArrayLike<number> | undefined {
-    return projectWith(this.inUse.get(modality), enrolled);
+  forIndex(modality: string, enrolled: TemplateEnrolled, template: Float32Array): ArrayLike<number> | undefined {
+    return projectWith(this.inUse.get(modality), enrolled, template);
   }
 
   /** The probe as the index compares it; INVALID_ARGUMENT for a length the projection does not take. */
