@@ -90,7 +90,8 @@ export class IndexClient {
    * nothing: when one worker cannot load its part, the others' are dropped again.
    */
   async load(dataDir: string, partitions: number[], projections: Record<string, number> = {}): Promise<{ found: boolean; sequences: Map<number, number>; templates: number }> {
-    const groups = this.workers.map((w, i) => ({ w, partitions: partitions.filter((p) => p % this.workers.length === i) }));
+    // Every worker is asked, even with no partition to load, so each one says whether there is a snapshot.
+    const groups = this.workers.map((w) => ({ w, partitions: partitions.filter((p) => this.workerOf(p) === w) }));
     const replies = await Promise.allSettled(groups.map(({ w, partitions: own }) => w.request({ op: "load", dataDir, partitions: own, projections })));
     const failure = replies.find((r) => r.status === "rejected");
     if (failure) {
