@@ -1,4 +1,5 @@
 import { closeSync, openSync, readSync, writeSync } from "node:fs";
+import { decodeF16, encodeF16 } from "@taj/common";
 import { DEFAULT_LAYOUT, TemplateGenerator, type Layout } from "./generator.ts";
 
 export interface DatasetSpec {
@@ -6,7 +7,11 @@ export interface DatasetSpec {
   size: number;
   probes: number;
   layout?: Omit<Layout, "size">;
-  /** Raw f32 file of the whole gallery, written once per scale: engines read it instead of generating again. */
+  /**
+   * The whole gallery as raw half-precision rows, written once per scale: engines and the cluster
+   * feed read it instead of generating again. Half precision is what the template log carries
+   * (so every engine sees exactly the cluster's values), and it halves the file: 9 GB at 9 M.
+   */
   galleryFile?: string;
 }
 
@@ -22,14 +27,14 @@ export function generatorFor(spec: DatasetSpec): TemplateGenerator {
   return gen;
 }
 
-/** Writes the whole gallery as raw little-endian f32 rows (2 GB per million 512-d templates). */
+/** Bytes per value in the gallery file (little-endian half precision). */
+export const GALLERY_FILE_BYTES_PER_VALUE = 2;
+
+/** Writes the whole gallery as raw little-endian f16 rows (1 GB per million 512-d templates). */
 export function writeGalleryFile(gen: TemplateGenerator, path: string): void {
   const fd = openSync(path, "w");
   try {
-    for (let from = 0; from < gen.size; from += CHUNK) {
-      const v = galleryChunk(gen, from, Math.min(gen.size, from + CHUNK));
-      writeSync(fd, new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
-    }
+    for (let from = 0; from < gen.size; from += CHUNK) writeSync(fd, encodeF16(galleryChunk(gen, from, Math.min(gen.size, from + CHUNK))));
   } finally {
     closeSync(fd);
   }
@@ -52,15 +57,14 @@ export function* galleryChunks(gen: TemplateGenerator, chunk = CHUNK): Generator
   const fd = openSync(file, "r");
   try {
     for (let from = 0; from < gen.size; from += chunk) {
-      const vectors = new Float32Array((Math.min(gen.size, from + chunk) - from) * gen.dim);
-      const bytes = new Uint8Array(vectors.buffer);
+      const bytes = new Uint8Array((Math.min(gen.size, from + chunk) - from) * gen.dim * GALLERY_FILE_BYTES_PER_VALUE);
       let read = 0;
       while (read < bytes.length) {
-        const n = readSync(fd, bytes, read, bytes.length - read, from * gen.dim * 4 + read);
+        const n = readSync(fd, bytes, read, bytes.length - read, from * gen.dim * GALLERY_FILE_BYTES_PER_VALUE + read);
         if (n === 0) throw new Error(`${file} is shorter than the gallery`);
         read += n;
       }
-      yield { from, vectors };
+      yield { from, vectors: decodeF16(bytes) };
     }
   } finally {
     closeSync(fd);

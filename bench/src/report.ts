@@ -86,6 +86,7 @@ export function formatReport(r: BenchResult): string {
         const x = c.restart;
         out.push(`  shard ${x.shard} restart (${x.templatesOnShard} templates): after SIGTERM ${f(x.afterSigtermSeconds)} s (stop took ${f(x.stopSeconds)} s), after SIGKILL ${f(x.afterSigkillSeconds)} s, rebuild from the log ${f(x.rebuildFromLogSeconds)} s`);
       }
+      if (c.restartError) out.push(`  shard restart: ${c.restartError}`);
     }
     if (s.clusterError) out.push(`  cluster: ${s.clusterError.split("\n")[0]}`);
     const gi = s.gatewayImages;

@@ -4,7 +4,7 @@ import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { formatSize, type BenchOptions } from "./args.ts";
-import { galleryChunks, generatorFor, IN_MEMORY_LIMIT, probeMatrix, writeGalleryFile, type DatasetSpec } from "./dataset.ts";
+import { GALLERY_FILE_BYTES_PER_VALUE, generatorFor, probeMatrix, writeGalleryFile, type DatasetSpec } from "./dataset.ts";
 import { DEFAULT_PARAMS, generatorStats, type Moments } from "./generator.ts";
 import type { EngineJob, EngineName, EngineResult } from "./engine-run.ts";
 import { CLUSTER_GRAPH_LIMIT, runClusterBench, type ClusterResult } from "./cluster/cluster-bench.ts";
@@ -29,12 +29,6 @@ export interface BenchResult {
   generator: { params: typeof DEFAULT_PARAMS; measured: { genuine: Moments; impostor: Moments }; realModel?: Calibration };
   extraction?: ExtractionResult;
   scales: ScaleResult[];
-}
-
-function wholeGallery(gen: ReturnType<typeof generatorFor>): Float32Array {
-  const all = new Float32Array(gen.size * gen.dim);
-  for (const { from, vectors } of galleryChunks(gen)) all.set(vectors, from * gen.dim);
-  return all;
 }
 
 function withoutPaths(o: BenchOptions): BenchResult["options"] {
@@ -96,10 +90,10 @@ export async function runBench(o: BenchOptions, log: (m: string) => void, checkp
     const dir = join(o.workDir, formatSize(size));
     mkdirSync(dir, { recursive: true });
     // Made once, read by every engine and the cluster feed (generating 1 M templates takes minutes).
-    const galleryFile = join(dir, "gallery.f32");
+    const galleryFile = join(dir, "gallery.f16");
     const noRoom = wontFit("gallery", size, roomAt(o.workDir));
     if (noRoom !== undefined) throw new Error(`${formatSize(size)}: the gallery file cannot be written under ${o.workDir}: ${noRoom.replace(/^skipped: /, "")}`);
-    log(`${formatSize(size)}: writing the gallery (${((size * 512 * 4) / 2 ** 30).toFixed(1)} GiB) to ${galleryFile}`);
+    log(`${formatSize(size)}: writing the gallery (${((size * 512 * GALLERY_FILE_BYTES_PER_VALUE) / 2 ** 30).toFixed(1)} GiB) to ${galleryFile}`);
     writeGalleryFile(generatorFor({ seed: o.seed, size, probes: 0 }), galleryFile);
     const spec: DatasetSpec = { seed: o.seed, size, probes: o.probes, galleryFile };
     const truthPath = join(dir, "truth.json");
@@ -139,12 +133,11 @@ export async function runBench(o: BenchOptions, log: (m: string) => void, checkp
       log(`${formatSize(size)} cluster: ${clusterSkip}`);
     } else if (o.cluster) {
       const gen = generatorFor(spec);
-      const gallery = size <= IN_MEMORY_LIMIT ? wholeGallery(gen) : undefined;
       const probes = probeMatrix(gen, o.probes).vectors;
       const truth = JSON.parse(readFileSync(truthPath, "utf8")) as number[][];
       try {
         scale.cluster = await runClusterBench({
-          gen, gallery, probes, truth, k: 10, dir: join(dir, "cluster"), basePort: o.basePort,
+          gen, probes, truth, k: 10, dir: join(dir, "cluster"), basePort: o.basePort,
           freshnessSamples: o.freshness, concurrency: o.concurrency, throughputSeconds: o.throughputSeconds,
           restart: o.restart && si === o.scales.length - 1,
           graph: o.graph === "auto" && size <= CLUSTER_GRAPH_LIMIT,
@@ -153,6 +146,10 @@ export async function runBench(o: BenchOptions, log: (m: string) => void, checkp
             scale.gatewayImages = await gatewayImages(cluster, faces, size, cpu);
           } } : {}),
           log,
+          partial: (cluster) => {
+            scale.cluster = cluster;
+            checkpoint(result);
+          },
         });
       } catch (err) {
         scale.clusterError = `failed: ${(err as Error).stack ?? String(err)}`;

@@ -87,17 +87,20 @@ test("memory plan: phases that would not fit in memory or on disk are skipped wi
   for (const phase of ["exact-f32", "usearch-hnsw-i8", "usearch-exhaustive-i8", "hnswlib-node", "lancedb", "cluster"] as const) {
     assert.equal(wontFit(phase, 1_000_000, room), undefined, phase);
   }
-  // Above 2 M the truth is streamed (no f32 copy), so it fits at 17 M; the two sites' shards do not.
+  // Above 2 M the truth is streamed (no f32 copy), so it fits at 17 M. The two sites' shards,
+  // exhaustive only above 2 M, fit at 9 M (the issue-10 index) and not at 17 M.
   assert.equal(bytesNeeded("exact-f32", 17_000_000).memoryBytes, 0);
   assert.equal(wontFit("usearch-hnsw-i8", 17_000_000, room), undefined);
+  assert.equal(wontFit("cluster", 9_000_000, room), undefined);
   assert.equal(
-    wontFit("cluster", 9_000_000, room),
-    "skipped: needs ~27.7 GiB resident, 20.0 GiB available; ~75.0 GiB on disk, 70.0 GiB free (keeps 15 % free)",
+    wontFit("cluster", 17_000_000, room),
+    "skipped: needs ~22.2 GiB resident, 20.0 GiB available; ~95.0 GiB on disk, 70.0 GiB free (keeps 15 % free)",
   );
+  assert.ok(bytesNeeded("cluster", 1_000_000).memoryBytes > 2 * bytesNeeded("cluster", 3_000_000).memoryBytes / 3, "the graph's memory below the limit");
   assert.match(wontFit("hnswlib-node", 17_000_000, room)!, /^skipped: needs ~36\.4 GiB resident/);
-  // The 17 M gallery file (32.4 GiB) fits 70 GiB free, not 30.
+  // The 17 M gallery file (half precision, 16.2 GiB) fits 70 GiB free, not 15.
   assert.equal(wontFit("gallery", 17_000_000, room), undefined);
-  assert.match(wontFit("gallery", 17_000_000, { memoryBytes: 20 * gib, diskBytes: 30 * gib })!, /needs ~32\.4 GiB on disk, 30\.0 GiB free/);
+  assert.match(wontFit("gallery", 17_000_000, { memoryBytes: 20 * gib, diskBytes: 15 * gib })!, /needs ~16\.2 GiB on disk, 15\.0 GiB free/);
   assert.match(wontFit("lancedb", 9_000_000, { memoryBytes: 20 * gib, diskBytes: 10 * gib })!, /^skipped: needs ~23\.5 GiB on disk, 10\.0 GiB free/);
 });
 

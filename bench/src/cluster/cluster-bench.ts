@@ -6,7 +6,7 @@ import { startLocalCluster, type LocalCluster } from "@taj/devcluster";
 import { Member, TEMPLATE_STREAM, createClient, encodeTemplateF32, memberKey, natsTls } from "@taj/common";
 import { CoordinatorService, Modality, SearchMode, ShardService } from "@taj/proto";
 import type { TemplateGenerator } from "../generator.ts";
-import { row } from "../dataset.ts";
+import { galleryChunks, row } from "../dataset.ts";
 import { latency, recallAt, round, type Latency } from "../stats.ts";
 import { dirBytes } from "../engines/disk.ts";
 import { cpuDuring, cpuSeconds, rssOf } from "./procstat.ts";
@@ -14,8 +14,6 @@ import { indexOf, publishRange, publishTemplate, sleep, waitApplied, waitSnapsho
 
 export interface ClusterBenchOptions {
   gen: TemplateGenerator;
-  /** Gallery as one f32 matrix when it fits in memory (else templates are made while publishing). */
-  gallery: Float32Array | undefined;
   probes: Float32Array;
   truth: number[][];
   k: number;
@@ -32,6 +30,8 @@ export interface ClusterBenchOptions {
   /** Extra phase with the running cluster (the image searches through the gateway). */
   withCluster?: (cluster: LocalCluster, cpu: (names: string[]) => Record<string, number>) => Promise<void>;
   log: (message: string) => void;
+  /** Called with the results before the restart phase, which takes many minutes at millions. */
+  partial?: (result: ClusterResult) => void;
 }
 
 export interface SearchRun {
@@ -80,7 +80,17 @@ export interface ClusterResult {
     afterSigkillSeconds: number;
     rebuildFromLogSeconds: number;
   };
+  restartError?: string;
 }
+
+/** One replica's bytes per template in the log, measured at 100 k (half-precision records, subject, msgID). */
+const LOG_BYTES_PER_TEMPLATE = 1_160;
+
+/** Snapshots are bounded to a tenth of a shard's time (SNAPSHOT_MAX_DUTY_PERCENT): at millions they come minutes apart. */
+const snapshotWaitMs = (size: number) => Math.max(120_000, size / 10);
+
+/** Templates between two progress lines while publishing (a 9 M load takes over an hour). */
+const PROGRESS_EVERY = 500_000;
 
 /** Largest gallery the cluster bench builds HNSW graphs for (memory-plan.ts: ~1 KB more per template per site). */
 export const CLUSTER_GRAPH_LIMIT = 2_000_000;
@@ -97,7 +107,11 @@ export async function runClusterBench(o: ClusterBenchOptions): Promise<ClusterRe
   const graph = o.graph;
   const modes = graph ? (["approximate", "exhaustive"] as const) : (["exhaustive"] as const);
   log(`cluster: ${graph ? "with" : "without"} the face HNSW graph`);
-  const cluster = await startLocalCluster({ dir: o.dir, basePort: o.basePort, logLevel: "warn", shardEnv: { HNSW_MODALITIES: graph ? "face" : "" } });
+  const cluster = await startLocalCluster({
+    dir: o.dir, basePort: o.basePort, logLevel: "warn", shardEnv: { HNSW_MODALITIES: graph ? "face" : "" },
+    // Each NATS node stores a full replica of the log (1 160 B per half-precision record), plus the audit stream.
+    natsMaxFileStoreGb: Math.max(4, Math.ceil((gen.size * LOG_BYTES_PER_TEMPLATE * 1.5) / 1e9)),
+  });
   const nc = await connect({ servers: [cluster.addresses.nats["a"]!], name: "taj-bench", ...natsTls(cluster.pki.admin, "admin") });
   const etcd = new Etcd3(cluster.etcdOptions());
   const shards: Record<string, ShardClient> = Object.fromEntries(
@@ -115,16 +129,27 @@ export async function runClusterBench(o: ClusterBenchOptions): Promise<ClusterRe
 
     // Enrollment: the whole gallery through the log, timed until every shard at both sites applied it.
     log(`cluster: publishing ${gen.size} templates`);
-    const templateAt = o.gallery ? (i: number) => row(o.gallery!, i, gen.dim) : (i: number) => gen.template(i);
     const started = performance.now();
     let publishSeconds = 0;
+    const lastByPartition = new Map<number, number>();
     const enrol = await cpuDuring(pidsOf(allNames), async () => {
-      const last = await publishRange(js, cluster.partitionCount, 0, gen.size, templateAt);
+      // Read from the gallery file in chunks (at 9 M generating them again would cost the bench
+      // process a core for a quarter of an hour, beside the cluster it measures).
+      let last = 0;
+      let nextReport = PROGRESS_EVERY;
+      for (const { from, vectors } of galleryChunks(gen)) {
+        const to = from + vectors.length / gen.dim;
+        last = Math.max(last, await publishRange(js, cluster.partitionCount, from, to, (i) => row(vectors, i - from, gen.dim), lastByPartition));
+        if (to >= nextReport && to < gen.size) {
+          nextReport += PROGRESS_EVERY;
+          const s = (performance.now() - started) / 1000;
+          log(`cluster: published ${to} in ${s.toFixed(0)} s (${Math.round(to / s)}/s acknowledged by the log)`);
+        }
+      }
       publishSeconds = (performance.now() - started) / 1000;
       log(`cluster: published in ${publishSeconds.toFixed(1)} s; waiting for the shards to apply`);
       return { last, applied: await waitApplied(shards, last, started, Math.max(600_000, gen.size * 10)) };
     });
-    const lastSeq = enrol.result.last;
     const applied = enrol.result.applied;
     const bothSites = Math.max(...Object.values(applied));
     const enrolCpu = Object.values(enrol.cpu).reduce((a, b) => a + b, 0);
@@ -137,7 +162,7 @@ export async function runClusterBench(o: ClusterBenchOptions): Promise<ClusterRe
     // Disk, and a quiet cluster for the searches: wait (bounded) until every shard has a snapshot
     // covering the whole load (the 10 000-event snapshot would otherwise run during the first searches).
     log("cluster: waiting for snapshots covering the load");
-    const snapshotted = await waitSnapshotted(shards, lastSeq, 120_000);
+    const snapshotted = await waitSnapshotted(shards, Math.min(...lastByPartition.values()), snapshotWaitMs(gen.size));
     const shardDisk = siteA.reduce((a, n) => a + dirBytes(join(cluster.dir, `${n}-data`)), 0);
     const streamInfo = await (await nc.jetstreamManager()).streams.info(TEMPLATE_STREAM);
 
@@ -263,7 +288,17 @@ export async function runClusterBench(o: ClusterBenchOptions): Promise<ClusterRe
       freshness: Object.fromEntries(Object.entries(fresh).map(([site, ms]) => [site, { ...latency(ms), missed: missed[site]! }])),
     };
 
-    if (o.restart) result.restart = await measureRestart(cluster, etcd, shards, log);
+    if (o.restart) {
+      // At millions the restarts take many minutes: what was measured so far is kept first, and
+      // a restart that fails is reported beside the rest rather than losing it.
+      o.partial?.(result);
+      try {
+        result.restart = await measureRestart(cluster, etcd, shards, log);
+      } catch (err) {
+        result.restartError = (err as Error).message;
+        log(`restart: FAILED ${result.restartError}`);
+      }
+    }
     return result;
   } finally {
     for (const c of [...Object.values(shards), ...Object.values(coordinators)]) c.close();
@@ -289,14 +324,16 @@ async function measureRestart(cluster: LocalCluster, etcd: Etcd3, shards: Record
     const v = await etcd.get(memberKey("a", "a1")).string();
     return v === null ? undefined : Member.parse(JSON.parse(v));
   };
+  // A rebuild replays the shard's whole share of the log: allow 1 000 templates/s, at least 15 min.
+  const readyWithinMs = Math.max(900_000, templatesOnShard);
   const readyAfter = async (oldStartedAt: string | undefined, t0: number) => {
-    const deadline = Date.now() + 900_000;
+    const deadline = Date.now() + readyWithinMs;
     while (Date.now() < deadline) {
       const m = await memberNow().catch(() => undefined);
       if (m && m.startedAt !== oldStartedAt && assigned.every((p) => m.partitions.includes(p))) return (performance.now() - t0) / 1000;
       await sleep(100);
     }
-    throw new Error(`${name} did not come back within 15 min`);
+    throw new Error(`${name} did not come back within ${Math.round(readyWithinMs / 60_000)} min`);
   };
 
   log(`restart: ${name} after SIGTERM (${templatesOnShard} templates)`);

@@ -27,15 +27,23 @@ export async function publishTemplate(js: JetStreamClient, partitionCount: numbe
   return ack.seq;
 }
 
-/** Publishes templates [from, to) with up to `window` publishes in flight; returns the last sequence. */
+/**
+ * Publishes templates [from, to) with up to `window` publishes in flight; returns the last sequence.
+ * `lastByPartition` gets each partition's last sequence: a shard's snapshot covers a partition
+ * up to that partition's own last event, so a load is snapshotted once the lowest of them is.
+ */
 export async function publishRange(
-  js: JetStreamClient, partitionCount: number, from: number, to: number, templateAt: (i: number) => Float32Array, window = 512,
+  js: JetStreamClient, partitionCount: number, from: number, to: number, templateAt: (i: number) => Float32Array,
+  lastByPartition: Map<number, number> = new Map(), window = 512,
 ): Promise<number> {
   let last = 0;
   const inflight = new Set<Promise<void>>();
   for (let i = from; i < to; i++) {
-    const p: Promise<void> = publishTemplate(js, partitionCount, idOf(i), templateAt(i)).then((seq) => {
+    const id = idOf(i);
+    const partition = partitionOf(id, partitionCount);
+    const p: Promise<void> = publishTemplate(js, partitionCount, id, templateAt(i)).then((seq) => {
       last = Math.max(last, seq);
+      lastByPartition.set(partition, Math.max(lastByPartition.get(partition) ?? 0, seq));
       inflight.delete(p);
     });
     inflight.add(p);

@@ -44,6 +44,8 @@ export interface LocalClusterOptions {
   natsPingIntervalSec?: number;
   /** NATS write deadline; default 10 s (nats-server's). Shorter closes routes stuck behind a cut sooner. */
   natsWriteDeadlineSec?: number;
+  /** JetStream file storage per NATS node in GB; default 4. */
+  natsMaxFileStoreGb?: number;
 }
 
 /** Placement of each site's (and the witness's) processes: see startSitesCluster for namespaces. */
@@ -194,6 +196,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
         })),
         ...(options.natsPingIntervalSec ? { pingIntervalSec: options.natsPingIntervalSec } : {}),
         ...(options.natsWriteDeadlineSec ? { writeDeadlineSec: options.natsWriteDeadlineSec } : {}),
+        ...(options.natsMaxFileStoreGb ? { maxFileStoreGb: options.natsMaxFileStoreGb } : {}),
       }),
     ]);
     // Both settle before going on, so a failure of one never leaves the other running unowned.

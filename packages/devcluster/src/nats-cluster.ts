@@ -32,6 +32,8 @@ export interface NatsClusterOptions {
   pingIntervalSec?: number;
   /** A connection (route included) whose writes block this long is closed; nats-server's default is 10 s. */
   writeDeadlineSec?: number;
+  /** JetStream file storage per node, in GB; default 4 (the bench raises it for millions of templates). */
+  maxFileStoreGb?: number;
 }
 
 export interface NatsNode extends ProcessHandle {
@@ -60,7 +62,7 @@ export interface NatsCluster {
 }
 
 function configFor(
-  spec: NatsNodeSpec, all: NatsNodeSpec[], dir: string, pingIntervalSec: number, writeDeadlineSec: number, tls: TlsFiles,
+  spec: NatsNodeSpec, all: NatsNodeSpec[], dir: string, pingIntervalSec: number, writeDeadlineSec: number, tls: TlsFiles, maxFileStoreGb: number,
 ): string {
   const host = spec.host ?? "127.0.0.1";
   return natsServerConfig({
@@ -71,7 +73,7 @@ function configFor(
     clusterListen: `${host}:${spec.clusterPort}`,
     routes: all.map((n) => `${n.host ?? "127.0.0.1"}:${n.clusterPort}`),
     storeDir: join(dir, `nats-${spec.name}`),
-    maxFileStore: "4GB",
+    maxFileStore: `${maxFileStoreGb}GB`,
     pingIntervalSec,
     writeDeadlineSec,
     tls,
@@ -143,7 +145,7 @@ export async function startNatsCluster(options: NatsClusterOptions): Promise<Nat
     const configFile = join(options.dir, `nats-${spec.name}.conf`);
     const host = spec.host ?? "127.0.0.1";
     const tls = options.pki.issue("nats", `nats-${spec.name}`, [host]);
-    writeFileSync(configFile, configFor(spec, options.nodes, options.dir, options.pingIntervalSec ?? 2, options.writeDeadlineSec ?? 10, tls));
+    writeFileSync(configFile, configFor(spec, options.nodes, options.dir, options.pingIntervalSec ?? 2, options.writeDeadlineSec ?? 10, tls, options.maxFileStoreGb ?? 4));
     const monitorUrl = `http://${host}:${spec.monitorPort}`;
     const proc = new ManagedProcess({
       name: `nats-${spec.name}`,

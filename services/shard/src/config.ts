@@ -21,6 +21,8 @@ export const ShardConfig = z
     ...streamCheckEnv,
     SNAPSHOT_INTERVAL_MS: positiveInt.default(60_000),
     SNAPSHOT_EVERY_N_EVENTS: positiveInt.default(10_000),
+    /** Share of the time event and interval snapshots may take (snapshot-policy.ts): bounds their cost at millions of templates. */
+    SNAPSHOT_MAX_DUTY_PERCENT: z.coerce.number().int().min(1).max(100).default(10),
     /**
      * A snapshot holds every template it was written with until the next one replaces it: after a
      * delete (or a re-enrolment, or a partition leaving) the next snapshot is taken within this

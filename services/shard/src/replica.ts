@@ -51,7 +51,7 @@ export async function startReplica(cfg: ShardConfig, logger: Logger): Promise<Re
   // What a snapshot holds is written below (writeSnapshot); when one is taken is the policy's.
   const snapshots = new SnapshotPolicy({
     everyNEvents: cfg.SNAPSHOT_EVERY_N_EVENTS, intervalMs: cfg.SNAPSHOT_INTERVAL_MS, purgeDelayMs: cfg.PURGE_SNAPSHOT_DELAY_MS,
-    run: (task) => serial.run(task), logger, write: (reason) => writeSnapshot(reason),
+    maxDutyPercent: cfg.SNAPSHOT_MAX_DUTY_PERCENT, run: (task) => serial.run(task), logger, write: (reason) => writeSnapshot(reason),
   });
   const m = shardMetrics(metrics.registry, index, state, {
     logLastSequence: () => Math.max(logLastSequence, state.consumerPosition()),

@@ -7,6 +7,13 @@ export interface SnapshotPolicyOptions {
   intervalMs: number;
   /** After a delete, a replace or a partition leaving, a snapshot within this delay (a bound, not a quiet period). */
   purgeDelayMs: number;
+  /**
+   * Most of the time the event and interval snapshots may take, in percent: after a snapshot
+   * that took d ms, they wait at least d·(100/p − 1) ms. A snapshot writes every partition, so
+   * its cost grows with the shard; without this bound a bulk load of millions would spend most
+   * of its time rewriting snapshots every N events. Purge snapshots are not held back.
+   */
+  maxDutyPercent: number;
   /** Runs a task in the replica's serial queue (snapshots never interleave with log batches). */
   run(task: () => Promise<void>): Promise<void>;
   logger: Logger;
@@ -22,6 +29,8 @@ export interface SnapshotPolicyOptions {
 export class SnapshotPolicy {
   private readonly o: SnapshotPolicyOptions;
   private eventsSince = 0;
+  /** Before this (epoch ms) event and interval snapshots wait: the duty-cycle bound. */
+  private notBefore = 0;
   private unsnapshottedSince: number | undefined;
   private purgeTimer: NodeJS.Timeout | undefined;
   private intervalTimer: NodeJS.Timeout | undefined;
@@ -32,7 +41,8 @@ export class SnapshotPolicy {
 
   start(): void {
     this.intervalTimer ??= setInterval(() => {
-      if (this.eventsSince > 0) void this.o.run(() => this.take("interval")).catch((err: unknown) => this.o.logger.error({ err }, "snapshot failed"));
+      // Decided inside the queue: a batch's snapshot may be running, and the bound starts when it ends.
+      void this.o.run(async () => (this.eventsSince > 0 && Date.now() >= this.notBefore ? this.take("interval") : undefined)).catch((err: unknown) => this.o.logger.error({ err }, "snapshot failed"));
     }, this.o.intervalMs);
   }
 
@@ -41,7 +51,7 @@ export class SnapshotPolicy {
     if (batch.applied > 0 || batch.removed > 0) this.unsnapshottedSince ??= Date.now();
     this.eventsSince += batch.applied;
     if (batch.removed > 0) this.purgeSoon();
-    if (this.eventsSince >= this.o.everyNEvents) await this.take("events");
+    if (this.eventsSince >= this.o.everyNEvents && Date.now() >= this.notBefore) await this.take("events");
   }
 
   /** Templates left the replica (a delete, a dropped partition): a snapshot within the purge delay. */
@@ -55,7 +65,10 @@ export class SnapshotPolicy {
 
   /** Writes a snapshot now. Call inside the serial queue. */
   async take(reason: string): Promise<void> {
+    const started = Date.now();
     await this.o.write(reason);
+    const ended = Date.now();
+    this.notBefore = ended + (ended - started) * (100 / this.o.maxDutyPercent - 1);
     this.eventsSince = 0;
     this.unsnapshottedSince = undefined;
   }
