@@ -399,8 +399,15 @@ async function writeLayout(
 async function createStream(urls: string[], admin: TlsFiles, replicas: number): Promise<void> {
   const nc = await connect({ servers: urls, name: "devcluster-bootstrap", ...natsTls(admin, "admin") });
   try {
-    // The same bootstrap as `tajctl init`: the services only verify the streams.
-    await bootstrapStreams(await nc.jetstreamManager(), clusterStreams({ replicas }));
+    // The same bootstrap as `tajctl init`: the services only verify the streams. Retried because
+    // once in CI (netns drill, 2 loaded cores) a stream request right after the placement probe
+    // went unanswered for its whole timeout (nats.js TIMEOUT) while the new R3 group elected its
+    // leader; the bootstrap is idempotent, so a retry after a create that did land changes nothing.
+    const jsm = await nc.jetstreamManager({ timeout: 10_000 });
+    await waitFor("stream bootstrap", async () => {
+      await bootstrapStreams(jsm, clusterStreams({ replicas }));
+      return true;
+    }, { timeoutMs: 90_000, intervalMs: 1_000 });
   } finally {
     await nc.close();
   }
