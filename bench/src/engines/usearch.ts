@@ -60,7 +60,6 @@ export class UsearchExhaustiveI8 implements Engine {
   private rows: Int8Rows | undefined;
 
   async build(gen: TemplateGenerator): Promise<void> {
-    if (gen.size > IN_MEMORY_LIMIT * 4) throw new Error("exhaustive int8 store above 8 M templates is not run in process");
     const rows = new Int8Rows(gen.dim);
     for (const { vectors } of galleryChunks(gen)) {
       for (let i = 0; i < vectors.length / gen.dim; i++) rows.append(quantize(vectors.subarray(i * gen.dim, (i + 1) * gen.dim)));
