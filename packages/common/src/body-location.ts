@@ -119,3 +119,16 @@ export function parseBodyLocationFilter(modality: Modality, values: readonly str
   }
   return [...codes];
 }
+
+/**
+ * The body part of an NCIC SMT code as an ANSI/NIST-ITL Type-10 record carries it in field 10.040
+ * (type prefix, space, body part: "TAT L ARM", "SC R HND"), when the part is one of
+ * BODY_LOCATIONS; undefined otherwise (a record's code is metadata, not a caller's input to refuse).
+ */
+export function bodyLocationOfSmtCode(code: string): string | undefined {
+  const normalised = normalise(code);
+  const space = normalised.indexOf(" ");
+  if (space < 0) return undefined;
+  const part = normalised.slice(space + 1);
+  return BODY_LOCATIONS.has(part) ? part : undefined;
+}

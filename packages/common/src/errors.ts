@@ -21,14 +21,20 @@ export class AppError extends Error {
   readonly faceDetectionScores: number[];
   /** For RATE_LIMITED and OVERLOADED: when a retry may succeed; 0 when not given. */
   readonly retryAfterMs: number;
+  /** For RECORD_SEVERAL_IMAGES: how many images of the modality the record holds. */
+  readonly recordImages: number;
 
-  constructor(code: ErrorCode, message: string, options: { cause?: unknown; faces?: Box[]; faceDetectionScores?: number[]; retryAfterMs?: number } = {}) {
+  constructor(
+    code: ErrorCode, message: string,
+    options: { cause?: unknown; faces?: Box[]; faceDetectionScores?: number[]; retryAfterMs?: number; recordImages?: number } = {},
+  ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = "AppError";
     this.code = code;
     this.faces = options.faces ?? [];
     this.faceDetectionScores = options.faceDetectionScores ?? [];
     this.retryAfterMs = options.retryAfterMs ?? 0;
+    this.recordImages = options.recordImages ?? 0;
   }
 
   /** Any thrown value as an AppError; unknown errors become INTERNAL with a generic message. */
@@ -60,6 +66,10 @@ export function grpcStatusOf(code: ErrorCode): status {
     case ErrorCode.IMAGE_NEAR_UNIFORM:
     case ErrorCode.FACE_QUALITY_LOW:
     case ErrorCode.INVALID_BODY_LOCATION:
+    case ErrorCode.RECORD_MALFORMED:
+    case ErrorCode.RECORD_UNSUPPORTED:
+    case ErrorCode.RECORD_NO_MATCHING_IMAGE:
+    case ErrorCode.RECORD_SEVERAL_IMAGES:
       return status.INVALID_ARGUMENT;
     case ErrorCode.IMAGE_TOO_LARGE:
     case ErrorCode.RATE_LIMITED:
@@ -135,7 +145,7 @@ export interface GrpcErrorPayload {
 
 /** What a caller is told of an error: its code and safe message, never its cause. */
 export function errorDetailOf(err: AppError): ErrorDetail {
-  return create(ErrorDetailSchema, { code: err.code, message: err.message, faces: err.faces, faceDetectionScores: err.faceDetectionScores, retryAfterMs: err.retryAfterMs });
+  return create(ErrorDetailSchema, { code: err.code, message: err.message, faces: err.faces, faceDetectionScores: err.faceDetectionScores, retryAfterMs: err.retryAfterMs, recordImages: err.recordImages });
 }
 
 export function toGrpcError(err: AppError): GrpcErrorPayload {
@@ -156,7 +166,9 @@ export function fromServiceError(err: unknown): AppError | undefined {
   const raw = err.metadata?.get(ERROR_DETAIL_KEY)[0];
   if (raw instanceof Buffer) {
     const detail = fromBinary(ErrorDetailSchema, raw);
-    return new AppError(detail.code, detail.message, { cause: err, faces: detail.faces, faceDetectionScores: detail.faceDetectionScores, retryAfterMs: detail.retryAfterMs });
+    return new AppError(detail.code, detail.message, {
+      cause: err, faces: detail.faces, faceDetectionScores: detail.faceDetectionScores, retryAfterMs: detail.retryAfterMs, recordImages: detail.recordImages,
+    });
   }
   const code = codeOfStatus(err.code);
   const message = code === ErrorCode.INTERNAL ? "internal error" : describe(code);

@@ -45,7 +45,7 @@ export {
   DEFAULT_PARTITION_COUNT, MAX_PARTITION_COUNT, MAX_CANDIDATES, MAX_SHARD_K, MAX_TEMPLATE_DIMENSIONS, FACE_TEMPLATE_DIMENSIONS, ETCD_MAX_REQUEST_BYTES, HUGE_PAGES_TUNABLE, parsePartitionCount,
 } from "./cluster-constants.ts";
 export { seededRng, type Rng } from "./seeded-rng.ts";
-export { BODY_LOCATIONS, MAX_BODY_LOCATION_FILTER, parseBodyLocation, parseBodyLocationFilter } from "./body-location.ts";
+export { BODY_LOCATIONS, MAX_BODY_LOCATION_FILTER, parseBodyLocation, parseBodyLocationFilter, bodyLocationOfSmtCode } from "./body-location.ts";
 export {
   learnProjection, applyProjection, linearMap, encodeF16, decodeF16, projectionMessage, projectionOf, DEFAULT_REGULARIZATION, F16_MAX,
   type LinearProjection, type LearnedProjection, type LearnOptions, type ProjectionOrigin,

@@ -4,7 +4,7 @@ import { AppError } from "@taj/common";
 import type { RgbImage } from "./decode.ts";
 import { Embedder } from "./embedder.ts";
 import type { CropPipelineConfig } from "./pipeline-config.ts";
-import { timed, type PixelBox, type Pipeline, type PipelineResult, type StageGuard, type StageTimings } from "./pipeline.ts";
+import { timed, type ExtractionHints, type PixelBox, type Pipeline, type PipelineResult, type StageGuard, type StageTimings } from "./pipeline.ts";
 import { lumaContrast } from "./contrast.ts";
 
 /**
@@ -26,8 +26,8 @@ export class CropPipeline implements Pipeline {
     return new CropPipeline(config, await Embedder.load(config.embedder, threads));
   }
 
-  async extract(image: RgbImage, box: PixelBox | undefined, timings: StageTimings, guard: StageGuard): Promise<PipelineResult> {
-    const region = box === undefined ? this.defaultRegion(image) : clipToImage(box, image);
+  async extract(image: RgbImage, { faceBox }: ExtractionHints, timings: StageTimings, guard: StageGuard): Promise<PipelineResult> {
+    const region = faceBox === undefined ? this.defaultRegion(image) : clipToImage(faceBox, image);
     const { minRegionSidePx, minContrast } = this.config.quality;
     if (Math.min(region.width, region.height) < minRegionSidePx) {
       throw new AppError(

@@ -1,7 +1,8 @@
 import { ErrorCode, Modality } from "@taj/proto";
 import { AppError, modalityName } from "@taj/common";
 import { CropPipeline } from "./crop-pipeline.ts";
-import { decodeImage, type DecodeLimits } from "./decode.ts";
+import type { DecodeLimits } from "./decode.ts";
+import { openImage, type RecordSummary } from "./records/open-image.ts";
 import { FacePipeline } from "./face/face-pipeline.ts";
 import type { ModalitiesConfig, PipelineConfig } from "./pipeline-config.ts";
 import type { PixelBox, Pipeline, Quality, StageTimings } from "./pipeline.ts";
@@ -11,10 +12,14 @@ export interface Extraction {
   quality: Quality & { imageWidth: number; imageHeight: number };
   modelId: string;
   timings: StageTimings;
+  /** What the bytes were: a plain image or an exchange record, and what the record gave. */
+  record: RecordSummary & { eyePositionsUsed: boolean };
 }
 
 export interface ExtractOptions {
   faceBox?: PixelBox | undefined;
+  /** Which of a record's images of the modality (0-based); see EnrollRequest.record_image_index. */
+  recordImageIndex?: number | undefined;
   /** Milliseconds since epoch; Infinity for none. */
   deadline?: number;
   /** Aborted when the caller cancels: the remaining stages are skipped. */
@@ -57,15 +62,16 @@ export class Extractor {
     const pipeline = this.pipeline(modality);
     const timings: StageTimings = { decodeMs: 0, detectMs: 0, landmarksMs: 0, embedMs: 0 };
     const started = performance.now();
-    const image = await decodeImage(bytes, this.limits);
+    const { image, record, eyes } = await openImage(bytes, modality, options.recordImageIndex, this.limits);
     timings.decodeMs = performance.now() - started;
     guard();
-    const { template, quality } = await pipeline.extract(image, options.faceBox, timings, guard);
+    const { template, quality, eyesUsed } = await pipeline.extract(image, { faceBox: options.faceBox, eyes }, timings, guard);
     return {
       template,
       quality: { ...quality, imageWidth: image.width, imageHeight: image.height },
       modelId: pipeline.modelId,
       timings,
+      record: { ...record, eyePositionsUsed: eyesUsed === true },
     };
   }
 }

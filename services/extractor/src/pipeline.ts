@@ -26,7 +26,20 @@ export interface StageTimings {
 export interface PipelineResult {
   template: Float32Array;
   quality: Quality;
+  /** Face: the record's eye centres chose the face among several. */
+  eyesUsed?: boolean;
 }
+
+/** What the caller or the image's record says about where to look. */
+export interface ExtractionHints {
+  /** The caller's face_box: the face to use, or the tattoo's or mark's region. */
+  faceBox?: PixelBox | undefined;
+  /** Eye centres from an exchange record (image pixels): choose the face holding both. */
+  eyes?: EyePair | undefined;
+}
+
+/** Two eye centres in image pixels (which is left or right does not matter here). */
+export type EyePair = readonly [{ x: number; y: number }, { x: number; y: number }];
 
 /** Lets a pipeline stop between stages when the caller's deadline has passed. */
 export type StageGuard = () => void;
@@ -34,7 +47,7 @@ export type StageGuard = () => void;
 /** One modality's way from decoded pixels to a template. */
 export interface Pipeline {
   readonly modelId: string;
-  extract(image: RgbImage, faceBox: PixelBox | undefined, timings: StageTimings, guard: StageGuard): Promise<PipelineResult>;
+  extract(image: RgbImage, hints: ExtractionHints, timings: StageTimings, guard: StageGuard): Promise<PipelineResult>;
 }
 
 /** Runs `work`, adding its duration in ms to `timings[stage]`. */

@@ -54,6 +54,15 @@ export interface ValidEnroll {
   faceBox: Box | undefined;
   /** Canonical SMT body-location code, "" when none was given. */
   bodyLocation: string;
+  recordImageIndex: number | undefined;
+}
+
+/** An ANSI/NIST-ITL transaction lists at most 999 records after its Type-1. */
+const MAX_RECORD_IMAGE_INDEX = 998;
+
+function validateRecordImageIndex(index: number | undefined): number | undefined {
+  if (index !== undefined && index > MAX_RECORD_IMAGE_INDEX) throw invalid(`record_image_index must be at most ${MAX_RECORD_IMAGE_INDEX}`);
+  return index;
 }
 
 export function validateEnroll(req: EnrollRequest, limits: Limits): ValidEnroll {
@@ -64,6 +73,7 @@ export function validateEnroll(req: EnrollRequest, limits: Limits): ValidEnroll 
     image: validateImage(req.image, limits),
     faceBox: validateBox(req.faceBox),
     bodyLocation: parseBodyLocation(modality, req.bodyLocation),
+    recordImageIndex: validateRecordImageIndex(req.recordImageIndex),
   };
 }
 
@@ -79,6 +89,7 @@ export interface ValidSearch {
   allowPartial: boolean;
   /** Canonical, distinct SMT body-location codes; empty = no filter. */
   bodyLocations: string[];
+  recordImageIndex: number | undefined;
 }
 
 export function validateSearch(req: SearchRequest, limits: Limits): ValidSearch {
@@ -107,6 +118,7 @@ export function validateSearch(req: SearchRequest, limits: Limits): ValidSearch 
     mode,
     allowPartial: req.allowPartial,
     bodyLocations,
+    recordImageIndex: validateRecordImageIndex(req.recordImageIndex),
   };
 }
 

@@ -7,7 +7,7 @@ import {
   AppError, PARTITION_COUNT_KEY, TEMPLATE_STREAM, createClient, createLogger, decodeTemplateEvent, enrolledTemplate, partitionOf, templateSubject, tokenCallerCredentials,
   wireTemplate,
 } from "@taj/common";
-import { ErrorCode, MatchingService, Modality, SearchMode } from "@taj/proto";
+import { ErrorCode, MatchingService, Modality, RecordFormat, SearchMode } from "@taj/proto";
 import type { Metadata } from "@grpc/grpc-js";
 import { startNats, type NatsFixture } from "./fixtures/nats.ts";
 import { LocalIssuer, sharedTestPki, startTestEtcd, tlsEnvOf, type TestEtcd } from "@taj/devcluster";
@@ -200,6 +200,26 @@ test("a tattoo's body location goes into the log event and comes back on get; a 
   await assert.rejects(client.search({ modality: Modality.FACE, image: image("f"), caseRef: "C-LOC", bodyLocations: ["CHEST"] }, opts),
     rejectsWith(ErrorCode.INVALID_BODY_LOCATION));
   assert.equal(extractor.state.calls, calls);
+});
+
+test("a record's body location is stored when the caller gives none, the caller's wins, and record_image_index reaches the extractor", async () => {
+  const record = (location: string) => new Uint8Array(Buffer.from(`type10:${location}`));
+  const res = await client.enroll({ modality: Modality.TATTOO, id: "tat-rec", image: record("L ARM"), recordImageIndex: 2 }, opts);
+  assert.equal(extractor.state.lastRecordImageIndex, 2);
+  assert.equal(res.bodyLocation, "L ARM");
+  assert.equal(res.record?.format, RecordFormat.ANSI_NIST_TYPE_10);
+  assert.equal(res.record?.imageIndex, 2);
+  const stored = await lastOnSubject(templateSubject(Modality.TATTOO, partitionOf("tat-rec", PARTITIONS), "tat-rec"));
+  assert.ok(stored.event.event.case === "enrolled");
+  assert.equal(stored.event.event.value.bodyLocation, "L ARM");
+  const own = await client.enroll({ modality: Modality.TATTOO, id: "tat-rec2", image: record("L ARM"), bodyLocation: "back" }, opts);
+  assert.equal(own.bodyLocation, "BACK", "the caller's location wins over the record's");
+  assert.equal(extractor.state.lastRecordImageIndex, undefined);
+  const found = await client.search({ modality: Modality.TATTOO, image: record("CHEST"), caseRef: "C-REC", recordImageIndex: 1 }, opts);
+  assert.equal(found.probeRecord?.format, RecordFormat.ANSI_NIST_TYPE_10);
+  assert.equal(extractor.state.lastRecordImageIndex, 1);
+  await assert.rejects(client.enroll({ modality: Modality.TATTOO, id: "tat-rec3", image: record(""), recordImageIndex: 5000 }, opts),
+    rejectsWith(ErrorCode.INVALID_ARGUMENT));
 });
 
 test("a search's body_locations reach the coordinator checked and deduplicated, and the search runs EXHAUSTIVE", async () => {

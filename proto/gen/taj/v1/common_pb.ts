@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file taj/v1/common.proto.
  */
 export const file_taj_v1_common: GenFile = /*@__PURE__*/
-  fileDesc("ChN0YWovdjEvY29tbW9uLnByb3RvEgZ0YWoudjEiRgoDQm94EgwKBHhfcHgYASABKAISDAoEeV9weBgCIAEoAhIQCgh3aWR0aF9weBgDIAEoAhIRCgloZWlnaHRfcHgYBCABKAIimAEKB1F1YWxpdHkSGAoDYm94GAEgASgLMgsudGFqLnYxLkJveBIXCg9kZXRlY3Rpb25fc2NvcmUYAiABKAISFwoPaW50ZXJfb2N1bGFyX3B4GAMgASgCEhYKDmltYWdlX3dpZHRoX3B4GAQgASgNEhcKD2ltYWdlX2hlaWdodF9weBgFIAEoDRIQCghjb250cmFzdBgGIAEoAiI5CglDYW5kaWRhdGUSCgoCaWQYASABKAkSEgoKc2ltaWxhcml0eRgCIAEoAhIMCgRyYW5rGAMgASgNIpIBCgtFcnJvckRldGFpbBIfCgRjb2RlGAEgASgOMhEudGFqLnYxLkVycm9yQ29kZRIPCgdtZXNzYWdlGAIgASgJEhoKBWZhY2VzGAMgAygLMgsudGFqLnYxLkJveBIWCg5yZXRyeV9hZnRlcl9tcxgEIAEoDRIdChVmYWNlX2RldGVjdGlvbl9zY29yZXMYBSADKAIiWQoJUHJpbmNpcGFsEgoKAmlkGAEgASgJEiMKBGtpbmQYAiABKA4yFS50YWoudjEuUHJpbmNpcGFsS2luZBIbCgVyb2xlcxgDIAMoDjIMLnRhai52MS5Sb2xlKl8KCE1vZGFsaXR5EhgKFE1PREFMSVRZX1VOU1BFQ0lGSUVEEAASEQoNTU9EQUxJVFlfRkFDRRABEhMKD01PREFMSVRZX1RBVFRPTxACEhEKDU1PREFMSVRZX01BUksQAypiCgpTZWFyY2hNb2RlEhsKF1NFQVJDSF9NT0RFX1VOU1BFQ0lGSUVEEAASGwoXU0VBUkNIX01PREVfQVBQUk9YSU1BVEUQARIaChZTRUFSQ0hfTU9ERV9FWEhBVVNUSVZFEAIqqgcKCUVycm9yQ29kZRIaChZFUlJPUl9DT0RFX1VOU1BFQ0lGSUVEEAASHwobRVJST1JfQ09ERV9JTlZBTElEX0FSR1VNRU5UEAESGQoVRVJST1JfQ09ERV9JTlZBTElEX0lEEAISIwofRVJST1JfQ09ERV9VTlNVUFBPUlRFRF9NT0RBTElUWRADEhoKFkVSUk9SX0NPREVfSU1BR0VfRU1QVFkQBBIeChpFUlJPUl9DT0RFX0lNQUdFX1RPT19MQVJHRRAFEicKI0VSUk9SX0NPREVfSU1BR0VfVU5TVVBQT1JURURfRk9STUFUEAYSHAoYRVJST1JfQ09ERV9JTUFHRV9DT1JSVVBUEAcSFgoSRVJST1JfQ09ERV9OT19GQUNFEAgSHQoZRVJST1JfQ09ERV9NVUxUSVBMRV9GQUNFUxAJEh0KGUVSUk9SX0NPREVfRkFDRV9UT09fU01BTEwQChIiCh5FUlJPUl9DT0RFX0JPWF9NQVRDSEVTX05PX0ZBQ0UQCxIYChRFUlJPUl9DT0RFX05PVF9GT1VORBAMEhoKFkVSUk9SX0NPREVfVU5BVkFJTEFCTEUQDRIgChxFUlJPUl9DT0RFX0RFQURMSU5FX0VYQ0VFREVEEA4SFwoTRVJST1JfQ09ERV9JTlRFUk5BTBAPEh4KGkVSUk9SX0NPREVfVU5BVVRIRU5USUNBVEVEEBASIAocRVJST1JfQ09ERV9QRVJNSVNTSU9OX0RFTklFRBAREiAKHEVSUk9SX0NPREVfQ0FTRV9SRUZfUkVRVUlSRUQQEhIbChdFUlJPUl9DT0RFX1JBVEVfTElNSVRFRBATEhkKFUVSUk9SX0NPREVfT1ZFUkxPQURFRBAUEiAKHEVSUk9SX0NPREVfQVVESVRfVU5BVkFJTEFCTEUQFRIfChtFUlJPUl9DT0RFX1NFQVJDSF9OT1RfRk9VTkQQFhIlCiFFUlJPUl9DT0RFX0NBTkRJREFURV9OT1RfUkVUVVJORUQQFxIhCh1FUlJPUl9DT0RFX0lOVkFMSURfUEFHRV9UT0tFThAYEh8KG0VSUk9SX0NPREVfUkVHSU9OX1RPT19TTUFMTBAZEiEKHUVSUk9SX0NPREVfSU1BR0VfTkVBUl9VTklGT1JNEBoSHwobRVJST1JfQ09ERV9GQUNFX1FVQUxJVFlfTE9XEBsSJAogRVJST1JfQ09ERV9JTlZBTElEX0JPRFlfTE9DQVRJT04QHCpeCgRSb2xlEhQKEFJPTEVfVU5TUEVDSUZJRUQQABIPCgtST0xFX1NFQVJDSBABEg8KC1JPTEVfRU5ST0xMEAISDgoKUk9MRV9BRE1JThADEg4KClJPTEVfQVVESVQQBCqHAQoNUHJpbmNpcGFsS2luZBIeChpQUklOQ0lQQUxfS0lORF9VTlNQRUNJRklFRBAAEh4KGlBSSU5DSVBBTF9LSU5EX0NFUlRJRklDQVRFEAESGAoUUFJJTkNJUEFMX0tJTkRfVE9LRU4QAhIcChhQUklOQ0lQQUxfS0lORF9BTk9OWU1PVVMQA2IGcHJvdG8z");
+  fileDesc("ChN0YWovdjEvY29tbW9uLnByb3RvEgZ0YWoudjEiRgoDQm94EgwKBHhfcHgYASABKAISDAoEeV9weBgCIAEoAhIQCgh3aWR0aF9weBgDIAEoAhIRCgloZWlnaHRfcHgYBCABKAIimAEKB1F1YWxpdHkSGAoDYm94GAEgASgLMgsudGFqLnYxLkJveBIXCg9kZXRlY3Rpb25fc2NvcmUYAiABKAISFwoPaW50ZXJfb2N1bGFyX3B4GAMgASgCEhYKDmltYWdlX3dpZHRoX3B4GAQgASgNEhcKD2ltYWdlX2hlaWdodF9weBgFIAEoDRIQCghjb250cmFzdBgGIAEoAiI5CglDYW5kaWRhdGUSCgoCaWQYASABKAkSEgoKc2ltaWxhcml0eRgCIAEoAhIMCgRyYW5rGAMgASgNIqkBCgtFcnJvckRldGFpbBIfCgRjb2RlGAEgASgOMhEudGFqLnYxLkVycm9yQ29kZRIPCgdtZXNzYWdlGAIgASgJEhoKBWZhY2VzGAMgAygLMgsudGFqLnYxLkJveBIWCg5yZXRyeV9hZnRlcl9tcxgEIAEoDRIdChVmYWNlX2RldGVjdGlvbl9zY29yZXMYBSADKAISFQoNcmVjb3JkX2ltYWdlcxgGIAEoDSKSAQoKUmVjb3JkSW5mbxIkCgZmb3JtYXQYASABKA4yFC50YWoudjEuUmVjb3JkRm9ybWF0EhYKDmltYWdlX2VuY29kaW5nGAIgASgJEhUKDWJvZHlfbG9jYXRpb24YAyABKAkSGgoSZXllX3Bvc2l0aW9uc191c2VkGAQgASgIEhMKC2ltYWdlX2luZGV4GAUgASgNIlkKCVByaW5jaXBhbBIKCgJpZBgBIAEoCRIjCgRraW5kGAIgASgOMhUudGFqLnYxLlByaW5jaXBhbEtpbmQSGwoFcm9sZXMYAyADKA4yDC50YWoudjEuUm9sZSpfCghNb2RhbGl0eRIYChRNT0RBTElUWV9VTlNQRUNJRklFRBAAEhEKDU1PREFMSVRZX0ZBQ0UQARITCg9NT0RBTElUWV9UQVRUT08QAhIRCg1NT0RBTElUWV9NQVJLEAMqYgoKU2VhcmNoTW9kZRIbChdTRUFSQ0hfTU9ERV9VTlNQRUNJRklFRBAAEhsKF1NFQVJDSF9NT0RFX0FQUFJPWElNQVRFEAESGgoWU0VBUkNIX01PREVfRVhIQVVTVElWRRACKr0ICglFcnJvckNvZGUSGgoWRVJST1JfQ09ERV9VTlNQRUNJRklFRBAAEh8KG0VSUk9SX0NPREVfSU5WQUxJRF9BUkdVTUVOVBABEhkKFUVSUk9SX0NPREVfSU5WQUxJRF9JRBACEiMKH0VSUk9SX0NPREVfVU5TVVBQT1JURURfTU9EQUxJVFkQAxIaChZFUlJPUl9DT0RFX0lNQUdFX0VNUFRZEAQSHgoaRVJST1JfQ09ERV9JTUFHRV9UT09fTEFSR0UQBRInCiNFUlJPUl9DT0RFX0lNQUdFX1VOU1VQUE9SVEVEX0ZPUk1BVBAGEhwKGEVSUk9SX0NPREVfSU1BR0VfQ09SUlVQVBAHEhYKEkVSUk9SX0NPREVfTk9fRkFDRRAIEh0KGUVSUk9SX0NPREVfTVVMVElQTEVfRkFDRVMQCRIdChlFUlJPUl9DT0RFX0ZBQ0VfVE9PX1NNQUxMEAoSIgoeRVJST1JfQ09ERV9CT1hfTUFUQ0hFU19OT19GQUNFEAsSGAoURVJST1JfQ09ERV9OT1RfRk9VTkQQDBIaChZFUlJPUl9DT0RFX1VOQVZBSUxBQkxFEA0SIAocRVJST1JfQ09ERV9ERUFETElORV9FWENFRURFRBAOEhcKE0VSUk9SX0NPREVfSU5URVJOQUwQDxIeChpFUlJPUl9DT0RFX1VOQVVUSEVOVElDQVRFRBAQEiAKHEVSUk9SX0NPREVfUEVSTUlTU0lPTl9ERU5JRUQQERIgChxFUlJPUl9DT0RFX0NBU0VfUkVGX1JFUVVJUkVEEBISGwoXRVJST1JfQ09ERV9SQVRFX0xJTUlURUQQExIZChVFUlJPUl9DT0RFX09WRVJMT0FERUQQFBIgChxFUlJPUl9DT0RFX0FVRElUX1VOQVZBSUxBQkxFEBUSHwobRVJST1JfQ09ERV9TRUFSQ0hfTk9UX0ZPVU5EEBYSJQohRVJST1JfQ09ERV9DQU5ESURBVEVfTk9UX1JFVFVSTkVEEBcSIQodRVJST1JfQ09ERV9JTlZBTElEX1BBR0VfVE9LRU4QGBIfChtFUlJPUl9DT0RFX1JFR0lPTl9UT09fU01BTEwQGRIhCh1FUlJPUl9DT0RFX0lNQUdFX05FQVJfVU5JRk9STRAaEh8KG0VSUk9SX0NPREVfRkFDRV9RVUFMSVRZX0xPVxAbEiQKIEVSUk9SX0NPREVfSU5WQUxJRF9CT0RZX0xPQ0FUSU9OEBwSHwobRVJST1JfQ09ERV9SRUNPUkRfTUFMRk9STUVEEB0SIQodRVJST1JfQ09ERV9SRUNPUkRfVU5TVVBQT1JURUQQHhInCiNFUlJPUl9DT0RFX1JFQ09SRF9OT19NQVRDSElOR19JTUFHRRAfEiQKIEVSUk9SX0NPREVfUkVDT1JEX1NFVkVSQUxfSU1BR0VTECAqiQEKDFJlY29yZEZvcm1hdBIdChlSRUNPUkRfRk9STUFUX1VOU1BFQ0lGSUVEEAASFgoSUkVDT1JEX0ZPUk1BVF9OT05FEAESHQoZUkVDT1JEX0ZPUk1BVF9JU09fMTk3OTRfNRACEiMKH1JFQ09SRF9GT1JNQVRfQU5TSV9OSVNUX1RZUEVfMTAQAypeCgRSb2xlEhQKEFJPTEVfVU5TUEVDSUZJRUQQABIPCgtST0xFX1NFQVJDSBABEg8KC1JPTEVfRU5ST0xMEAISDgoKUk9MRV9BRE1JThADEg4KClJPTEVfQVVESVQQBCqHAQoNUHJpbmNpcGFsS2luZBIeChpQUklOQ0lQQUxfS0lORF9VTlNQRUNJRklFRBAAEh4KGlBSSU5DSVBBTF9LSU5EX0NFUlRJRklDQVRFEAESGAoUUFJJTkNJUEFMX0tJTkRfVE9LRU4QAhIcChhQUklOQ0lQQUxfS0lORF9BTk9OWU1PVVMQA2IGcHJvdG8z");
 
 /**
  * A rectangle in the pixel coordinates of the submitted image (after EXIF orientation).
@@ -166,6 +166,13 @@ export type ErrorDetail = Message<"taj.v1.ErrorDetail"> & {
    * @generated from field: repeated float face_detection_scores = 5;
    */
   faceDetectionScores: number[];
+
+  /**
+   * For RECORD_SEVERAL_IMAGES: how many images of the modality the record holds.
+   *
+   * @generated from field: uint32 record_images = 6;
+   */
+  recordImages: number;
 };
 
 /**
@@ -174,6 +181,55 @@ export type ErrorDetail = Message<"taj.v1.ErrorDetail"> & {
  */
 export const ErrorDetailSchema: GenMessage<ErrorDetail> = /*@__PURE__*/
   messageDesc(file_taj_v1_common, 3);
+
+/**
+ * What the service took from a record besides its image. Nothing of a record's text fields
+ * (names, comments, descriptions) is ever read, stored or logged.
+ *
+ * @generated from message taj.v1.RecordInfo
+ */
+export type RecordInfo = Message<"taj.v1.RecordInfo"> & {
+  /**
+   * @generated from field: taj.v1.RecordFormat format = 1;
+   */
+  format: RecordFormat;
+
+  /**
+   * The embedded image's encoding: "jpeg", "jpeg2000", "png" or "raw" (empty for a plain image).
+   *
+   * @generated from field: string image_encoding = 2;
+   */
+  imageEncoding: string;
+
+  /**
+   * Type-10 only: the body part of the record's first NCIC SMT code (10.040), when it is one of
+   * docs/api.md's location codes.
+   *
+   * @generated from field: string body_location = 3;
+   */
+  bodyLocation: string;
+
+  /**
+   * Face only: the record's eye-centre feature points chose among several detected faces.
+   *
+   * @generated from field: bool eye_positions_used = 4;
+   */
+  eyePositionsUsed: boolean;
+
+  /**
+   * Which of the record's images of the modality was used (0-based).
+   *
+   * @generated from field: uint32 image_index = 5;
+   */
+  imageIndex: number;
+};
+
+/**
+ * Describes the message taj.v1.RecordInfo.
+ * Use `create(RecordInfoSchema)` to create a new message.
+ */
+export const RecordInfoSchema: GenMessage<RecordInfo> = /*@__PURE__*/
+  messageDesc(file_taj_v1_common, 4);
 
 /**
  * Who made a call, as the gateway authenticated it (never a header the caller chose).
@@ -202,7 +258,7 @@ export type Principal = Message<"taj.v1.Principal"> & {
  * Use `create(PrincipalSchema)` to create a new message.
  */
 export const PrincipalSchema: GenMessage<Principal> = /*@__PURE__*/
-  messageDesc(file_taj_v1_common, 4);
+  messageDesc(file_taj_v1_common, 5);
 
 /**
  * What kind of image a template describes. Each modality has its own model and collection.
@@ -450,6 +506,38 @@ export enum ErrorCode {
    * @generated from enum value: ERROR_CODE_INVALID_BODY_LOCATION = 28;
    */
   INVALID_BODY_LOCATION = 28,
+
+  /**
+   * The bytes start as an ISO/IEC 19794-5 record or an ANSI/NIST-ITL transaction but their
+   * structure is broken: a length beyond the data, a missing mandatory field, a truncated block.
+   *
+   * @generated from enum value: ERROR_CODE_RECORD_MALFORMED = 29;
+   */
+  RECORD_MALFORMED = 29,
+
+  /**
+   * A well-formed record of a version or with an image compression this service does not decode
+   * (e.g. ISO/IEC 19794-5:2011 or an ANSI/NIST-ITL image in lossless JPEG); the message names it.
+   *
+   * @generated from enum value: ERROR_CODE_RECORD_UNSUPPORTED = 30;
+   */
+  RECORD_UNSUPPORTED = 30,
+
+  /**
+   * The record holds no image of the request's modality (an ANSI/NIST-ITL Type-10 image type
+   * FACE for FACE, TATTOO for TATTOO, SCAR or MARK for MARK), or fewer than record_image_index + 1.
+   *
+   * @generated from enum value: ERROR_CODE_RECORD_NO_MATCHING_IMAGE = 31;
+   */
+  RECORD_NO_MATCHING_IMAGE = 31,
+
+  /**
+   * The record holds several images of the request's modality: send record_image_index to
+   * choose one (ErrorDetail.record_images says how many).
+   *
+   * @generated from enum value: ERROR_CODE_RECORD_SEVERAL_IMAGES = 32;
+   */
+  RECORD_SEVERAL_IMAGES = 32,
 }
 
 /**
@@ -457,6 +545,45 @@ export enum ErrorCode {
  */
 export const ErrorCodeSchema: GenEnum<ErrorCode> = /*@__PURE__*/
   enumDesc(file_taj_v1_common, 2);
+
+/**
+ * What the submitted bytes were, when they were an exchange record rather than a plain image.
+ *
+ * @generated from enum taj.v1.RecordFormat
+ */
+export enum RecordFormat {
+  /**
+   * @generated from enum value: RECORD_FORMAT_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * A plain image file (JPEG, PNG, WebP, TIFF, JPEG 2000).
+   *
+   * @generated from enum value: RECORD_FORMAT_NONE = 1;
+   */
+  NONE = 1,
+
+  /**
+   * ISO/IEC 19794-5:2005 face image record ("FAC", version 010).
+   *
+   * @generated from enum value: RECORD_FORMAT_ISO_19794_5 = 2;
+   */
+  ISO_19794_5 = 2,
+
+  /**
+   * An ANSI/NIST-ITL 1-2011 transaction (traditional encoding) or a lone Type-10 record.
+   *
+   * @generated from enum value: RECORD_FORMAT_ANSI_NIST_TYPE_10 = 3;
+   */
+  ANSI_NIST_TYPE_10 = 3,
+}
+
+/**
+ * Describes the enum taj.v1.RecordFormat.
+ */
+export const RecordFormatSchema: GenEnum<RecordFormat> = /*@__PURE__*/
+  enumDesc(file_taj_v1_common, 3);
 
 /**
  * What a caller may do. Which RPC needs which role: docs/api.md and the gateway's role table.
@@ -502,7 +629,7 @@ export enum Role {
  * Describes the enum taj.v1.Role.
  */
 export const RoleSchema: GenEnum<Role> = /*@__PURE__*/
-  enumDesc(file_taj_v1_common, 3);
+  enumDesc(file_taj_v1_common, 4);
 
 /**
  * @generated from enum taj.v1.PrincipalKind
@@ -539,5 +666,5 @@ export enum PrincipalKind {
  * Describes the enum taj.v1.PrincipalKind.
  */
 export const PrincipalKindSchema: GenEnum<PrincipalKind> = /*@__PURE__*/
-  enumDesc(file_taj_v1_common, 4);
+  enumDesc(file_taj_v1_common, 5);
 

@@ -4,7 +4,7 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Box, Modality, Quality } from "./common_pb.ts";
+import type { Box, Modality, Quality, RecordInfo } from "./common_pb.ts";
 import { file_taj_v1_common } from "./common_pb.ts";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file taj/v1/extractor.proto.
  */
 export const file_taj_v1_extractor: GenFile = /*@__PURE__*/
-  fileDesc("ChZ0YWovdjEvZXh0cmFjdG9yLnByb3RvEgZ0YWoudjEiYgoORXh0cmFjdFJlcXVlc3QSIgoIbW9kYWxpdHkYASABKA4yEC50YWoudjEuTW9kYWxpdHkSDQoFaW1hZ2UYAiABKAwSHQoIZmFjZV9ib3gYAyABKAsyCy50YWoudjEuQm94IpgBCg9FeHRyYWN0UmVzcG9uc2USFAoIdGVtcGxhdGUYASADKAJCAhgBEiAKB3F1YWxpdHkYAiABKAsyDy50YWoudjEuUXVhbGl0eRIQCghtb2RlbF9pZBgDIAEoCRIlCgd0aW1pbmdzGAQgASgLMhQudGFqLnYxLlN0YWdlVGltaW5ncxIUCgx0ZW1wbGF0ZV9mMzIYBSABKAwiXAoMU3RhZ2VUaW1pbmdzEhEKCWRlY29kZV9tcxgBIAEoAhIRCglkZXRlY3RfbXMYAiABKAISFAoMbGFuZG1hcmtzX21zGAMgASgCEhAKCGVtYmVkX21zGAQgASgCMk4KEEV4dHJhY3RvclNlcnZpY2USOgoHRXh0cmFjdBIWLnRhai52MS5FeHRyYWN0UmVxdWVzdBoXLnRhai52MS5FeHRyYWN0UmVzcG9uc2ViBnByb3RvMw", [file_taj_v1_common]);
+  fileDesc("ChZ0YWovdjEvZXh0cmFjdG9yLnByb3RvEgZ0YWoudjEimgEKDkV4dHJhY3RSZXF1ZXN0EiIKCG1vZGFsaXR5GAEgASgOMhAudGFqLnYxLk1vZGFsaXR5Eg0KBWltYWdlGAIgASgMEh0KCGZhY2VfYm94GAMgASgLMgsudGFqLnYxLkJveBIfChJyZWNvcmRfaW1hZ2VfaW5kZXgYBCABKA1IAIgBAUIVChNfcmVjb3JkX2ltYWdlX2luZGV4IrwBCg9FeHRyYWN0UmVzcG9uc2USFAoIdGVtcGxhdGUYASADKAJCAhgBEiAKB3F1YWxpdHkYAiABKAsyDy50YWoudjEuUXVhbGl0eRIQCghtb2RlbF9pZBgDIAEoCRIlCgd0aW1pbmdzGAQgASgLMhQudGFqLnYxLlN0YWdlVGltaW5ncxIUCgx0ZW1wbGF0ZV9mMzIYBSABKAwSIgoGcmVjb3JkGAYgASgLMhIudGFqLnYxLlJlY29yZEluZm8iXAoMU3RhZ2VUaW1pbmdzEhEKCWRlY29kZV9tcxgBIAEoAhIRCglkZXRlY3RfbXMYAiABKAISFAoMbGFuZG1hcmtzX21zGAMgASgCEhAKCGVtYmVkX21zGAQgASgCMk4KEEV4dHJhY3RvclNlcnZpY2USOgoHRXh0cmFjdBIWLnRhai52MS5FeHRyYWN0UmVxdWVzdBoXLnRhai52MS5FeHRyYWN0UmVzcG9uc2ViBnByb3RvMw", [file_taj_v1_common]);
 
 /**
  * @generated from message taj.v1.ExtractRequest
@@ -34,6 +34,13 @@ export type ExtractRequest = Message<"taj.v1.ExtractRequest"> & {
    * @generated from field: taj.v1.Box face_box = 3;
    */
   faceBox?: Box | undefined;
+
+  /**
+   * See EnrollRequest.record_image_index.
+   *
+   * @generated from field: optional uint32 record_image_index = 4;
+   */
+  recordImageIndex?: number | undefined;
 };
 
 /**
@@ -80,6 +87,13 @@ export type ExtractResponse = Message<"taj.v1.ExtractResponse"> & {
    * @generated from field: bytes template_f32 = 5;
    */
   templateF32: Uint8Array;
+
+  /**
+   * What the image came in: a plain file or an exchange record, and what the record gave.
+   *
+   * @generated from field: taj.v1.RecordInfo record = 6;
+   */
+  record?: RecordInfo | undefined;
 };
 
 /**
@@ -128,7 +142,7 @@ export const StageTimingsSchema: GenMessage<StageTimings> = /*@__PURE__*/
  */
 export const ExtractorService: GenService<{
   /**
-   * Errors: INVALID_ARGUMENT with the image and face error codes of common.proto, but
+   * Errors: INVALID_ARGUMENT with the image, record and face error codes of common.proto, but
    * RESOURCE_EXHAUSTED for IMAGE_TOO_LARGE (more bytes or pixels than allowed).
    *
    * @generated from rpc taj.v1.ExtractorService.Extract

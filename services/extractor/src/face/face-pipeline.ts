@@ -4,12 +4,12 @@ import type { RgbImage } from "../decode.ts";
 import { Embedder } from "../embedder.ts";
 import { affineFromThreePoints, similarityTransform, warpAffine, type Affine, type Point } from "../geometry.ts";
 import type { FacePipelineConfig } from "../pipeline-config.ts";
-import { timed, type PixelBox, type Pipeline, type PipelineResult, type StageGuard, type StageTimings } from "../pipeline.ts";
+import { timed, type ExtractionHints, type PixelBox, type Pipeline, type PipelineResult, type StageGuard, type StageTimings } from "../pipeline.ts";
 import { clip, squareOf, type Rect } from "./boxes.ts";
 import { FaceDetector } from "./detector.ts";
 import { fivePoints, interOcularDistance, LandmarkModel } from "./landmarks.ts";
 import { checkFaceQuality, detectionProblem } from "./quality.ts";
-import { contenders, selectFace, type DetectedFace } from "./selection.ts";
+import { contenders, faceAtEyes, selectFace, type DetectedFace } from "./selection.ts";
 
 export type { DetectedFace } from "./selection.ts";
 
@@ -45,10 +45,13 @@ export class FacePipeline implements Pipeline {
     return detections.map((detection) => ({ detection, box: clip(squareOf(detection), image.width, image.height) }));
   }
 
-  async extract(image: RgbImage, faceBox: PixelBox | undefined, timings: StageTimings, guard: StageGuard): Promise<PipelineResult> {
+  async extract(image: RgbImage, { faceBox, eyes: recordEyes }: ExtractionHints, timings: StageTimings, guard: StageGuard): Promise<PipelineResult> {
     const faces = await timed(timings, "detectMs", () => this.detectAll(image));
     guard();
-    const face = selectFace(faces, faceBox, { contenderMargin: this.config.detector.contenderMargin, boxMinIou: this.config.boxMinIou });
+    const rules = { contenderMargin: this.config.detector.contenderMargin, boxMinIou: this.config.boxMinIou };
+    // A record's eye positions settle which of several faces it is about; the caller's box wins.
+    const atEyes = faceBox === undefined && recordEyes !== undefined ? faceAtEyes(faces, recordEyes, rules) : undefined;
+    const face = atEyes ?? selectFace(faces, faceBox, rules);
     // Refused before the landmark pass when the score alone settles it.
     const unsure = detectionProblem(face.detection.score, this.config.quality);
     if (unsure !== undefined) throw new AppError(ErrorCode.FACE_QUALITY_LOW, `not a usable face: ${unsure}`);
@@ -68,6 +71,7 @@ export class FacePipeline implements Pipeline {
     return {
       template,
       quality: { box: toPixelBox(face.box), detectionScore: face.detection.score, interOcularPx },
+      ...(atEyes ? { eyesUsed: true } : {}),
     };
   }
 

@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { BoxSchema, ErrorCode } from "@taj/proto";
 import { AppError } from "@taj/common";
-import type { PixelBox } from "../pipeline.ts";
+import type { EyePair, PixelBox } from "../pipeline.ts";
 import { iou, type Detection, type Rect } from "./boxes.ts";
 
 export interface DetectedFace {
@@ -62,4 +62,18 @@ export function selectFace(faces: readonly DetectedFace[], faceBox: PixelBox | u
 
 function boxMessage(r: Rect) {
   return { xPx: r.x1, yPx: r.y1, widthPx: r.x2 - r.x1, heightPx: r.y2 - r.y1 };
+}
+
+/**
+ * Among several contenders, the one whose box holds both eye centres an exchange record gives;
+ * undefined when there is only one face (nothing to choose) or not exactly one holds them.
+ */
+export function faceAtEyes(
+  faces: readonly DetectedFace[], eyes: EyePair, rules: SelectionRules,
+): DetectedFace | undefined {
+  const candidates = faces.length === 0 ? [] : contenders(faces, rules.contenderMargin);
+  if (candidates.length < 2) return undefined;
+  const holds = (r: Rect, p: { x: number; y: number }) => p.x >= r.x1 && p.x <= r.x2 && p.y >= r.y1 && p.y <= r.y2;
+  const matching = candidates.filter((f) => eyes.every((e) => holds(f.box, e)));
+  return matching.length === 1 ? matching[0] : undefined;
 }

@@ -1,5 +1,5 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import { ErrorCode, Modality, QualitySchema, StageTimingsSchema, type ExtractRequest, type ExtractResponseSchema } from "@taj/proto";
+import { ErrorCode, Modality, QualitySchema, RecordInfoSchema, StageTimingsSchema, type ExtractRequest, type ExtractResponseSchema } from "@taj/proto";
 import { AppError, encodeTemplateF32, errorCodeName, type CallContext } from "@taj/common";
 import type { Admission } from "../admission.ts";
 import type { Extractor } from "../extractor.ts";
@@ -16,7 +16,7 @@ export function extractHandler(extractor: Extractor, admission: Admission, metri
       }
       const faceBox = faceBoxOf(request);
       const result = await admission.run(
-        () => extractor.extract(request.modality, request.image, { faceBox, deadline: ctx.deadline, signal: ctx.signal }),
+        () => extractor.extract(request.modality, request.image, { faceBox, recordImageIndex: request.recordImageIndex, deadline: ctx.deadline, signal: ctx.signal }),
         ctx.deadline,
         ctx.signal,
       );
@@ -34,6 +34,13 @@ export function extractHandler(extractor: Extractor, admission: Admission, metri
         }),
         modelId: result.modelId,
         timings: create(StageTimingsSchema, result.timings),
+        record: create(RecordInfoSchema, {
+          format: result.record.format,
+          imageEncoding: result.record.imageEncoding,
+          bodyLocation: result.record.bodyLocation,
+          eyePositionsUsed: result.record.eyePositionsUsed,
+          imageIndex: result.record.imageIndex,
+        }),
       };
     } catch (err) {
       metrics.error(label, errorCodeName(AppError.from(err).code));

@@ -1,10 +1,11 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { ErrorCode, TemplateEventSchema, type EnrollRequest, type EnrollResponseSchema } from "@taj/proto";
-import { encodeTemplateF16, partitionOf, templateSubject, wireTemplate, type CallContext } from "@taj/common";
+import { encodeTemplateF16, parseBodyLocation, partitionOf, templateSubject, wireTemplate, type CallContext } from "@taj/common";
 import { validateEnroll } from "../validation.ts";
 import { deadlineOf, type GatewayDeps } from "../deps.ts";
 import { replaceOnSubject } from "./replace.ts";
+import { extractRequestOf } from "./extract-request.ts";
 
 /**
  * Extract, append to the template log, answer once JetStream has stored it and erased the
@@ -15,9 +16,11 @@ export async function enroll(deps: GatewayDeps, req: EnrollRequest, ctx: CallCon
   const deadline = deadlineOf(ctx, deps);
   const partitionCount = deps.partitionCount();
   const extracted = await deps.extractors.extract(
-    { modality: input.modality, image: input.image, ...(input.faceBox ? { faceBox: input.faceBox } : {}) },
+    extractRequestOf(input),
     { deadline, signal: ctx.signal },
   );
+  // The caller's location wins; else a Type-10 record's SMT code (checked like a caller's).
+  const bodyLocation = input.bodyLocation || parseBodyLocation(input.modality, extracted.record?.bodyLocation ?? "");
   const event = create(TemplateEventSchema, {
     event: {
       case: "enrolled",
@@ -28,7 +31,7 @@ export async function enroll(deps: GatewayDeps, req: EnrollRequest, ctx: CallCon
         ...(extracted.quality ? { quality: extracted.quality } : {}),
         modelId: extracted.modelId,
         enrolledAt: timestampNow(),
-        bodyLocation: input.bodyLocation,
+        bodyLocation,
       },
     },
   });
@@ -39,5 +42,7 @@ export async function enroll(deps: GatewayDeps, req: EnrollRequest, ctx: CallCon
     modality: input.modality,
     logSequence: BigInt(seq),
     ...(extracted.quality ? { quality: extracted.quality } : {}),
+    ...(extracted.record ? { record: extracted.record } : {}),
+    bodyLocation,
   };
 }

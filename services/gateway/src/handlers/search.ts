@@ -4,6 +4,7 @@ import { AppError, encodeTemplateF32, errorCodeName, wireTemplate } from "@taj/c
 import { validateSearch } from "../validation.ts";
 import { deadlineOf, type GatewayDeps } from "../deps.ts";
 import type { AuditedCall } from "../audit/index.ts";
+import { extractRequestOf } from "./extract-request.ts";
 
 const modalityLabel = (m: Modality) => (["unspecified", "face", "tattoo", "mark"][m] ?? String(m));
 
@@ -28,10 +29,7 @@ export async function search(deps: GatewayDeps, req: SearchRequest, call: Audite
       bodyLocations: input.bodyLocations,
     };
     const deadline = deadlineOf(ctx, deps);
-    const probe = await deps.extractors.extract(
-      { modality: input.modality, image: input.image, ...(input.faceBox ? { faceBox: input.faceBox } : {}) },
-      { deadline, signal: ctx.signal },
-    );
+    const probe = await deps.extractors.extract(extractRequestOf(input), { deadline, signal: ctx.signal });
     const answer = await deps.coordinators.search(
       {
         modality: input.modality,
@@ -53,6 +51,7 @@ export async function search(deps: GatewayDeps, req: SearchRequest, call: Audite
       unsearchedPartitions: answer.unsearchedPartitions,
       partitionCount: answer.partitionCount,
       ...(probe.quality ? { probeQuality: probe.quality } : {}),
+      ...(probe.record ? { probeRecord: probe.record } : {}),
       similarityThreshold: input.threshold,
       maxCandidates: input.maxCandidates,
       mode: input.mode,
