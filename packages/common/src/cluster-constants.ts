@@ -18,6 +18,12 @@ export const MAX_PARTITION_COUNT = 65_536;
 export const MAX_CANDIDATES = 1_000;
 export const MAX_SHARD_K = MAX_CANDIDATES;
 
+/**
+ * An every_face search extracts and searches at most this many faces (the most confident): a
+ * crowd still would otherwise cost one embedding and one cluster-wide search per face it holds.
+ */
+export const MAX_FACES_PER_SEARCH = 32;
+
 /** Longest template any modality's model may produce; a shard refuses longer ones (input bound, not a model fact). */
 export const MAX_TEMPLATE_DIMENSIONS = 4_096;
 /** Length of the built-in face model's template (faceplugin fr_feature.onnx: 512 floats). */

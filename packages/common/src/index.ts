@@ -42,7 +42,7 @@ export { UpstreamHealth } from "./upstream-health.ts";
 export { isStreamNotFound, isNoMessage, isNoResponders } from "./jetstream-errors.ts";
 export { TajctlConfig, TAJCTL_CONFIG_FILE, TAJCTL_CONFIG_DEFAULT, readTajctlConfig, writeTajctlConfig } from "./tajctl-config.ts";
 export {
-  DEFAULT_PARTITION_COUNT, MAX_PARTITION_COUNT, MAX_CANDIDATES, MAX_SHARD_K, MAX_TEMPLATE_DIMENSIONS, FACE_TEMPLATE_DIMENSIONS, ETCD_MAX_REQUEST_BYTES, HUGE_PAGES_TUNABLE, parsePartitionCount,
+  DEFAULT_PARTITION_COUNT, MAX_PARTITION_COUNT, MAX_CANDIDATES, MAX_SHARD_K, MAX_FACES_PER_SEARCH, MAX_TEMPLATE_DIMENSIONS, FACE_TEMPLATE_DIMENSIONS, ETCD_MAX_REQUEST_BYTES, HUGE_PAGES_TUNABLE, parsePartitionCount,
 } from "./cluster-constants.ts";
 export { seededRng, type Rng } from "./seeded-rng.ts";
 export { BODY_LOCATIONS, MAX_BODY_LOCATION_FILTER, parseBodyLocation, parseBodyLocationFilter, bodyLocationOfSmtCode } from "./body-location.ts";

@@ -5,7 +5,7 @@ import type { DecodeLimits } from "./decode.ts";
 import { openImage, type RecordSummary } from "./records/open-image.ts";
 import { FacePipeline } from "./face/face-pipeline.ts";
 import type { ModalitiesConfig, PipelineConfig } from "./pipeline-config.ts";
-import type { PixelBox, Pipeline, Quality, StageTimings } from "./pipeline.ts";
+import type { FaceOutcome, PixelBox, Pipeline, Quality, StageTimings } from "./pipeline.ts";
 
 export interface Extraction {
   template: Float32Array;
@@ -14,6 +14,16 @@ export interface Extraction {
   timings: StageTimings;
   /** What the bytes were: a plain image or an exchange record, and what the record gave. */
   record: RecordSummary & { eyePositionsUsed: boolean };
+}
+
+export interface EveryFaceExtraction {
+  faces: FaceOutcome[];
+  found: number;
+  modelId: string;
+  timings: StageTimings;
+  imageWidth: number;
+  imageHeight: number;
+  record: Extraction["record"];
 }
 
 export interface ExtractOptions {
@@ -54,6 +64,29 @@ export class Extractor {
   }
 
   async extract(modality: Modality, bytes: Uint8Array, options: ExtractOptions = {}): Promise<Extraction> {
+    const { pipeline, image, record, eyes, timings, guard } = await this.open(modality, bytes, options);
+    const { template, quality, eyesUsed } = await pipeline.extract(image, { faceBox: options.faceBox, eyes }, timings, guard);
+    return {
+      template,
+      quality: { ...quality, imageWidth: image.width, imageHeight: image.height },
+      modelId: pipeline.modelId,
+      timings,
+      record: { ...record, eyePositionsUsed: eyesUsed === true },
+    };
+  }
+
+  /** Every face in the image (ExtractRequest.every_face), at most `limit`. */
+  async extractEvery(modality: Modality, bytes: Uint8Array, limit: number, options: ExtractOptions = {}): Promise<EveryFaceExtraction> {
+    if (options.faceBox !== undefined) throw new AppError(ErrorCode.INVALID_ARGUMENT, "every_face searches every face: send it without face_box");
+    const pipeline = this.pipeline(modality);
+    if (pipeline.extractEvery === undefined) throw new AppError(ErrorCode.INVALID_ARGUMENT, `every_face is for face images, not ${modalityName(modality)}`);
+    const { image, record, timings, guard } = await this.open(modality, bytes, options);
+    const { faces, found } = await pipeline.extractEvery(image, limit, timings, guard);
+    return { faces, found, modelId: pipeline.modelId, timings, imageWidth: image.width, imageHeight: image.height, record: { ...record, eyePositionsUsed: false } };
+  }
+
+  /** The pipeline, the decoded image (or a record's) and the call's deadline guard. */
+  private async open(modality: Modality, bytes: Uint8Array, options: ExtractOptions) {
     const deadline = options.deadline ?? Infinity;
     const guard = () => {
       if (Date.now() >= deadline || options.signal?.aborted === true) throw new AppError(ErrorCode.DEADLINE_EXCEEDED, "the call was cancelled or its deadline expired before extraction finished");
@@ -65,14 +98,7 @@ export class Extractor {
     const { image, record, eyes } = await openImage(bytes, modality, options.recordImageIndex, this.limits);
     timings.decodeMs = performance.now() - started;
     guard();
-    const { template, quality, eyesUsed } = await pipeline.extract(image, { faceBox: options.faceBox, eyes }, timings, guard);
-    return {
-      template,
-      quality: { ...quality, imageWidth: image.width, imageHeight: image.height },
-      modelId: pipeline.modelId,
-      timings,
-      record: { ...record, eyePositionsUsed: eyesUsed === true },
-    };
+    return { pipeline, image, record, eyes, timings, guard };
   }
 }
 

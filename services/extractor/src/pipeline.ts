@@ -1,3 +1,4 @@
+import type { AppError } from "@taj/common";
 import type { RgbImage } from "./decode.ts";
 
 /** A box in image pixels, as in the proto: top-left corner and size. */
@@ -30,6 +31,16 @@ export interface PipelineResult {
   eyesUsed?: boolean;
 }
 
+/** One face of an every-face extraction: its template, or why it has none. */
+export type FaceOutcome = PipelineResult | { error: AppError; quality: Quality };
+
+export interface EveryFaceResult {
+  /** Left to right, at most the limit asked. */
+  faces: FaceOutcome[];
+  /** How many faces the image holds (more than `faces` when over the limit). */
+  found: number;
+}
+
 /** What the caller or the image's record says about where to look. */
 export interface ExtractionHints {
   /** The caller's face_box: the face to use, or the tattoo's or mark's region. */
@@ -48,6 +59,8 @@ export type StageGuard = () => void;
 export interface Pipeline {
   readonly modelId: string;
   extract(image: RgbImage, hints: ExtractionHints, timings: StageTimings, guard: StageGuard): Promise<PipelineResult>;
+  /** Only pipelines that find several subjects in one image (faces) have it. */
+  extractEvery?(image: RgbImage, limit: number, timings: StageTimings, guard: StageGuard): Promise<EveryFaceResult>;
 }
 
 /** Runs `work`, adding its duration in ms to `timings[stage]`. */

@@ -210,3 +210,41 @@ test("a photo of no face that the detector half-believes (a hand holding a glass
   const err = await rejectsWith(extractor.extract(Modality.FACE, hand), ErrorCode.FACE_QUALITY_LOW);
   assert.match(err.message, /^not a usable face: detection score 0\.\d+ is below 0\.85$/);
 });
+
+test("every_face: a template for each of the five people, left to right, each the template its own face_box gives", async () => {
+  const extractor = await faceExtractor();
+  const every = await extractor.extractEvery(Modality.FACE, sample("sample5.jpg"), 32);
+  assert.equal(every.found, 5);
+  assert.equal(every.faces.length, 5);
+  const xs = every.faces.map((f) => f.quality.box.x);
+  assert.deepEqual(xs, [...xs].sort((a, b) => a - b));
+  for (const face of every.faces) {
+    assert.ok(!("error" in face), "every face of sample5 is usable");
+    const alone = await extractor.extract(Modality.FACE, sample("sample5.jpg"), { faceBox: face.quality.box });
+    let dot = 0;
+    for (let i = 0; i < alone.template.length; i++) dot += alone.template[i]! * face.template[i]!;
+    assert.ok(dot > 0.999, `same face, same template (cosine ${dot})`);
+  }
+  // Over the limit: the most confident faces are kept, the count says how many there were.
+  const two = await extractor.extractEvery(Modality.FACE, sample("sample5.jpg"), 2);
+  assert.equal(two.found, 5);
+  assert.equal(two.faces.length, 2);
+  const scores = every.faces.map((f) => f.quality.detectionScore).sort((a, b) => b - a);
+  assert.ok(two.faces.every((f) => f.quality.detectionScore >= scores[1]!));
+});
+
+test("every_face: a face too small is answered on its own, the others still get templates; none is NO_FACE", async () => {
+  const extractor = await faceExtractor();
+  // Shrunk so that the faces' eye distances straddle the 32 px gate.
+  // (800 px wide: measured 2 faces over it, 3 under.)
+  const photo = await sharp(sample("sample5.jpg")).resize({ width: 800 }).jpeg().toBuffer();
+  const every = await extractor.extractEvery(Modality.FACE, photo, 32);
+  assert.equal(every.faces.length, 5);
+  const errors = every.faces.filter((f) => "error" in f);
+  assert.ok(errors.length >= 1 && errors.length < 5, `some faces refused, not all (${errors.length})`);
+  for (const f of errors) assert.ok("error" in f && f.error.code === ErrorCode.FACE_TOO_SMALL && f.quality.box.width > 0);
+  for (const f of every.faces) if (!("error" in f)) assert.equal(f.template.length, 512);
+  const blank = await sharp({ create: { width: 400, height: 300, channels: 3, background: "#808080" } }).jpeg().toBuffer();
+  await rejectsWith(extractor.extractEvery(Modality.FACE, blank, 32), ErrorCode.NO_FACE);
+  await rejectsWith(extractor.extractEvery(Modality.FACE, sample("sample5.jpg"), 32, { faceBox: { x: 0, y: 0, width: 50, height: 50 } }), ErrorCode.INVALID_ARGUMENT);
+});

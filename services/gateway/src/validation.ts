@@ -90,6 +90,8 @@ export interface ValidSearch {
   /** Canonical, distinct SMT body-location codes; empty = no filter. */
   bodyLocations: string[];
   recordImageIndex: number | undefined;
+  /** Search each face of the image on its own (FACE only, never with a face_box). */
+  everyFace: boolean;
 }
 
 export function validateSearch(req: SearchRequest, limits: Limits): ValidSearch {
@@ -108,10 +110,13 @@ export function validateSearch(req: SearchRequest, limits: Limits): ValidSearch 
   const bodyLocations = parseBodyLocationFilter(modality, req.bodyLocations);
   // Shards scan a filtered search's templates exactly whatever the mode, so the answer says so.
   const mode = bodyLocations.length > 0 ? SearchMode.EXHAUSTIVE : requested;
+  const faceBox = validateBox(req.faceBox);
+  if (req.everyFace && modality !== Modality.FACE) throw invalid("every_face is for FACE searches");
+  if (req.everyFace && faceBox !== undefined) throw invalid("every_face searches every face: send it without face_box");
   return {
     modality,
     image: validateImage(req.image, limits),
-    faceBox: validateBox(req.faceBox),
+    faceBox,
     threshold,
     maxCandidates,
     caseRef,
@@ -119,6 +124,7 @@ export function validateSearch(req: SearchRequest, limits: Limits): ValidSearch 
     allowPartial: req.allowPartial,
     bodyLocations,
     recordImageIndex: validateRecordImageIndex(req.recordImageIndex),
+    everyFace: req.everyFace,
   };
 }
 

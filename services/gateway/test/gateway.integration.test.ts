@@ -262,6 +262,35 @@ test("search passes the resolved parameters, answers completely and is audited",
   assert.deepEqual(audit.search?.candidates.map((c) => c.id), ["rec-1"]);
 });
 
+test("every_face: each face answered on its own with its box, a refused face with its error, one audit event; refused with a box or for tattoos", async () => {
+  coordinator.state.answer = { candidates: [{ id: "rec-f1", similarity: 0.91, rank: 1 }], partitionCount: PARTITIONS };
+  const before = coordinator.state.requests.length;
+  const res = await client.search({ modality: Modality.FACE, image: new Uint8Array(Buffer.from("multi-still")), caseRef: "CASE-CCTV", everyFace: true }, opts);
+  assert.equal(coordinator.state.requests.length - before, 1, "one coordinated search per usable face");
+  assert.equal(res.facesFound, 2);
+  assert.deepEqual(res.faces.map((f) => f.quality?.box?.xPx), [1, 100]);
+  assert.deepEqual(res.faces[0]!.candidates.map((c) => c.id), ["rec-f1"]);
+  assert.equal(res.faces[0]!.error, undefined);
+  assert.equal(res.faces[1]!.error?.code, ErrorCode.FACE_TOO_SMALL);
+  assert.equal(res.faces[1]!.candidates.length, 0);
+  assert.equal(res.candidates.length, 0, "the answer is per face");
+  assert.equal(res.complete, true);
+  const audit = await auditEventOf(res.searchId);
+  assert.equal(audit?.caseRef, "CASE-CCTV");
+  assert.deepEqual(audit?.search?.faces.map((f) => [f.box?.xPx, f.candidates.map((c) => c.id), ErrorCode[f.errorCode]]), [[1, ["rec-f1"], "UNSPECIFIED"], [100, [], "FACE_TOO_SMALL"]]);
+  // The auditor finds the search by a candidate of one of its faces.
+  const found = await client.queryAudit({ recordId: "rec-f1", caseRef: "CASE-CCTV", pageSize: 10 }, opts);
+  assert.ok(found.entries.some((e) => e.event?.search?.faces.length === 2));
+  // An extractor of the previous release ignores every_face and answers one template: refused, never taken for a one-face still.
+  await assert.rejects(client.search({ modality: Modality.FACE, image: image("old-extractor"), caseRef: "C", everyFace: true }, opts), (err: unknown) => AppError.from(err).code === ErrorCode.UNAVAILABLE);
+  for (const wrong of [
+    { modality: Modality.TATTOO, image: image("multi-t"), caseRef: "C", everyFace: true },
+    { modality: Modality.FACE, image: image("multi-b"), caseRef: "C", everyFace: true, faceBox: { xPx: 1, yPx: 2, widthPx: 30, heightPx: 40 } },
+  ]) {
+    await assert.rejects(client.search(wrong, opts), (err: unknown) => AppError.from(err).code === ErrorCode.INVALID_ARGUMENT);
+  }
+});
+
 test("a partial search says so; a refused one is audited with its code and not retried on another coordinator", async () => {
   coordinator.state.answer = { candidates: [], unsearchedPartitions: [3, 5], partitionCount: PARTITIONS };
   const partial = await client.search(

@@ -6,7 +6,7 @@ import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2"
 import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
-import type { Candidate, Modality, Principal, SearchMode } from "./common_pb.ts";
+import type { Box, Candidate, ErrorCode, Modality, Principal, SearchMode } from "./common_pb.ts";
 import { file_taj_v1_common } from "./common_pb.ts";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file taj/v1/audit.proto.
  */
 export const file_taj_v1_audit: GenFile = /*@__PURE__*/
-  fileDesc("ChJ0YWovdjEvYXVkaXQucHJvdG8SBnRhai52MSIqCgtBdWRpdFJlY29yZBINCgVldmVudBgBIAEoDBIMCgRoYXNoGAIgASgMIosDCgpBdWRpdEV2ZW50EhAKCGV2ZW50X2lkGAEgASgJEiYKAmF0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpnYXRld2F5X2lkGAMgASgJEhYKDmNoYWluX3NlcXVlbmNlGAQgASgEEhEKCXByZXZfaGFzaBgFIAEoDBIkCglwcmluY2lwYWwYBiABKAsyES50YWoudjEuUHJpbmNpcGFsEgsKA3JwYxgHIAEoCRIPCgdvdXRjb21lGAggASgJEhAKCGNhc2VfcmVmGAkgASgJEiIKCG1vZGFsaXR5GAogASgOMhAudGFqLnYxLk1vZGFsaXR5EhEKCXJlY29yZF9pZBgLIAEoCRIjCgZzZWFyY2gYDCABKAsyEy50YWoudjEuQXVkaXRTZWFyY2gSJwoIZmVlZGJhY2sYDSABKAsyFS50YWoudjEuQXVkaXRGZWVkYmFjaxITCgtkdXJhdGlvbl9tcxgOIAEoDRIUCgxsb2dfc2VxdWVuY2UYDyABKAQi7AEKC0F1ZGl0U2VhcmNoEhwKFHNpbWlsYXJpdHlfdGhyZXNob2xkGAEgASgCEhYKDm1heF9jYW5kaWRhdGVzGAIgASgNEiAKBG1vZGUYAyABKA4yEi50YWoudjEuU2VhcmNoTW9kZRIVCg1hbGxvd19wYXJ0aWFsGAQgASgIEiUKCmNhbmRpZGF0ZXMYBSADKAsyES50YWoudjEuQ2FuZGlkYXRlEhAKCGNvbXBsZXRlGAYgASgIEh0KFXVuc2VhcmNoZWRfcGFydGl0aW9ucxgHIAMoDRIWCg5ib2R5X2xvY2F0aW9ucxgIIAMoCSKrAQoNQXVkaXRGZWVkYmFjaxIRCglzZWFyY2hfaWQYASABKAkSFAoMY2FuZGlkYXRlX2lkGAIgASgJEiAKB3ZlcmRpY3QYAyABKA4yDy50YWoudjEuVmVyZGljdBIMCgRyYW5rGAQgASgNEhIKCnNpbWlsYXJpdHkYBSABKAISLQoJc2VhcmNoX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCpjCgdWZXJkaWN0EhcKE1ZFUkRJQ1RfVU5TUEVDSUZJRUQQABIVChFWRVJESUNUX0NPTkZJUk1FRBABEhQKEFZFUkRJQ1RfUkVKRUNURUQQAhISCg5WRVJESUNUX1VOU1VSRRADYgZwcm90bzM", [file_google_protobuf_timestamp, file_taj_v1_common]);
+  fileDesc("ChJ0YWovdjEvYXVkaXQucHJvdG8SBnRhai52MSIqCgtBdWRpdFJlY29yZBINCgVldmVudBgBIAEoDBIMCgRoYXNoGAIgASgMIosDCgpBdWRpdEV2ZW50EhAKCGV2ZW50X2lkGAEgASgJEiYKAmF0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpnYXRld2F5X2lkGAMgASgJEhYKDmNoYWluX3NlcXVlbmNlGAQgASgEEhEKCXByZXZfaGFzaBgFIAEoDBIkCglwcmluY2lwYWwYBiABKAsyES50YWoudjEuUHJpbmNpcGFsEgsKA3JwYxgHIAEoCRIPCgdvdXRjb21lGAggASgJEhAKCGNhc2VfcmVmGAkgASgJEiIKCG1vZGFsaXR5GAogASgOMhAudGFqLnYxLk1vZGFsaXR5EhEKCXJlY29yZF9pZBgLIAEoCRIjCgZzZWFyY2gYDCABKAsyEy50YWoudjEuQXVkaXRTZWFyY2gSJwoIZmVlZGJhY2sYDSABKAsyFS50YWoudjEuQXVkaXRGZWVkYmFjaxITCgtkdXJhdGlvbl9tcxgOIAEoDRIUCgxsb2dfc2VxdWVuY2UYDyABKAQijgIKC0F1ZGl0U2VhcmNoEhwKFHNpbWlsYXJpdHlfdGhyZXNob2xkGAEgASgCEhYKDm1heF9jYW5kaWRhdGVzGAIgASgNEiAKBG1vZGUYAyABKA4yEi50YWoudjEuU2VhcmNoTW9kZRIVCg1hbGxvd19wYXJ0aWFsGAQgASgIEiUKCmNhbmRpZGF0ZXMYBSADKAsyES50YWoudjEuQ2FuZGlkYXRlEhAKCGNvbXBsZXRlGAYgASgIEh0KFXVuc2VhcmNoZWRfcGFydGl0aW9ucxgHIAMoDRIWCg5ib2R5X2xvY2F0aW9ucxgIIAMoCRIgCgVmYWNlcxgJIAMoCzIRLnRhai52MS5BdWRpdEZhY2UicwoJQXVkaXRGYWNlEhgKA2JveBgBIAEoCzILLnRhai52MS5Cb3gSJQoKY2FuZGlkYXRlcxgCIAMoCzIRLnRhai52MS5DYW5kaWRhdGUSJQoKZXJyb3JfY29kZRgDIAEoDjIRLnRhai52MS5FcnJvckNvZGUiqwEKDUF1ZGl0RmVlZGJhY2sSEQoJc2VhcmNoX2lkGAEgASgJEhQKDGNhbmRpZGF0ZV9pZBgCIAEoCRIgCgd2ZXJkaWN0GAMgASgOMg8udGFqLnYxLlZlcmRpY3QSDAoEcmFuaxgEIAEoDRISCgpzaW1pbGFyaXR5GAUgASgCEi0KCXNlYXJjaF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAqYwoHVmVyZGljdBIXChNWRVJESUNUX1VOU1BFQ0lGSUVEEAASFQoRVkVSRElDVF9DT05GSVJNRUQQARIUChBWRVJESUNUX1JFSkVDVEVEEAISEgoOVkVSRElDVF9VTlNVUkUQA2IGcHJvdG8z", [file_google_protobuf_timestamp, file_taj_v1_common]);
 
 /**
  * One message of the audit trail (JetStream stream TAJ_AUDIT, subject `taj.audit.<gateway_id>`).
@@ -198,6 +198,14 @@ export type AuditSearch = Message<"taj.v1.AuditSearch"> & {
    * @generated from field: repeated string body_locations = 8;
    */
   bodyLocations: string[];
+
+  /**
+   * An every_face search: each face's box and candidates (or why it was not searched), in the
+   * answer's order; `candidates` is then empty.
+   *
+   * @generated from field: repeated taj.v1.AuditFace faces = 9;
+   */
+  faces: AuditFace[];
 };
 
 /**
@@ -206,6 +214,35 @@ export type AuditSearch = Message<"taj.v1.AuditSearch"> & {
  */
 export const AuditSearchSchema: GenMessage<AuditSearch> = /*@__PURE__*/
   messageDesc(file_taj_v1_audit, 2);
+
+/**
+ * @generated from message taj.v1.AuditFace
+ */
+export type AuditFace = Message<"taj.v1.AuditFace"> & {
+  /**
+   * @generated from field: taj.v1.Box box = 1;
+   */
+  box?: Box | undefined;
+
+  /**
+   * @generated from field: repeated taj.v1.Candidate candidates = 2;
+   */
+  candidates: Candidate[];
+
+  /**
+   * UNSPECIFIED when the face was searched.
+   *
+   * @generated from field: taj.v1.ErrorCode error_code = 3;
+   */
+  errorCode: ErrorCode;
+};
+
+/**
+ * Describes the message taj.v1.AuditFace.
+ * Use `create(AuditFaceSchema)` to create a new message.
+ */
+export const AuditFaceSchema: GenMessage<AuditFace> = /*@__PURE__*/
+  messageDesc(file_taj_v1_audit, 3);
 
 /**
  * An investigator's verdict on one candidate of an earlier search, with what the summary needs
@@ -250,7 +287,7 @@ export type AuditFeedback = Message<"taj.v1.AuditFeedback"> & {
  * Use `create(AuditFeedbackSchema)` to create a new message.
  */
 export const AuditFeedbackSchema: GenMessage<AuditFeedback> = /*@__PURE__*/
-  messageDesc(file_taj_v1_audit, 3);
+  messageDesc(file_taj_v1_audit, 4);
 
 /**
  * @generated from enum taj.v1.Verdict

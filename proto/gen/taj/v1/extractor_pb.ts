@@ -4,7 +4,7 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Box, Modality, Quality, RecordInfo } from "./common_pb.ts";
+import type { Box, ErrorDetail, Modality, Quality, RecordInfo } from "./common_pb.ts";
 import { file_taj_v1_common } from "./common_pb.ts";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file taj/v1/extractor.proto.
  */
 export const file_taj_v1_extractor: GenFile = /*@__PURE__*/
-  fileDesc("ChZ0YWovdjEvZXh0cmFjdG9yLnByb3RvEgZ0YWoudjEimgEKDkV4dHJhY3RSZXF1ZXN0EiIKCG1vZGFsaXR5GAEgASgOMhAudGFqLnYxLk1vZGFsaXR5Eg0KBWltYWdlGAIgASgMEh0KCGZhY2VfYm94GAMgASgLMgsudGFqLnYxLkJveBIfChJyZWNvcmRfaW1hZ2VfaW5kZXgYBCABKA1IAIgBAUIVChNfcmVjb3JkX2ltYWdlX2luZGV4IrwBCg9FeHRyYWN0UmVzcG9uc2USFAoIdGVtcGxhdGUYASADKAJCAhgBEiAKB3F1YWxpdHkYAiABKAsyDy50YWoudjEuUXVhbGl0eRIQCghtb2RlbF9pZBgDIAEoCRIlCgd0aW1pbmdzGAQgASgLMhQudGFqLnYxLlN0YWdlVGltaW5ncxIUCgx0ZW1wbGF0ZV9mMzIYBSABKAwSIgoGcmVjb3JkGAYgASgLMhIudGFqLnYxLlJlY29yZEluZm8iXAoMU3RhZ2VUaW1pbmdzEhEKCWRlY29kZV9tcxgBIAEoAhIRCglkZXRlY3RfbXMYAiABKAISFAoMbGFuZG1hcmtzX21zGAMgASgCEhAKCGVtYmVkX21zGAQgASgCMk4KEEV4dHJhY3RvclNlcnZpY2USOgoHRXh0cmFjdBIWLnRhai52MS5FeHRyYWN0UmVxdWVzdBoXLnRhai52MS5FeHRyYWN0UmVzcG9uc2ViBnByb3RvMw", [file_taj_v1_common]);
+  fileDesc("ChZ0YWovdjEvZXh0cmFjdG9yLnByb3RvEgZ0YWoudjEirgEKDkV4dHJhY3RSZXF1ZXN0EiIKCG1vZGFsaXR5GAEgASgOMhAudGFqLnYxLk1vZGFsaXR5Eg0KBWltYWdlGAIgASgMEh0KCGZhY2VfYm94GAMgASgLMgsudGFqLnYxLkJveBIfChJyZWNvcmRfaW1hZ2VfaW5kZXgYBCABKA1IAIgBARISCgpldmVyeV9mYWNlGAUgASgIQhUKE19yZWNvcmRfaW1hZ2VfaW5kZXgibAoORmFjZUV4dHJhY3Rpb24SFAoMdGVtcGxhdGVfZjMyGAEgASgMEiAKB3F1YWxpdHkYAiABKAsyDy50YWoudjEuUXVhbGl0eRIiCgVlcnJvchgDIAEoCzITLnRhai52MS5FcnJvckRldGFpbCL4AQoPRXh0cmFjdFJlc3BvbnNlEhQKCHRlbXBsYXRlGAEgAygCQgIYARIgCgdxdWFsaXR5GAIgASgLMg8udGFqLnYxLlF1YWxpdHkSEAoIbW9kZWxfaWQYAyABKAkSJQoHdGltaW5ncxgEIAEoCzIULnRhai52MS5TdGFnZVRpbWluZ3MSFAoMdGVtcGxhdGVfZjMyGAUgASgMEiIKBnJlY29yZBgGIAEoCzISLnRhai52MS5SZWNvcmRJbmZvEiUKBWZhY2VzGAcgAygLMhYudGFqLnYxLkZhY2VFeHRyYWN0aW9uEhMKC2ZhY2VzX2ZvdW5kGAggASgNIlwKDFN0YWdlVGltaW5ncxIRCglkZWNvZGVfbXMYASABKAISEQoJZGV0ZWN0X21zGAIgASgCEhQKDGxhbmRtYXJrc19tcxgDIAEoAhIQCghlbWJlZF9tcxgEIAEoAjJOChBFeHRyYWN0b3JTZXJ2aWNlEjoKB0V4dHJhY3QSFi50YWoudjEuRXh0cmFjdFJlcXVlc3QaFy50YWoudjEuRXh0cmFjdFJlc3BvbnNlYgZwcm90bzM", [file_taj_v1_common]);
 
 /**
  * @generated from message taj.v1.ExtractRequest
@@ -41,6 +41,15 @@ export type ExtractRequest = Message<"taj.v1.ExtractRequest"> & {
    * @generated from field: optional uint32 record_image_index = 4;
    */
   recordImageIndex?: number | undefined;
+
+  /**
+   * FACE only, not with face_box: a template for every face in the image (ExtractResponse.faces)
+   * instead of one. Errors then: NO_FACE when there is none; a face that fails the quality
+   * checks is reported in its own FaceExtraction.error.
+   *
+   * @generated from field: bool every_face = 5;
+   */
+  everyFace: boolean;
 };
 
 /**
@@ -49,6 +58,35 @@ export type ExtractRequest = Message<"taj.v1.ExtractRequest"> & {
  */
 export const ExtractRequestSchema: GenMessage<ExtractRequest> = /*@__PURE__*/
   messageDesc(file_taj_v1_extractor, 0);
+
+/**
+ * @generated from message taj.v1.FaceExtraction
+ */
+export type FaceExtraction = Message<"taj.v1.FaceExtraction"> & {
+  /**
+   * Set when `error` is not: as ExtractResponse.template_f32.
+   *
+   * @generated from field: bytes template_f32 = 1;
+   */
+  templateF32: Uint8Array;
+
+  /**
+   * @generated from field: taj.v1.Quality quality = 2;
+   */
+  quality?: Quality | undefined;
+
+  /**
+   * @generated from field: taj.v1.ErrorDetail error = 3;
+   */
+  error?: ErrorDetail | undefined;
+};
+
+/**
+ * Describes the message taj.v1.FaceExtraction.
+ * Use `create(FaceExtractionSchema)` to create a new message.
+ */
+export const FaceExtractionSchema: GenMessage<FaceExtraction> = /*@__PURE__*/
+  messageDesc(file_taj_v1_extractor, 1);
 
 /**
  * @generated from message taj.v1.ExtractResponse
@@ -94,6 +132,21 @@ export type ExtractResponse = Message<"taj.v1.ExtractResponse"> & {
    * @generated from field: taj.v1.RecordInfo record = 6;
    */
   record?: RecordInfo | undefined;
+
+  /**
+   * every_face: one entry per face, left to right, at most MAX_FACES_PER_SEARCH (the most
+   * confident); template_f32 and quality above are then empty.
+   *
+   * @generated from field: repeated taj.v1.FaceExtraction faces = 7;
+   */
+  faces: FaceExtraction[];
+
+  /**
+   * every_face: how many faces the detector found.
+   *
+   * @generated from field: uint32 faces_found = 8;
+   */
+  facesFound: number;
 };
 
 /**
@@ -101,7 +154,7 @@ export type ExtractResponse = Message<"taj.v1.ExtractResponse"> & {
  * Use `create(ExtractResponseSchema)` to create a new message.
  */
 export const ExtractResponseSchema: GenMessage<ExtractResponse> = /*@__PURE__*/
-  messageDesc(file_taj_v1_extractor, 1);
+  messageDesc(file_taj_v1_extractor, 2);
 
 /**
  * @generated from message taj.v1.StageTimings
@@ -133,7 +186,7 @@ export type StageTimings = Message<"taj.v1.StageTimings"> & {
  * Use `create(StageTimingsSchema)` to create a new message.
  */
 export const StageTimingsSchema: GenMessage<StageTimings> = /*@__PURE__*/
-  messageDesc(file_taj_v1_extractor, 2);
+  messageDesc(file_taj_v1_extractor, 3);
 
 /**
  * Internal: turns an image into a template. Stateless; images are never stored.

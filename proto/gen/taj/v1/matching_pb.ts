@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file taj/v1/matching.proto.
  */
 export const file_taj_v1_matching: GenFile = /*@__PURE__*/
-  fileDesc("ChV0YWovdjEvbWF0Y2hpbmcucHJvdG8SBnRhai52MSK8AQoNRW5yb2xsUmVxdWVzdBIiCghtb2RhbGl0eRgBIAEoDjIQLnRhai52MS5Nb2RhbGl0eRIKCgJpZBgCIAEoCRINCgVpbWFnZRgDIAEoDBIdCghmYWNlX2JveBgEIAEoCzILLnRhai52MS5Cb3gSFQoNYm9keV9sb2NhdGlvbhgFIAEoCRIfChJyZWNvcmRfaW1hZ2VfaW5kZXgYBiABKA1IAIgBAUIVChNfcmVjb3JkX2ltYWdlX2luZGV4IrMBCg5FbnJvbGxSZXNwb25zZRIKCgJpZBgBIAEoCRIiCghtb2RhbGl0eRgCIAEoDjIQLnRhai52MS5Nb2RhbGl0eRIUCgxsb2dfc2VxdWVuY2UYAyABKAQSIAoHcXVhbGl0eRgEIAEoCzIPLnRhai52MS5RdWFsaXR5EiIKBnJlY29yZBgFIAEoCzISLnRhai52MS5SZWNvcmRJbmZvEhUKDWJvZHlfbG9jYXRpb24YBiABKAkiSgoTRW5yb2xsU3RyZWFtUmVxdWVzdBIMCgRpdGVtGAEgASgEEiUKBmVucm9sbBgCIAEoCzIVLnRhai52MS5FbnJvbGxSZXF1ZXN0IpsBChRFbnJvbGxTdHJlYW1SZXNwb25zZRIMCgRpdGVtGAEgASgEEgoKAmlkGAIgASgJEhYKDGxvZ19zZXF1ZW5jZRgDIAEoBEgAEiQKBWVycm9yGAQgASgLMhMudGFqLnYxLkVycm9yRGV0YWlsSAASIAoHcXVhbGl0eRgFIAEoCzIPLnRhai52MS5RdWFsaXR5QgkKB291dGNvbWUi6AIKDVNlYXJjaFJlcXVlc3QSIgoIbW9kYWxpdHkYASABKA4yEC50YWoudjEuTW9kYWxpdHkSDQoFaW1hZ2UYAiABKAwSIQoUc2ltaWxhcml0eV90aHJlc2hvbGQYAyABKAJIAIgBARIbCg5tYXhfY2FuZGlkYXRlcxgEIAEoDUgBiAEBEhAKCGNhc2VfcmVmGAUgASgJEh0KCGZhY2VfYm94GAYgASgLMgsudGFqLnYxLkJveBIgCgRtb2RlGAcgASgOMhIudGFqLnYxLlNlYXJjaE1vZGUSFQoNYWxsb3dfcGFydGlhbBgIIAEoCBIWCg5ib2R5X2xvY2F0aW9ucxgJIAMoCRIfChJyZWNvcmRfaW1hZ2VfaW5kZXgYCiABKA1IAogBAUIXChVfc2ltaWxhcml0eV90aHJlc2hvbGRCEQoPX21heF9jYW5kaWRhdGVzQhUKE19yZWNvcmRfaW1hZ2VfaW5kZXgivgIKDlNlYXJjaFJlc3BvbnNlEiUKCmNhbmRpZGF0ZXMYASADKAsyES50YWoudjEuQ2FuZGlkYXRlEhAKCGNvbXBsZXRlGAIgASgIEh0KFXVuc2VhcmNoZWRfcGFydGl0aW9ucxgDIAMoDRIXCg9wYXJ0aXRpb25fY291bnQYBCABKA0SJgoNcHJvYmVfcXVhbGl0eRgFIAEoCzIPLnRhai52MS5RdWFsaXR5EhwKFHNpbWlsYXJpdHlfdGhyZXNob2xkGAYgASgCEhYKDm1heF9jYW5kaWRhdGVzGAcgASgNEiAKBG1vZGUYCCABKA4yEi50YWoudjEuU2VhcmNoTW9kZRIRCglzZWFyY2hfaWQYCSABKAkSKAoMcHJvYmVfcmVjb3JkGAogASgLMhIudGFqLnYxLlJlY29yZEluZm8iPwoNRGVsZXRlUmVxdWVzdBIiCghtb2RhbGl0eRgBIAEoDjIQLnRhai52MS5Nb2RhbGl0eRIKCgJpZBgCIAEoCSI3Cg5EZWxldGVSZXNwb25zZRIPCgdleGlzdGVkGAEgASgIEhQKDGxvZ19zZXF1ZW5jZRgCIAEoBCI8CgpHZXRSZXF1ZXN0EiIKCG1vZGFsaXR5GAEgASgOMhAudGFqLnYxLk1vZGFsaXR5EgoKAmlkGAIgASgJIuwBCgtHZXRSZXNwb25zZRIKCgJpZBgBIAEoCRIiCghtb2RhbGl0eRgCIAEoDjIQLnRhai52MS5Nb2RhbGl0eRIvCgtlbnJvbGxlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMbG9nX3NlcXVlbmNlGAQgASgEEiAKB3F1YWxpdHkYBSABKAsyDy50YWoudjEuUXVhbGl0eRIQCghtb2RlbF9pZBgGIAEoCRIbChN0ZW1wbGF0ZV9kaW1lbnNpb25zGAcgASgNEhUKDWJvZHlfbG9jYXRpb24YCCABKAkiDgoMU3RhdHNSZXF1ZXN0IpEBCg1TdGF0c1Jlc3BvbnNlEhcKD3BhcnRpdGlvbl9jb3VudBgBIAEoDRIhCgZzaGFyZHMYAiADKAsyES50YWoudjEuU2hhcmRJbmZvEikKCXVuY292ZXJlZBgDIAMoCzIWLnRhai52MS5TaXRlUGFydGl0aW9ucxIZChFsb2dfbGFzdF9zZXF1ZW5jZRgEIAEoBCKgAQoJU2hhcmRJbmZvEhAKCHNoYXJkX2lkGAEgASgJEgwKBHNpdGUYAiABKAkSDwoHYWRkcmVzcxgDIAEoCRINCgVhbGl2ZRgEIAEoCBISCgpwYXJ0aXRpb25zGAUgAygNEhgKEGFwcGxpZWRfc2VxdWVuY2UYBiABKAQSJQoGY291bnRzGAcgAygLMhUudGFqLnYxLk1vZGFsaXR5Q291bnQiRgoNTW9kYWxpdHlDb3VudBIiCghtb2RhbGl0eRgBIAEoDjIQLnRhai52MS5Nb2RhbGl0eRIRCgl0ZW1wbGF0ZXMYAiABKAQiMgoOU2l0ZVBhcnRpdGlvbnMSDAoEc2l0ZRgBIAEoCRISCgpwYXJ0aXRpb25zGAIgAygNIvgBChFRdWVyeUF1ZGl0UmVxdWVzdBIUCgxwcmluY2lwYWxfaWQYASABKAkSEAoIY2FzZV9yZWYYAiABKAkSEQoJcmVjb3JkX2lkGAMgASgJEiIKCG1vZGFsaXR5GAQgASgOMhAudGFqLnYxLk1vZGFsaXR5EigKBGZyb20YBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiYKAnRvGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBILCgNycGMYByABKAkSEQoJcGFnZV9zaXplGAggASgNEhIKCnBhZ2VfdG9rZW4YCSABKAkiUgoSUXVlcnlBdWRpdFJlc3BvbnNlEiMKB2VudHJpZXMYASADKAsyEi50YWoudjEuQXVkaXRFbnRyeRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiVgoKQXVkaXRFbnRyeRIhCgVldmVudBgBIAEoCzISLnRhai52MS5BdWRpdEV2ZW50EhcKD3N0cmVhbV9zZXF1ZW5jZRgCIAEoBBIMCgRoYXNoGAMgASgMImIKFVJlY29yZEZlZWRiYWNrUmVxdWVzdBIRCglzZWFyY2hfaWQYASABKAkSFAoMY2FuZGlkYXRlX2lkGAIgASgJEiAKB3ZlcmRpY3QYAyABKA4yDy50YWoudjEuVmVyZGljdCJJChZSZWNvcmRGZWVkYmFja1Jlc3BvbnNlEi8KC3JlY29yZGVkX2F0GAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKOAQoWRmVlZGJhY2tTdW1tYXJ5UmVxdWVzdBIiCghtb2RhbGl0eRgBIAEoDjIQLnRhai52MS5Nb2RhbGl0eRIoCgRmcm9tGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBImCgJ0bxgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAixwEKF0ZlZWRiYWNrU3VtbWFyeVJlc3BvbnNlEisKC2J5X21vZGFsaXR5GAEgAygLMhYudGFqLnYxLkZlZWRiYWNrQnVja2V0EicKB2J5X3JhbmsYAiADKAsyFi50YWoudjEuRmVlZGJhY2tCdWNrZXQSLQoNYnlfc2NvcmVfYmFuZBgDIAMoCzIWLnRhai52MS5GZWVkYmFja0J1Y2tldBInCgdieV93ZWVrGAQgAygLMhYudGFqLnYxLkZlZWRiYWNrQnVja2V0ImwKDkZlZWRiYWNrQnVja2V0Eg0KBWxhYmVsGAEgASgJEhEKCWNvbmZpcm1lZBgCIAEoDRIQCghyZWplY3RlZBgDIAEoDRIOCgZ1bnN1cmUYBCABKA0SFgoOY29uZmlybWVkX3JhdGUYBSABKAIy2wQKD01hdGNoaW5nU2VydmljZRI3CgZFbnJvbGwSFS50YWoudjEuRW5yb2xsUmVxdWVzdBoWLnRhai52MS5FbnJvbGxSZXNwb25zZRJNCgxFbnJvbGxTdHJlYW0SGy50YWoudjEuRW5yb2xsU3RyZWFtUmVxdWVzdBocLnRhai52MS5FbnJvbGxTdHJlYW1SZXNwb25zZSgBMAESNwoGU2VhcmNoEhUudGFqLnYxLlNlYXJjaFJlcXVlc3QaFi50YWoudjEuU2VhcmNoUmVzcG9uc2USNwoGRGVsZXRlEhUudGFqLnYxLkRlbGV0ZVJlcXVlc3QaFi50YWoudjEuRGVsZXRlUmVzcG9uc2USLgoDR2V0EhIudGFqLnYxLkdldFJlcXVlc3QaEy50YWoudjEuR2V0UmVzcG9uc2USNAoFU3RhdHMSFC50YWoudjEuU3RhdHNSZXF1ZXN0GhUudGFqLnYxLlN0YXRzUmVzcG9uc2USQwoKUXVlcnlBdWRpdBIZLnRhai52MS5RdWVyeUF1ZGl0UmVxdWVzdBoaLnRhai52MS5RdWVyeUF1ZGl0UmVzcG9uc2USTwoOUmVjb3JkRmVlZGJhY2sSHS50YWoudjEuUmVjb3JkRmVlZGJhY2tSZXF1ZXN0Gh4udGFqLnYxLlJlY29yZEZlZWRiYWNrUmVzcG9uc2USUgoPRmVlZGJhY2tTdW1tYXJ5Eh4udGFqLnYxLkZlZWRiYWNrU3VtbWFyeVJlcXVlc3QaHy50YWoudjEuRmVlZGJhY2tTdW1tYXJ5UmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp, file_taj_v1_audit, file_taj_v1_common]);
+  fileDesc("ChV0YWovdjEvbWF0Y2hpbmcucHJvdG8SBnRhai52MSK8AQoNRW5yb2xsUmVxdWVzdBIiCghtb2RhbGl0eRgBIAEoDjIQLnRhai52MS5Nb2RhbGl0eRIKCgJpZBgCIAEoCRINCgVpbWFnZRgDIAEoDBIdCghmYWNlX2JveBgEIAEoCzILLnRhai52MS5Cb3gSFQoNYm9keV9sb2NhdGlvbhgFIAEoCRIfChJyZWNvcmRfaW1hZ2VfaW5kZXgYBiABKA1IAIgBAUIVChNfcmVjb3JkX2ltYWdlX2luZGV4IrMBCg5FbnJvbGxSZXNwb25zZRIKCgJpZBgBIAEoCRIiCghtb2RhbGl0eRgCIAEoDjIQLnRhai52MS5Nb2RhbGl0eRIUCgxsb2dfc2VxdWVuY2UYAyABKAQSIAoHcXVhbGl0eRgEIAEoCzIPLnRhai52MS5RdWFsaXR5EiIKBnJlY29yZBgFIAEoCzISLnRhai52MS5SZWNvcmRJbmZvEhUKDWJvZHlfbG9jYXRpb24YBiABKAkiSgoTRW5yb2xsU3RyZWFtUmVxdWVzdBIMCgRpdGVtGAEgASgEEiUKBmVucm9sbBgCIAEoCzIVLnRhai52MS5FbnJvbGxSZXF1ZXN0IpsBChRFbnJvbGxTdHJlYW1SZXNwb25zZRIMCgRpdGVtGAEgASgEEgoKAmlkGAIgASgJEhYKDGxvZ19zZXF1ZW5jZRgDIAEoBEgAEiQKBWVycm9yGAQgASgLMhMudGFqLnYxLkVycm9yRGV0YWlsSAASIAoHcXVhbGl0eRgFIAEoCzIPLnRhai52MS5RdWFsaXR5QgkKB291dGNvbWUi/AIKDVNlYXJjaFJlcXVlc3QSIgoIbW9kYWxpdHkYASABKA4yEC50YWoudjEuTW9kYWxpdHkSDQoFaW1hZ2UYAiABKAwSIQoUc2ltaWxhcml0eV90aHJlc2hvbGQYAyABKAJIAIgBARIbCg5tYXhfY2FuZGlkYXRlcxgEIAEoDUgBiAEBEhAKCGNhc2VfcmVmGAUgASgJEh0KCGZhY2VfYm94GAYgASgLMgsudGFqLnYxLkJveBIgCgRtb2RlGAcgASgOMhIudGFqLnYxLlNlYXJjaE1vZGUSFQoNYWxsb3dfcGFydGlhbBgIIAEoCBIWCg5ib2R5X2xvY2F0aW9ucxgJIAMoCRIfChJyZWNvcmRfaW1hZ2VfaW5kZXgYCiABKA1IAogBARISCgpldmVyeV9mYWNlGAsgASgIQhcKFV9zaW1pbGFyaXR5X3RocmVzaG9sZEIRCg9fbWF4X2NhbmRpZGF0ZXNCFQoTX3JlY29yZF9pbWFnZV9pbmRleCKuAQoORmFjZUNhbmRpZGF0ZXMSIAoHcXVhbGl0eRgBIAEoCzIPLnRhai52MS5RdWFsaXR5EiUKCmNhbmRpZGF0ZXMYAiADKAsyES50YWoudjEuQ2FuZGlkYXRlEiIKBWVycm9yGAMgASgLMhMudGFqLnYxLkVycm9yRGV0YWlsEhAKCGNvbXBsZXRlGAQgASgIEh0KFXVuc2VhcmNoZWRfcGFydGl0aW9ucxgFIAMoDSL6AgoOU2VhcmNoUmVzcG9uc2USJQoKY2FuZGlkYXRlcxgBIAMoCzIRLnRhai52MS5DYW5kaWRhdGUSEAoIY29tcGxldGUYAiABKAgSHQoVdW5zZWFyY2hlZF9wYXJ0aXRpb25zGAMgAygNEhcKD3BhcnRpdGlvbl9jb3VudBgEIAEoDRImCg1wcm9iZV9xdWFsaXR5GAUgASgLMg8udGFqLnYxLlF1YWxpdHkSHAoUc2ltaWxhcml0eV90aHJlc2hvbGQYBiABKAISFgoObWF4X2NhbmRpZGF0ZXMYByABKA0SIAoEbW9kZRgIIAEoDjISLnRhai52MS5TZWFyY2hNb2RlEhEKCXNlYXJjaF9pZBgJIAEoCRIoCgxwcm9iZV9yZWNvcmQYCiABKAsyEi50YWoudjEuUmVjb3JkSW5mbxIlCgVmYWNlcxgLIAMoCzIWLnRhai52MS5GYWNlQ2FuZGlkYXRlcxITCgtmYWNlc19mb3VuZBgMIAEoDSI/Cg1EZWxldGVSZXF1ZXN0EiIKCG1vZGFsaXR5GAEgASgOMhAudGFqLnYxLk1vZGFsaXR5EgoKAmlkGAIgASgJIjcKDkRlbGV0ZVJlc3BvbnNlEg8KB2V4aXN0ZWQYASABKAgSFAoMbG9nX3NlcXVlbmNlGAIgASgEIjwKCkdldFJlcXVlc3QSIgoIbW9kYWxpdHkYASABKA4yEC50YWoudjEuTW9kYWxpdHkSCgoCaWQYAiABKAki7AEKC0dldFJlc3BvbnNlEgoKAmlkGAEgASgJEiIKCG1vZGFsaXR5GAIgASgOMhAudGFqLnYxLk1vZGFsaXR5Ei8KC2Vucm9sbGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxsb2dfc2VxdWVuY2UYBCABKAQSIAoHcXVhbGl0eRgFIAEoCzIPLnRhai52MS5RdWFsaXR5EhAKCG1vZGVsX2lkGAYgASgJEhsKE3RlbXBsYXRlX2RpbWVuc2lvbnMYByABKA0SFQoNYm9keV9sb2NhdGlvbhgIIAEoCSIOCgxTdGF0c1JlcXVlc3QikQEKDVN0YXRzUmVzcG9uc2USFwoPcGFydGl0aW9uX2NvdW50GAEgASgNEiEKBnNoYXJkcxgCIAMoCzIRLnRhai52MS5TaGFyZEluZm8SKQoJdW5jb3ZlcmVkGAMgAygLMhYudGFqLnYxLlNpdGVQYXJ0aXRpb25zEhkKEWxvZ19sYXN0X3NlcXVlbmNlGAQgASgEIqABCglTaGFyZEluZm8SEAoIc2hhcmRfaWQYASABKAkSDAoEc2l0ZRgCIAEoCRIPCgdhZGRyZXNzGAMgASgJEg0KBWFsaXZlGAQgASgIEhIKCnBhcnRpdGlvbnMYBSADKA0SGAoQYXBwbGllZF9zZXF1ZW5jZRgGIAEoBBIlCgZjb3VudHMYByADKAsyFS50YWoudjEuTW9kYWxpdHlDb3VudCJGCg1Nb2RhbGl0eUNvdW50EiIKCG1vZGFsaXR5GAEgASgOMhAudGFqLnYxLk1vZGFsaXR5EhEKCXRlbXBsYXRlcxgCIAEoBCIyCg5TaXRlUGFydGl0aW9ucxIMCgRzaXRlGAEgASgJEhIKCnBhcnRpdGlvbnMYAiADKA0i+AEKEVF1ZXJ5QXVkaXRSZXF1ZXN0EhQKDHByaW5jaXBhbF9pZBgBIAEoCRIQCghjYXNlX3JlZhgCIAEoCRIRCglyZWNvcmRfaWQYAyABKAkSIgoIbW9kYWxpdHkYBCABKA4yEC50YWoudjEuTW9kYWxpdHkSKAoEZnJvbRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJgoCdG8YBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEgsKA3JwYxgHIAEoCRIRCglwYWdlX3NpemUYCCABKA0SEgoKcGFnZV90b2tlbhgJIAEoCSJSChJRdWVyeUF1ZGl0UmVzcG9uc2USIwoHZW50cmllcxgBIAMoCzISLnRhai52MS5BdWRpdEVudHJ5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJWCgpBdWRpdEVudHJ5EiEKBWV2ZW50GAEgASgLMhIudGFqLnYxLkF1ZGl0RXZlbnQSFwoPc3RyZWFtX3NlcXVlbmNlGAIgASgEEgwKBGhhc2gYAyABKAwiYgoVUmVjb3JkRmVlZGJhY2tSZXF1ZXN0EhEKCXNlYXJjaF9pZBgBIAEoCRIUCgxjYW5kaWRhdGVfaWQYAiABKAkSIAoHdmVyZGljdBgDIAEoDjIPLnRhai52MS5WZXJkaWN0IkkKFlJlY29yZEZlZWRiYWNrUmVzcG9uc2USLwoLcmVjb3JkZWRfYXQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIo4BChZGZWVkYmFja1N1bW1hcnlSZXF1ZXN0EiIKCG1vZGFsaXR5GAEgASgOMhAudGFqLnYxLk1vZGFsaXR5EigKBGZyb20YAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiYKAnRvGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLHAQoXRmVlZGJhY2tTdW1tYXJ5UmVzcG9uc2USKwoLYnlfbW9kYWxpdHkYASADKAsyFi50YWoudjEuRmVlZGJhY2tCdWNrZXQSJwoHYnlfcmFuaxgCIAMoCzIWLnRhai52MS5GZWVkYmFja0J1Y2tldBItCg1ieV9zY29yZV9iYW5kGAMgAygLMhYudGFqLnYxLkZlZWRiYWNrQnVja2V0EicKB2J5X3dlZWsYBCADKAsyFi50YWoudjEuRmVlZGJhY2tCdWNrZXQibAoORmVlZGJhY2tCdWNrZXQSDQoFbGFiZWwYASABKAkSEQoJY29uZmlybWVkGAIgASgNEhAKCHJlamVjdGVkGAMgASgNEg4KBnVuc3VyZRgEIAEoDRIWCg5jb25maXJtZWRfcmF0ZRgFIAEoAjLbBAoPTWF0Y2hpbmdTZXJ2aWNlEjcKBkVucm9sbBIVLnRhai52MS5FbnJvbGxSZXF1ZXN0GhYudGFqLnYxLkVucm9sbFJlc3BvbnNlEk0KDEVucm9sbFN0cmVhbRIbLnRhai52MS5FbnJvbGxTdHJlYW1SZXF1ZXN0GhwudGFqLnYxLkVucm9sbFN0cmVhbVJlc3BvbnNlKAEwARI3CgZTZWFyY2gSFS50YWoudjEuU2VhcmNoUmVxdWVzdBoWLnRhai52MS5TZWFyY2hSZXNwb25zZRI3CgZEZWxldGUSFS50YWoudjEuRGVsZXRlUmVxdWVzdBoWLnRhai52MS5EZWxldGVSZXNwb25zZRIuCgNHZXQSEi50YWoudjEuR2V0UmVxdWVzdBoTLnRhai52MS5HZXRSZXNwb25zZRI0CgVTdGF0cxIULnRhai52MS5TdGF0c1JlcXVlc3QaFS50YWoudjEuU3RhdHNSZXNwb25zZRJDCgpRdWVyeUF1ZGl0EhkudGFqLnYxLlF1ZXJ5QXVkaXRSZXF1ZXN0GhoudGFqLnYxLlF1ZXJ5QXVkaXRSZXNwb25zZRJPCg5SZWNvcmRGZWVkYmFjaxIdLnRhai52MS5SZWNvcmRGZWVkYmFja1JlcXVlc3QaHi50YWoudjEuUmVjb3JkRmVlZGJhY2tSZXNwb25zZRJSCg9GZWVkYmFja1N1bW1hcnkSHi50YWoudjEuRmVlZGJhY2tTdW1tYXJ5UmVxdWVzdBofLnRhai52MS5GZWVkYmFja1N1bW1hcnlSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_taj_v1_audit, file_taj_v1_common]);
 
 /**
  * @generated from message taj.v1.EnrollRequest
@@ -270,6 +270,15 @@ export type SearchRequest = Message<"taj.v1.SearchRequest"> & {
    * @generated from field: optional uint32 record_image_index = 10;
    */
   recordImageIndex?: number | undefined;
+
+  /**
+   * FACE only: search every face the image holds (a CCTV still of several people), each on its
+   * own, in one call and one audit event; the answer is in SearchResponse.faces, one entry per
+   * face, left to right. At most MAX_FACES_PER_SEARCH (32) faces, the most confident ones.
+   *
+   * @generated from field: bool every_face = 11;
+   */
+  everyFace: boolean;
 };
 
 /**
@@ -278,6 +287,53 @@ export type SearchRequest = Message<"taj.v1.SearchRequest"> & {
  */
 export const SearchRequestSchema: GenMessage<SearchRequest> = /*@__PURE__*/
   messageDesc(file_taj_v1_matching, 4);
+
+/**
+ * One face of an every_face search: where it is, how good, and its own candidates.
+ *
+ * @generated from message taj.v1.FaceCandidates
+ */
+export type FaceCandidates = Message<"taj.v1.FaceCandidates"> & {
+  /**
+   * The face's box (image pixels), detector confidence and inter-ocular distance.
+   *
+   * @generated from field: taj.v1.Quality quality = 1;
+   */
+  quality?: Quality | undefined;
+
+  /**
+   * Best first, as SearchResponse.candidates; empty when `error` is set.
+   *
+   * @generated from field: repeated taj.v1.Candidate candidates = 2;
+   */
+  candidates: Candidate[];
+
+  /**
+   * Why this face was not searched (FACE_TOO_SMALL, FACE_QUALITY_LOW); unset when it was.
+   *
+   * @generated from field: taj.v1.ErrorDetail error = 3;
+   */
+  error?: ErrorDetail | undefined;
+
+  /**
+   * False when some partition was left out of this face's search (allow_partial).
+   *
+   * @generated from field: bool complete = 4;
+   */
+  complete: boolean;
+
+  /**
+   * @generated from field: repeated uint32 unsearched_partitions = 5;
+   */
+  unsearchedPartitions: number[];
+};
+
+/**
+ * Describes the message taj.v1.FaceCandidates.
+ * Use `create(FaceCandidatesSchema)` to create a new message.
+ */
+export const FaceCandidatesSchema: GenMessage<FaceCandidates> = /*@__PURE__*/
+  messageDesc(file_taj_v1_matching, 5);
 
 /**
  * @generated from message taj.v1.SearchResponse
@@ -344,6 +400,21 @@ export type SearchResponse = Message<"taj.v1.SearchResponse"> & {
    * @generated from field: taj.v1.RecordInfo probe_record = 10;
    */
   probeRecord?: RecordInfo | undefined;
+
+  /**
+   * every_face: one entry per face, left to right (`candidates` and `probe_quality` are then
+   * empty; `complete` is true only when every searched face's search was complete).
+   *
+   * @generated from field: repeated taj.v1.FaceCandidates faces = 11;
+   */
+  faces: FaceCandidates[];
+
+  /**
+   * every_face: how many faces the detector found (more than `faces` when over the limit).
+   *
+   * @generated from field: uint32 faces_found = 12;
+   */
+  facesFound: number;
 };
 
 /**
@@ -351,7 +422,7 @@ export type SearchResponse = Message<"taj.v1.SearchResponse"> & {
  * Use `create(SearchResponseSchema)` to create a new message.
  */
 export const SearchResponseSchema: GenMessage<SearchResponse> = /*@__PURE__*/
-  messageDesc(file_taj_v1_matching, 5);
+  messageDesc(file_taj_v1_matching, 6);
 
 /**
  * @generated from message taj.v1.DeleteRequest
@@ -375,7 +446,7 @@ export type DeleteRequest = Message<"taj.v1.DeleteRequest"> & {
  * Use `create(DeleteRequestSchema)` to create a new message.
  */
 export const DeleteRequestSchema: GenMessage<DeleteRequest> = /*@__PURE__*/
-  messageDesc(file_taj_v1_matching, 6);
+  messageDesc(file_taj_v1_matching, 7);
 
 /**
  * @generated from message taj.v1.DeleteResponse
@@ -399,7 +470,7 @@ export type DeleteResponse = Message<"taj.v1.DeleteResponse"> & {
  * Use `create(DeleteResponseSchema)` to create a new message.
  */
 export const DeleteResponseSchema: GenMessage<DeleteResponse> = /*@__PURE__*/
-  messageDesc(file_taj_v1_matching, 7);
+  messageDesc(file_taj_v1_matching, 8);
 
 /**
  * @generated from message taj.v1.GetRequest
@@ -421,7 +492,7 @@ export type GetRequest = Message<"taj.v1.GetRequest"> & {
  * Use `create(GetRequestSchema)` to create a new message.
  */
 export const GetRequestSchema: GenMessage<GetRequest> = /*@__PURE__*/
-  messageDesc(file_taj_v1_matching, 8);
+  messageDesc(file_taj_v1_matching, 9);
 
 /**
  * @generated from message taj.v1.GetResponse
@@ -473,7 +544,7 @@ export type GetResponse = Message<"taj.v1.GetResponse"> & {
  * Use `create(GetResponseSchema)` to create a new message.
  */
 export const GetResponseSchema: GenMessage<GetResponse> = /*@__PURE__*/
-  messageDesc(file_taj_v1_matching, 9);
+  messageDesc(file_taj_v1_matching, 10);
 
 /**
  * @generated from message taj.v1.StatsRequest
@@ -486,7 +557,7 @@ export type StatsRequest = Message<"taj.v1.StatsRequest"> & {
  * Use `create(StatsRequestSchema)` to create a new message.
  */
 export const StatsRequestSchema: GenMessage<StatsRequest> = /*@__PURE__*/
-  messageDesc(file_taj_v1_matching, 10);
+  messageDesc(file_taj_v1_matching, 11);
 
 /**
  * @generated from message taj.v1.StatsResponse
@@ -520,7 +591,7 @@ export type StatsResponse = Message<"taj.v1.StatsResponse"> & {
  * Use `create(StatsResponseSchema)` to create a new message.
  */
 export const StatsResponseSchema: GenMessage<StatsResponse> = /*@__PURE__*/
-  messageDesc(file_taj_v1_matching, 11);
+  messageDesc(file_taj_v1_matching, 12);
 
 /**
  * @generated from message taj.v1.ShardInfo
@@ -567,7 +638,7 @@ export type ShardInfo = Message<"taj.v1.ShardInfo"> & {
  * Use `create(ShardInfoSchema)` to create a new message.
  */
 export const ShardInfoSchema: GenMessage<ShardInfo> = /*@__PURE__*/
-  messageDesc(file_taj_v1_matching, 12);
+  messageDesc(file_taj_v1_matching, 13);
 
 /**
  * @generated from message taj.v1.ModalityCount
@@ -589,7 +660,7 @@ export type ModalityCount = Message<"taj.v1.ModalityCount"> & {
  * Use `create(ModalityCountSchema)` to create a new message.
  */
 export const ModalityCountSchema: GenMessage<ModalityCount> = /*@__PURE__*/
-  messageDesc(file_taj_v1_matching, 13);
+  messageDesc(file_taj_v1_matching, 14);
 
 /**
  * @generated from message taj.v1.SitePartitions
@@ -611,7 +682,7 @@ export type SitePartitions = Message<"taj.v1.SitePartitions"> & {
  * Use `create(SitePartitionsSchema)` to create a new message.
  */
 export const SitePartitionsSchema: GenMessage<SitePartitions> = /*@__PURE__*/
-  messageDesc(file_taj_v1_matching, 14);
+  messageDesc(file_taj_v1_matching, 15);
 
 /**
  * @generated from message taj.v1.QueryAuditRequest
@@ -681,7 +752,7 @@ export type QueryAuditRequest = Message<"taj.v1.QueryAuditRequest"> & {
  * Use `create(QueryAuditRequestSchema)` to create a new message.
  */
 export const QueryAuditRequestSchema: GenMessage<QueryAuditRequest> = /*@__PURE__*/
-  messageDesc(file_taj_v1_matching, 15);
+  messageDesc(file_taj_v1_matching, 16);
 
 /**
  * @generated from message taj.v1.QueryAuditResponse
@@ -705,7 +776,7 @@ export type QueryAuditResponse = Message<"taj.v1.QueryAuditResponse"> & {
  * Use `create(QueryAuditResponseSchema)` to create a new message.
  */
 export const QueryAuditResponseSchema: GenMessage<QueryAuditResponse> = /*@__PURE__*/
-  messageDesc(file_taj_v1_matching, 16);
+  messageDesc(file_taj_v1_matching, 17);
 
 /**
  * @generated from message taj.v1.AuditEntry
@@ -736,7 +807,7 @@ export type AuditEntry = Message<"taj.v1.AuditEntry"> & {
  * Use `create(AuditEntrySchema)` to create a new message.
  */
 export const AuditEntrySchema: GenMessage<AuditEntry> = /*@__PURE__*/
-  messageDesc(file_taj_v1_matching, 17);
+  messageDesc(file_taj_v1_matching, 18);
 
 /**
  * @generated from message taj.v1.RecordFeedbackRequest
@@ -765,7 +836,7 @@ export type RecordFeedbackRequest = Message<"taj.v1.RecordFeedbackRequest"> & {
  * Use `create(RecordFeedbackRequestSchema)` to create a new message.
  */
 export const RecordFeedbackRequestSchema: GenMessage<RecordFeedbackRequest> = /*@__PURE__*/
-  messageDesc(file_taj_v1_matching, 18);
+  messageDesc(file_taj_v1_matching, 19);
 
 /**
  * @generated from message taj.v1.RecordFeedbackResponse
@@ -782,7 +853,7 @@ export type RecordFeedbackResponse = Message<"taj.v1.RecordFeedbackResponse"> & 
  * Use `create(RecordFeedbackResponseSchema)` to create a new message.
  */
 export const RecordFeedbackResponseSchema: GenMessage<RecordFeedbackResponse> = /*@__PURE__*/
-  messageDesc(file_taj_v1_matching, 19);
+  messageDesc(file_taj_v1_matching, 20);
 
 /**
  * @generated from message taj.v1.FeedbackSummaryRequest
@@ -813,7 +884,7 @@ export type FeedbackSummaryRequest = Message<"taj.v1.FeedbackSummaryRequest"> & 
  * Use `create(FeedbackSummaryRequestSchema)` to create a new message.
  */
 export const FeedbackSummaryRequestSchema: GenMessage<FeedbackSummaryRequest> = /*@__PURE__*/
-  messageDesc(file_taj_v1_matching, 20);
+  messageDesc(file_taj_v1_matching, 21);
 
 /**
  * @generated from message taj.v1.FeedbackSummaryResponse
@@ -851,7 +922,7 @@ export type FeedbackSummaryResponse = Message<"taj.v1.FeedbackSummaryResponse"> 
  * Use `create(FeedbackSummaryResponseSchema)` to create a new message.
  */
 export const FeedbackSummaryResponseSchema: GenMessage<FeedbackSummaryResponse> = /*@__PURE__*/
-  messageDesc(file_taj_v1_matching, 21);
+  messageDesc(file_taj_v1_matching, 22);
 
 /**
  * @generated from message taj.v1.FeedbackBucket
@@ -890,7 +961,7 @@ export type FeedbackBucket = Message<"taj.v1.FeedbackBucket"> & {
  * Use `create(FeedbackBucketSchema)` to create a new message.
  */
 export const FeedbackBucketSchema: GenMessage<FeedbackBucket> = /*@__PURE__*/
-  messageDesc(file_taj_v1_matching, 22);
+  messageDesc(file_taj_v1_matching, 23);
 
 /**
  * The public API that TAJ calls. Every error carries a stable ErrorCode (see common.proto).
@@ -955,7 +1026,10 @@ export const MatchingService: GenService<{
    * Finds the enrolled templates most similar to the probe image. Role: search.
    * Errors: as Enroll, INVALID_ARGUMENT (CASE_REF_REQUIRED), RESOURCE_EXHAUSTED (OVERLOADED:
    * every extractor busy, retry after ErrorDetail.retry_after_ms), and UNAVAILABLE when no
-   * replica of some partition answers and `allow_partial` is false.
+   * replica of some partition answers and `allow_partial` is false. With `every_face`: a face
+   * that cannot be searched (FACE_TOO_SMALL, FACE_QUALITY_LOW) is answered in its own
+   * FaceCandidates.error and the others are still searched; NO_FACE when the image holds none;
+   * INVALID_ARGUMENT when every_face is set for TATTOO or MARK or together with face_box.
    *
    * @generated from rpc taj.v1.MatchingService.Search
    */

@@ -4,7 +4,7 @@ import type { RgbImage } from "../decode.ts";
 import { Embedder } from "../embedder.ts";
 import { affineFromThreePoints, similarityTransform, warpAffine, type Affine, type Point } from "../geometry.ts";
 import type { FacePipelineConfig } from "../pipeline-config.ts";
-import { timed, type ExtractionHints, type PixelBox, type Pipeline, type PipelineResult, type StageGuard, type StageTimings } from "../pipeline.ts";
+import { timed, type EveryFaceResult, type ExtractionHints, type FaceOutcome, type PixelBox, type Pipeline, type PipelineResult, type StageGuard, type StageTimings } from "../pipeline.ts";
 import { clip, squareOf, type Rect } from "./boxes.ts";
 import { FaceDetector } from "./detector.ts";
 import { fivePoints, interOcularDistance, LandmarkModel } from "./landmarks.ts";
@@ -12,6 +12,9 @@ import { checkFaceQuality, detectionProblem } from "./quality.ts";
 import { contenders, faceAtEyes, selectFace, type DetectedFace } from "./selection.ts";
 
 export type { DetectedFace } from "./selection.ts";
+
+/** The face errors an every-face extraction reports per face instead of failing the image. */
+const PER_FACE_ERRORS: ReadonlySet<ErrorCode> = new Set([ErrorCode.FACE_QUALITY_LOW, ErrorCode.FACE_TOO_SMALL]);
 
 /** detect -> pick one face -> 68 landmarks -> five-point alignment -> embedding. */
 export class FacePipeline implements Pipeline {
@@ -52,6 +55,34 @@ export class FacePipeline implements Pipeline {
     // A record's eye positions settle which of several faces it is about; the caller's box wins.
     const atEyes = faceBox === undefined && recordEyes !== undefined ? faceAtEyes(faces, recordEyes, rules) : undefined;
     const face = atEyes ?? selectFace(faces, faceBox, rules);
+    return { ...(await this.extractFace(image, face, timings, guard)), ...(atEyes ? { eyesUsed: true } : {}) };
+  }
+
+  /**
+   * Every face the image holds (the contenders, as MULTIPLE_FACES would list them), the `limit`
+   * most confident, left to right: a template each, or the quality error that stopped it.
+   */
+  async extractEvery(image: RgbImage, limit: number, timings: StageTimings, guard: StageGuard): Promise<EveryFaceResult> {
+    const all = await timed(timings, "detectMs", () => this.detectAll(image));
+    guard();
+    if (all.length === 0) throw new AppError(ErrorCode.NO_FACE, "no face was found in the image");
+    const found = contenders(all, this.config.detector.contenderMargin);
+    const kept = [...found].sort((a, b) => b.detection.score - a.detection.score).slice(0, limit).sort((a, b) => a.box.x1 - b.box.x1);
+    const faces: FaceOutcome[] = [];
+    for (const face of kept) {
+      try {
+        faces.push(await this.extractFace(image, face, timings, guard));
+      } catch (err) {
+        // One unusable face (too small, blurred) must not cost the investigator the others.
+        if (!(err instanceof AppError) || !PER_FACE_ERRORS.has(err.code)) throw err;
+        faces.push({ error: err, quality: { box: toPixelBox(face.box), detectionScore: face.detection.score, interOcularPx: 0 } });
+      }
+    }
+    return { faces, found: found.length };
+  }
+
+  /** Quality checks, landmarks, alignment and embedding of one detected face. */
+  private async extractFace(image: RgbImage, face: DetectedFace, timings: StageTimings, guard: StageGuard): Promise<PipelineResult> {
     // Refused before the landmark pass when the score alone settles it.
     const unsure = detectionProblem(face.detection.score, this.config.quality);
     if (unsure !== undefined) throw new AppError(ErrorCode.FACE_QUALITY_LOW, `not a usable face: ${unsure}`);
@@ -68,11 +99,7 @@ export class FacePipeline implements Pipeline {
     }
     guard();
     const template = await timed(timings, "embedMs", () => this.embed(image, eyes));
-    return {
-      template,
-      quality: { box: toPixelBox(face.box), detectionScore: face.detection.score, interOcularPx },
-      ...(atEyes ? { eyesUsed: true } : {}),
-    };
+    return { template, quality: { box: toPixelBox(face.box), detectionScore: face.detection.score, interOcularPx } };
   }
 
   /** Aligns the face on the model's reference points and embeds it. */

@@ -1,8 +1,8 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import { ErrorCode, Modality, QualitySchema, RecordInfoSchema, StageTimingsSchema, type ExtractRequest, type ExtractResponseSchema } from "@taj/proto";
-import { AppError, encodeTemplateF32, errorCodeName, type CallContext } from "@taj/common";
+import { ErrorCode, FaceExtractionSchema, Modality, QualitySchema, RecordInfoSchema, StageTimingsSchema, type ExtractRequest, type ExtractResponseSchema, type Quality, type RecordInfo } from "@taj/proto";
+import { AppError, MAX_FACES_PER_SEARCH, encodeTemplateF32, errorCodeName, errorDetailOf, type CallContext } from "@taj/common";
 import type { Admission } from "../admission.ts";
-import type { Extractor } from "../extractor.ts";
+import type { Extraction, Extractor } from "../extractor.ts";
 import type { ExtractorMetrics } from "../metrics.ts";
 import type { PixelBox } from "../pipeline.ts";
 
@@ -15,38 +15,51 @@ export function extractHandler(extractor: Extractor, admission: Admission, metri
         throw new AppError(ErrorCode.DEADLINE_EXCEEDED, "the deadline expired before extraction started");
       }
       const faceBox = faceBoxOf(request);
-      const result = await admission.run(
-        () => extractor.extract(request.modality, request.image, { faceBox, recordImageIndex: request.recordImageIndex, deadline: ctx.deadline, signal: ctx.signal }),
-        ctx.deadline,
-        ctx.signal,
-      );
+      const options = { faceBox, recordImageIndex: request.recordImageIndex, deadline: ctx.deadline, signal: ctx.signal };
+      if (request.everyFace) {
+        const every = await admission.run(() => extractor.extractEvery(request.modality, request.image, MAX_FACES_PER_SEARCH, options), ctx.deadline, ctx.signal);
+        metrics.observe(label, every.timings);
+        const size = { imageWidth: every.imageWidth, imageHeight: every.imageHeight };
+        return {
+          faces: every.faces.map((face) => ("error" in face
+            ? create(FaceExtractionSchema, { quality: qualityMessage({ ...face.quality, ...size }), error: errorDetailOf(face.error) })
+            : create(FaceExtractionSchema, { templateF32: encodeTemplateF32(face.template), quality: qualityMessage({ ...face.quality, ...size }) }))),
+          facesFound: every.found,
+          modelId: every.modelId,
+          timings: create(StageTimingsSchema, every.timings),
+          record: recordMessage(every.record),
+        };
+      }
+      const result = await admission.run(() => extractor.extract(request.modality, request.image, options), ctx.deadline, ctx.signal);
       metrics.observe(label, result.timings);
-      const { box } = result.quality;
       return {
         templateF32: encodeTemplateF32(result.template),
-        quality: create(QualitySchema, {
-          box: { xPx: box.x, yPx: box.y, widthPx: box.width, heightPx: box.height },
-          detectionScore: result.quality.detectionScore,
-          interOcularPx: result.quality.interOcularPx,
-          contrast: result.quality.contrast ?? 0,
-          imageWidthPx: result.quality.imageWidth,
-          imageHeightPx: result.quality.imageHeight,
-        }),
+        quality: qualityMessage(result.quality),
         modelId: result.modelId,
         timings: create(StageTimingsSchema, result.timings),
-        record: create(RecordInfoSchema, {
-          format: result.record.format,
-          imageEncoding: result.record.imageEncoding,
-          bodyLocation: result.record.bodyLocation,
-          eyePositionsUsed: result.record.eyePositionsUsed,
-          imageIndex: result.record.imageIndex,
-        }),
+        record: recordMessage(result.record),
       };
     } catch (err) {
       metrics.error(label, errorCodeName(AppError.from(err).code));
       throw err;
     }
   };
+}
+
+function qualityMessage(q: Extraction["quality"]): Quality {
+  const { box } = q;
+  return create(QualitySchema, {
+    box: { xPx: box.x, yPx: box.y, widthPx: box.width, heightPx: box.height },
+    detectionScore: q.detectionScore,
+    interOcularPx: q.interOcularPx,
+    contrast: q.contrast ?? 0,
+    imageWidthPx: q.imageWidth,
+    imageHeightPx: q.imageHeight,
+  });
+}
+
+function recordMessage(r: Extraction["record"]): RecordInfo {
+  return create(RecordInfoSchema, { format: r.format, imageEncoding: r.imageEncoding, bodyLocation: r.bodyLocation, eyePositionsUsed: r.eyePositionsUsed, imageIndex: r.imageIndex });
 }
 
 function faceBoxOf(request: ExtractRequest): PixelBox | undefined {

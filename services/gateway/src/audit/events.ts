@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { AppError, decodeAuditEvent, decodeAuditRecord, type StoredAuditMessage } from "@taj/common";
-import { ErrorCode, Modality, type AuditEvent } from "@taj/proto";
+import { ErrorCode, Modality, type AuditEvent, type Candidate } from "@taj/proto";
 
 /** A stored audit event, decoded. */
 export interface StoredEvent {
@@ -52,6 +52,13 @@ export interface AuditFilter {
   rpc: string;
 }
 
+/** Every candidate a search event returned: its list, or each face's of an every_face search. */
+export function searchedCandidates(event: AuditEvent): Candidate[] {
+  const search = event.search;
+  if (!search) return [];
+  return [...search.candidates, ...search.faces.flatMap((f) => f.candidates)];
+}
+
 /** Every given filter must hold; an empty one matches everything. */
 export function matches(event: AuditEvent, f: AuditFilter): boolean {
   if (f.principalId && event.principal?.id !== f.principalId) return false;
@@ -61,7 +68,7 @@ export function matches(event: AuditEvent, f: AuditFilter): boolean {
   const at = eventTimeMs(event);
   if (f.fromMs !== undefined && at < f.fromMs) return false;
   if (f.toMs !== undefined && at >= f.toMs) return false;
-  if (f.recordId && event.recordId !== f.recordId && !event.search?.candidates.some((c) => c.id === f.recordId)) return false;
+  if (f.recordId && event.recordId !== f.recordId && !searchedCandidates(event).some((c) => c.id === f.recordId)) return false;
   return true;
 }
 

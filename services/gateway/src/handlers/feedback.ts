@@ -8,7 +8,7 @@ import {
 import { AppError, validateId } from "@taj/common";
 import type { GatewayDeps } from "../deps.ts";
 import { invalid, validateModality } from "../validation.ts";
-import { auditUnreadable, decodedEvents, eventTimeMs, summarizeFeedback, type AuditedCall } from "../audit/index.ts";
+import { auditUnreadable, decodedEvents, eventTimeMs, searchedCandidates, summarizeFeedback, type AuditedCall } from "../audit/index.ts";
 import { STORE_MARGIN_MS, timeOf } from "./audit.ts";
 
 /** A search is stored at most its deadline (REQUEST_TIMEOUT_MS max 600 s) after its id was made. */
@@ -50,7 +50,8 @@ export async function recordFeedback(deps: GatewayDeps, req: RecordFeedbackReque
   if (!searched || searched.principal?.id !== call.principal.id) {
     throw new AppError(ErrorCode.SEARCH_NOT_FOUND, "no search of yours has this search_id");
   }
-  const candidate = searched.search?.candidates.find((c) => c.id === input.candidateId);
+  // An every_face search: the rank within the face that returned it (the first such face).
+  const candidate = searchedCandidates(searched).find((c) => c.id === input.candidateId);
   if (!candidate) throw new AppError(ErrorCode.CANDIDATE_NOT_RETURNED, "this candidate was not returned by that search");
   call.facts.caseRef = searched.caseRef;
   call.facts.modality = searched.modality;
