@@ -81,6 +81,13 @@ test("over gRPC: a template and quality for a chosen face; errors keep their cod
     assert.equal(await count(registry, "taj_rpc_duration_seconds", "taj_rpc_duration_seconds_count", { rpc: "Extract", code: "MULTIPLE_FACES" }), 1);
     assert.equal(await count(registry, "taj_extractor_in_flight", "taj_extractor_in_flight", {}), 0);
     assert.equal(await count(registry, "taj_extractor_queue_depth", "taj_extractor_queue_depth", {}), 0);
+    // every_face over gRPC: the four faces, left to right, each with its template and box.
+    const every = await client.extract({ modality: Modality.FACE, image: sample("sample4.jpg"), everyFace: true }, { timeoutMs: 30_000 });
+    assert.equal(every.facesFound, 4);
+    assert.deepEqual(every.faces.map((f) => Math.round(f.quality?.box?.xPx ?? -1)), many.faces.map((f) => Math.round(f.xPx)));
+    assert.ok(every.faces.every((f) => f.templateF32.length === 4 * 512 && f.error === undefined && f.quality?.imageWidthPx === 1920));
+    assert.equal(every.templateF32.length, 0);
+    await rejectsWith(client.extract({ modality: Modality.TATTOO, image: sample("sample4.jpg"), everyFace: true }, { timeoutMs: 30_000 }), ErrorCode.INVALID_ARGUMENT);
   } finally {
     client.close();
     await metrics.close();
