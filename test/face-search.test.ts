@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import sharp from "sharp";
 import {
-  CoordinatorService, ErrorCode, ExtractorService, MatchingService, Modality, SearchMode, ShardService,
+  CoordinatorService, ErrorCode, type Box, ExtractorService, MatchingService, Modality, SearchMode, ShardService,
 } from "@taj/proto";
 import { AppError, createClient, encodeTemplateF32, partitionOf, wireTemplate, type ServiceClient } from "@taj/common";
 import { startLocalCluster, withCallMetadata, type LocalCluster } from "@taj/devcluster";
@@ -106,6 +106,29 @@ describe("face search end to end", () => {
       assert.equal(answer.candidates[0]?.id, face.id);
       assert.equal(answer.mode, SearchMode.EXHAUSTIVE);
     }
+  });
+
+  test("every_face: a group photo answered per face, each face's rank 1 the id enrolled from its box, in one audit event", async () => {
+    const group = enrolled.find((f) => enrolled.filter((g) => g.photo === f.photo).length > 2)!;
+    const members = enrolled.filter((f) => f.photo === group.photo);
+    const res = await gateway.search({ caseRef: "IT-CCTV-1", modality: Modality.FACE, image: group.bytes, everyFace: true, maxCandidates: 3 });
+    assert.equal(res.faces.length, members.length, "every face enrolled from the photo is searched");
+    assert.equal(res.candidates.length, 0);
+    const overlap = (a: Box, b: Box) => {
+      const w = Math.min(a.xPx + a.widthPx, b.xPx + b.widthPx) - Math.max(a.xPx, b.xPx);
+      const h = Math.min(a.yPx + a.heightPx, b.yPx + b.heightPx) - Math.max(a.yPx, b.yPx);
+      return w > 0 && h > 0 ? (w * h) / (a.widthPx * a.heightPx + b.widthPx * b.heightPx - w * h) : 0;
+    };
+    for (const face of res.faces) {
+      assert.equal(face.error, undefined);
+      const own = members.find((m) => overlap(m.box, face.quality!.box!) > 0.5);
+      assert.ok(own, "each face answered is one that was enrolled");
+      assert.equal(face.candidates[0]?.id, own.id, "its rank 1 is the id enrolled from that face");
+    }
+    const events = await gateway.queryAudit({ caseRef: "IT-CCTV-1", pageSize: 10 });
+    const searches = events.entries.filter((e) => e.event?.rpc === "Search");
+    assert.equal(searches.length, 1, "one audit event for the whole still");
+    assert.equal(searches[0]!.event!.search!.faces.length, members.length);
   });
 
   test("threshold and max_candidates are respected", async () => {
