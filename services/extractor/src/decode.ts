@@ -29,10 +29,7 @@ const UNSUPPORTED = /unsupported image format/i;
  * decompression bomb is refused before any pixel buffer is allocated.
  */
 export async function decodeImage(bytes: Uint8Array, limits: DecodeLimits): Promise<RgbImage> {
-  if (bytes.length === 0) throw new AppError(ErrorCode.IMAGE_EMPTY, "the image is empty");
-  if (bytes.length > limits.maxBytes) {
-    throw new AppError(ErrorCode.IMAGE_TOO_LARGE, `the image exceeds ${limits.maxBytes} bytes`);
-  }
+  checkByteBound(bytes, limits);
   const claimed = sniffFormat(bytes);
   if (claimed === undefined) throw unsupported();
   // failOn "error": truncated or broken data is refused instead of decoding to grey padding;
@@ -60,8 +57,14 @@ export async function decodeImage(bytes: Uint8Array, limits: DecodeLimits): Prom
   }
 }
 
+/** Every submitted image or record, before anything reads it: not empty, not over the byte limit. */
+export function checkByteBound(bytes: Uint8Array, limits: DecodeLimits): void {
+  if (bytes.length === 0) throw new AppError(ErrorCode.IMAGE_EMPTY, "the image is empty");
+  if (bytes.length > limits.maxBytes) throw new AppError(ErrorCode.IMAGE_TOO_LARGE, `the image exceeds ${limits.maxBytes} bytes`);
+}
+
 function unsupported(): AppError {
-  return new AppError(ErrorCode.IMAGE_UNSUPPORTED_FORMAT, "image format not supported; send JPEG, PNG, WebP or TIFF");
+  return new AppError(ErrorCode.IMAGE_UNSUPPORTED_FORMAT, "image format not supported; send JPEG, PNG, WebP, TIFF, JPEG 2000 or an ISO/ANSI-NIST record");
 }
 
 function mapSharpError(err: unknown, limits: DecodeLimits): AppError {
@@ -70,7 +73,7 @@ function mapSharpError(err: unknown, limits: DecodeLimits): AppError {
     return new AppError(ErrorCode.IMAGE_TOO_LARGE, `the image exceeds ${limits.maxPixels} pixels`, { cause: err });
   }
   if (UNSUPPORTED.test(message)) {
-    return new AppError(ErrorCode.IMAGE_UNSUPPORTED_FORMAT, "image format not recognised; send JPEG, PNG, WebP or TIFF", { cause: err });
+    return new AppError(ErrorCode.IMAGE_UNSUPPORTED_FORMAT, "image format not recognised; send JPEG, PNG, WebP, TIFF, JPEG 2000 or an ISO/ANSI-NIST record", { cause: err });
   }
   return new AppError(ErrorCode.IMAGE_CORRUPT, "the image data is corrupt or truncated", { cause: err });
 }

@@ -63,10 +63,9 @@ export class FacePipeline implements Pipeline {
    * most confident, left to right: a template each, or the quality error that stopped it.
    */
   async extractEvery(image: RgbImage, limit: number, timings: StageTimings, guard: StageGuard): Promise<EveryFaceResult> {
-    const all = await timed(timings, "detectMs", () => this.detectAll(image));
+    const found = await timed(timings, "detectMs", () => this.detectFaces(image));
     guard();
-    if (all.length === 0) throw new AppError(ErrorCode.NO_FACE, "no face was found in the image");
-    const found = contenders(all, this.config.detector.contenderMargin);
+    if (found.length === 0) throw new AppError(ErrorCode.NO_FACE, "no face was found in the image");
     const kept = [...found].sort((a, b) => b.detection.score - a.detection.score).slice(0, limit).sort((a, b) => a.box.x1 - b.box.x1);
     const faces: FaceOutcome[] = [];
     for (const face of kept) {

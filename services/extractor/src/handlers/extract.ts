@@ -21,9 +21,10 @@ export function extractHandler(extractor: Extractor, admission: Admission, metri
         metrics.observe(label, every.timings);
         const size = { imageWidth: every.imageWidth, imageHeight: every.imageHeight };
         return {
-          faces: every.faces.map((face) => ("error" in face
-            ? create(FaceExtractionSchema, { quality: qualityMessage({ ...face.quality, ...size }), error: errorDetailOf(face.error) })
-            : create(FaceExtractionSchema, { templateF32: encodeTemplateF32(face.template), quality: qualityMessage({ ...face.quality, ...size }) }))),
+          faces: every.faces.map((face) => {
+            const quality = qualityMessage({ ...face.quality, ...size });
+            return create(FaceExtractionSchema, "error" in face ? { quality, error: errorDetailOf(face.error) } : { quality, templateF32: encodeTemplateF32(face.template) });
+          }),
           facesFound: every.found,
           modelId: every.modelId,
           timings: create(StageTimingsSchema, every.timings),

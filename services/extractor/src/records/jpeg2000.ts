@@ -100,13 +100,13 @@ function unsupported(what: string): AppError {
 }
 
 /**
- * Decodes a JPEG 2000 image (codestream or JP2) to RGB: bytes and pixels bounded as for the other
- * formats, the pixel bound checked from the SIZ marker before the decoder allocates anything.
- * Runs synchronously in WebAssembly (tens of milliseconds for a portrait); the decoder's memory is
- * freed after each image, though the WebAssembly heap keeps its high-water mark.
+ * Decodes a JPEG 2000 image (codestream or JP2) to RGB. The caller (openImage) has bounded the
+ * bytes; the pixel bound is checked here from the SIZ marker before the decoder allocates anything.
+ * Runs synchronously in WebAssembly (measured 0.2-0.6 s for 640x480 lossless on a loaded 2-core
+ * machine: docs/api.md); the decoder's memory is freed after each image, though the WebAssembly
+ * heap keeps its high-water mark.
  */
 export async function decodeJpeg2000(bytes: Uint8Array, limits: DecodeLimits): Promise<RgbImage> {
-  if (bytes.length > limits.maxBytes) throw new AppError(ErrorCode.IMAGE_TOO_LARGE, `the image exceeds ${limits.maxBytes} bytes`);
   const codestream = codestreamOf(bytes);
   const size = sizeOf(codestream);
   if (size.width * size.height > limits.maxPixels) throw new AppError(ErrorCode.IMAGE_TOO_LARGE, `the image exceeds ${limits.maxPixels} pixels`);

@@ -1,6 +1,6 @@
 import { ErrorCode, Modality, RecordFormat } from "@taj/proto";
 import { AppError, bodyLocationOfSmtCode, modalityName } from "@taj/common";
-import { decodeImage, type DecodeLimits, type RgbImage } from "../decode.ts";
+import { checkByteBound, decodeImage, type DecodeLimits, type RgbImage } from "../decode.ts";
 import type { EyePair } from "../pipeline.ts";
 import { sniffFormat } from "../sniff.ts";
 import { isAnsiNist, parseAnsiNist, type Type10ImageType } from "./ansi-nist.ts";
@@ -36,8 +36,7 @@ const TYPE10_OF: Partial<Record<Modality, readonly Type10ImageType[]>> = {
  * record is read; its text fields never leave this function.
  */
 export async function openImage(bytes: Uint8Array, modality: Modality, imageIndex: number | undefined, limits: DecodeLimits): Promise<OpenedImage> {
-  if (bytes.length === 0) throw new AppError(ErrorCode.IMAGE_EMPTY, "the image is empty");
-  if (bytes.length > limits.maxBytes) throw new AppError(ErrorCode.IMAGE_TOO_LARGE, `the image exceeds ${limits.maxBytes} bytes`);
+  checkByteBound(bytes, limits);
   if (isFaceRecord(bytes)) {
     if (modality !== Modality.FACE) throw noMatching(`an ISO/IEC 19794-5 record holds face images, not ${modalityName(modality)} images`);
     // One record is one person: its several images are alternatives, so the first serves by default.
