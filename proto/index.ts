@@ -12,3 +12,4 @@ import { fileURLToPath } from "node:url";
 
 /** Binary FileDescriptorSet of proto/, built by `npm run gen`; used for server reflection. */
 export const descriptorSetPath = fileURLToPath(new URL("./gen/descriptor.binpb", import.meta.url));
+export * from "./gen/taj/v1/settings_pb.ts";

@@ -21,6 +21,17 @@ export const ACTIVE_PROJECTION_PREFIX = `${ETCD_ROOT}/projection-active/`;
 export const projectionKey = (modality: string, version: number) => `${PROJECTION_PREFIX}${modality}/${String(version).padStart(10, "0")}`;
 export const activeProjectionKey = (modality: string) => `${ACTIVE_PROJECTION_PREFIX}${modality}`;
 
+/**
+ * Per-modality defaults (settings.proto SettingsVersion, protobuf JSON): the current version, and
+ * every version (zero-padded revision, so key order is revision order) in the history. Gateways
+ * own both: they write them in one transaction (UpdateSettings, or the initial values) and watch
+ * the current ones.
+ */
+export const SETTINGS_PREFIX = `${ETCD_ROOT}/settings/`;
+export const SETTINGS_HISTORY_PREFIX = `${ETCD_ROOT}/settings-history/`;
+export const settingsKey = (modality: string) => `${SETTINGS_PREFIX}${modality}`;
+export const settingsHistoryKey = (modality: string, revision: bigint) => `${SETTINGS_HISTORY_PREFIX}${modality}/${String(revision).padStart(12, "0")}`;
+
 export const assignmentKey = (site: string, shardId: string) => `${ASSIGNMENT_PREFIX}${site}/${shardId}`;
 export const memberKey = (site: string, shardId: string) => `${MEMBER_PREFIX}${site}/${shardId}`;
 

@@ -78,6 +78,8 @@ export function grpcStatusOf(code: ErrorCode): status {
     case ErrorCode.NOT_FOUND:
     case ErrorCode.SEARCH_NOT_FOUND:
       return status.NOT_FOUND;
+    case ErrorCode.SETTINGS_REVISION_CHANGED:
+      return status.ABORTED;
     case ErrorCode.UNAVAILABLE:
     case ErrorCode.AUDIT_UNAVAILABLE:
       return status.UNAVAILABLE;
@@ -105,6 +107,7 @@ export function isClientRefusal(code: ErrorCode): boolean {
     case status.RESOURCE_EXHAUSTED:
     case status.UNAUTHENTICATED:
     case status.PERMISSION_DENIED:
+    case status.ABORTED:
       return true;
     default:
       return false;

@@ -17,7 +17,7 @@ export { startMetrics, Counter, Gauge, Histogram, type Metrics, type MetricsOpti
 export { outcomeLabel, rpcDurationObserver } from "./rpc-metrics.ts";
 export { TEMPLATE_STREAM, TEMPLATE_SUBJECT_ROOT, templateSubject, parseTemplateSubject, partitionSubjectFilters } from "./log-layout.ts";
 export {
-  ETCD_ROOT, PARTITION_COUNT_KEY, ASSIGNMENT_PREFIX, MEMBER_PREFIX, assignmentKey, memberKey,
+  ETCD_ROOT, PARTITION_COUNT_KEY, SETTINGS_PREFIX, SETTINGS_HISTORY_PREFIX, settingsKey, settingsHistoryKey, ASSIGNMENT_PREFIX, MEMBER_PREFIX, assignmentKey, memberKey,
   Assignment, Member, parseSiteShardKey, PROJECTION_PREFIX, ACTIVE_PROJECTION_PREFIX, projectionKey, activeProjectionKey,
 } from "./cluster-layout.ts";
 export { encodeTemplateEvent, decodeTemplateEvent } from "./template-log.ts";

@@ -4,24 +4,19 @@ import Table from "cli-table3";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { toJson } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { modalityFromName, verifyAuditChains, type TlsFiles } from "@taj/common";
+import { verifyAuditChains, type TlsFiles } from "@taj/common";
 import { gatewayCaller, gatewayOptions, type GatewayFlags } from "./gateway-caller.ts";
 import { AuditEntrySchema, FeedbackSummaryResponseSchema, Modality, type AuditEntry, type FeedbackBucket } from "@taj/proto";
 import { exportLine, readExport, renderVerify, streamMessages, verifyStream } from "./audit.ts";
 import { withNats } from "./nats.ts";
+import { modalityArg } from "./arg-parsers.ts";
 
 const time = (value: string) => {
   const ms = Date.parse(value);
   if (!Number.isFinite(ms)) throw new InvalidArgumentError("expected an ISO 8601 time, e.g. 2026-12-01T00:00:00Z");
   return ms;
 };
-const modality = (value: string) => {
-  try {
-    return modalityFromName(value.toLowerCase());
-  } catch {
-    throw new InvalidArgumentError("expected face, tattoo or mark");
-  }
-};
+const modality = modalityArg;
 const pageSize = (value: string) => {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1 || n > 1000) throw new InvalidArgumentError("1-1000");

@@ -1,4 +1,4 @@
-import { Command, InvalidArgumentError, Option } from "commander";
+import { Command, Option } from "commander";
 import { etcdClient, readLayout } from "./layout.ts";
 import { runChange, type Change } from "./operations.ts";
 import { moveProgress } from "./progress.ts";
@@ -10,13 +10,11 @@ import { addAuditCommands } from "./audit-cli.ts";
 import { initStreams, renderInit } from "./init.ts";
 import { addProjectionCommands } from "./projection-cli.ts";
 import { addImportCommand } from "./import-cli.ts";
+import { addSettingsCommands } from "./settings-cli.ts";
+import { positiveIntArg } from "./arg-parsers.ts";
 
 const list = (value: string) => value.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
-const positiveInt = (value: string) => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError("must be a positive integer");
-  return n;
-};
+const positiveInt = positiveIntArg;
 
 interface Globals {
   config?: string;
@@ -59,7 +57,7 @@ export interface ProgramOptions {
 
 export function buildProgram(out: (s: string) => void = (s) => process.stdout.write(`${s}\n`), options: ProgramOptions = {}): Command {
   const program = new Command("tajctl")
-    .description("Operate a TAJ image-matching cluster: status, scale, drain, rebalance, audit, projections, bulk import")
+    .description("Operate a TAJ image-matching cluster: status, scale, drain, rebalance, audit, projections, bulk import, search defaults")
     // Not mandatory for every command: the audit commands need NATS or the gateway, not etcd.
     .addOption(new Option("--etcd <endpoints>", "etcd endpoints, csv of https://host:port (status, scale, drain, rebalance)").env("ETCD_ENDPOINTS").argParser(list))
     .addOption(new Option("--nats <urls>", "NATS urls (the log's last sequence, i.e. replication lag; the audit stream)").env("NATS_URLS").argParser(list))
@@ -218,6 +216,7 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
   addAuditCommands(program, () => globals().nats, tls, out);
   addProjectionCommands(program, { etcd: () => etcdClient(etcdEndpoints(), tls()), nats: () => globals().nats, tls, out });
   addImportCommand(program, tls, out);
+  addSettingsCommands(program, tls, out);
 
   return program;
 }

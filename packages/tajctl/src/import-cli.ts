@@ -2,11 +2,12 @@ import { statSync } from "node:fs";
 import { resolve } from "node:path";
 import cliProgress from "cli-progress";
 import { Command, InvalidArgumentError, Option } from "commander";
-import { modalityFromName, type TlsFiles } from "@taj/common";
+import { type TlsFiles } from "@taj/common";
 import type { Modality } from "@taj/proto";
 import { gatewayCaller, gatewayOptions, type GatewayFlags } from "./gateway-caller.ts";
 import { countItems, folderItems, manifestItems, type ImportItem } from "./import-source.ts";
 import { runImport, type ImportProgress } from "./import.ts";
+import { modalityArg } from "./arg-parsers.ts";
 
 interface ImportFlags extends GatewayFlags {
   modality?: Modality;
@@ -17,13 +18,7 @@ interface ImportFlags extends GatewayFlags {
   progress: boolean;
 }
 
-const modality = (value: string) => {
-  try {
-    return modalityFromName(value);
-  } catch {
-    throw new InvalidArgumentError("expected face, tattoo or mark");
-  }
-};
+const modality = modalityArg;
 const count = (min: number) => (value: string) => {
   const n = Number(value);
   if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`an integer >= ${min}`);

@@ -3,25 +3,16 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { Modality, Projection } from "@taj/proto";
 import {
-  activateProjection, deactivateProjection, listProjections, modalityFromName, modalityName, readActiveVersions, type TlsFiles,
+  activateProjection, deactivateProjection, listProjections, modalityName, readActiveVersions, type TlsFiles,
 } from "@taj/common";
 import type { Etcd3 } from "etcd3";
 import { withNats } from "./nats.ts";
 import { learnAndStore, operatorName } from "./projection.ts";
 import { PlanError } from "./plan.ts";
+import { modalityArg, positiveIntArg } from "./arg-parsers.ts";
 
-const modality = (value: string) => {
-  try {
-    return modalityFromName(value);
-  } catch {
-    throw new InvalidArgumentError("expected face, tattoo or mark");
-  }
-};
-const positiveInt = (value: string) => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError("must be a positive integer");
-  return n;
-};
+const modality = modalityArg;
+const positiveInt = positiveIntArg;
 const fraction = (value: string) => {
   const n = Number(value);
   if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError("must be a number >= 0");

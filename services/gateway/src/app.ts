@@ -2,7 +2,7 @@ import {
   StreamWatch, addService, auditStreamSpec, channelCredentials, serverCredentials, startGrpcServer, startMetrics, templateStreamSpec, tlsFilesOf,
   type Logger,
 } from "@taj/common";
-import { MatchingService, Modality } from "@taj/proto";
+import { MatchingService } from "@taj/proto";
 import { maxRequestBytes, type GatewayConfig } from "./config.ts";
 import { imageTooLarge } from "./validation.ts";
 import { AuditTrail } from "./audit/index.ts";
@@ -12,6 +12,8 @@ import { TemplateLog } from "./template-log.ts";
 import { Coordinators, ExtractorPool } from "./upstreams.ts";
 import { matchingService } from "./service.ts";
 import { createCallGate } from "./auth/index.ts";
+import { SettingsStore } from "./settings/store.ts";
+import { initialSettings } from "./settings/initial.ts";
 
 export interface Gateway {
   port: number;
@@ -30,6 +32,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   // No audit, no answer: the gateway is NOT_SERVING until both streams exist as the bootstrap made them.
   const audit = await AuditTrail.on(log.connection, { gatewayId: config.GATEWAY_ID, appendTimeoutMs: config.AUDIT_APPEND_TIMEOUT_MS }, logger);
   const partitions = new PartitionCount(config.ETCD_ENDPOINTS, tls, logger);
+  const settings = new SettingsStore(config.ETCD_ENDPOINTS, tls, { gatewayId: config.GATEWAY_ID, initial: initialSettings(config) }, logger);
   const upstream = channelCredentials(tls);
   const extractors = new ExtractorPool(upstream, config.EXTRACTOR_ADDRESSES, config.REMOTE_EXTRACTOR_ADDRESSES, {
     maxInFlight: config.EXTRACTOR_MAX_IN_FLIGHT,
@@ -41,17 +44,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     limits: {
       maxImageBytes: config.MAX_IMAGE_BYTES,
       maxCandidatesLimit: config.MAX_CANDIDATES_LIMIT,
-      defaultMaxCandidates: config.DEFAULT_MAX_CANDIDATES,
-      defaultThreshold: new Map([
-        [Modality.FACE, config.DEFAULT_SIMILARITY_THRESHOLD_FACE],
-        [Modality.TATTOO, config.DEFAULT_SIMILARITY_THRESHOLD_TATTOO],
-        [Modality.MARK, config.DEFAULT_SIMILARITY_THRESHOLD_MARK],
-      ]),
-      defaultMode: new Map([
-        [Modality.FACE, config.DEFAULT_SEARCH_MODE_FACE],
-        [Modality.TATTOO, config.DEFAULT_SEARCH_MODE_TATTOO],
-        [Modality.MARK, config.DEFAULT_SEARCH_MODE_MARK],
-      ]),
+      settings: (modality) => settings.settings(modality),
       caseRefRequired: config.CASE_REF_REQUIRED,
     },
     gate: createCallGate(config, logger),
@@ -59,13 +52,14 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     coordinators,
     log,
     partitionCount: () => partitions.get(),
+    settings,
     audit,
     auditLimits: {
       queryScanLimit: config.AUDIT_QUERY_SCAN_LIMIT,
       feedbackScanLimit: config.AUDIT_FEEDBACK_SCAN_LIMIT,
       summaryScanLimit: config.AUDIT_SUMMARY_SCAN_LIMIT,
     },
-    metrics: gatewayMetrics(metrics, extractors),
+    metrics: gatewayMetrics(metrics, extractors, (m) => (settings.loaded ? settings.version(m).revision : undefined)),
     requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
     enrollStreamMaxInFlight: config.ENROLL_STREAM_MAX_IN_FLIGHT,
     logger,
@@ -83,7 +77,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     register: (s) => addService(s, MatchingService, impl, logger, { malformedRequests: "handler" }),
   });
   let streamsOk = false;
-  const updateServing = () => server.setServing(streamsOk && partitions.loaded);
+  const updateServing = () => server.setServing(streamsOk && partitions.loaded && settings.loaded);
   updateServing();
   const streams = await StreamWatch.start(
     await log.connection.jetstreamManager(),
@@ -97,7 +91,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       },
     },
   );
-  const ready = partitions.start().then(updateServing);
+  const ready = Promise.all([partitions.start(), settings.start()]).then(updateServing);
   await Promise.race([ready, new Promise((r) => setTimeout(r, 5_000).unref())]);
   return {
     port: server.port,
@@ -108,6 +102,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       extractors.close();
       coordinators.close();
       await partitions.close();
+      await settings.close();
       await audit.close(); // before the connection it shares with the log
       await log.close();
       await metrics.close();

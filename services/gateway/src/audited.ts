@@ -86,6 +86,7 @@ async function appendEvent(deps: GatewayDeps, rpc: GatewayRpc, call: AuditedCall
       recordId: facts.recordId ?? "",
       ...(facts.search ? { search: facts.search } : {}),
       ...(facts.feedback ? { feedback: facts.feedback } : {}),
+      ...(facts.settings ? { settings: facts.settings } : {}),
       durationMs,
       logSequence: facts.logSequence ?? 0n,
     });

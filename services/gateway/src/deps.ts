@@ -5,6 +5,7 @@ import type { Coordinators, ExtractorPool } from "./upstreams.ts";
 import type { TemplateLogPort } from "./template-log.ts";
 import type { AuditPort } from "./audit/index.ts";
 import type { GatewayMetrics } from "./metrics.ts";
+import type { SettingsStore } from "./settings/store.ts";
 
 /**
  * The first step of every call, before validation or any work (services/gateway/src/auth
@@ -32,6 +33,8 @@ export interface GatewayDeps {
   coordinators: Coordinators;
   log: TemplateLogPort;
   partitionCount: () => number;
+  /** The administrator's per-modality defaults (GetSettings, UpdateSettings, SettingsHistory); `limits.settings` reads them. */
+  settings: Pick<SettingsStore, "version" | "update" | "history">;
   gate: CallerGate;
   audit: AuditPort;
   auditLimits: AuditLimits;

@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, type Metrics } from "@taj/common";
+import { ALL_MODALITIES, Counter, Gauge, Histogram, modalityName, type Metrics } from "@taj/common";
+import type { Modality } from "@taj/proto";
 import { RPC_ROLES, type GatewayRpc } from "./auth/index.ts";
 
 /** What the extractor gauges read: the gateway's pool of extractors (upstreams.ts). */
@@ -21,8 +22,22 @@ export interface GatewayMetrics {
 /** Every RPC of the public API, for series that must exist (at 0) before the first failure. */
 const GATEWAY_RPCS = Object.keys(RPC_ROLES) as GatewayRpc[];
 
-export function gatewayMetrics(metrics: Metrics, extractors: ExtractorLoad): GatewayMetrics {
+/** The settings revision this gateway applies per modality; undefined until loaded. */
+export type SettingsRevision = (modality: Modality) => bigint | undefined;
+
+export function gatewayMetrics(metrics: Metrics, extractors: ExtractorLoad, settingsRevision: SettingsRevision): GatewayMetrics {
   const registers = [metrics.registry];
+  // Every gateway of both sites should show the same revision within seconds of a change; one
+  // that lags has lost its etcd watch and applies older defaults.
+  new Gauge({
+    name: "taj_gateway_settings_revision",
+    help: "Revision of the per-modality defaults (UpdateSettings) this gateway applies; 0 until loaded from etcd",
+    labelNames: ["modality"] as const,
+    registers,
+    collect() {
+      for (const m of ALL_MODALITIES) this.set({ modality: modalityName(m) }, Number(settingsRevision(m) ?? 0n));
+    },
+  });
   // The gateway's pool queue (at most EXTRACTOR_MAX_IN_FLIGHT per extractor address,
   // EXTRACTOR_MAX_QUEUED waiting, then OVERLOADED); each extractor also has its own
   // (taj_extractor_queue_depth), which matters behind one Service name.

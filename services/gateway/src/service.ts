@@ -1,6 +1,6 @@
 import {
   type DeleteRequest, type EnrollRequest, type EnrollStreamRequest, type FeedbackSummaryRequest, type GetRequest, type MatchingService,
-  type QueryAuditRequest, type RecordFeedbackRequest, type SearchRequest,
+  type QueryAuditRequest, type RecordFeedbackRequest, type SearchRequest, type SettingsHistoryRequest, type UpdateSettingsRequest,
 } from "@taj/proto";
 import { AppError, errorCodeName, modalityName, type CallContext, type ServiceImpl } from "@taj/common";
 import type { GatewayDeps } from "./deps.ts";
@@ -13,6 +13,7 @@ import { deleteRecord, getRecord } from "./handlers/records.ts";
 import { stats } from "./handlers/stats.ts";
 import { queryAudit } from "./handlers/audit.ts";
 import { feedbackSummary, recordFeedback } from "./handlers/feedback.ts";
+import { getSettings, settingsHistory, updateSettings } from "./handlers/settings.ts";
 
 type Impl = ServiceImpl<typeof MatchingService extends { method: infer M } ? M : never>;
 
@@ -89,5 +90,8 @@ export function matchingService(deps: GatewayDeps): Impl {
     queryAudit: audited(deps, "QueryAudit", (req: QueryAuditRequest) => ({ caseRef: auditText(req.caseRef), recordId: auditText(req.recordId), modality: req.modality }), (req, call) => queryAudit(deps, req, call)),
     recordFeedback: audited(deps, "RecordFeedback", (req: RecordFeedbackRequest) => ({ recordId: auditText(req.candidateId) }), (req, call) => recordFeedback(deps, req, call)),
     feedbackSummary: audited(deps, "FeedbackSummary", (req: FeedbackSummaryRequest) => ({ modality: req.modality }), (req, call) => feedbackSummary(deps, req, call)),
+    getSettings: audited(deps, "GetSettings", () => ({}), () => Promise.resolve(getSettings(deps))),
+    updateSettings: audited(deps, "UpdateSettings", (req: UpdateSettingsRequest) => (req.settings ? { modality: req.settings.modality } : {}), (req, call) => updateSettings(deps, req, call)),
+    settingsHistory: audited(deps, "SettingsHistory", (req: SettingsHistoryRequest) => ({ modality: req.modality }), (req) => settingsHistory(deps, req)),
   };
 }

@@ -1,4 +1,8 @@
-import { ErrorCode, Modality, SearchMode, type Box, type DeleteRequest, type EnrollRequest, type GetRequest, type SearchRequest } from "@taj/proto";
+import { create } from "@bufbuild/protobuf";
+import {
+  ErrorCode, Modality, ModalitySettingsSchema, QualityGatesSchema, SearchMode, type Box, type DeleteRequest, type EnrollRequest, type GetRequest,
+  type ModalitySettings, type QualityGates, type SearchRequest, type SettingsHistoryRequest, type UpdateSettingsRequest,
+} from "@taj/proto";
 import { AppError, ALL_MODALITIES, parseBodyLocation, parseBodyLocationFilter, validateId } from "@taj/common";
 
 /** Every input check of the public API lives here, one function per RPC. */
@@ -6,10 +10,12 @@ import { AppError, ALL_MODALITIES, parseBodyLocation, parseBodyLocationFilter, v
 export interface Limits {
   maxImageBytes: number;
   maxCandidatesLimit: number;
-  defaultMaxCandidates: number;
-  defaultThreshold: ReadonlyMap<Modality, number>;
-  /** The mode a search without one runs in, per modality: resolved here, so the answer and the audit say which ran. */
-  defaultMode: ReadonlyMap<Modality, SearchMode.APPROXIMATE | SearchMode.EXHAUSTIVE>;
+  /**
+   * The administrator's current defaults of a valid modality (settings/store.ts, followed from
+   * etcd; throws UNAVAILABLE until loaded). A search's mode is resolved here, so the answer and
+   * the audit say which ran.
+   */
+  settings: (modality: Modality) => ModalitySettings;
   /** CASE_REF_REQUIRED: a search without case_ref is refused. */
   caseRefRequired: boolean;
 }
@@ -55,6 +61,8 @@ export interface ValidEnroll {
   /** Canonical SMT body-location code, "" when none was given. */
   bodyLocation: string;
   recordImageIndex: number | undefined;
+  /** The administrator's quality bars for the modality at the time of the call (settings/quality-gates.ts). */
+  qualityGates: QualityGates | undefined;
 }
 
 /** An ANSI/NIST-ITL transaction lists at most 999 records after its Type-1. */
@@ -74,6 +82,7 @@ export function validateEnroll(req: EnrollRequest, limits: Limits): ValidEnroll 
     faceBox: validateBox(req.faceBox),
     bodyLocation: parseBodyLocation(modality, req.bodyLocation),
     recordImageIndex: validateRecordImageIndex(req.recordImageIndex),
+    qualityGates: limits.settings(modality).quality,
   };
 }
 
@@ -92,20 +101,17 @@ export interface ValidSearch {
   recordImageIndex: number | undefined;
   /** Search each face of the image on its own (FACE only, never with a face_box). */
   everyFace: boolean;
+  qualityGates: QualityGates | undefined;
 }
 
 export function validateSearch(req: SearchRequest, limits: Limits): ValidSearch {
   const modality = validateModality(req.modality);
-  const threshold = req.similarityThreshold ?? limits.defaultThreshold.get(modality);
-  if (threshold === undefined || !(threshold >= -1 && threshold <= 1)) {
-    throw invalid("similarity_threshold must be between -1 and 1");
-  }
-  const maxCandidates = req.maxCandidates ?? limits.defaultMaxCandidates;
-  if (!Number.isInteger(maxCandidates) || maxCandidates < 1 || maxCandidates > limits.maxCandidatesLimit) {
-    throw invalid(`max_candidates must be between 1 and ${limits.maxCandidatesLimit}`);
-  }
+  const defaults = limits.settings(modality);
+  const threshold = validateThreshold(req.similarityThreshold ?? defaults.similarityThreshold);
+  // A gateway whose limit is below the cluster-wide default answers with its own limit.
+  const maxCandidates = validateMaxCandidates(req.maxCandidates ?? Math.min(defaults.maxCandidates, limits.maxCandidatesLimit), limits);
   const caseRef = req.caseRef === "" && !limits.caseRefRequired ? "" : validateCaseRef(req.caseRef);
-  const requested = req.mode === SearchMode.UNSPECIFIED ? limits.defaultMode.get(modality) : req.mode;
+  const requested = req.mode === SearchMode.UNSPECIFIED ? defaults.searchMode : req.mode;
   if (requested !== SearchMode.APPROXIMATE && requested !== SearchMode.EXHAUSTIVE) throw invalid("mode must be UNSPECIFIED, APPROXIMATE or EXHAUSTIVE");
   const bodyLocations = parseBodyLocationFilter(modality, req.bodyLocations);
   // Shards scan a filtered search's templates exactly whatever the mode, so the answer says so.
@@ -125,7 +131,67 @@ export function validateSearch(req: SearchRequest, limits: Limits): ValidSearch 
     bodyLocations,
     recordImageIndex: validateRecordImageIndex(req.recordImageIndex),
     everyFace: req.everyFace,
+    qualityGates: defaults.quality,
   };
+}
+
+function validateThreshold(threshold: number): number {
+  if (!(threshold >= -1 && threshold <= 1)) throw invalid("similarity_threshold must be between -1 and 1");
+  return threshold;
+}
+
+function validateMaxCandidates(maxCandidates: number, limits: Pick<Limits, "maxCandidatesLimit">): number {
+  if (!Number.isInteger(maxCandidates) || maxCandidates < 1 || maxCandidates > limits.maxCandidatesLimit) {
+    throw invalid(`max_candidates must be between 1 and ${limits.maxCandidatesLimit}`);
+  }
+  return maxCandidates;
+}
+
+/** Bounds of the quality gates (settings.proto QualityGates): [min, max] and the modalities each applies to. */
+const GATE_BOUNDS = {
+  minDetectionScore: { max: 1, face: true },
+  minInterOcularPx: { max: 4096, face: true },
+  minRegionSidePx: { max: 16384, face: false },
+  minContrast: { max: 0.5, face: false },
+} as const;
+
+/**
+ * One modality's defaults, from an administrator or as read from etcd (where anyone with etcd
+ * access could have written anything): every field in range, quality gates of the modality only.
+ */
+export function validateModalitySettings(settings: ModalitySettings | undefined, limits: Pick<Limits, "maxCandidatesLimit">): ModalitySettings {
+  if (!settings) throw invalid("settings are required");
+  const modality = validateModality(settings.modality);
+  validateThreshold(settings.similarityThreshold);
+  validateMaxCandidates(settings.maxCandidates, limits);
+  if (settings.searchMode !== SearchMode.APPROXIMATE && settings.searchMode !== SearchMode.EXHAUSTIVE) throw invalid("search_mode must be APPROXIMATE or EXHAUSTIVE");
+  const quality = settings.quality ?? create(QualityGatesSchema);
+  for (const [field, bound] of Object.entries(GATE_BOUNDS) as [keyof typeof GATE_BOUNDS, (typeof GATE_BOUNDS)[keyof typeof GATE_BOUNDS]][]) {
+    const value = quality[field];
+    if (!(value >= 0 && value <= bound.max)) throw invalid(`quality.${field} must be between 0 and ${bound.max}`);
+    if (value !== 0 && bound.face !== (modality === Modality.FACE)) throw invalid(`quality.${field} is ${bound.face ? "a FACE" : "a TATTOO and MARK"} gate: leave it 0 for ${Modality[modality]}`);
+  }
+  return create(ModalitySettingsSchema, { ...settings, modality, quality });
+}
+
+const REASON_MAX = 200;
+
+export function validateUpdateSettings(req: UpdateSettingsRequest, limits: Pick<Limits, "maxCandidatesLimit">): { settings: ModalitySettings; expectedRevision: bigint; reason: string } {
+  const settings = validateModalitySettings(req.settings, limits);
+  if (req.expectedRevision === 0n) throw invalid("expected_revision is required: the revision GetSettings answered");
+  const reason = req.reason.trim();
+  if (reason.length === 0 || reason.length > REASON_MAX || /\p{C}/u.test(reason)) {
+    throw invalid(`reason must be 1 to ${REASON_MAX} printable characters, e.g. a change ticket`);
+  }
+  return { settings, expectedRevision: req.expectedRevision, reason };
+}
+
+const HISTORY_PAGE_DEFAULT = 50;
+const HISTORY_PAGE_MAX = 1000;
+
+export function validateSettingsHistory(req: SettingsHistoryRequest): { modality: Modality; beforeRevision: bigint; pageSize: number } {
+  if (req.pageSize > HISTORY_PAGE_MAX) throw invalid(`page_size must be at most ${HISTORY_PAGE_MAX}`);
+  return { modality: validateModality(req.modality), beforeRevision: req.beforeRevision, pageSize: req.pageSize || HISTORY_PAGE_DEFAULT };
 }
 
 /** A case reference, required: empty -> CASE_REF_REQUIRED; other than 1-64 of [A-Za-z0-9_./-] -> INVALID_ARGUMENT. */

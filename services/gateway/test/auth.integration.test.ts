@@ -7,7 +7,7 @@ import { status, type Metadata, type ServiceError } from "@grpc/grpc-js";
 import {
   AppError, PARTITION_COUNT_KEY, addService, createClient, createLogger, startGrpcServer, type CallOptions, type GrpcServer,
 } from "@taj/common";
-import { ErrorCode, ExtractorService, MatchingService, Modality, Verdict } from "@taj/proto";
+import { ErrorCode, ExtractorService, MatchingService, Modality, SearchMode, Verdict } from "@taj/proto";
 import { LocalIssuer, bearerMetadata, startTestEtcd, type TestEtcd } from "@taj/devcluster";
 import { startNats, type NatsFixture } from "./fixtures/nats.ts";
 import { bearerCredentials, extractorServerCredentials, gatewayTlsEnv } from "./fixtures/tls.ts";
@@ -101,6 +101,11 @@ function call(rpc: GatewayRpc, options: CallOptions): Promise<unknown> {
       return client.recordFeedback({ searchId: "0190c1d2-0000-7000-8000-000000000000", candidateId: "auth-rec-1", verdict: Verdict.CONFIRMED }, options);
     case "FeedbackSummary": return client.feedbackSummary({}, options);
     case "EnrollStream": return enrollOneStreamed(options);
+    case "GetSettings": return client.getSettings({}, options);
+    // A revision no store reaches: allowed callers get past every check and change nothing.
+    case "UpdateSettings":
+      return client.updateSettings({ settings: { modality: Modality.MARK, similarityThreshold: 0.9, maxCandidates: 10, searchMode: SearchMode.EXHAUSTIVE }, expectedRevision: 999_999n, reason: "auth test" }, options);
+    case "SettingsHistory": return client.settingsHistory({ modality: Modality.FACE }, options);
   }
 }
 
@@ -136,6 +141,9 @@ const ALLOWED: Record<GatewayRpc, string[]> = {
   QueryAudit: ["OK"],
   RecordFeedback: ["SEARCH_NOT_FOUND"],
   FeedbackSummary: ["OK"],
+  GetSettings: ["OK"],
+  UpdateSettings: ["SETTINGS_REVISION_CHANGED"],
+  SettingsHistory: ["OK"],
 };
 
 test("every RPC x every role, no role, no credentials, an expired or foreign token: allowed or refused as the role table says", async () => {

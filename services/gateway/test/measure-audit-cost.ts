@@ -14,7 +14,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect } from "nats";
 import { addService, bootstrapStreams, clusterStreams, createClient, createLogger, natsTls, serverCredentials, startGrpcServer } from "@taj/common";
-import { MatchingService, Modality, SearchMode } from "@taj/proto";
+import { create } from "@bufbuild/protobuf";
+import { MatchingService, Modality, ModalitySettingsSchema, SearchMode } from "@taj/proto";
 import { LocalIssuer, ensureServerBinaries, sharedTestPki, startNatsCluster } from "@taj/devcluster";
 import { AuditTrail, type AuditPort } from "../src/audit/index.ts";
 import { matchingService } from "../src/service.ts";
@@ -69,8 +70,10 @@ async function gateway(gatewayId: string, awaited: boolean) {
       return awaited ? done : Promise.resolve({ streamSequence: 0, chainSequence: 0n });
     },
   };
+  const faceDefaults = create(ModalitySettingsSchema, { modality: Modality.FACE, similarityThreshold: 0.4, maxCandidates: 20, searchMode: SearchMode.EXHAUSTIVE });
   const impl = matchingService({
-    limits: { maxImageBytes: config.MAX_IMAGE_BYTES, maxCandidatesLimit: 200, defaultMaxCandidates: 20, defaultThreshold: new Map([[Modality.FACE, 0.4]]), defaultMode: new Map([[Modality.FACE, SearchMode.EXHAUSTIVE]]), caseRefRequired: true },
+    limits: { maxImageBytes: config.MAX_IMAGE_BYTES, maxCandidatesLimit: 200, settings: () => faceDefaults, caseRefRequired: true },
+    settings: { version: () => { throw new Error("not measured"); }, update: () => Promise.reject(new Error("not measured")), history: () => Promise.resolve([]) },
     gate: createCallGate(config, logger),
     extractors: new ExtractorPool(gatewayUpstreamCredentials(), config.EXTRACTOR_ADDRESSES),
     coordinators: new Coordinators(gatewayUpstreamCredentials(), config.COORDINATOR_ADDRESSES),

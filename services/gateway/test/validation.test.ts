@@ -2,18 +2,25 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { create, toBinary } from "@bufbuild/protobuf";
 import {
-  BoxSchema, DeleteRequestSchema, EnrollRequestSchema, ErrorCode, GetRequestSchema, Modality, SearchMode, SearchRequestSchema,
+  BoxSchema, DeleteRequestSchema, EnrollRequestSchema, ErrorCode, GetRequestSchema, Modality, ModalitySettingsSchema, SearchMode, SearchRequestSchema,
+  SettingsHistoryRequestSchema, UpdateSettingsRequestSchema, type ModalitySettings,
 } from "@taj/proto";
 import { AppError, ALL_MODALITIES } from "@taj/common";
-import { imageTooLarge, validateCaseRef, validateDelete, validateEnroll, validateGet, validateSearch, type Limits } from "../src/validation.ts";
+import {
+  imageTooLarge, validateCaseRef, validateDelete, validateEnroll, validateGet, validateModalitySettings, validateSearch, validateSettingsHistory,
+  validateUpdateSettings, type Limits,
+} from "../src/validation.ts";
 import { REQUEST_ENVELOPE_BYTES, maxRequestBytes } from "../src/config.ts";
 
+const defaults = new Map<Modality, ModalitySettings>([
+  [Modality.FACE, create(ModalitySettingsSchema, { modality: Modality.FACE, similarityThreshold: 0.4, maxCandidates: 20, searchMode: SearchMode.EXHAUSTIVE })],
+  [Modality.TATTOO, create(ModalitySettingsSchema, { modality: Modality.TATTOO, similarityThreshold: 0.5, maxCandidates: 20, searchMode: SearchMode.EXHAUSTIVE })],
+  [Modality.MARK, create(ModalitySettingsSchema, { modality: Modality.MARK, similarityThreshold: 0.6, maxCandidates: 20, searchMode: SearchMode.APPROXIMATE })],
+]);
 const limits: Limits = {
   maxImageBytes: 1000,
   maxCandidatesLimit: 200,
-  defaultMaxCandidates: 20,
-  defaultThreshold: new Map([[Modality.FACE, 0.4], [Modality.TATTOO, 0.5], [Modality.MARK, 0.6]]),
-  defaultMode: new Map([[Modality.FACE, SearchMode.EXHAUSTIVE], [Modality.TATTOO, SearchMode.EXHAUSTIVE], [Modality.MARK, SearchMode.APPROXIMATE]]),
+  settings: (m) => defaults.get(m)!,
   caseRefRequired: true,
 };
 const image = new Uint8Array([1, 2, 3]);
@@ -52,6 +59,45 @@ test("search: defaults come from the modality and the limits", () => {
   assert.equal(validateSearch(create(SearchRequestSchema, { ...searchOk, modality: Modality.MARK, mode: SearchMode.EXHAUSTIVE }), limits).mode, SearchMode.EXHAUSTIVE, "the request's own mode wins");
   assert.equal(w.threshold, 0, "an explicit 0 is not replaced by the default");
   assert.equal(w.maxCandidates, 200);
+});
+
+test("search: a default above this gateway's own limit is cut to the limit, a request above it refused", () => {
+  const lower = { ...limits, maxCandidatesLimit: 10 };
+  assert.equal(validateSearch(create(SearchRequestSchema, searchOk), lower).maxCandidates, 10);
+  rejects(() => validateSearch(create(SearchRequestSchema, { ...searchOk, maxCandidates: 11 }), lower), ErrorCode.INVALID_ARGUMENT);
+});
+
+test("settings: every field in range, quality gates of the modality only, a reason and a revision required", () => {
+  const face = { modality: Modality.FACE, similarityThreshold: 0.45, maxCandidates: 50, searchMode: SearchMode.APPROXIMATE, quality: { minDetectionScore: 0.9, minInterOcularPx: 40 } };
+  const update = (settings: object, rest: object = {}) =>
+    validateUpdateSettings(create(UpdateSettingsRequestSchema, { settings, expectedRevision: 3n, reason: "CHG-2026-114", ...rest }), limits);
+  const ok = update(face);
+  assert.equal(ok.settings.quality?.minInterOcularPx, 40);
+  assert.equal(ok.expectedRevision, 3n);
+  assert.equal(update({ ...face, quality: undefined }).settings.quality?.minDetectionScore, 0, "no gates given: all 0");
+  const tattoo = { modality: Modality.TATTOO, similarityThreshold: 0.97, maxCandidates: 20, searchMode: SearchMode.EXHAUSTIVE, quality: { minRegionSidePx: 96, minContrast: 0.01 } };
+  assert.equal(update(tattoo).settings.quality?.minRegionSidePx, 96);
+  rejects(() => update({ ...face, modality: Modality.UNSPECIFIED }), ErrorCode.UNSUPPORTED_MODALITY);
+  for (const bad of [
+    { similarityThreshold: 1.5 }, { similarityThreshold: Number.NaN }, { maxCandidates: 0 }, { maxCandidates: 201 }, { searchMode: SearchMode.UNSPECIFIED },
+    { quality: { minDetectionScore: 1.2 } }, { quality: { minInterOcularPx: -1 } }, { quality: { minInterOcularPx: 5000 } },
+    { quality: { minRegionSidePx: 64 } }, { quality: { minContrast: 0.01 } },
+  ]) rejects(() => update({ ...face, ...bad }), ErrorCode.INVALID_ARGUMENT);
+  rejects(() => update({ ...tattoo, quality: { minDetectionScore: 0.9 } }), ErrorCode.INVALID_ARGUMENT);
+  rejects(() => update({ ...tattoo, quality: { minContrast: 0.6 } }), ErrorCode.INVALID_ARGUMENT);
+  for (const reason of ["", "   ", "x".repeat(201), "line\nbreak", "tab\there"]) rejects(() => update(face, { reason }), ErrorCode.INVALID_ARGUMENT);
+  rejects(() => update(face, { expectedRevision: 0n }), ErrorCode.INVALID_ARGUMENT);
+  rejects(() => validateUpdateSettings(create(UpdateSettingsRequestSchema, { expectedRevision: 1n, reason: "r" }), limits), ErrorCode.INVALID_ARGUMENT);
+  // What etcd holds is checked against the cluster-wide ceiling, not this gateway's limit.
+  assert.equal(validateModalitySettings(create(ModalitySettingsSchema, { ...face, maxCandidates: 900 }), { maxCandidatesLimit: 1000 }).maxCandidates, 900);
+});
+
+test("settings history: modality required, page size bounded", () => {
+  const history = (patch: object) => validateSettingsHistory(create(SettingsHistoryRequestSchema, { modality: Modality.FACE, ...patch }));
+  assert.equal(history({}).pageSize, 50);
+  assert.equal(history({ pageSize: 1000, beforeRevision: 7n }).beforeRevision, 7n);
+  rejects(() => history({ pageSize: 1001 }), ErrorCode.INVALID_ARGUMENT);
+  rejects(() => history({ modality: Modality.UNSPECIFIED }), ErrorCode.UNSUPPORTED_MODALITY);
 });
 
 test("search: every bad input has its own code", () => {

@@ -8,13 +8,15 @@ import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Box, Candidate, ErrorCode, Modality, Principal, SearchMode } from "./common_pb.ts";
 import { file_taj_v1_common } from "./common_pb.ts";
+import type { SettingsVersion } from "./settings_pb.ts";
+import { file_taj_v1_settings } from "./settings_pb.ts";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file taj/v1/audit.proto.
  */
 export const file_taj_v1_audit: GenFile = /*@__PURE__*/
-  fileDesc("ChJ0YWovdjEvYXVkaXQucHJvdG8SBnRhai52MSIqCgtBdWRpdFJlY29yZBINCgVldmVudBgBIAEoDBIMCgRoYXNoGAIgASgMIosDCgpBdWRpdEV2ZW50EhAKCGV2ZW50X2lkGAEgASgJEiYKAmF0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpnYXRld2F5X2lkGAMgASgJEhYKDmNoYWluX3NlcXVlbmNlGAQgASgEEhEKCXByZXZfaGFzaBgFIAEoDBIkCglwcmluY2lwYWwYBiABKAsyES50YWoudjEuUHJpbmNpcGFsEgsKA3JwYxgHIAEoCRIPCgdvdXRjb21lGAggASgJEhAKCGNhc2VfcmVmGAkgASgJEiIKCG1vZGFsaXR5GAogASgOMhAudGFqLnYxLk1vZGFsaXR5EhEKCXJlY29yZF9pZBgLIAEoCRIjCgZzZWFyY2gYDCABKAsyEy50YWoudjEuQXVkaXRTZWFyY2gSJwoIZmVlZGJhY2sYDSABKAsyFS50YWoudjEuQXVkaXRGZWVkYmFjaxITCgtkdXJhdGlvbl9tcxgOIAEoDRIUCgxsb2dfc2VxdWVuY2UYDyABKAQijgIKC0F1ZGl0U2VhcmNoEhwKFHNpbWlsYXJpdHlfdGhyZXNob2xkGAEgASgCEhYKDm1heF9jYW5kaWRhdGVzGAIgASgNEiAKBG1vZGUYAyABKA4yEi50YWoudjEuU2VhcmNoTW9kZRIVCg1hbGxvd19wYXJ0aWFsGAQgASgIEiUKCmNhbmRpZGF0ZXMYBSADKAsyES50YWoudjEuQ2FuZGlkYXRlEhAKCGNvbXBsZXRlGAYgASgIEh0KFXVuc2VhcmNoZWRfcGFydGl0aW9ucxgHIAMoDRIWCg5ib2R5X2xvY2F0aW9ucxgIIAMoCRIgCgVmYWNlcxgJIAMoCzIRLnRhai52MS5BdWRpdEZhY2UicwoJQXVkaXRGYWNlEhgKA2JveBgBIAEoCzILLnRhai52MS5Cb3gSJQoKY2FuZGlkYXRlcxgCIAMoCzIRLnRhai52MS5DYW5kaWRhdGUSJQoKZXJyb3JfY29kZRgDIAEoDjIRLnRhai52MS5FcnJvckNvZGUiqwEKDUF1ZGl0RmVlZGJhY2sSEQoJc2VhcmNoX2lkGAEgASgJEhQKDGNhbmRpZGF0ZV9pZBgCIAEoCRIgCgd2ZXJkaWN0GAMgASgOMg8udGFqLnYxLlZlcmRpY3QSDAoEcmFuaxgEIAEoDRISCgpzaW1pbGFyaXR5GAUgASgCEi0KCXNlYXJjaF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAqYwoHVmVyZGljdBIXChNWRVJESUNUX1VOU1BFQ0lGSUVEEAASFQoRVkVSRElDVF9DT05GSVJNRUQQARIUChBWRVJESUNUX1JFSkVDVEVEEAISEgoOVkVSRElDVF9VTlNVUkUQA2IGcHJvdG8z", [file_google_protobuf_timestamp, file_taj_v1_common]);
+  fileDesc("ChJ0YWovdjEvYXVkaXQucHJvdG8SBnRhai52MSIqCgtBdWRpdFJlY29yZBINCgVldmVudBgBIAEoDBIMCgRoYXNoGAIgASgMIrQDCgpBdWRpdEV2ZW50EhAKCGV2ZW50X2lkGAEgASgJEiYKAmF0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpnYXRld2F5X2lkGAMgASgJEhYKDmNoYWluX3NlcXVlbmNlGAQgASgEEhEKCXByZXZfaGFzaBgFIAEoDBIkCglwcmluY2lwYWwYBiABKAsyES50YWoudjEuUHJpbmNpcGFsEgsKA3JwYxgHIAEoCRIPCgdvdXRjb21lGAggASgJEhAKCGNhc2VfcmVmGAkgASgJEiIKCG1vZGFsaXR5GAogASgOMhAudGFqLnYxLk1vZGFsaXR5EhEKCXJlY29yZF9pZBgLIAEoCRIjCgZzZWFyY2gYDCABKAsyEy50YWoudjEuQXVkaXRTZWFyY2gSJwoIZmVlZGJhY2sYDSABKAsyFS50YWoudjEuQXVkaXRGZWVkYmFjaxITCgtkdXJhdGlvbl9tcxgOIAEoDRIUCgxsb2dfc2VxdWVuY2UYDyABKAQSJwoIc2V0dGluZ3MYECABKAsyFS50YWoudjEuQXVkaXRTZXR0aW5ncyJgCg1BdWRpdFNldHRpbmdzEicKBmJlZm9yZRgBIAEoCzIXLnRhai52MS5TZXR0aW5nc1ZlcnNpb24SJgoFYWZ0ZXIYAiABKAsyFy50YWoudjEuU2V0dGluZ3NWZXJzaW9uIo4CCgtBdWRpdFNlYXJjaBIcChRzaW1pbGFyaXR5X3RocmVzaG9sZBgBIAEoAhIWCg5tYXhfY2FuZGlkYXRlcxgCIAEoDRIgCgRtb2RlGAMgASgOMhIudGFqLnYxLlNlYXJjaE1vZGUSFQoNYWxsb3dfcGFydGlhbBgEIAEoCBIlCgpjYW5kaWRhdGVzGAUgAygLMhEudGFqLnYxLkNhbmRpZGF0ZRIQCghjb21wbGV0ZRgGIAEoCBIdChV1bnNlYXJjaGVkX3BhcnRpdGlvbnMYByADKA0SFgoOYm9keV9sb2NhdGlvbnMYCCADKAkSIAoFZmFjZXMYCSADKAsyES50YWoudjEuQXVkaXRGYWNlInMKCUF1ZGl0RmFjZRIYCgNib3gYASABKAsyCy50YWoudjEuQm94EiUKCmNhbmRpZGF0ZXMYAiADKAsyES50YWoudjEuQ2FuZGlkYXRlEiUKCmVycm9yX2NvZGUYAyABKA4yES50YWoudjEuRXJyb3JDb2RlIqsBCg1BdWRpdEZlZWRiYWNrEhEKCXNlYXJjaF9pZBgBIAEoCRIUCgxjYW5kaWRhdGVfaWQYAiABKAkSIAoHdmVyZGljdBgDIAEoDjIPLnRhai52MS5WZXJkaWN0EgwKBHJhbmsYBCABKA0SEgoKc2ltaWxhcml0eRgFIAEoAhItCglzZWFyY2hfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wKmMKB1ZlcmRpY3QSFwoTVkVSRElDVF9VTlNQRUNJRklFRBAAEhUKEVZFUkRJQ1RfQ09ORklSTUVEEAESFAoQVkVSRElDVF9SRUpFQ1RFRBACEhIKDlZFUkRJQ1RfVU5TVVJFEANiBnByb3RvMw", [file_google_protobuf_timestamp, file_taj_v1_common, file_taj_v1_settings]);
 
 /**
  * One message of the audit trail (JetStream stream TAJ_AUDIT, subject `taj.audit.<gateway_id>`).
@@ -140,6 +142,13 @@ export type AuditEvent = Message<"taj.v1.AuditEvent"> & {
    * @generated from field: uint64 log_sequence = 15;
    */
   logSequence: bigint;
+
+  /**
+   * An UpdateSettings: the version it replaced and the one it wrote.
+   *
+   * @generated from field: taj.v1.AuditSettings settings = 16;
+   */
+  settings?: AuditSettings | undefined;
 };
 
 /**
@@ -148,6 +157,28 @@ export type AuditEvent = Message<"taj.v1.AuditEvent"> & {
  */
 export const AuditEventSchema: GenMessage<AuditEvent> = /*@__PURE__*/
   messageDesc(file_taj_v1_audit, 1);
+
+/**
+ * @generated from message taj.v1.AuditSettings
+ */
+export type AuditSettings = Message<"taj.v1.AuditSettings"> & {
+  /**
+   * @generated from field: taj.v1.SettingsVersion before = 1;
+   */
+  before?: SettingsVersion | undefined;
+
+  /**
+   * @generated from field: taj.v1.SettingsVersion after = 2;
+   */
+  after?: SettingsVersion | undefined;
+};
+
+/**
+ * Describes the message taj.v1.AuditSettings.
+ * Use `create(AuditSettingsSchema)` to create a new message.
+ */
+export const AuditSettingsSchema: GenMessage<AuditSettings> = /*@__PURE__*/
+  messageDesc(file_taj_v1_audit, 2);
 
 /**
  * The parameters and the answer of a Search.
@@ -213,7 +244,7 @@ export type AuditSearch = Message<"taj.v1.AuditSearch"> & {
  * Use `create(AuditSearchSchema)` to create a new message.
  */
 export const AuditSearchSchema: GenMessage<AuditSearch> = /*@__PURE__*/
-  messageDesc(file_taj_v1_audit, 2);
+  messageDesc(file_taj_v1_audit, 3);
 
 /**
  * @generated from message taj.v1.AuditFace
@@ -242,7 +273,7 @@ export type AuditFace = Message<"taj.v1.AuditFace"> & {
  * Use `create(AuditFaceSchema)` to create a new message.
  */
 export const AuditFaceSchema: GenMessage<AuditFace> = /*@__PURE__*/
-  messageDesc(file_taj_v1_audit, 3);
+  messageDesc(file_taj_v1_audit, 4);
 
 /**
  * An investigator's verdict on one candidate of an earlier search, with what the summary needs
@@ -287,7 +318,7 @@ export type AuditFeedback = Message<"taj.v1.AuditFeedback"> & {
  * Use `create(AuditFeedbackSchema)` to create a new message.
  */
 export const AuditFeedbackSchema: GenMessage<AuditFeedback> = /*@__PURE__*/
-  messageDesc(file_taj_v1_audit, 4);
+  messageDesc(file_taj_v1_audit, 5);
 
 /**
  * @generated from enum taj.v1.Verdict

@@ -10,13 +10,15 @@ import type { AuditEvent, Verdict } from "./audit_pb.ts";
 import { file_taj_v1_audit } from "./audit_pb.ts";
 import type { Box, Candidate, ErrorDetail, Modality, Quality, RecordInfo, SearchMode } from "./common_pb.ts";
 import { file_taj_v1_common } from "./common_pb.ts";
+import type { ModalitySettings, SettingsVersion } from "./settings_pb.ts";
+import { file_taj_v1_settings } from "./settings_pb.ts";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file taj/v1/matching.proto.
  */
 export const file_taj_v1_matching: GenFile = /*@__PURE__*/
-  fileDesc("ChV0YWovdjEvbWF0Y2hpbmcucHJvdG8SBnRhai52MSK8AQoNRW5yb2xsUmVxdWVzdBIiCghtb2RhbGl0eRgBIAEoDjIQLnRhai52MS5Nb2RhbGl0eRIKCgJpZBgCIAEoCRINCgVpbWFnZRgDIAEoDBIdCghmYWNlX2JveBgEIAEoCzILLnRhai52MS5Cb3gSFQoNYm9keV9sb2NhdGlvbhgFIAEoCRIfChJyZWNvcmRfaW1hZ2VfaW5kZXgYBiABKA1IAIgBAUIVChNfcmVjb3JkX2ltYWdlX2luZGV4IrMBCg5FbnJvbGxSZXNwb25zZRIKCgJpZBgBIAEoCRIiCghtb2RhbGl0eRgCIAEoDjIQLnRhai52MS5Nb2RhbGl0eRIUCgxsb2dfc2VxdWVuY2UYAyABKAQSIAoHcXVhbGl0eRgEIAEoCzIPLnRhai52MS5RdWFsaXR5EiIKBnJlY29yZBgFIAEoCzISLnRhai52MS5SZWNvcmRJbmZvEhUKDWJvZHlfbG9jYXRpb24YBiABKAkiSgoTRW5yb2xsU3RyZWFtUmVxdWVzdBIMCgRpdGVtGAEgASgEEiUKBmVucm9sbBgCIAEoCzIVLnRhai52MS5FbnJvbGxSZXF1ZXN0IpsBChRFbnJvbGxTdHJlYW1SZXNwb25zZRIMCgRpdGVtGAEgASgEEgoKAmlkGAIgASgJEhYKDGxvZ19zZXF1ZW5jZRgDIAEoBEgAEiQKBWVycm9yGAQgASgLMhMudGFqLnYxLkVycm9yRGV0YWlsSAASIAoHcXVhbGl0eRgFIAEoCzIPLnRhai52MS5RdWFsaXR5QgkKB291dGNvbWUi/AIKDVNlYXJjaFJlcXVlc3QSIgoIbW9kYWxpdHkYASABKA4yEC50YWoudjEuTW9kYWxpdHkSDQoFaW1hZ2UYAiABKAwSIQoUc2ltaWxhcml0eV90aHJlc2hvbGQYAyABKAJIAIgBARIbCg5tYXhfY2FuZGlkYXRlcxgEIAEoDUgBiAEBEhAKCGNhc2VfcmVmGAUgASgJEh0KCGZhY2VfYm94GAYgASgLMgsudGFqLnYxLkJveBIgCgRtb2RlGAcgASgOMhIudGFqLnYxLlNlYXJjaE1vZGUSFQoNYWxsb3dfcGFydGlhbBgIIAEoCBIWCg5ib2R5X2xvY2F0aW9ucxgJIAMoCRIfChJyZWNvcmRfaW1hZ2VfaW5kZXgYCiABKA1IAogBARISCgpldmVyeV9mYWNlGAsgASgIQhcKFV9zaW1pbGFyaXR5X3RocmVzaG9sZEIRCg9fbWF4X2NhbmRpZGF0ZXNCFQoTX3JlY29yZF9pbWFnZV9pbmRleCKuAQoORmFjZUNhbmRpZGF0ZXMSIAoHcXVhbGl0eRgBIAEoCzIPLnRhai52MS5RdWFsaXR5EiUKCmNhbmRpZGF0ZXMYAiADKAsyES50YWoudjEuQ2FuZGlkYXRlEiIKBWVycm9yGAMgASgLMhMudGFqLnYxLkVycm9yRGV0YWlsEhAKCGNvbXBsZXRlGAQgASgIEh0KFXVuc2VhcmNoZWRfcGFydGl0aW9ucxgFIAMoDSL6AgoOU2VhcmNoUmVzcG9uc2USJQoKY2FuZGlkYXRlcxgBIAMoCzIRLnRhai52MS5DYW5kaWRhdGUSEAoIY29tcGxldGUYAiABKAgSHQoVdW5zZWFyY2hlZF9wYXJ0aXRpb25zGAMgAygNEhcKD3BhcnRpdGlvbl9jb3VudBgEIAEoDRImCg1wcm9iZV9xdWFsaXR5GAUgASgLMg8udGFqLnYxLlF1YWxpdHkSHAoUc2ltaWxhcml0eV90aHJlc2hvbGQYBiABKAISFgoObWF4X2NhbmRpZGF0ZXMYByABKA0SIAoEbW9kZRgIIAEoDjISLnRhai52MS5TZWFyY2hNb2RlEhEKCXNlYXJjaF9pZBgJIAEoCRIoCgxwcm9iZV9yZWNvcmQYCiABKAsyEi50YWoudjEuUmVjb3JkSW5mbxIlCgVmYWNlcxgLIAMoCzIWLnRhai52MS5GYWNlQ2FuZGlkYXRlcxITCgtmYWNlc19mb3VuZBgMIAEoDSI/Cg1EZWxldGVSZXF1ZXN0EiIKCG1vZGFsaXR5GAEgASgOMhAudGFqLnYxLk1vZGFsaXR5EgoKAmlkGAIgASgJIjcKDkRlbGV0ZVJlc3BvbnNlEg8KB2V4aXN0ZWQYASABKAgSFAoMbG9nX3NlcXVlbmNlGAIgASgEIjwKCkdldFJlcXVlc3QSIgoIbW9kYWxpdHkYASABKA4yEC50YWoudjEuTW9kYWxpdHkSCgoCaWQYAiABKAki7AEKC0dldFJlc3BvbnNlEgoKAmlkGAEgASgJEiIKCG1vZGFsaXR5GAIgASgOMhAudGFqLnYxLk1vZGFsaXR5Ei8KC2Vucm9sbGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxsb2dfc2VxdWVuY2UYBCABKAQSIAoHcXVhbGl0eRgFIAEoCzIPLnRhai52MS5RdWFsaXR5EhAKCG1vZGVsX2lkGAYgASgJEhsKE3RlbXBsYXRlX2RpbWVuc2lvbnMYByABKA0SFQoNYm9keV9sb2NhdGlvbhgIIAEoCSIOCgxTdGF0c1JlcXVlc3QikQEKDVN0YXRzUmVzcG9uc2USFwoPcGFydGl0aW9uX2NvdW50GAEgASgNEiEKBnNoYXJkcxgCIAMoCzIRLnRhai52MS5TaGFyZEluZm8SKQoJdW5jb3ZlcmVkGAMgAygLMhYudGFqLnYxLlNpdGVQYXJ0aXRpb25zEhkKEWxvZ19sYXN0X3NlcXVlbmNlGAQgASgEIqABCglTaGFyZEluZm8SEAoIc2hhcmRfaWQYASABKAkSDAoEc2l0ZRgCIAEoCRIPCgdhZGRyZXNzGAMgASgJEg0KBWFsaXZlGAQgASgIEhIKCnBhcnRpdGlvbnMYBSADKA0SGAoQYXBwbGllZF9zZXF1ZW5jZRgGIAEoBBIlCgZjb3VudHMYByADKAsyFS50YWoudjEuTW9kYWxpdHlDb3VudCJGCg1Nb2RhbGl0eUNvdW50EiIKCG1vZGFsaXR5GAEgASgOMhAudGFqLnYxLk1vZGFsaXR5EhEKCXRlbXBsYXRlcxgCIAEoBCIyCg5TaXRlUGFydGl0aW9ucxIMCgRzaXRlGAEgASgJEhIKCnBhcnRpdGlvbnMYAiADKA0i+AEKEVF1ZXJ5QXVkaXRSZXF1ZXN0EhQKDHByaW5jaXBhbF9pZBgBIAEoCRIQCghjYXNlX3JlZhgCIAEoCRIRCglyZWNvcmRfaWQYAyABKAkSIgoIbW9kYWxpdHkYBCABKA4yEC50YWoudjEuTW9kYWxpdHkSKAoEZnJvbRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJgoCdG8YBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEgsKA3JwYxgHIAEoCRIRCglwYWdlX3NpemUYCCABKA0SEgoKcGFnZV90b2tlbhgJIAEoCSJSChJRdWVyeUF1ZGl0UmVzcG9uc2USIwoHZW50cmllcxgBIAMoCzISLnRhai52MS5BdWRpdEVudHJ5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJWCgpBdWRpdEVudHJ5EiEKBWV2ZW50GAEgASgLMhIudGFqLnYxLkF1ZGl0RXZlbnQSFwoPc3RyZWFtX3NlcXVlbmNlGAIgASgEEgwKBGhhc2gYAyABKAwiYgoVUmVjb3JkRmVlZGJhY2tSZXF1ZXN0EhEKCXNlYXJjaF9pZBgBIAEoCRIUCgxjYW5kaWRhdGVfaWQYAiABKAkSIAoHdmVyZGljdBgDIAEoDjIPLnRhai52MS5WZXJkaWN0IkkKFlJlY29yZEZlZWRiYWNrUmVzcG9uc2USLwoLcmVjb3JkZWRfYXQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIo4BChZGZWVkYmFja1N1bW1hcnlSZXF1ZXN0EiIKCG1vZGFsaXR5GAEgASgOMhAudGFqLnYxLk1vZGFsaXR5EigKBGZyb20YAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiYKAnRvGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLHAQoXRmVlZGJhY2tTdW1tYXJ5UmVzcG9uc2USKwoLYnlfbW9kYWxpdHkYASADKAsyFi50YWoudjEuRmVlZGJhY2tCdWNrZXQSJwoHYnlfcmFuaxgCIAMoCzIWLnRhai52MS5GZWVkYmFja0J1Y2tldBItCg1ieV9zY29yZV9iYW5kGAMgAygLMhYudGFqLnYxLkZlZWRiYWNrQnVja2V0EicKB2J5X3dlZWsYBCADKAsyFi50YWoudjEuRmVlZGJhY2tCdWNrZXQibAoORmVlZGJhY2tCdWNrZXQSDQoFbGFiZWwYASABKAkSEQoJY29uZmlybWVkGAIgASgNEhAKCHJlamVjdGVkGAMgASgNEg4KBnVuc3VyZRgEIAEoDRIWCg5jb25maXJtZWRfcmF0ZRgFIAEoAjLbBAoPTWF0Y2hpbmdTZXJ2aWNlEjcKBkVucm9sbBIVLnRhai52MS5FbnJvbGxSZXF1ZXN0GhYudGFqLnYxLkVucm9sbFJlc3BvbnNlEk0KDEVucm9sbFN0cmVhbRIbLnRhai52MS5FbnJvbGxTdHJlYW1SZXF1ZXN0GhwudGFqLnYxLkVucm9sbFN0cmVhbVJlc3BvbnNlKAEwARI3CgZTZWFyY2gSFS50YWoudjEuU2VhcmNoUmVxdWVzdBoWLnRhai52MS5TZWFyY2hSZXNwb25zZRI3CgZEZWxldGUSFS50YWoudjEuRGVsZXRlUmVxdWVzdBoWLnRhai52MS5EZWxldGVSZXNwb25zZRIuCgNHZXQSEi50YWoudjEuR2V0UmVxdWVzdBoTLnRhai52MS5HZXRSZXNwb25zZRI0CgVTdGF0cxIULnRhai52MS5TdGF0c1JlcXVlc3QaFS50YWoudjEuU3RhdHNSZXNwb25zZRJDCgpRdWVyeUF1ZGl0EhkudGFqLnYxLlF1ZXJ5QXVkaXRSZXF1ZXN0GhoudGFqLnYxLlF1ZXJ5QXVkaXRSZXNwb25zZRJPCg5SZWNvcmRGZWVkYmFjaxIdLnRhai52MS5SZWNvcmRGZWVkYmFja1JlcXVlc3QaHi50YWoudjEuUmVjb3JkRmVlZGJhY2tSZXNwb25zZRJSCg9GZWVkYmFja1N1bW1hcnkSHi50YWoudjEuRmVlZGJhY2tTdW1tYXJ5UmVxdWVzdBofLnRhai52MS5GZWVkYmFja1N1bW1hcnlSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_taj_v1_audit, file_taj_v1_common]);
+  fileDesc("ChV0YWovdjEvbWF0Y2hpbmcucHJvdG8SBnRhai52MSK8AQoNRW5yb2xsUmVxdWVzdBIiCghtb2RhbGl0eRgBIAEoDjIQLnRhai52MS5Nb2RhbGl0eRIKCgJpZBgCIAEoCRINCgVpbWFnZRgDIAEoDBIdCghmYWNlX2JveBgEIAEoCzILLnRhai52MS5Cb3gSFQoNYm9keV9sb2NhdGlvbhgFIAEoCRIfChJyZWNvcmRfaW1hZ2VfaW5kZXgYBiABKA1IAIgBAUIVChNfcmVjb3JkX2ltYWdlX2luZGV4IrMBCg5FbnJvbGxSZXNwb25zZRIKCgJpZBgBIAEoCRIiCghtb2RhbGl0eRgCIAEoDjIQLnRhai52MS5Nb2RhbGl0eRIUCgxsb2dfc2VxdWVuY2UYAyABKAQSIAoHcXVhbGl0eRgEIAEoCzIPLnRhai52MS5RdWFsaXR5EiIKBnJlY29yZBgFIAEoCzISLnRhai52MS5SZWNvcmRJbmZvEhUKDWJvZHlfbG9jYXRpb24YBiABKAkiSgoTRW5yb2xsU3RyZWFtUmVxdWVzdBIMCgRpdGVtGAEgASgEEiUKBmVucm9sbBgCIAEoCzIVLnRhai52MS5FbnJvbGxSZXF1ZXN0IpsBChRFbnJvbGxTdHJlYW1SZXNwb25zZRIMCgRpdGVtGAEgASgEEgoKAmlkGAIgASgJEhYKDGxvZ19zZXF1ZW5jZRgDIAEoBEgAEiQKBWVycm9yGAQgASgLMhMudGFqLnYxLkVycm9yRGV0YWlsSAASIAoHcXVhbGl0eRgFIAEoCzIPLnRhai52MS5RdWFsaXR5QgkKB291dGNvbWUi/AIKDVNlYXJjaFJlcXVlc3QSIgoIbW9kYWxpdHkYASABKA4yEC50YWoudjEuTW9kYWxpdHkSDQoFaW1hZ2UYAiABKAwSIQoUc2ltaWxhcml0eV90aHJlc2hvbGQYAyABKAJIAIgBARIbCg5tYXhfY2FuZGlkYXRlcxgEIAEoDUgBiAEBEhAKCGNhc2VfcmVmGAUgASgJEh0KCGZhY2VfYm94GAYgASgLMgsudGFqLnYxLkJveBIgCgRtb2RlGAcgASgOMhIudGFqLnYxLlNlYXJjaE1vZGUSFQoNYWxsb3dfcGFydGlhbBgIIAEoCBIWCg5ib2R5X2xvY2F0aW9ucxgJIAMoCRIfChJyZWNvcmRfaW1hZ2VfaW5kZXgYCiABKA1IAogBARISCgpldmVyeV9mYWNlGAsgASgIQhcKFV9zaW1pbGFyaXR5X3RocmVzaG9sZEIRCg9fbWF4X2NhbmRpZGF0ZXNCFQoTX3JlY29yZF9pbWFnZV9pbmRleCKuAQoORmFjZUNhbmRpZGF0ZXMSIAoHcXVhbGl0eRgBIAEoCzIPLnRhai52MS5RdWFsaXR5EiUKCmNhbmRpZGF0ZXMYAiADKAsyES50YWoudjEuQ2FuZGlkYXRlEiIKBWVycm9yGAMgASgLMhMudGFqLnYxLkVycm9yRGV0YWlsEhAKCGNvbXBsZXRlGAQgASgIEh0KFXVuc2VhcmNoZWRfcGFydGl0aW9ucxgFIAMoDSL6AgoOU2VhcmNoUmVzcG9uc2USJQoKY2FuZGlkYXRlcxgBIAMoCzIRLnRhai52MS5DYW5kaWRhdGUSEAoIY29tcGxldGUYAiABKAgSHQoVdW5zZWFyY2hlZF9wYXJ0aXRpb25zGAMgAygNEhcKD3BhcnRpdGlvbl9jb3VudBgEIAEoDRImCg1wcm9iZV9xdWFsaXR5GAUgASgLMg8udGFqLnYxLlF1YWxpdHkSHAoUc2ltaWxhcml0eV90aHJlc2hvbGQYBiABKAISFgoObWF4X2NhbmRpZGF0ZXMYByABKA0SIAoEbW9kZRgIIAEoDjISLnRhai52MS5TZWFyY2hNb2RlEhEKCXNlYXJjaF9pZBgJIAEoCRIoCgxwcm9iZV9yZWNvcmQYCiABKAsyEi50YWoudjEuUmVjb3JkSW5mbxIlCgVmYWNlcxgLIAMoCzIWLnRhai52MS5GYWNlQ2FuZGlkYXRlcxITCgtmYWNlc19mb3VuZBgMIAEoDSI/Cg1EZWxldGVSZXF1ZXN0EiIKCG1vZGFsaXR5GAEgASgOMhAudGFqLnYxLk1vZGFsaXR5EgoKAmlkGAIgASgJIjcKDkRlbGV0ZVJlc3BvbnNlEg8KB2V4aXN0ZWQYASABKAgSFAoMbG9nX3NlcXVlbmNlGAIgASgEIjwKCkdldFJlcXVlc3QSIgoIbW9kYWxpdHkYASABKA4yEC50YWoudjEuTW9kYWxpdHkSCgoCaWQYAiABKAki7AEKC0dldFJlc3BvbnNlEgoKAmlkGAEgASgJEiIKCG1vZGFsaXR5GAIgASgOMhAudGFqLnYxLk1vZGFsaXR5Ei8KC2Vucm9sbGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxsb2dfc2VxdWVuY2UYBCABKAQSIAoHcXVhbGl0eRgFIAEoCzIPLnRhai52MS5RdWFsaXR5EhAKCG1vZGVsX2lkGAYgASgJEhsKE3RlbXBsYXRlX2RpbWVuc2lvbnMYByABKA0SFQoNYm9keV9sb2NhdGlvbhgIIAEoCSIOCgxTdGF0c1JlcXVlc3QikQEKDVN0YXRzUmVzcG9uc2USFwoPcGFydGl0aW9uX2NvdW50GAEgASgNEiEKBnNoYXJkcxgCIAMoCzIRLnRhai52MS5TaGFyZEluZm8SKQoJdW5jb3ZlcmVkGAMgAygLMhYudGFqLnYxLlNpdGVQYXJ0aXRpb25zEhkKEWxvZ19sYXN0X3NlcXVlbmNlGAQgASgEIqABCglTaGFyZEluZm8SEAoIc2hhcmRfaWQYASABKAkSDAoEc2l0ZRgCIAEoCRIPCgdhZGRyZXNzGAMgASgJEg0KBWFsaXZlGAQgASgIEhIKCnBhcnRpdGlvbnMYBSADKA0SGAoQYXBwbGllZF9zZXF1ZW5jZRgGIAEoBBIlCgZjb3VudHMYByADKAsyFS50YWoudjEuTW9kYWxpdHlDb3VudCJGCg1Nb2RhbGl0eUNvdW50EiIKCG1vZGFsaXR5GAEgASgOMhAudGFqLnYxLk1vZGFsaXR5EhEKCXRlbXBsYXRlcxgCIAEoBCIyCg5TaXRlUGFydGl0aW9ucxIMCgRzaXRlGAEgASgJEhIKCnBhcnRpdGlvbnMYAiADKA0i+AEKEVF1ZXJ5QXVkaXRSZXF1ZXN0EhQKDHByaW5jaXBhbF9pZBgBIAEoCRIQCghjYXNlX3JlZhgCIAEoCRIRCglyZWNvcmRfaWQYAyABKAkSIgoIbW9kYWxpdHkYBCABKA4yEC50YWoudjEuTW9kYWxpdHkSKAoEZnJvbRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJgoCdG8YBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEgsKA3JwYxgHIAEoCRIRCglwYWdlX3NpemUYCCABKA0SEgoKcGFnZV90b2tlbhgJIAEoCSJSChJRdWVyeUF1ZGl0UmVzcG9uc2USIwoHZW50cmllcxgBIAMoCzISLnRhai52MS5BdWRpdEVudHJ5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJWCgpBdWRpdEVudHJ5EiEKBWV2ZW50GAEgASgLMhIudGFqLnYxLkF1ZGl0RXZlbnQSFwoPc3RyZWFtX3NlcXVlbmNlGAIgASgEEgwKBGhhc2gYAyABKAwiYgoVUmVjb3JkRmVlZGJhY2tSZXF1ZXN0EhEKCXNlYXJjaF9pZBgBIAEoCRIUCgxjYW5kaWRhdGVfaWQYAiABKAkSIAoHdmVyZGljdBgDIAEoDjIPLnRhai52MS5WZXJkaWN0IkkKFlJlY29yZEZlZWRiYWNrUmVzcG9uc2USLwoLcmVjb3JkZWRfYXQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIo4BChZGZWVkYmFja1N1bW1hcnlSZXF1ZXN0EiIKCG1vZGFsaXR5GAEgASgOMhAudGFqLnYxLk1vZGFsaXR5EigKBGZyb20YAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiYKAnRvGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLHAQoXRmVlZGJhY2tTdW1tYXJ5UmVzcG9uc2USKwoLYnlfbW9kYWxpdHkYASADKAsyFi50YWoudjEuRmVlZGJhY2tCdWNrZXQSJwoHYnlfcmFuaxgCIAMoCzIWLnRhai52MS5GZWVkYmFja0J1Y2tldBItCg1ieV9zY29yZV9iYW5kGAMgAygLMhYudGFqLnYxLkZlZWRiYWNrQnVja2V0EicKB2J5X3dlZWsYBCADKAsyFi50YWoudjEuRmVlZGJhY2tCdWNrZXQibAoORmVlZGJhY2tCdWNrZXQSDQoFbGFiZWwYASABKAkSEQoJY29uZmlybWVkGAIgASgNEhAKCHJlamVjdGVkGAMgASgNEg4KBnVuc3VyZRgEIAEoDRIWCg5jb25maXJtZWRfcmF0ZRgFIAEoAiIUChJHZXRTZXR0aW5nc1JlcXVlc3QiQAoTR2V0U2V0dGluZ3NSZXNwb25zZRIpCghzZXR0aW5ncxgBIAMoCzIXLnRhai52MS5TZXR0aW5nc1ZlcnNpb24ibgoVVXBkYXRlU2V0dGluZ3NSZXF1ZXN0EioKCHNldHRpbmdzGAEgASgLMhgudGFqLnYxLk1vZGFsaXR5U2V0dGluZ3MSGQoRZXhwZWN0ZWRfcmV2aXNpb24YAiABKAQSDgoGcmVhc29uGAMgASgJIkIKFlVwZGF0ZVNldHRpbmdzUmVzcG9uc2USKAoHdmVyc2lvbhgBIAEoCzIXLnRhai52MS5TZXR0aW5nc1ZlcnNpb24iaAoWU2V0dGluZ3NIaXN0b3J5UmVxdWVzdBIiCghtb2RhbGl0eRgBIAEoDjIQLnRhai52MS5Nb2RhbGl0eRIXCg9iZWZvcmVfcmV2aXNpb24YAiABKAQSEQoJcGFnZV9zaXplGAMgASgNIkQKF1NldHRpbmdzSGlzdG9yeVJlc3BvbnNlEikKCHZlcnNpb25zGAEgAygLMhcudGFqLnYxLlNldHRpbmdzVmVyc2lvbjLIBgoPTWF0Y2hpbmdTZXJ2aWNlEjcKBkVucm9sbBIVLnRhai52MS5FbnJvbGxSZXF1ZXN0GhYudGFqLnYxLkVucm9sbFJlc3BvbnNlEk0KDEVucm9sbFN0cmVhbRIbLnRhai52MS5FbnJvbGxTdHJlYW1SZXF1ZXN0GhwudGFqLnYxLkVucm9sbFN0cmVhbVJlc3BvbnNlKAEwARI3CgZTZWFyY2gSFS50YWoudjEuU2VhcmNoUmVxdWVzdBoWLnRhai52MS5TZWFyY2hSZXNwb25zZRI3CgZEZWxldGUSFS50YWoudjEuRGVsZXRlUmVxdWVzdBoWLnRhai52MS5EZWxldGVSZXNwb25zZRIuCgNHZXQSEi50YWoudjEuR2V0UmVxdWVzdBoTLnRhai52MS5HZXRSZXNwb25zZRI0CgVTdGF0cxIULnRhai52MS5TdGF0c1JlcXVlc3QaFS50YWoudjEuU3RhdHNSZXNwb25zZRJDCgpRdWVyeUF1ZGl0EhkudGFqLnYxLlF1ZXJ5QXVkaXRSZXF1ZXN0GhoudGFqLnYxLlF1ZXJ5QXVkaXRSZXNwb25zZRJPCg5SZWNvcmRGZWVkYmFjaxIdLnRhai52MS5SZWNvcmRGZWVkYmFja1JlcXVlc3QaHi50YWoudjEuUmVjb3JkRmVlZGJhY2tSZXNwb25zZRJSCg9GZWVkYmFja1N1bW1hcnkSHi50YWoudjEuRmVlZGJhY2tTdW1tYXJ5UmVxdWVzdBofLnRhai52MS5GZWVkYmFja1N1bW1hcnlSZXNwb25zZRJGCgtHZXRTZXR0aW5ncxIaLnRhai52MS5HZXRTZXR0aW5nc1JlcXVlc3QaGy50YWoudjEuR2V0U2V0dGluZ3NSZXNwb25zZRJPCg5VcGRhdGVTZXR0aW5ncxIdLnRhai52MS5VcGRhdGVTZXR0aW5nc1JlcXVlc3QaHi50YWoudjEuVXBkYXRlU2V0dGluZ3NSZXNwb25zZRJSCg9TZXR0aW5nc0hpc3RvcnkSHi50YWoudjEuU2V0dGluZ3NIaXN0b3J5UmVxdWVzdBofLnRhai52MS5TZXR0aW5nc0hpc3RvcnlSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_taj_v1_audit, file_taj_v1_common, file_taj_v1_settings]);
 
 /**
  * @generated from message taj.v1.EnrollRequest
@@ -964,6 +966,139 @@ export const FeedbackBucketSchema: GenMessage<FeedbackBucket> = /*@__PURE__*/
   messageDesc(file_taj_v1_matching, 23);
 
 /**
+ * @generated from message taj.v1.GetSettingsRequest
+ */
+export type GetSettingsRequest = Message<"taj.v1.GetSettingsRequest"> & {
+};
+
+/**
+ * Describes the message taj.v1.GetSettingsRequest.
+ * Use `create(GetSettingsRequestSchema)` to create a new message.
+ */
+export const GetSettingsRequestSchema: GenMessage<GetSettingsRequest> = /*@__PURE__*/
+  messageDesc(file_taj_v1_matching, 24);
+
+/**
+ * @generated from message taj.v1.GetSettingsResponse
+ */
+export type GetSettingsResponse = Message<"taj.v1.GetSettingsResponse"> & {
+  /**
+   * One per modality (FACE, TATTOO, MARK).
+   *
+   * @generated from field: repeated taj.v1.SettingsVersion settings = 1;
+   */
+  settings: SettingsVersion[];
+};
+
+/**
+ * Describes the message taj.v1.GetSettingsResponse.
+ * Use `create(GetSettingsResponseSchema)` to create a new message.
+ */
+export const GetSettingsResponseSchema: GenMessage<GetSettingsResponse> = /*@__PURE__*/
+  messageDesc(file_taj_v1_matching, 25);
+
+/**
+ * @generated from message taj.v1.UpdateSettingsRequest
+ */
+export type UpdateSettingsRequest = Message<"taj.v1.UpdateSettingsRequest"> & {
+  /**
+   * Every field is the new value (none is left as it was): read, change, send back.
+   *
+   * @generated from field: taj.v1.ModalitySettings settings = 1;
+   */
+  settings?: ModalitySettings | undefined;
+
+  /**
+   * The revision the change was made from; the update is refused when it is no longer current.
+   *
+   * @generated from field: uint64 expected_revision = 2;
+   */
+  expectedRevision: bigint;
+
+  /**
+   * Why the defaults change, kept in the history and the audit trail: 1-200 printable
+   * characters, e.g. a change ticket; never personal data.
+   *
+   * @generated from field: string reason = 3;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message taj.v1.UpdateSettingsRequest.
+ * Use `create(UpdateSettingsRequestSchema)` to create a new message.
+ */
+export const UpdateSettingsRequestSchema: GenMessage<UpdateSettingsRequest> = /*@__PURE__*/
+  messageDesc(file_taj_v1_matching, 26);
+
+/**
+ * @generated from message taj.v1.UpdateSettingsResponse
+ */
+export type UpdateSettingsResponse = Message<"taj.v1.UpdateSettingsResponse"> & {
+  /**
+   * @generated from field: taj.v1.SettingsVersion version = 1;
+   */
+  version?: SettingsVersion | undefined;
+};
+
+/**
+ * Describes the message taj.v1.UpdateSettingsResponse.
+ * Use `create(UpdateSettingsResponseSchema)` to create a new message.
+ */
+export const UpdateSettingsResponseSchema: GenMessage<UpdateSettingsResponse> = /*@__PURE__*/
+  messageDesc(file_taj_v1_matching, 27);
+
+/**
+ * @generated from message taj.v1.SettingsHistoryRequest
+ */
+export type SettingsHistoryRequest = Message<"taj.v1.SettingsHistoryRequest"> & {
+  /**
+   * @generated from field: taj.v1.Modality modality = 1;
+   */
+  modality: Modality;
+
+  /**
+   * Versions older than this revision; 0 = from the current one.
+   *
+   * @generated from field: uint64 before_revision = 2;
+   */
+  beforeRevision: bigint;
+
+  /**
+   * At most this many versions (default 50, at most 1000).
+   *
+   * @generated from field: uint32 page_size = 3;
+   */
+  pageSize: number;
+};
+
+/**
+ * Describes the message taj.v1.SettingsHistoryRequest.
+ * Use `create(SettingsHistoryRequestSchema)` to create a new message.
+ */
+export const SettingsHistoryRequestSchema: GenMessage<SettingsHistoryRequest> = /*@__PURE__*/
+  messageDesc(file_taj_v1_matching, 28);
+
+/**
+ * @generated from message taj.v1.SettingsHistoryResponse
+ */
+export type SettingsHistoryResponse = Message<"taj.v1.SettingsHistoryResponse"> & {
+  /**
+   * Newest first; the next page asks before the last one's revision.
+   *
+   * @generated from field: repeated taj.v1.SettingsVersion versions = 1;
+   */
+  versions: SettingsVersion[];
+};
+
+/**
+ * Describes the message taj.v1.SettingsHistoryResponse.
+ * Use `create(SettingsHistoryResponseSchema)` to create a new message.
+ */
+export const SettingsHistoryResponseSchema: GenMessage<SettingsHistoryResponse> = /*@__PURE__*/
+  messageDesc(file_taj_v1_matching, 29);
+
+/**
  * The public API that TAJ calls. Every error carries a stable ErrorCode (see common.proto).
  *
  * Every call needs TLS and a caller: a client certificate signed by the cluster's CA (systems)
@@ -1112,6 +1247,49 @@ export const MatchingService: GenService<{
     methodKind: "unary";
     input: typeof FeedbackSummaryRequestSchema;
     output: typeof FeedbackSummaryResponseSchema;
+  },
+  /**
+   * The per-modality defaults this gateway applies now (ModalitySettings: threshold, max
+   * candidates, mode, quality gates), one SettingsVersion per modality, as it last read them
+   * from etcd: asking each gateway shows whether all follow the same revision. Role: admin.
+   * Errors: UNAVAILABLE (the settings are not loaded from etcd yet).
+   *
+   * @generated from rpc taj.v1.MatchingService.GetSettings
+   */
+  getSettings: {
+    methodKind: "unary";
+    input: typeof GetSettingsRequestSchema;
+    output: typeof GetSettingsResponseSchema;
+  },
+  /**
+   * Replaces one modality's defaults, when `expected_revision` is still its current revision
+   * (read it with GetSettings: two administrators cannot overwrite each other unawares). The new
+   * version and the old are written to etcd in one transaction, with the history entry; every
+   * gateway of both sites applies it once its etcd watch delivers it (within seconds). The call's
+   * audit event holds the version before and after. Role: admin.
+   * Errors: INVALID_ARGUMENT (UNSUPPORTED_MODALITY; INVALID_ARGUMENT: a value out of its range,
+   * a quality gate of another modality, an empty or malformed reason), ABORTED
+   * (SETTINGS_REVISION_CHANGED: the current revision is no longer `expected_revision`),
+   * UNAVAILABLE (etcd unreachable: nothing was changed).
+   *
+   * @generated from rpc taj.v1.MatchingService.UpdateSettings
+   */
+  updateSettings: {
+    methodKind: "unary";
+    input: typeof UpdateSettingsRequestSchema;
+    output: typeof UpdateSettingsResponseSchema;
+  },
+  /**
+   * Earlier and current versions of one modality's settings, newest first. Role: admin.
+   * Errors: INVALID_ARGUMENT (UNSUPPORTED_MODALITY, INVALID_ARGUMENT: page_size above 1000),
+   * UNAVAILABLE.
+   *
+   * @generated from rpc taj.v1.MatchingService.SettingsHistory
+   */
+  settingsHistory: {
+    methodKind: "unary";
+    input: typeof SettingsHistoryRequestSchema;
+    output: typeof SettingsHistoryResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_taj_v1_matching, 0);

@@ -13,6 +13,9 @@ export const RPC_ROLES = {
   Delete: Role.ENROLL,
   Get: Role.ENROLL,
   Stats: Role.ADMIN,
+  GetSettings: Role.ADMIN,
+  UpdateSettings: Role.ADMIN,
+  SettingsHistory: Role.ADMIN,
   QueryAudit: Role.AUDIT,
   FeedbackSummary: Role.AUDIT,
 } as const satisfies Record<string, Role>;

@@ -6,6 +6,7 @@ import { validateEnroll } from "../validation.ts";
 import { deadlineOf, type GatewayDeps } from "../deps.ts";
 import { replaceOnSubject } from "./replace.ts";
 import { extractRequestOf } from "./extract-request.ts";
+import { checkQualityGates } from "../settings/quality-gates.ts";
 
 /**
  * Extract, append to the template log, answer once JetStream has stored it and erased the
@@ -19,6 +20,7 @@ export async function enroll(deps: GatewayDeps, req: EnrollRequest, ctx: CallCon
     extractRequestOf(input),
     { deadline, signal: ctx.signal },
   );
+  checkQualityGates(input.modality, input.qualityGates, extracted.quality);
   // The caller's location wins; else a Type-10 record's SMT code (checked like a caller's).
   const bodyLocation = input.bodyLocation || parseBodyLocation(input.modality, extracted.record?.bodyLocation ?? "");
   const event = create(TemplateEventSchema, {

@@ -5,6 +5,7 @@ import { validateSearch, type ValidSearch } from "../validation.ts";
 import { deadlineOf, type GatewayDeps } from "../deps.ts";
 import type { AuditedCall } from "../audit/index.ts";
 import { extractRequestOf } from "./extract-request.ts";
+import { checkQualityGates, qualityShortfall } from "../settings/quality-gates.ts";
 
 const modalityLabel = (m: Modality) => (["unspecified", "face", "tattoo", "mark"][m] ?? String(m));
 
@@ -51,7 +52,9 @@ export async function search(deps: GatewayDeps, req: SearchRequest, call: Audite
       if (probe.faces.length === 0) throw new AppError(ErrorCode.UNAVAILABLE, "no extractor able to search every face answered; retry");
       const faces = await Promise.all(
         probe.faces.map(async (face) => {
-          if (face.error) return create(FaceCandidatesSchema, { ...(face.quality ? { quality: face.quality } : {}), error: face.error, complete: true });
+          const shortfall = face.error ? undefined : qualityShortfall(input.modality, input.qualityGates, face.quality);
+          const error = face.error ?? (shortfall ? { code: shortfall.code, message: shortfall.message } : undefined);
+          if (error) return create(FaceCandidatesSchema, { ...(face.quality ? { quality: face.quality } : {}), error, complete: true });
           const answer = await searchFor({ templateF32: face.templateF32, template: [] });
           return create(FaceCandidatesSchema, {
             ...(face.quality ? { quality: face.quality } : {}),
@@ -71,6 +74,7 @@ export async function search(deps: GatewayDeps, req: SearchRequest, call: Audite
       };
       return { ...ran, faces, facesFound: probe.facesFound, complete, unsearchedPartitions, partitionCount: deps.partitionCount(), ...record(probe) };
     }
+    checkQualityGates(input.modality, input.qualityGates, probe.quality);
     const answer = await searchFor(probe);
     complete = answer.unsearchedPartitions.length === 0;
     facts.search = { ...facts.search, candidates: answer.candidates, complete, unsearchedPartitions: answer.unsearchedPartitions };
