@@ -109,10 +109,10 @@ function rows(site: string): Row[] {
       title: "Templates and replication",
       panels: [
         // max over replicas of one partition, then the sum: a partition held twice is counted once.
-        { title: "Templates by modality", description: "Held at this site", unit: "none", kind: "timeseries",
-          queries: [{ expr: `sum by (modality) (max by (modality, partition) (taj_shard_templates{${s}}))`, legend: "{{modality}}" }] },
-        { title: "Templates by partition", description: "All modalities; an uneven spread shows in the top partitions", unit: "none", kind: "timeseries",
-          queries: [{ expr: `sum by (partition) (max by (modality, partition) (taj_shard_templates{${s}}))`, legend: "p{{partition}}" }] },
+        { title: "Templates by modality and model", description: "Held at this site; during a model upgrade the new model's line climbs to the old one's", unit: "none", kind: "timeseries",
+          queries: [{ expr: `sum by (modality, model) (max by (modality, model, partition) (taj_shard_templates{${s}}))`, legend: "{{modality}} {{model}}" }] },
+        { title: "Templates by partition", description: "All modalities and models; an uneven spread shows in the top partitions", unit: "none", kind: "timeseries",
+          queries: [{ expr: `sum by (partition) (max by (modality, model, partition) (taj_shard_templates{${s}}))`, legend: "p{{partition}}" }] },
         { title: "Replication lag", description: "Log sequences not yet applied, worst partition per shard", unit: "none", kind: "timeseries",
           queries: [{ expr: `max by (shard) (taj_shard_replication_lag_sequences{${s}})`, legend: "{{shard}}" }] },
         { title: "Log reachable", description: "1 when the shard's last read of the template stream answered", unit: "none", kind: "timeseries",

@@ -82,6 +82,7 @@ export function grpcStatusOf(code: ErrorCode): status {
       return status.ABORTED;
     case ErrorCode.UNAVAILABLE:
     case ErrorCode.AUDIT_UNAVAILABLE:
+    case ErrorCode.MODEL_UNAVAILABLE:
       return status.UNAVAILABLE;
     case ErrorCode.DEADLINE_EXCEEDED:
       return status.DEADLINE_EXCEEDED;

@@ -12,6 +12,19 @@ export function validateId(id: string): string {
   return id;
 }
 
+/** Extractors' model ids, e.g. "faceplugin-fr-feature-512/align5-v1". */
+const MODEL_ID_PATTERN = /^[\x21-\x7e]{1,128}$/;
+
+/**
+ * The one check of a model id in a request or the settings: 1-128 printable ASCII characters, no
+ * spaces. `optional`: "" is allowed and means "the default model".
+ */
+export function validateModelId(modelId: string, field: string, optional: boolean): string {
+  if (modelId === "" && optional) return modelId;
+  if (!MODEL_ID_PATTERN.test(modelId)) throw new AppError(ErrorCode.INVALID_ARGUMENT, `${field} must be 1 to 128 printable ASCII characters without spaces`);
+  return modelId;
+}
+
 /**
  * Stable partition of an id: FNV-1a (32 bit) of its UTF-8 bytes modulo the partition count.
  * Never change this function: it decides where every enrolled template lives.

@@ -1,5 +1,5 @@
 export { AppError, errorCodeName, errorDetailOf, fromServiceError, grpcStatusOf, isClientRefusal, toGrpcError, ERROR_CODE_KEY, ERROR_DETAIL_KEY } from "./errors.ts";
-export { validateId, partitionOf, modalityName, modalityFromName, ALL_MODALITIES } from "./ids.ts";
+export { validateId, validateModelId, partitionOf, modalityName, modalityFromName, ALL_MODALITIES } from "./ids.ts";
 export { createLogger, type Logger } from "./logger.ts";
 export { loadConfig, hostPort, port, csv, siteName, commonEnv } from "./config.ts";
 export { addService, grpcServiceDefinition, malformedRequestError, type AddServiceOptions, type CallContext, type ServiceImpl } from "./grpc-service.ts";
@@ -57,3 +57,4 @@ export {
 export { scanTemplateLog, type LoggedTemplate, type ScanTemplateOptions } from "./template-log-scan.ts";
 export { cosine } from "./vectors.ts";
 export { encodeTemplateF32, encodeTemplateF16, wireTemplate, enrolledTemplate, type F32Carrier, type F16Carrier } from "./template-codec.ts";
+export { spaceOf, spaceParts } from "./template-space.ts";

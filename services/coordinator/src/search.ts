@@ -15,6 +15,8 @@ export interface SearchQuery {
   allowPartial: boolean;
   /** SMT body-location codes the shards keep hits to; absent or empty = no filter. */
   bodyLocations?: readonly string[];
+  /** The probe's model: shards compare only templates of it ("" = each shard's only model of the modality). */
+  modelId?: string;
 }
 
 export interface SearchSettings {
@@ -66,7 +68,7 @@ export async function coordinatedSearch(deps: SearchDeps, query: SearchQuery, de
       [...plan.calls].map(async ([address, { member, partitions }]) => {
         try {
           const response = await deps.clients.get(address).shardSearch(
-            { modality: query.modality, partitions, templateF32, k, mode: query.mode, bodyLocations: [...(query.bodyLocations ?? [])] },
+            { modality: query.modality, partitions, templateF32, k, mode: query.mode, bodyLocations: [...(query.bodyLocations ?? [])], modelId: query.modelId ?? "" },
             { deadline: callDeadline },
           );
           deps.health.ok(address);

@@ -1,5 +1,5 @@
 import { ErrorCode, Modality, SearchMode, type CoordinatorService } from "@taj/proto";
-import { AppError, MAX_CANDIDATES, parseBodyLocationFilter, wireTemplate, type ServiceImpl } from "@taj/common";
+import { AppError, MAX_CANDIDATES, parseBodyLocationFilter, validateModelId, wireTemplate, type ServiceImpl } from "@taj/common";
 import { coordinatedSearch, type SearchDeps } from "./search.ts";
 import { clusterStatus } from "./status.ts";
 
@@ -55,6 +55,7 @@ export function coordinatorService(deps: ServiceDeps): Impl {
           mode: req.mode,
           allowPartial: req.allowPartial,
           bodyLocations,
+          modelId: validateModelId(req.modelId, "model_id", true),
         },
         deadline,
       );

@@ -139,6 +139,13 @@ export const ModalitiesConfig = z.object({
   face: PipelineConfig.optional(),
   tattoo: PipelineConfig.optional(),
   mark: PipelineConfig.optional(),
+  /**
+   * During a model upgrade (docs/model-upgrade.md): further pipelines of a modality, each with its
+   * own modelId, chosen by ExtractRequest.model_id; the modality's entry above stays the default.
+   */
+  moreModels: z
+    .object({ face: z.array(PipelineConfig).max(2).optional(), tattoo: z.array(PipelineConfig).max(2).optional(), mark: z.array(PipelineConfig).max(2).optional() })
+    .optional(),
 });
 export type ModalitiesConfig = z.infer<typeof ModalitiesConfig>;
 
@@ -208,8 +215,11 @@ function faceplugInRoot(): string {
 export function parseModalities(raw: unknown, baseDir: string): ModalitiesConfig {
   const parsed = ModalitiesConfig.parse(raw);
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
-  for (const pipeline of Object.values(parsed)) {
-    if (pipeline === undefined) continue;
+  for (const [name, list] of Object.entries(pipelinesByModality(parsed))) {
+    const ids = list.map((p) => p.modelId);
+    if (new Set(ids).size !== ids.length) throw new Error(`${name}: two pipelines have one modelId (${ids.join(", ")}); each model needs its own`);
+  }
+  for (const pipeline of Object.values(pipelinesByModality(parsed)).flat()) {
     pipeline.embedder.model = abs(pipeline.embedder.model);
     if (pipeline.kind === "face") {
       pipeline.detector.model = abs(pipeline.detector.model);
@@ -221,9 +231,19 @@ export function parseModalities(raw: unknown, baseDir: string): ModalitiesConfig
 
 /** Every model file a config names, so a missing one stops the start instead of the first request. */
 export function modelPaths(config: ModalitiesConfig): string[] {
-  return Object.values(config).flatMap((p) =>
-    p === undefined ? [] : p.kind === "face" ? [p.detector.model, p.landmarks.model, p.embedder.model] : [p.embedder.model],
+  return Object.values(pipelinesByModality(config)).flat().flatMap((p) =>
+    p.kind === "face" ? [p.detector.model, p.landmarks.model, p.embedder.model] : [p.embedder.model],
   );
+}
+
+/** Each configured modality's pipelines, its default first, then its moreModels. */
+export function pipelinesByModality(config: ModalitiesConfig): Record<string, PipelineConfig[]> {
+  const out: Record<string, PipelineConfig[]> = {};
+  for (const name of ["face", "tattoo", "mark"] as const) {
+    const first = config[name];
+    if (first !== undefined) out[name] = [first, ...(config.moreModels?.[name] ?? [])];
+  }
+  return out;
 }
 
 /** The config file named by MODALITIES_CONFIG, or the built-in pipelines; fails if a model file is missing. */

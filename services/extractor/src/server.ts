@@ -21,7 +21,7 @@ export async function startExtractor(
     { maxBytes: env.MAX_IMAGE_BYTES, maxPixels: env.MAX_IMAGE_PIXELS },
     env.ORT_THREADS,
   );
-  logger.info({ modalities: extractor.modalities }, "extraction pipelines loaded");
+  logger.info({ models: extractor.models }, "extraction pipelines loaded");
   const admission = new Admission({
     maxInFlight: env.EXTRACT_MAX_IN_FLIGHT ?? Math.max(1, Math.floor(availableParallelism() / env.ORT_THREADS)),
     maxQueued: env.EXTRACT_MAX_QUEUED,

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createRequire } from "node:module";
 import { dirname } from "node:path";
+import sharp from "sharp";
 import { ErrorCode, Modality } from "@taj/proto";
 import { Extractor } from "../src/extractor.ts";
 import { BUILT_MODEL_DIR, DEFAULT_MODALITIES, loadModalities, parseModalities } from "../src/pipeline-config.ts";
@@ -90,6 +91,34 @@ test("a model file that does not exist stops the start, naming the file (and the
     const built = { ...tattoo, embedder: { ...tattoo.embedder, model: join(BUILT_MODEL_DIR, "not-built.onnx") } };
     writeFileSync(path, JSON.stringify({ tattoo: built }));
     assert.throws(() => loadModalities(path), /not-built\.onnx does not exist \(run `npm run build:tattoo-model` to build it\)/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a modality with a second model (an upgrade): chosen by model_id, the default without one, another id refused MODEL_UNAVAILABLE", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "extractor-config-"));
+  try {
+    const path = join(dir, "modalities.json");
+    const face = loadModalities(undefined).face!;
+    if (face.kind !== "face") throw new Error("the built-in face pipeline");
+    // The same networks aligned another way: templates of another model, not comparable with the first's.
+    const next = { ...face, modelId: "faceplugin-fr-feature-512/align3-test", alignment: { ...face.alignment, method: "three-point-affine" } };
+    writeFileSync(path, JSON.stringify({ face, moreModels: { face: [next] } }));
+    const extractor = await Extractor.create(loadModalities(path), LIMITS, 1);
+    assert.deepEqual(extractor.models, { face: [face.modelId, next.modelId] });
+    // One portrait: sample3's face, cut out.
+    const portrait = await sharp(sample("sample3.jpg")).extract({ left: 650, top: 100, width: 500, height: 500 }).jpeg().toBuffer();
+    const byDefault = await extractor.extract(Modality.FACE, portrait);
+    const first = await extractor.extract(Modality.FACE, portrait, { modelId: face.modelId });
+    const second = await extractor.extract(Modality.FACE, portrait, { modelId: next.modelId });
+    assert.equal(byDefault.modelId, face.modelId);
+    assert.equal(second.modelId, next.modelId);
+    assert.ok(cosine(byDefault.template, first.template) > 0.9999, "naming the default model is the default");
+    assert.ok(cosine(first.template, second.template) < 0.999, "the second model makes other templates");
+    await rejectsWith(extractor.extract(Modality.FACE, portrait, { modelId: "no-such-model" }), ErrorCode.MODEL_UNAVAILABLE);
+    writeFileSync(path, JSON.stringify({ face, moreModels: { face: [face] } }));
+    assert.throws(() => loadModalities(path), /two pipelines have one modelId/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -1,8 +1,7 @@
-import type { TemplateEnrolled } from "@taj/proto";
 import {
-  TEMPLATE_SUBJECT_ROOT, decodeTemplateEvent, enrolledTemplate, parseTemplateSubject, partitionSubjectFilters, type Logger,
+  TEMPLATE_SUBJECT_ROOT, decodeTemplateEvent, parseTemplateSubject, partitionSubjectFilters, type Logger,
 } from "@taj/common";
-import { quantize } from "./index/quantize.ts";
+import { enrolledOps } from "./enrolled-ops.ts";
 import type { ChangeOp } from "./index/store.ts";
 import { LogLane } from "./log-lane.ts";
 import type { LogMessage, LogSource } from "./log-source.ts";
@@ -28,7 +27,7 @@ export interface FeedOptions {
    * What the index stores for an enrolled template (the modality's projection, projection/);
    * undefined: not indexed. Raw templates when absent.
    */
-  project?(modality: string, enrolled: TemplateEnrolled, template: Float32Array): ArrayLike<number> | undefined;
+  project?(modality: string, modelId: string, template: Float32Array): ArrayLike<number> | undefined;
   /** Above this many partitions a consumer reads the whole log (default MAX_FILTER_SUBJECTS). */
   maxFilterSubjects?: number;
 }
@@ -197,10 +196,12 @@ export class Feed {
 
   private async applyBatch(batch: LogMessage[], accepts: (partition: number) => boolean, delivered: (m: LogMessage) => void): Promise<{ applied: number; removed: number }> {
     const ops: ChangeOp[] = [];
+    let applied = 0;
     this.delivered += batch.length;
     for (const m of batch) {
-      const op = this.toOp(m, accepts);
-      if (op) ops.push(op);
+      const made = this.toOps(m, accepts);
+      if (made.length > 0) applied++;
+      ops.push(...made);
       delivered(m);
     }
     let removed = 0;
@@ -210,44 +211,38 @@ export class Feed {
       if (r.rejected.length > 0) this.options.logger.warn({ ids: r.rejected }, "templates with the wrong dimensions skipped");
     }
     for (const m of batch) m.ack();
-    return { applied: ops.length, removed };
+    return { applied, removed };
   }
 
-  private toOp(m: LogMessage, accepts: (partition: number) => boolean): ChangeOp | undefined {
+  /** The index changes of one log message: none, a delete, or one enrolment per model it holds. */
+  private toOps(m: LogMessage, accepts: (partition: number) => boolean): ChangeOp[] {
     const subject = parseTemplateSubject(m.subject);
     if (!subject) {
       this.options.logger.warn({ seq: m.seq }, "log message on an unexpected subject skipped");
-      return undefined;
+      return [];
     }
-    if (!accepts(subject.partition) || !this.state.shouldApply(subject.partition, m.seq)) return undefined;
+    if (!accepts(subject.partition) || !this.state.shouldApply(subject.partition, m.seq)) return [];
     let event;
     try {
       event = decodeTemplateEvent(m.data);
     } catch (err) {
       this.options.logger.warn({ seq: m.seq, err }, "undecodable log message skipped");
-      return undefined;
+      return [];
     }
     this.state.markApplied(subject.partition, m.seq);
     const base = { modality: subject.modalityName, partition: subject.partition, id: subject.id };
     switch (event.event.case) {
       case "enrolled": {
-        // Empty when the record holds no usable template (enrolledTemplate validates it).
-        const t = enrolledTemplate(event.event.value);
-        if (t.length === 0) {
-          this.options.logger.warn({ seq: m.seq, id: subject.id }, "invalid template in the log skipped");
-          return undefined;
+        const { ops, skipped } = enrolledOps(base, event.event.value, (modelId, t) => (this.options.project ? this.options.project(subject.modalityName, modelId, t) : t));
+        if (skipped > 0) {
+          this.options.logger.warn({ seq: m.seq, id: subject.id, skipped }, "template skipped: unusable, or not taken by the modality's projection (another model or length)");
         }
-        const vector = this.options.project ? this.options.project(subject.modalityName, event.event.value, t) : t;
-        if (vector === undefined) {
-          this.options.logger.warn({ seq: m.seq, id: subject.id }, "template the modality's projection does not take (another model or length) skipped");
-          return undefined;
-        }
-        return { ...base, vector: quantize(vector), bodyLocation: event.event.value.bodyLocation };
+        return ops;
       }
       case "deleted":
-        return base;
+        return [base];
       default:
-        return undefined;
+        return [];
     }
   }
 

@@ -1,5 +1,5 @@
 import { ErrorCode, SearchMode, ShardService, type ShardSearchRequest } from "@taj/proto";
-import { AppError, MAX_SHARD_K, modalityFromName, modalityName, parseBodyLocationFilter, wireTemplate, type ServiceImpl } from "@taj/common";
+import { AppError, MAX_SHARD_K, modalityFromName, modalityName, parseBodyLocationFilter, validateModelId, wireTemplate, type ServiceImpl } from "@taj/common";
 import { IndexWorkerError, type IndexClient } from "./index/client.ts";
 import { quantize } from "./index/quantize.ts";
 import type { PartitionState } from "./partition-state.ts";
@@ -30,6 +30,7 @@ interface ValidSearch {
   template: Float32Array;
   exhaustive: boolean;
   bodyLocations: string[];
+  modelId: string;
 }
 
 function validate(req: ShardSearchRequest, deps: HandlerDeps): ValidSearch {
@@ -43,13 +44,14 @@ function validate(req: ShardSearchRequest, deps: HandlerDeps): ValidSearch {
   const template = wireTemplate(req);
   const bodyLocations = parseBodyLocationFilter(req.modality, req.bodyLocations);
   // A filtered search is an exact scan of the matching templates (see index/body-locations.ts).
-  return { modality, partitions, template, exhaustive: req.mode === SearchMode.EXHAUSTIVE || bodyLocations.length > 0, bodyLocations };
+  const modelId = validateModelId(req.modelId, "model_id", true);
+  return { modality, partitions, template, exhaustive: req.mode === SearchMode.EXHAUSTIVE || bodyLocations.length > 0, bodyLocations, modelId };
 }
 
 export function shardHandlers(deps: HandlerDeps): ServiceImpl<typeof ShardService.method> {
   return {
     async shardSearch(req) {
-      const { modality, partitions, template, exhaustive, bodyLocations } = validate(req, deps);
+      const { modality, partitions, template, exhaustive, bodyLocations, modelId } = validate(req, deps);
       const missing = partitions.filter((p) => !deps.state.isLoaded(p));
       if (missing.length > 0) {
         // UNAVAILABLE rather than an argument error: another replica may hold them, so the coordinator retries there.
@@ -60,7 +62,7 @@ export function shardHandlers(deps: HandlerDeps): ServiceImpl<typeof ShardServic
       try {
         // Projected and sent in one turn: see ProjectionStaging's swap.
         const probe = deps.project ? deps.project(req.modality, template) : template;
-        const results = await deps.index.search(modality, partitions, quantize(probe), req.k, exhaustive, bodyLocations);
+        const results = await deps.index.search(modality, partitions, quantize(probe), req.k, exhaustive, bodyLocations, modelId);
         return {
           hits: results.flatMap((r) => r.hits.map((h) => ({ id: h.id, similarity: h.similarity, partition: r.partition }))),
           appliedSequence: BigInt(appliedSequence),
@@ -92,7 +94,7 @@ export function shardHandlers(deps: HandlerDeps): ServiceImpl<typeof ShardServic
         shardId: deps.shardId,
         site: deps.site,
         partitions: deps.state.loaded(),
-        counts: counts.map((c) => ({ modality: modalityFromName(c.modality), partition: c.partition, templates: BigInt(c.templates) })),
+        counts: counts.map((c) => ({ modality: modalityFromName(c.modality), modelId: c.modelId, partition: c.partition, templates: BigInt(c.templates) })),
         appliedSequence: BigInt(deps.state.appliedSequence()),
         snapshotSequence: BigInt(deps.snapshotSequence()),
         projections: deps.projections?.() ?? [],

@@ -27,15 +27,15 @@ export function shardMetrics(registry: Registry, index: IndexClient, state: Part
   const registers = [registry];
   new Gauge({
     name: "taj_shard_templates",
-    help: "Templates held, per modality and partition (0 for an owned partition that holds none)",
-    labelNames: ["modality", "partition"] as const,
+    help: "Templates held, per modality, model and partition (0, model \"\", for an owned partition that holds none)",
+    labelNames: ["modality", "model", "partition"] as const,
     registers,
     async collect() {
       this.reset();
       for (const partition of state.owned()) {
-        for (const m of ALL_MODALITIES) this.set({ modality: modalityName(m), partition: String(partition) }, 0);
+        for (const m of ALL_MODALITIES) this.set({ modality: modalityName(m), model: "", partition: String(partition) }, 0);
       }
-      for (const c of await index.counts()) this.set({ modality: c.modality, partition: String(c.partition) }, c.templates);
+      for (const c of await index.counts()) this.set({ modality: c.modality, model: c.modelId, partition: String(c.partition) }, c.templates);
     },
   });
   new Gauge({

@@ -139,7 +139,7 @@ export async function startReplica(cfg: ShardConfig, logger: Logger): Promise<Re
     consumerName: `shard-${cfg.SITE}-${cfg.SHARD_ID}`,
     batchSize: cfg.APPLY_BATCH,
     logger,
-    project: (modality, enrolled, template) => projector.forIndex(modality, enrolled, template),
+    project: (modality, modelId, template) => projector.forIndex(modality, modelId, template),
     async onBatch(batch) {
       await snapshots.afterBatch(batch);
       void publisher.refresh();

@@ -72,7 +72,7 @@ test("activate: re-indexed from the log with searches served throughout; probes 
   const fresh = () => common.map((c) => c + 0.3 * gaussian());
   const photo = (t: number[]) => t.map((v) => v + 0.08 * gaussian());
   for (let i = 0; i < 600; i++) await enroll(`t-${i}`, fresh());
-  // Same length, another model: indexed raw, left out once a projection of MODEL is in use.
+  // Same length, another model: kept in its own model's index (never compared with MODEL probes), left out once a projection of MODEL is in use.
   await enroll("other-model", fresh(), "tattoo-m0");
 
   let shard = startShard(dataDir, nats.url, etcdServer.url);
@@ -85,7 +85,7 @@ test("activate: re-indexed from the log with searches served throughout; probes 
   const held = async () => (await client.shardStatus({})).counts.reduce((n, c) => n + Number(c.templates), 0);
   // Hits come per partition (the coordinator merges): sorted here, best first.
   const search = async (template: ArrayLike<number>, k = 3) => {
-    const r = await client.shardSearch({ modality: Modality.TATTOO, partitions: [0, 1], template: Array.from(template), k, mode: SearchMode.EXHAUSTIVE });
+    const r = await client.shardSearch({ modality: Modality.TATTOO, partitions: [0, 1], template: Array.from(template), k, mode: SearchMode.EXHAUSTIVE, modelId: MODEL });
     return { hits: [...r.hits].sort((a, b) => b.similarity - a.similarity) };
   };
 

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file taj/v1/log.proto.
  */
 export const file_taj_v1_log: GenFile = /*@__PURE__*/
-  fileDesc("ChB0YWovdjEvbG9nLnByb3RvEgZ0YWoudjEicgoNVGVtcGxhdGVFdmVudBIsCghlbnJvbGxlZBgBIAEoCzIYLnRhai52MS5UZW1wbGF0ZUVucm9sbGVkSAASKgoHZGVsZXRlZBgCIAEoCzIXLnRhai52MS5UZW1wbGF0ZURlbGV0ZWRIAEIHCgVldmVudCLqAQoQVGVtcGxhdGVFbnJvbGxlZBIKCgJpZBgBIAEoCRIiCghtb2RhbGl0eRgCIAEoDjIQLnRhai52MS5Nb2RhbGl0eRIUCgh0ZW1wbGF0ZRgDIAMoAkICGAESIAoHcXVhbGl0eRgEIAEoCzIPLnRhai52MS5RdWFsaXR5EhAKCG1vZGVsX2lkGAUgASgJEi8KC2Vucm9sbGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIVCg1ib2R5X2xvY2F0aW9uGAcgASgJEhQKDHRlbXBsYXRlX2YxNhgIIAEoDCJxCg9UZW1wbGF0ZURlbGV0ZWQSCgoCaWQYASABKAkSIgoIbW9kYWxpdHkYAiABKA4yEC50YWoudjEuTW9kYWxpdHkSLgoKZGVsZXRlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBiBnByb3RvMw", [file_google_protobuf_timestamp, file_taj_v1_common]);
+  fileDesc("ChB0YWovdjEvbG9nLnByb3RvEgZ0YWoudjEicgoNVGVtcGxhdGVFdmVudBIsCghlbnJvbGxlZBgBIAEoCzIYLnRhai52MS5UZW1wbGF0ZUVucm9sbGVkSAASKgoHZGVsZXRlZBgCIAEoCzIXLnRhai52MS5UZW1wbGF0ZURlbGV0ZWRIAEIHCgVldmVudCKXAgoQVGVtcGxhdGVFbnJvbGxlZBIKCgJpZBgBIAEoCRIiCghtb2RhbGl0eRgCIAEoDjIQLnRhai52MS5Nb2RhbGl0eRIUCgh0ZW1wbGF0ZRgDIAMoAkICGAESIAoHcXVhbGl0eRgEIAEoCzIPLnRhai52MS5RdWFsaXR5EhAKCG1vZGVsX2lkGAUgASgJEi8KC2Vucm9sbGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIVCg1ib2R5X2xvY2F0aW9uGAcgASgJEhQKDHRlbXBsYXRlX2YxNhgIIAEoDBIrCgxvdGhlcl9tb2RlbHMYCSADKAsyFS50YWoudjEuTW9kZWxUZW1wbGF0ZSJZCg1Nb2RlbFRlbXBsYXRlEhAKCG1vZGVsX2lkGAEgASgJEhQKDHRlbXBsYXRlX2YxNhgCIAEoDBIgCgdxdWFsaXR5GAMgASgLMg8udGFqLnYxLlF1YWxpdHkicQoPVGVtcGxhdGVEZWxldGVkEgoKAmlkGAEgASgJEiIKCG1vZGFsaXR5GAIgASgOMhAudGFqLnYxLk1vZGFsaXR5Ei4KCmRlbGV0ZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wYgZwcm90bzM", [file_google_protobuf_timestamp, file_taj_v1_common]);
 
 /**
  * One message of the template log (JetStream stream TAJ_TEMPLATES), on subject
@@ -102,6 +102,15 @@ export type TemplateEnrolled = Message<"taj.v1.TemplateEnrolled"> & {
    * @generated from field: bytes template_f16 = 8;
    */
   templateF16: Uint8Array;
+
+  /**
+   * During a model upgrade: templates of the other models made from the same image
+   * (ModalitySettings.enrol_model_ids), each kept by shards in its own model's index beside this
+   * one. Empty outside an upgrade.
+   *
+   * @generated from field: repeated taj.v1.ModelTemplate other_models = 9;
+   */
+  otherModels: ModelTemplate[];
 };
 
 /**
@@ -110,6 +119,35 @@ export type TemplateEnrolled = Message<"taj.v1.TemplateEnrolled"> & {
  */
 export const TemplateEnrolledSchema: GenMessage<TemplateEnrolled> = /*@__PURE__*/
   messageDesc(file_taj_v1_log, 1);
+
+/**
+ * @generated from message taj.v1.ModelTemplate
+ */
+export type ModelTemplate = Message<"taj.v1.ModelTemplate"> & {
+  /**
+   * @generated from field: string model_id = 1;
+   */
+  modelId: string;
+
+  /**
+   * As TemplateEnrolled.template_f16.
+   *
+   * @generated from field: bytes template_f16 = 2;
+   */
+  templateF16: Uint8Array;
+
+  /**
+   * @generated from field: taj.v1.Quality quality = 3;
+   */
+  quality?: Quality | undefined;
+};
+
+/**
+ * Describes the message taj.v1.ModelTemplate.
+ * Use `create(ModelTemplateSchema)` to create a new message.
+ */
+export const ModelTemplateSchema: GenMessage<ModelTemplate> = /*@__PURE__*/
+  messageDesc(file_taj_v1_log, 2);
 
 /**
  * @generated from message taj.v1.TemplateDeleted
@@ -136,5 +174,5 @@ export type TemplateDeleted = Message<"taj.v1.TemplateDeleted"> & {
  * Use `create(TemplateDeletedSchema)` to create a new message.
  */
 export const TemplateDeletedSchema: GenMessage<TemplateDeleted> = /*@__PURE__*/
-  messageDesc(file_taj_v1_log, 2);
+  messageDesc(file_taj_v1_log, 3);
 

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file taj/v1/settings.proto.
  */
 export const file_taj_v1_settings: GenFile = /*@__PURE__*/
-  fileDesc("ChV0YWovdjEvc2V0dGluZ3MucHJvdG8SBnRhai52MSK8AQoQTW9kYWxpdHlTZXR0aW5ncxIiCghtb2RhbGl0eRgBIAEoDjIQLnRhai52MS5Nb2RhbGl0eRIcChRzaW1pbGFyaXR5X3RocmVzaG9sZBgCIAEoAhIWCg5tYXhfY2FuZGlkYXRlcxgDIAEoDRInCgtzZWFyY2hfbW9kZRgEIAEoDjISLnRhai52MS5TZWFyY2hNb2RlEiUKB3F1YWxpdHkYBSABKAsyFC50YWoudjEuUXVhbGl0eUdhdGVzInoKDFF1YWxpdHlHYXRlcxIbChNtaW5fZGV0ZWN0aW9uX3Njb3JlGAEgASgCEhsKE21pbl9pbnRlcl9vY3VsYXJfcHgYAiABKAISGgoSbWluX3JlZ2lvbl9zaWRlX3B4GAMgASgNEhQKDG1pbl9jb250cmFzdBgEIAEoAiKjAQoPU2V0dGluZ3NWZXJzaW9uEioKCHNldHRpbmdzGAEgASgLMhgudGFqLnYxLk1vZGFsaXR5U2V0dGluZ3MSEAoIcmV2aXNpb24YAiABKAQSLgoKY2hhbmdlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKY2hhbmdlZF9ieRgEIAEoCRIOCgZyZWFzb24YBSABKAliBnByb3RvMw", [file_google_protobuf_timestamp, file_taj_v1_common]);
+  fileDesc("ChV0YWovdjEvc2V0dGluZ3MucHJvdG8SBnRhai52MSLuAQoQTW9kYWxpdHlTZXR0aW5ncxIiCghtb2RhbGl0eRgBIAEoDjIQLnRhai52MS5Nb2RhbGl0eRIcChRzaW1pbGFyaXR5X3RocmVzaG9sZBgCIAEoAhIWCg5tYXhfY2FuZGlkYXRlcxgDIAEoDRInCgtzZWFyY2hfbW9kZRgEIAEoDjISLnRhai52MS5TZWFyY2hNb2RlEiUKB3F1YWxpdHkYBSABKAsyFC50YWoudjEuUXVhbGl0eUdhdGVzEhcKD3NlYXJjaF9tb2RlbF9pZBgGIAEoCRIXCg9lbnJvbF9tb2RlbF9pZHMYByADKAkiegoMUXVhbGl0eUdhdGVzEhsKE21pbl9kZXRlY3Rpb25fc2NvcmUYASABKAISGwoTbWluX2ludGVyX29jdWxhcl9weBgCIAEoAhIaChJtaW5fcmVnaW9uX3NpZGVfcHgYAyABKA0SFAoMbWluX2NvbnRyYXN0GAQgASgCIqMBCg9TZXR0aW5nc1ZlcnNpb24SKgoIc2V0dGluZ3MYASABKAsyGC50YWoudjEuTW9kYWxpdHlTZXR0aW5ncxIQCghyZXZpc2lvbhgCIAEoBBIuCgpjaGFuZ2VkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpjaGFuZ2VkX2J5GAQgASgJEg4KBnJlYXNvbhgFIAEoCWIGcHJvdG8z", [file_google_protobuf_timestamp, file_taj_v1_common]);
 
 /**
  * What a search or an enrolment of one modality uses when its request does not say. Changed at
@@ -58,6 +58,23 @@ export type ModalitySettings = Message<"taj.v1.ModalitySettings"> & {
    * @generated from field: taj.v1.QualityGates quality = 5;
    */
   quality?: QualityGates | undefined;
+
+  /**
+   * The model probes are extracted with, so the templates searched (shards compare only
+   * templates of the probe's model); empty: each extractor's first model of the modality.
+   *
+   * @generated from field: string search_model_id = 6;
+   */
+  searchModelId: string;
+
+  /**
+   * The models each enrolment extracts, the first stored as the template and the others beside
+   * it (TemplateEnrolled.other_models): two during a model upgrade (docs/model-upgrade.md).
+   * Empty: the search model only. When set, it holds search_model_id; at most 3, distinct.
+   *
+   * @generated from field: repeated string enrol_model_ids = 7;
+   */
+  enrolModelIds: string[];
 };
 
 /**

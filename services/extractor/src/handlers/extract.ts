@@ -1,6 +1,6 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { ErrorCode, FaceExtractionSchema, Modality, QualitySchema, RecordInfoSchema, StageTimingsSchema, type ExtractRequest, type ExtractResponseSchema, type Quality, type RecordInfo } from "@taj/proto";
-import { AppError, MAX_FACES_PER_SEARCH, encodeTemplateF32, errorCodeName, errorDetailOf, type CallContext } from "@taj/common";
+import { AppError, MAX_FACES_PER_SEARCH, encodeTemplateF32, errorCodeName, errorDetailOf, validateModelId, type CallContext } from "@taj/common";
 import type { Admission } from "../admission.ts";
 import type { Extraction, Extractor } from "../extractor.ts";
 import type { ExtractorMetrics } from "../metrics.ts";
@@ -15,7 +15,9 @@ export function extractHandler(extractor: Extractor, admission: Admission, metri
         throw new AppError(ErrorCode.DEADLINE_EXCEEDED, "the deadline expired before extraction started");
       }
       const faceBox = faceBoxOf(request);
-      const options = { faceBox, recordImageIndex: request.recordImageIndex, deadline: ctx.deadline, signal: ctx.signal };
+      const options = {
+        faceBox, recordImageIndex: request.recordImageIndex, modelId: validateModelId(request.modelId, "model_id", true), deadline: ctx.deadline, signal: ctx.signal,
+      };
       if (request.everyFace) {
         const every = await admission.run(() => extractor.extractEvery(request.modality, request.image, MAX_FACES_PER_SEARCH, options), ctx.deadline, ctx.signal);
         metrics.observe(label, every.timings);

@@ -53,6 +53,7 @@ export async function getRecord(deps: GatewayDeps, req: GetRequest): Promise<Mes
     modelId: enrolled.modelId,
     templateDimensions: enrolledTemplate(enrolled).length,
     bodyLocation: enrolled.bodyLocation,
+    otherModelIds: enrolled.otherModels.map((m) => m.modelId),
     ...(enrolled.enrolledAt ? { enrolledAt: enrolled.enrolledAt } : {}),
     ...(enrolled.quality ? { quality: enrolled.quality } : {}),
   };

@@ -32,6 +32,7 @@ export async function search(deps: GatewayDeps, req: SearchRequest, call: Audite
     };
     const deadline = deadlineOf(ctx, deps);
     const probe = await deps.extractors.extract({ ...extractRequestOf(input), everyFace: input.everyFace }, { deadline, signal: ctx.signal });
+    // The model that made the probe, as the extractor says: shards compare only its templates.
     const searchFor = (template: Pick<ExtractResponse, "templateF32" | "template">) =>
       deps.coordinators.search(
         {
@@ -43,6 +44,7 @@ export async function search(deps: GatewayDeps, req: SearchRequest, call: Audite
           mode: input.mode,
           allowPartial: input.allowPartial,
           bodyLocations: input.bodyLocations,
+          modelId: probe.modelId,
         },
         { deadline, signal: ctx.signal },
       );

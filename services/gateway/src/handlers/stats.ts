@@ -13,8 +13,14 @@ export async function stats(deps: GatewayDeps, ctx: CallContext): Promise<Messag
   return {
     partitionCount: status.partitionCount,
     shards: status.shards.map((s) => {
-      const counts = new Map<Modality, bigint>();
-      for (const c of s.status?.counts ?? []) counts.set(c.modality, (counts.get(c.modality) ?? 0n) + c.templates);
+      // Per (modality, model): during a model upgrade, how far the new model covers the collection.
+      const counts = new Map<string, { modality: Modality; modelId: string; templates: bigint }>();
+      for (const c of s.status?.counts ?? []) {
+        const key = `${c.modality}:${c.modelId}`;
+        const sum = counts.get(key) ?? { modality: c.modality, modelId: c.modelId, templates: 0n };
+        sum.templates += c.templates;
+        counts.set(key, sum);
+      }
       return {
         shardId: s.shardId,
         site: s.site,
@@ -22,7 +28,7 @@ export async function stats(deps: GatewayDeps, ctx: CallContext): Promise<Messag
         alive: s.alive,
         partitions: s.assignedPartitions,
         appliedSequence: s.status?.appliedSequence ?? 0n,
-        counts: [...counts].map(([modality, templates]) => ({ modality, templates })),
+        counts: [...counts.values()].sort((a, b) => a.modality - b.modality || a.modelId.localeCompare(b.modelId)),
       };
     }),
     uncovered: Object.entries(status.uncoveredBySite)

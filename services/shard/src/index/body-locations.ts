@@ -16,7 +16,8 @@ type Saved = { modality: string; partition: number; locations: [string, string][
 const keyOf = (modality: string, partition: number) => `${modality}/${partition}`;
 
 /**
- * The SMT body location of each enrolled template that has one, per (modality, partition): a
+ * The SMT body location of each enrolled template that has one, per (space, partition) (the
+ * `modality` strings here are spaces: modality and model, store.ts): a
  * side table beside the indexes, fed by the same log events (an enrolment sets or clears the
  * id's location, a delete clears it), dropped with its partition and saved in the same snapshot.
  * Lives in the index worker, next to the vectors a filtered search scans.
@@ -85,10 +86,10 @@ export class BodyLocations {
     return loaded;
   }
 
-  /** The modality's tables become `other`'s (a modality re-indexed aside, swapped in). */
-  replaceModality(modality: string, other: BodyLocations): void {
-    for (const [k, t] of this.tables) if (t.modality === modality) this.tables.delete(k);
-    for (const [k, t] of other.tables) if (t.modality === modality) this.tables.set(k, t);
+  /** The tables of the spaces `replaced` selects become `other`'s (a modality re-indexed aside, swapped in). */
+  replaceModality(replaced: (space: string) => boolean, other: BodyLocations): void {
+    for (const [k, t] of this.tables) if (replaced(t.modality)) this.tables.delete(k);
+    for (const [k, t] of other.tables) if (replaced(t.modality)) this.tables.set(k, t);
   }
 
   /** Replaces the tables of the partitions `other` was read for (a snapshot load). */

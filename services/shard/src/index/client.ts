@@ -55,10 +55,15 @@ export class IndexClient {
     return { rejected: results.flatMap((r) => r.rejected), removed: results.reduce((n, r) => n + r.removed, 0) };
   }
 
-  /** With `bodyLocations` (SMT codes), only templates at one of them, scanned exactly. Results in `partitions` order. */
-  async search(modality: string, partitions: number[], query: Int8Array, k: number, exhaustive: boolean, bodyLocations: string[] = []): Promise<PartitionHits[]> {
+  /**
+   * Templates of the probe's model only (`modelId`; "" = the modality's only one); with
+   * `bodyLocations` (SMT codes), only templates at one of them, scanned exactly. Results in `partitions` order.
+   */
+  async search(
+    modality: string, partitions: number[], query: Int8Array, k: number, exhaustive: boolean, bodyLocations: string[] = [], modelId = "",
+  ): Promise<PartitionHits[]> {
     const replies = await Promise.all(
-      [...this.byWorker(partitions, (p) => p)].map(([w, group]) => w.request({ op: "search", modality, partitions: group, query, k, exhaustive, bodyLocations })),
+      [...this.byWorker(partitions, (p) => p)].map(([w, group]) => w.request({ op: "search", modality, modelId, partitions: group, query, k, exhaustive, bodyLocations })),
     );
     const byPartition = new Map(replies.flatMap((r) => r.results).map((r) => [r.partition, r]));
     return partitions.map((p) => byPartition.get(p) ?? { partition: p, hits: [] });
@@ -70,7 +75,7 @@ export class IndexClient {
 
   async counts(): Promise<IndexCount[]> {
     const all = (await Promise.all(this.workers.map((w) => w.request({ op: "counts" })))).flatMap((r) => r.counts);
-    return all.sort((a, b) => a.modality.localeCompare(b.modality) || a.partition - b.partition);
+    return all.sort((a, b) => a.modality.localeCompare(b.modality) || a.modelId.localeCompare(b.modelId) || a.partition - b.partition);
   }
 
   /** Ids held in one partition of a modality (empty when it holds none). */

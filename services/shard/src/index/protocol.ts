@@ -4,7 +4,7 @@ import type { ChangeOp, IndexCount, IndexOptions, PartitionHits } from "./store.
 /** Messages between the main thread and the index worker; every request gets one reply with its id. */
 export type WorkerRequest =
   | { op: "apply"; ops: ChangeOp[] }
-  | { op: "search"; modality: string; partitions: number[]; query: Int8Array; k: number; exhaustive: boolean; bodyLocations: string[] }
+  | { op: "search"; modality: string; modelId: string; partitions: number[]; query: Int8Array; k: number; exhaustive: boolean; bodyLocations: string[] }
   | { op: "drop"; partitions: number[] }
   | { op: "counts" }
   | { op: "ids"; modality: string; partition: number }

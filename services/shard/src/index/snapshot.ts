@@ -1,19 +1,28 @@
+import { createHash } from "node:crypto";
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
 import { PartitionIndex, fsyncPath, writeSynced } from "./partition-index.ts";
 import type { IndexStore } from "./store.ts";
+import { spaceParts } from "@taj/common";
 import { BodyLocations } from "./body-locations.ts";
 
 const MANIFEST = "manifest.json";
 
+/**
+ * 2: indexes per space (modality and model, `space` "face:<model id>"). A version-1 snapshot kept
+ * one index per modality without its model: it is not loaded (the replica rebuilds from the log,
+ * once, after the upgrade that brought model spaces).
+ */
+const SNAPSHOT_VERSION = 2;
+
 const Manifest = z.object({
-  version: z.literal(1),
+  version: z.number().int(),
   dir: z.string().regex(/^snap-[0-9a-z-]+$/),
   createdAt: z.string(),
   /** Per partition, the last log sequence whose effect the snapshot includes. */
   sequences: z.record(z.string(), z.number().int().min(0)),
-  indexes: z.array(z.object({ modality: z.string(), partition: z.number().int().min(0), base: z.string(), templates: z.number() })),
+  indexes: z.array(z.object({ space: z.string(), partition: z.number().int().min(0), base: z.string(), templates: z.number() })),
   /** Projection version each modality's indexes hold; a modality absent holds raw templates (and so do snapshots written before this field). */
   projections: z.record(z.string(), z.number().int().min(1)).optional(),
 });
@@ -44,14 +53,20 @@ export function newSnapshotDir(dataDir: string): { dirName: string; dir: string 
 /** Saves the store's indexes of the partitions in `sequences`; `part` names this worker's side files. */
 export function saveIndexes(store: IndexStore, dir: string, sequences: Record<number, number>, part: number): SnapshotEntry[] {
   const entries: SnapshotEntry[] = [];
-  for (const { modality, partition, index } of store.entries()) {
+  for (const { space, partition, index } of store.entries()) {
     if (sequences[partition] === undefined) continue;
-    const base = `${modality}-${partition}`;
+    const base = fileBaseOf(space, partition);
     index.save(dir, base);
-    entries.push({ modality, partition, base, templates: index.size });
+    entries.push({ space, partition, base, templates: index.size });
   }
   store.locations.save(dir, new Set(Object.keys(sequences).map(Number)), part);
   return entries;
+}
+
+/** Model ids may hold any character ('/' among them): file names carry a digest of the model, the manifest the space itself. */
+function fileBaseOf(space: string, partition: number): string {
+  const { modality, modelId } = spaceParts(space);
+  return `${modality}-${createHash("sha256").update(modelId).digest("hex").slice(0, 16)}-${partition}`;
 }
 
 export function commitSnapshot(
@@ -59,7 +74,7 @@ export function commitSnapshot(
 ): SnapshotResult {
   fsyncPath(join(dataDir, dirName));
   const manifest: Manifest = {
-    version: 1,
+    version: SNAPSHOT_VERSION,
     dir: dirName,
     createdAt: new Date().toISOString(),
     sequences: Object.fromEntries(Object.entries(sequences).map(([p, s]) => [p, s])),
@@ -99,6 +114,7 @@ export function loadSnapshot(store: IndexStore, dataDir: string, wanted: readonl
     throw err;
   }
   const manifest = Manifest.parse(JSON.parse(text));
+  if (manifest.version !== SNAPSHOT_VERSION) throw new Error(`snapshot version ${manifest.version} predates per-model indexes (version ${SNAPSHOT_VERSION})`);
   if (versionsKey(manifest.projections ?? {}) !== versionsKey(projections)) {
     throw new Error(`snapshot holds projections ${versionsKey(manifest.projections ?? {})}, the active ones are ${versionsKey(projections)}`);
   }
@@ -107,16 +123,16 @@ export function loadSnapshot(store: IndexStore, dataDir: string, wanted: readonl
   for (const [p, s] of Object.entries(manifest.sequences)) if (want.has(Number(p))) sequences.set(Number(p), s);
   const dir = join(dataDir, manifest.dir);
   let templates = 0;
-  const loaded: { modality: string; partition: number; index: PartitionIndex }[] = [];
+  const loaded: { space: string; partition: number; index: PartitionIndex }[] = [];
   for (const e of manifest.indexes) {
     if (!sequences.has(e.partition)) continue;
-    const index = PartitionIndex.load(dir, e.base, store.hnswFor(e.modality));
-    loaded.push({ modality: e.modality, partition: e.partition, index });
+    const index = PartitionIndex.load(dir, e.base, store.hnswFor(e.space));
+    loaded.push({ space: e.space, partition: e.partition, index });
     templates += index.size;
   }
   const locations = BodyLocations.read(dir, new Set(sequences.keys()));
   // Only install once every file read cleanly: a half-loaded snapshot would be worse than none.
-  for (const l of loaded) store.set(l.modality, l.partition, l.index);
+  for (const l of loaded) store.set(l.space, l.partition, l.index);
   store.locations.install(locations, new Set(sequences.keys()));
   return { sequences, templates };
 }

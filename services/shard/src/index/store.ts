@@ -6,14 +6,25 @@ export interface IndexOptions {
   /** Modalities searched APPROXIMATE: only these build an HNSW graph (modality names, e.g. "face"). */
   graphModalities: readonly string[];
 }
+import { spaceOf, spaceParts } from "@taj/common";
 import { BodyLocations, exactAmong } from "./body-locations.ts";
 
+/**
+ * One log event's effect on one id. An enrolment replaces the id's templates of the modality:
+ * its template goes into the space of its model, and the id leaves the modality's other spaces,
+ * unless the same event also writes them (`alongside`: an enrolment during a model upgrade holds
+ * a template of each model). A delete removes the id from every space of the modality.
+ */
 export interface ChangeOp {
   modality: string;
   partition: number;
   id: string;
   /** Absent for a delete. */
   vector?: Int8Array;
+  /** The model that made `vector` ("" in log records from before model ids were read). */
+  modelId?: string;
+  /** Other models whose templates the same event writes (their own ops): the id stays in their spaces. */
+  alongside?: readonly string[];
   /** An enrolment's SMT body location; absent or "" for none. */
   bodyLocation?: string;
 }
@@ -25,6 +36,7 @@ export interface PartitionHits {
 
 export interface IndexCount {
   modality: string;
+  modelId: string;
   partition: number;
   templates: number;
 }
@@ -32,35 +44,46 @@ export interface IndexCount {
 /** Thrown for a request that is wrong whatever the shard's state (bad dimensions). */
 export class InvalidRequest extends Error {}
 
-const keyOf = (modality: string, partition: number) => `${modality}/${partition}`;
+const keyOf = (space: string, partition: number) => `${space}/${partition}`;
 
-/** Every (modality, partition) index this shard holds. Lives inside the index worker. */
+/**
+ * Every (space, partition) index this shard holds, a space being a (modality, model) pair
+ * (packages/common template-space.ts). Lives inside the index worker.
+ */
 export class IndexStore {
   readonly options: IndexOptions;
-  /** Body locations of the templates held here; snapshots save them beside the indexes. */
+  /** Body locations of the templates held here, by space; snapshots save them beside the indexes. */
   readonly locations = new BodyLocations();
-  private readonly indexes = new Map<string, { modality: string; partition: number; index: PartitionIndex }>();
+  private readonly indexes = new Map<string, { space: string; partition: number; index: PartitionIndex }>();
 
   constructor(options: IndexOptions) {
     this.options = options;
   }
 
-  /** The HNSW settings when the modality builds a graph, else undefined (exact scans only). */
-  hnswFor(modality: string): HnswSettings | undefined {
-    return this.options.graphModalities.includes(modality) ? this.options.hnsw : undefined;
+  /** The HNSW settings when the space's modality builds a graph, else undefined (exact scans only). */
+  hnswFor(space: string): HnswSettings | undefined {
+    return this.options.graphModalities.includes(spaceParts(space).modality) ? this.options.hnsw : undefined;
   }
 
-  dimsOf(modality: string): number | undefined {
-    for (const e of this.indexes.values()) if (e.modality === modality) return e.index.dims;
+  /** Each model may have its own length; one space, one length. */
+  dimsOf(space: string): number | undefined {
+    for (const e of this.indexes.values()) if (e.space === space) return e.index.dims;
     return undefined;
   }
 
-  get(modality: string, partition: number): PartitionIndex | undefined {
-    return this.indexes.get(keyOf(modality, partition))?.index;
+  /** The spaces of a modality held here, one per model. */
+  spacesOf(modality: string): string[] {
+    const spaces = new Set<string>();
+    for (const e of this.indexes.values()) if (spaceParts(e.space).modality === modality) spaces.add(e.space);
+    return [...spaces];
   }
 
-  set(modality: string, partition: number, index: PartitionIndex): void {
-    this.indexes.set(keyOf(modality, partition), { modality, partition, index });
+  get(space: string, partition: number): PartitionIndex | undefined {
+    return this.indexes.get(keyOf(space, partition))?.index;
+  }
+
+  set(space: string, partition: number, index: PartitionIndex): void {
+    this.indexes.set(keyOf(space, partition), { space, partition, index });
   }
 
   /**
@@ -69,55 +92,94 @@ export class IndexStore {
    * stored templates deleted or replaced: the current snapshot still holds them.
    */
   apply(ops: readonly ChangeOp[]): { rejected: string[]; removed: number } {
-    const grouped = new Map<string, { modality: string; partition: number; changes: Change[] }>();
+    const grouped = new Map<string, { space: string; partition: number; changes: Change[] }>();
+    const change = (space: string, partition: number, c: Change) => {
+      const k = keyOf(space, partition);
+      let g = grouped.get(k);
+      if (!g) grouped.set(k, (g = { space, partition, changes: [] }));
+      g.changes.push(c);
+    };
     const rejected: string[] = [];
     for (const op of ops) {
-      const dims = this.dimsOf(op.modality);
-      if (op.vector !== undefined && dims !== undefined && op.vector.length !== dims) {
+      if (op.vector === undefined) {
+        for (const space of this.spacesOf(op.modality)) {
+          this.locations.deleted(space, op.partition, op.id);
+          change(space, op.partition, { id: op.id, vector: undefined });
+        }
+        continue;
+      }
+      const space = spaceOf(op.modality, op.modelId ?? "");
+      const dims = this.dimsOf(space);
+      if (dims !== undefined && op.vector.length !== dims) {
         rejected.push(op.id);
         continue;
       }
-      if (op.vector !== undefined && dims === undefined) {
-        this.set(op.modality, op.partition, new PartitionIndex(op.vector.length, this.hnswFor(op.modality)));
+      if (dims === undefined) this.set(space, op.partition, new PartitionIndex(op.vector.length, this.hnswFor(space)));
+      const kept = new Set([space, ...(op.alongside ?? []).map((m) => spaceOf(op.modality, m))]);
+      for (const other of this.spacesOf(op.modality)) {
+        if (kept.has(other) || !this.get(other, op.partition)?.has(op.id)) continue;
+        this.locations.deleted(other, op.partition, op.id);
+        change(other, op.partition, { id: op.id, vector: undefined });
       }
-      if (op.vector !== undefined) this.locations.enrolled(op.modality, op.partition, op.id, op.bodyLocation ?? "");
-      else this.locations.deleted(op.modality, op.partition, op.id);
-      const k = keyOf(op.modality, op.partition);
-      let g = grouped.get(k);
-      if (!g) grouped.set(k, (g = { modality: op.modality, partition: op.partition, changes: [] }));
-      g.changes.push({ id: op.id, vector: op.vector });
+      this.locations.enrolled(space, op.partition, op.id, op.bodyLocation ?? "");
+      change(space, op.partition, { id: op.id, vector: op.vector });
     }
     let removed = 0;
     for (const g of grouped.values()) {
-      let index = this.get(g.modality, g.partition);
+      let index = this.get(g.space, g.partition);
       if (!index) {
-        const dims = this.dimsOf(g.modality);
-        if (dims === undefined) continue; // only deletes for a modality never seen: nothing to do
-        index = new PartitionIndex(dims, this.hnswFor(g.modality));
-        this.set(g.modality, g.partition, index);
+        const dims = this.dimsOf(g.space);
+        if (dims === undefined || g.changes.every((c) => c.vector === undefined)) continue; // only deletes: nothing to do
+        index = new PartitionIndex(dims, this.hnswFor(g.space));
+        this.set(g.space, g.partition, index);
       }
       removed += index.apply(g.changes);
     }
     return { rejected, removed };
   }
 
-  /** With `bodyLocations`, only templates at one of them, scanned exactly whatever `exhaustive` says. */
-  search(modality: string, partitions: readonly number[], query: Int8Array, k: number, exhaustive: boolean, bodyLocations: readonly string[] = []): PartitionHits[] {
-    const dims = this.dimsOf(modality);
+  /**
+   * The space a search of `modelId` reads. "" (a caller from before model ids) means the
+   * modality's only model here; with several it must be named.
+   */
+  spaceFor(modality: string, modelId: string): string | undefined {
+    if (modelId !== "") return spaceOf(modality, modelId);
+    const spaces = this.spacesOf(modality);
+    if (spaces.length > 1) throw new InvalidRequest("this modality holds templates of several models: the search must name the probe's model_id");
+    return spaces[0];
+  }
+
+  /**
+   * Only templates of the probe's model (`modelId`); with `bodyLocations`, only templates at one of
+   * them, scanned exactly whatever `exhaustive` says.
+   */
+  search(
+    modality: string, partitions: readonly number[], query: Int8Array, k: number, exhaustive: boolean, bodyLocations: readonly string[] = [], modelId = "",
+  ): PartitionHits[] {
+    const space = this.spaceFor(modality, modelId);
+    if (space === undefined) return partitions.map((partition) => ({ partition, hits: [] }));
+    const dims = this.dimsOf(space);
     if (dims !== undefined && dims !== query.length) {
-      throw new InvalidRequest(`template must have ${dims} values for this modality`);
+      throw new InvalidRequest(`template must have ${dims} values for this modality's model`);
     }
     if (bodyLocations.length > 0) {
       const wanted = new Set(bodyLocations);
       return partitions.map((partition) => {
-        const index = this.get(modality, partition);
-        return { partition, hits: index ? exactAmong(index, this.locations.idsAt(modality, partition, wanted), query, k) : [] };
+        const index = this.get(space, partition);
+        return { partition, hits: index ? exactAmong(index, this.locations.idsAt(space, partition, wanted), query, k) : [] };
       });
     }
     return partitions.map((partition) => ({
       partition,
-      hits: this.get(modality, partition)?.search(query, k, exhaustive) ?? [],
+      hits: this.get(space, partition)?.search(query, k, exhaustive) ?? [],
     }));
+  }
+
+  /** Ids held in one partition of a modality, whatever their model. */
+  ids(modality: string, partition: number): string[] {
+    const ids = new Set<string>();
+    for (const space of this.spacesOf(modality)) for (const id of this.get(space, partition)?.ids() ?? []) ids.add(id);
+    return [...ids];
   }
 
   /**
@@ -125,9 +187,10 @@ export class IndexStore {
    * a new projection): every index of the modality held before goes, whatever its partition.
    */
   replaceModality(modality: string, from: IndexStore): void {
-    for (const [k, e] of this.indexes) if (e.modality === modality) this.indexes.delete(k);
-    for (const e of from.entries()) if (e.modality === modality) this.set(modality, e.partition, e.index);
-    this.locations.replaceModality(modality, from.locations);
+    const ofModality = (space: string) => spaceParts(space).modality === modality;
+    for (const [k, e] of this.indexes) if (ofModality(e.space)) this.indexes.delete(k);
+    for (const e of from.entries()) if (ofModality(e.space)) this.set(e.space, e.partition, e.index);
+    this.locations.replaceModality(ofModality, from.locations);
   }
 
   drop(partitions: readonly number[]): void {
@@ -138,11 +201,11 @@ export class IndexStore {
 
   counts(): IndexCount[] {
     return [...this.indexes.values()]
-      .map((e) => ({ modality: e.modality, partition: e.partition, templates: e.index.size }))
-      .sort((a, b) => a.modality.localeCompare(b.modality) || a.partition - b.partition);
+      .map((e) => ({ ...spaceParts(e.space), partition: e.partition, templates: e.index.size }))
+      .sort((a, b) => a.modality.localeCompare(b.modality) || a.modelId.localeCompare(b.modelId) || a.partition - b.partition);
   }
 
-  entries(): { modality: string; partition: number; index: PartitionIndex }[] {
+  entries(): { space: string; partition: number; index: PartitionIndex }[] {
     return [...this.indexes.values()];
   }
 }

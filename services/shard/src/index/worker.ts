@@ -25,14 +25,14 @@ function handle(req: WorkerRequest): WorkerResults[keyof WorkerResults] {
     case "apply":
       return store.apply(req.ops);
     case "search":
-      return { results: store.search(req.modality, req.partitions, req.query, req.k, req.exhaustive, req.bodyLocations) };
+      return { results: store.search(req.modality, req.partitions, req.query, req.k, req.exhaustive, req.bodyLocations, req.modelId) };
     case "drop":
       store.drop(req.partitions);
       return {};
     case "counts":
       return { counts: store.counts() };
     case "ids":
-      return { ids: store.get(req.modality, req.partition)?.ids() ?? [] };
+      return { ids: store.ids(req.modality, req.partition) };
     case "saveIndexes":
       return { indexes: saveIndexes(store, req.dir, req.sequences, req.part) };
     case "stageApply":

@@ -1,5 +1,5 @@
-import { ErrorCode, type Modality, type TemplateEnrolled } from "@taj/proto";
-import { AppError, applyProjection, enrolledTemplate, modalityFromName, modalityName, type LinearProjection } from "@taj/common";
+import { ErrorCode, type Modality } from "@taj/proto";
+import { AppError, applyProjection, modalityFromName, modalityName, type LinearProjection } from "@taj/common";
 
 export interface ProjectionInUse {
   version: number;
@@ -38,8 +38,8 @@ export class Projector {
    * What the index stores for an enrolled template: projected when the modality has a projection,
    * undefined (not indexed) for a template the projection cannot take: another model's, or another length.
    */
-  forIndex(modality: string, enrolled: TemplateEnrolled, template: Float32Array): ArrayLike<number> | undefined {
-    return projectWith(this.inUse.get(modality), enrolled, template);
+  forIndex(modality: string, modelId: string, template: Float32Array): ArrayLike<number> | undefined {
+    return projectWith(this.inUse.get(modality), modelId, template);
   }
 
   /** The probe as the index compares it; INVALID_ARGUMENT for a length the projection does not take. */
@@ -54,13 +54,11 @@ export class Projector {
 }
 
 /**
- * An enrolled template as indexed under `projection` (raw when none); undefined when it does not
- * apply. `template`: the record's template when the caller has decoded it already.
+ * A template of `modelId` as indexed under `projection` (raw when none); undefined when it does
+ * not apply (a projection is learned on one model's templates).
  */
-export function projectWith(
-  projection: ProjectionInUse | undefined, enrolled: TemplateEnrolled, template: Float32Array = enrolledTemplate(enrolled),
-): ArrayLike<number> | undefined {
+export function projectWith(projection: ProjectionInUse | undefined, modelId: string, template: Float32Array): ArrayLike<number> | undefined {
   if (!projection) return template;
-  if (enrolled.modelId !== projection.modelId || template.length !== projection.map.inputDimensions) return undefined;
+  if (modelId !== projection.modelId || template.length !== projection.map.inputDimensions) return undefined;
   return applyProjection(projection.map, template);
 }

@@ -2,10 +2,10 @@ import type { Etcd3 } from "etcd3";
 import type { JetStreamClient, JetStreamManager } from "nats";
 import type { Modality } from "@taj/proto";
 import {
-  enrolledTemplate, modalityFromName, modalityName, projectionOf, readProjection, scanTemplateLog, watchActiveProjections, type Logger,
+  modalityFromName, modalityName, projectionOf, readProjection, scanTemplateLog, watchActiveProjections, type Logger,
 } from "@taj/common";
 import type { IndexClient } from "../index/client.ts";
-import { quantize } from "../index/quantize.ts";
+import { enrolledOps } from "../enrolled-ops.ts";
 import type { ChangeOp } from "../index/store.ts";
 import type { PartitionState } from "../partition-state.ts";
 import type { Serial } from "../serial.ts";
@@ -194,11 +194,9 @@ export class ProjectionStaging {
       const base = { modality, partition: t.partition, id: t.id };
       if (t.event?.event.case === "deleted") ops.push(base);
       else if (t.event?.event.case === "enrolled") {
-        // Empty when the record holds no usable template (enrolledTemplate validates it).
-        const raw = enrolledTemplate(t.event.event.value);
-        const vector = raw.length > 0 ? projectWith(projection, t.event.event.value, raw) : undefined;
-        if (vector) ops.push({ ...base, vector: quantize(vector), bodyLocation: t.event.event.value.bodyLocation });
-        else skipped++;
+        const made = enrolledOps(base, t.event.event.value, (modelId, raw) => projectWith(projection, modelId, raw));
+        ops.push(...made.ops);
+        skipped += made.skipped;
       }
       if (ops.length >= BATCH) await flush();
     }
