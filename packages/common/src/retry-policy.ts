@@ -62,6 +62,7 @@ export function failureClass(err: AppError): FailureClass {
     case ErrorCode.UNAVAILABLE:
       return isUnreachable(err) ? "unreachable" : "refused";
     case ErrorCode.AUDIT_UNAVAILABLE:
+    case ErrorCode.MODEL_UNAVAILABLE:
       return "refused";
     case ErrorCode.DEADLINE_EXCEEDED:
       return "timeout";

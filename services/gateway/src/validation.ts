@@ -3,7 +3,7 @@ import {
   ErrorCode, Modality, ModalitySettingsSchema, QualityGatesSchema, SearchMode, type Box, type DeleteRequest, type EnrollRequest, type GetRequest,
   type ModalitySettings, type QualityGates, type SearchRequest, type SettingsHistoryRequest, type UpdateSettingsRequest,
 } from "@taj/proto";
-import { AppError, ALL_MODALITIES, parseBodyLocation, parseBodyLocationFilter, validateId } from "@taj/common";
+import { AppError, ALL_MODALITIES, parseBodyLocation, parseBodyLocationFilter, validateId, validateModelId } from "@taj/common";
 
 /** Every input check of the public API lives here, one function per RPC. */
 
@@ -63,6 +63,8 @@ export interface ValidEnroll {
   recordImageIndex: number | undefined;
   /** The administrator's quality bars for the modality at the time of the call (settings/quality-gates.ts). */
   qualityGates: QualityGates | undefined;
+  /** The models the image is extracted with, the first stored as the template ("": the extractor's default). */
+  models: string[];
 }
 
 /** An ANSI/NIST-ITL transaction lists at most 999 records after its Type-1. */
@@ -75,6 +77,7 @@ function validateRecordImageIndex(index: number | undefined): number | undefined
 
 export function validateEnroll(req: EnrollRequest, limits: Limits): ValidEnroll {
   const modality = validateModality(req.modality);
+  const defaults = limits.settings(modality);
   return {
     modality,
     id: validateId(req.id),
@@ -82,7 +85,8 @@ export function validateEnroll(req: EnrollRequest, limits: Limits): ValidEnroll 
     faceBox: validateBox(req.faceBox),
     bodyLocation: parseBodyLocation(modality, req.bodyLocation),
     recordImageIndex: validateRecordImageIndex(req.recordImageIndex),
-    qualityGates: limits.settings(modality).quality,
+    qualityGates: defaults.quality,
+    models: defaults.enrolModelIds.length > 0 ? [...defaults.enrolModelIds] : [defaults.searchModelId],
   };
 }
 
@@ -102,6 +106,8 @@ export interface ValidSearch {
   /** Search each face of the image on its own (FACE only, never with a face_box). */
   everyFace: boolean;
   qualityGates: QualityGates | undefined;
+  /** The model the probe is extracted with ("": the extractor's default). */
+  modelId: string;
 }
 
 export function validateSearch(req: SearchRequest, limits: Limits): ValidSearch {
@@ -132,6 +138,7 @@ export function validateSearch(req: SearchRequest, limits: Limits): ValidSearch 
     recordImageIndex: validateRecordImageIndex(req.recordImageIndex),
     everyFace: req.everyFace,
     qualityGates: defaults.quality,
+    modelId: defaults.searchModelId,
   };
 }
 
@@ -171,8 +178,18 @@ export function validateModalitySettings(settings: ModalitySettings | undefined,
     if (!(value >= 0 && value <= bound.max)) throw invalid(`quality.${field} must be between 0 and ${bound.max}`);
     if (value !== 0 && bound.face !== (modality === Modality.FACE)) throw invalid(`quality.${field} is ${bound.face ? "a FACE" : "a TATTOO and MARK"} gate: leave it 0 for ${Modality[modality]}`);
   }
-  return create(ModalitySettingsSchema, { ...settings, modality, quality });
+  const searchModelId = validateModelId(settings.searchModelId, "search_model_id", true);
+  const enrolModelIds = settings.enrolModelIds.map((m) => validateModelId(m, "enrol_model_ids", false));
+  if (enrolModelIds.length > MAX_ENROL_MODELS || new Set(enrolModelIds).size !== enrolModelIds.length) {
+    throw invalid(`enrol_model_ids must be at most ${MAX_ENROL_MODELS} distinct model ids`);
+  }
+  // Every enrolment must reach the model searched, or new records would be unfindable.
+  if (enrolModelIds.length > 0 && !enrolModelIds.includes(searchModelId)) throw invalid("enrol_model_ids must include search_model_id (name it)");
+  return create(ModalitySettingsSchema, { ...settings, modality, quality, searchModelId, enrolModelIds });
 }
+
+/** An upgrade enrols with the old and the new model; a third leaves room for a rollback window. */
+const MAX_ENROL_MODELS = 3;
 
 const REASON_MAX = 200;
 

@@ -88,6 +88,17 @@ test("settings: every field in range, quality gates of the modality only, a reas
   for (const reason of ["", "   ", "x".repeat(201), "line\nbreak", "tab\there"]) rejects(() => update(face, { reason }), ErrorCode.INVALID_ARGUMENT);
   rejects(() => update(face, { expectedRevision: 0n }), ErrorCode.INVALID_ARGUMENT);
   rejects(() => validateUpdateSettings(create(UpdateSettingsRequestSchema, { expectedRevision: 1n, reason: "r" }), limits), ErrorCode.INVALID_ARGUMENT);
+  // Model upgrade: the searched model must be among those every enrolment extracts.
+  const upgrade = update({ ...face, searchModelId: "m/v1", enrolModelIds: ["m/v1", "m/v2"] });
+  assert.deepEqual(upgrade.settings.enrolModelIds, ["m/v1", "m/v2"]);
+  for (const bad of [
+    { searchModelId: "m/v3", enrolModelIds: ["m/v1", "m/v2"] }, { searchModelId: "", enrolModelIds: ["m/v1"] }, { enrolModelIds: ["m/v1", "m/v1"], searchModelId: "m/v1" },
+    { searchModelId: "has space" }, { searchModelId: "x".repeat(129) }, { searchModelId: "a", enrolModelIds: ["a", "b", "c", "d"] },
+  ]) rejects(() => update({ ...face, ...bad }), ErrorCode.INVALID_ARGUMENT);
+  const enrolWith = (enrolModelIds: string[], searchModelId: string) =>
+    validateEnroll(create(EnrollRequestSchema, enrollOk), { ...limits, settings: (m) => create(ModalitySettingsSchema, { ...defaults.get(m)!, enrolModelIds, searchModelId }) });
+  assert.deepEqual(enrolWith([], "").models, [""], "no upgrade: the extractor's default model");
+  assert.deepEqual(enrolWith(["m/v1", "m/v2"], "m/v1").models, ["m/v1", "m/v2"]);
   // What etcd holds is checked against the cluster-wide ceiling, not this gateway's limit.
   assert.equal(validateModalitySettings(create(ModalitySettingsSchema, { ...face, maxCandidates: 900 }), { maxCandidatesLimit: 1000 }).maxCandidates, 900);
 });

@@ -1,7 +1,7 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { ErrorCode, TemplateEventSchema, type EnrollRequest, type EnrollResponseSchema } from "@taj/proto";
-import { encodeTemplateF16, parseBodyLocation, partitionOf, templateSubject, wireTemplate, type CallContext } from "@taj/common";
+import { AppError, encodeTemplateF16, parseBodyLocation, partitionOf, templateSubject, wireTemplate, type CallContext } from "@taj/common";
 import { validateEnroll } from "../validation.ts";
 import { deadlineOf, type GatewayDeps } from "../deps.ts";
 import { replaceOnSubject } from "./replace.ts";
@@ -16,11 +16,12 @@ export async function enroll(deps: GatewayDeps, req: EnrollRequest, ctx: CallCon
   const input = validateEnroll(req, deps.limits);
   const deadline = deadlineOf(ctx, deps);
   const partitionCount = deps.partitionCount();
-  const extracted = await deps.extractors.extract(
-    extractRequestOf(input),
-    { deadline, signal: ctx.signal },
+  // One extraction per model of the modality's enrol_model_ids (two during a model upgrade), at once.
+  const [extracted, ...others] = await Promise.all(
+    input.models.map((modelId) => deps.extractors.extract(extractRequestOf(input, modelId), { deadline, signal: ctx.signal })),
   );
-  checkQualityGates(input.modality, input.qualityGates, extracted.quality);
+  if (!extracted) throw new AppError(ErrorCode.INTERNAL, "internal error", { cause: new Error("no enrol model") });
+  for (const e of [extracted, ...others]) checkQualityGates(input.modality, input.qualityGates, e.quality);
   // The caller's location wins; else a Type-10 record's SMT code (checked like a caller's).
   const bodyLocation = input.bodyLocation || parseBodyLocation(input.modality, extracted.record?.bodyLocation ?? "");
   const event = create(TemplateEventSchema, {
@@ -34,6 +35,9 @@ export async function enroll(deps: GatewayDeps, req: EnrollRequest, ctx: CallCon
         modelId: extracted.modelId,
         enrolledAt: timestampNow(),
         bodyLocation,
+        otherModels: others
+          .filter((o) => o.modelId !== extracted.modelId)
+          .map((o) => ({ modelId: o.modelId, templateF16: encodeTemplateF16(wireTemplate(o, ErrorCode.INTERNAL)), ...(o.quality ? { quality: o.quality } : {}) })),
       },
     },
   });

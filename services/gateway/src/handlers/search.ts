@@ -31,7 +31,7 @@ export async function search(deps: GatewayDeps, req: SearchRequest, call: Audite
       bodyLocations: input.bodyLocations,
     };
     const deadline = deadlineOf(ctx, deps);
-    const probe = await deps.extractors.extract({ ...extractRequestOf(input), everyFace: input.everyFace }, { deadline, signal: ctx.signal });
+    const probe = await deps.extractors.extract({ ...extractRequestOf(input, input.modelId), everyFace: input.everyFace }, { deadline, signal: ctx.signal });
     // The model that made the probe, as the extractor says: shards compare only its templates.
     const searchFor = (template: Pick<ExtractResponse, "templateF32" | "template">) =>
       deps.coordinators.search(
