@@ -28,9 +28,11 @@ export const NATS_PERMISSIONS: Partial<Record<PeerKind, Permissions>> = {
         ]),
         // A write erases the message it replaces (docs/data-protection.md); only on the template log.
         ...onStream(TEMPLATE_STREAM, "STREAM.MSG.DELETE"),
-        // Audit queries read TAJ_AUDIT through (ordered) consumers.
-        ...onStream(AUDIT_STREAM, "CONSUMER.CREATE"),
-        ...underStream(AUDIT_STREAM, "CONSUMER.CREATE", "CONSUMER.INFO", "CONSUMER.DELETE", "CONSUMER.MSG.NEXT"),
+        // Audit queries read TAJ_AUDIT through (ordered) consumers, and so does a model's drop
+        // (DropModelTemplates) read the template log.
+        ...[AUDIT_STREAM, TEMPLATE_STREAM].flatMap((s) => [
+          ...onStream(s, "CONSUMER.CREATE"), ...underStream(s, "CONSUMER.CREATE", "CONSUMER.INFO", "CONSUMER.DELETE", "CONSUMER.MSG.NEXT"),
+        ]),
         `$JS.ACK.${AUDIT_STREAM}.>`,
       ],
     },

@@ -11,6 +11,7 @@ import { initStreams, renderInit } from "./init.ts";
 import { addProjectionCommands } from "./projection-cli.ts";
 import { addImportCommand } from "./import-cli.ts";
 import { addSettingsCommands } from "./settings-cli.ts";
+import { addModelCommands } from "./models-cli.ts";
 import { positiveIntArg } from "./arg-parsers.ts";
 
 const list = (value: string) => value.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
@@ -217,6 +218,7 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
   addProjectionCommands(program, { etcd: () => etcdClient(etcdEndpoints(), tls()), nats: () => globals().nats, tls, out });
   addImportCommand(program, tls, out);
   addSettingsCommands(program, tls, out);
+  addModelCommands(program, tls, out);
 
   return program;
 }

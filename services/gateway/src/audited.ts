@@ -87,6 +87,7 @@ async function appendEvent(deps: GatewayDeps, rpc: GatewayRpc, call: AuditedCall
       ...(facts.search ? { search: facts.search } : {}),
       ...(facts.feedback ? { feedback: facts.feedback } : {}),
       ...(facts.settings ? { settings: facts.settings } : {}),
+      ...(facts.modelDrop ? { modelDrop: facts.modelDrop } : {}),
       durationMs,
       logSequence: facts.logSequence ?? 0n,
     });

@@ -1,6 +1,6 @@
 import {
   type DeleteRequest, type EnrollRequest, type EnrollStreamRequest, type FeedbackSummaryRequest, type GetRequest, type MatchingService,
-  type QueryAuditRequest, type RecordFeedbackRequest, type SearchRequest, type SettingsHistoryRequest, type UpdateSettingsRequest,
+  type DropModelTemplatesRequest, type QueryAuditRequest, type RecordFeedbackRequest, type SearchRequest, type SettingsHistoryRequest, type UpdateSettingsRequest,
 } from "@taj/proto";
 import { AppError, errorCodeName, modalityName, type CallContext, type ServiceImpl } from "@taj/common";
 import type { GatewayDeps } from "./deps.ts";
@@ -14,6 +14,7 @@ import { stats } from "./handlers/stats.ts";
 import { queryAudit } from "./handlers/audit.ts";
 import { feedbackSummary, recordFeedback } from "./handlers/feedback.ts";
 import { getSettings, settingsHistory, updateSettings } from "./handlers/settings.ts";
+import { dropModelTemplates } from "./handlers/model-drop.ts";
 
 type Impl = ServiceImpl<typeof MatchingService extends { method: infer M } ? M : never>;
 
@@ -92,6 +93,7 @@ export function matchingService(deps: GatewayDeps): Impl {
     feedbackSummary: audited(deps, "FeedbackSummary", (req: FeedbackSummaryRequest) => ({ modality: req.modality }), (req, call) => feedbackSummary(deps, req, call)),
     getSettings: audited(deps, "GetSettings", () => ({}), () => Promise.resolve(getSettings(deps))),
     updateSettings: audited(deps, "UpdateSettings", (req: UpdateSettingsRequest) => (req.settings ? { modality: req.settings.modality } : {}), (req, call) => updateSettings(deps, req, call)),
+    dropModelTemplates: audited(deps, "DropModelTemplates", (req: DropModelTemplatesRequest) => ({ modality: req.modality }), (req, call) => dropModelTemplates(deps, req, call)),
     settingsHistory: audited(deps, "SettingsHistory", (req: SettingsHistoryRequest) => ({ modality: req.modality }), (req) => settingsHistory(deps, req)),
   };
 }

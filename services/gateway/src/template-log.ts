@@ -1,6 +1,7 @@
 import { connect, type JetStreamClient, type JetStreamManager, type NatsConnection } from "nats";
 import {
-  AppError, TEMPLATE_STREAM, decodeTemplateEvent, isNoMessage, encodeTemplateEvent, natsTls, type Logger, type TlsFiles,
+  AppError, TEMPLATE_STREAM, decodeTemplateEvent, isNoMessage, encodeTemplateEvent, natsTls, scanTemplateLog, type LoggedTemplate, type Logger,
+  type ScanTemplateOptions, type TlsFiles,
 } from "@taj/common";
 import { ErrorCode, type TemplateEvent } from "@taj/proto";
 
@@ -20,7 +21,7 @@ export interface PublishOptions {
 export class WrongLastSequence extends Error {}
 
 /** What the handlers use of the log (unit tests stand in for it). */
-export type TemplateLogPort = Pick<TemplateLog, "publish" | "last" | "lastSequence" | "erase" | "eraseOlder">;
+export type TemplateLogPort = Pick<TemplateLog, "publish" | "last" | "lastSequence" | "erase" | "eraseOlder" | "scan">;
 
 const RETRY_PAUSE_MS = 100;
 
@@ -133,6 +134,11 @@ export class TemplateLog {
   }
 
   /** The gateway's NATS connection, which the audit trail shares. */
+  /** The log's records from `fromSequence` up to its head as read now (a model's drop reads them). */
+  scan(options: ScanTemplateOptions): AsyncGenerator<LoggedTemplate, number, undefined> {
+    return scanTemplateLog(this.js, this.jsm, options);
+  }
+
   get connection(): NatsConnection {
     return this.nc;
   }

@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import {
   ErrorCode, Modality, ModalitySettingsSchema, QualityGatesSchema, SearchMode, type Box, type DeleteRequest, type EnrollRequest, type GetRequest,
-  type ModalitySettings, type QualityGates, type SearchRequest, type SettingsHistoryRequest, type UpdateSettingsRequest,
+  type DropModelTemplatesRequest, type ModalitySettings, type QualityGates, type SearchRequest, type SettingsHistoryRequest, type UpdateSettingsRequest,
 } from "@taj/proto";
 import { AppError, ALL_MODALITIES, parseBodyLocation, parseBodyLocationFilter, validateId, validateModelId } from "@taj/common";
 
@@ -196,11 +196,31 @@ const REASON_MAX = 200;
 export function validateUpdateSettings(req: UpdateSettingsRequest, limits: Pick<Limits, "maxCandidatesLimit">): { settings: ModalitySettings; expectedRevision: bigint; reason: string } {
   const settings = validateModalitySettings(req.settings, limits);
   if (req.expectedRevision === 0n) throw invalid("expected_revision is required: the revision GetSettings answered");
-  const reason = req.reason.trim();
+  return { settings, expectedRevision: req.expectedRevision, reason: validateReason(req.reason) };
+}
+
+const DROP_BATCH_DEFAULT = 1_000;
+const DROP_BATCH_MAX = 10_000;
+
+/** A model's drop: never of a model the modality still searches or enrols with. */
+export function validateDropModel(req: DropModelTemplatesRequest, limits: Pick<Limits, "settings">): { modality: Modality; modelId: string; fromSequence: number; maxRecords: number; reason: string } {
+  const modality = validateModality(req.modality);
+  const modelId = validateModelId(req.modelId, "model_id", false);
+  const settings = limits.settings(modality);
+  if (modelId === settings.searchModelId || settings.enrolModelIds.includes(modelId)) {
+    throw invalid("model_id is still the search model or an enrol model of the modality: switch the settings first");
+  }
+  if (req.maxRecords > DROP_BATCH_MAX) throw invalid(`max_records must be at most ${DROP_BATCH_MAX}`);
+  return { modality, modelId, fromSequence: Math.max(1, Number(req.fromSequence)), maxRecords: req.maxRecords || DROP_BATCH_DEFAULT, reason: validateReason(req.reason) };
+}
+
+/** Why an administrator changes something, as the history and the audit trail keep it. */
+function validateReason(text: string): string {
+  const reason = text.trim();
   if (reason.length === 0 || reason.length > REASON_MAX || /\p{C}/u.test(reason)) {
     throw invalid(`reason must be 1 to ${REASON_MAX} printable characters, e.g. a change ticket`);
   }
-  return { settings, expectedRevision: req.expectedRevision, reason };
+  return reason;
 }
 
 const HISTORY_PAGE_DEFAULT = 50;

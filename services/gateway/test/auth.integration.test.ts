@@ -106,6 +106,8 @@ function call(rpc: GatewayRpc, options: CallOptions): Promise<unknown> {
     case "UpdateSettings":
       return client.updateSettings({ settings: { modality: Modality.MARK, similarityThreshold: 0.9, maxCandidates: 10, searchMode: SearchMode.EXHAUSTIVE }, expectedRevision: 999_999n, reason: "auth test" }, options);
     case "SettingsHistory": return client.settingsHistory({ modality: Modality.FACE }, options);
+    // A model no record holds: the scan changes nothing.
+    case "DropModelTemplates": return client.dropModelTemplates({ modality: Modality.FACE, modelId: "auth-no-such-model", reason: "auth test" }, options);
   }
 }
 
@@ -144,6 +146,7 @@ const ALLOWED: Record<GatewayRpc, string[]> = {
   GetSettings: ["OK"],
   UpdateSettings: ["SETTINGS_REVISION_CHANGED"],
   SettingsHistory: ["OK"],
+  DropModelTemplates: ["OK"],
 };
 
 test("every RPC x every role, no role, no credentials, an expired or foreign token: allowed or refused as the role table says", async () => {

@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file taj/v1/audit.proto.
  */
 export const file_taj_v1_audit: GenFile = /*@__PURE__*/
-  fileDesc("ChJ0YWovdjEvYXVkaXQucHJvdG8SBnRhai52MSIqCgtBdWRpdFJlY29yZBINCgVldmVudBgBIAEoDBIMCgRoYXNoGAIgASgMIrQDCgpBdWRpdEV2ZW50EhAKCGV2ZW50X2lkGAEgASgJEiYKAmF0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpnYXRld2F5X2lkGAMgASgJEhYKDmNoYWluX3NlcXVlbmNlGAQgASgEEhEKCXByZXZfaGFzaBgFIAEoDBIkCglwcmluY2lwYWwYBiABKAsyES50YWoudjEuUHJpbmNpcGFsEgsKA3JwYxgHIAEoCRIPCgdvdXRjb21lGAggASgJEhAKCGNhc2VfcmVmGAkgASgJEiIKCG1vZGFsaXR5GAogASgOMhAudGFqLnYxLk1vZGFsaXR5EhEKCXJlY29yZF9pZBgLIAEoCRIjCgZzZWFyY2gYDCABKAsyEy50YWoudjEuQXVkaXRTZWFyY2gSJwoIZmVlZGJhY2sYDSABKAsyFS50YWoudjEuQXVkaXRGZWVkYmFjaxITCgtkdXJhdGlvbl9tcxgOIAEoDRIUCgxsb2dfc2VxdWVuY2UYDyABKAQSJwoIc2V0dGluZ3MYECABKAsyFS50YWoudjEuQXVkaXRTZXR0aW5ncyJgCg1BdWRpdFNldHRpbmdzEicKBmJlZm9yZRgBIAEoCzIXLnRhai52MS5TZXR0aW5nc1ZlcnNpb24SJgoFYWZ0ZXIYAiABKAsyFy50YWoudjEuU2V0dGluZ3NWZXJzaW9uIo4CCgtBdWRpdFNlYXJjaBIcChRzaW1pbGFyaXR5X3RocmVzaG9sZBgBIAEoAhIWCg5tYXhfY2FuZGlkYXRlcxgCIAEoDRIgCgRtb2RlGAMgASgOMhIudGFqLnYxLlNlYXJjaE1vZGUSFQoNYWxsb3dfcGFydGlhbBgEIAEoCBIlCgpjYW5kaWRhdGVzGAUgAygLMhEudGFqLnYxLkNhbmRpZGF0ZRIQCghjb21wbGV0ZRgGIAEoCBIdChV1bnNlYXJjaGVkX3BhcnRpdGlvbnMYByADKA0SFgoOYm9keV9sb2NhdGlvbnMYCCADKAkSIAoFZmFjZXMYCSADKAsyES50YWoudjEuQXVkaXRGYWNlInMKCUF1ZGl0RmFjZRIYCgNib3gYASABKAsyCy50YWoudjEuQm94EiUKCmNhbmRpZGF0ZXMYAiADKAsyES50YWoudjEuQ2FuZGlkYXRlEiUKCmVycm9yX2NvZGUYAyABKA4yES50YWoudjEuRXJyb3JDb2RlIqsBCg1BdWRpdEZlZWRiYWNrEhEKCXNlYXJjaF9pZBgBIAEoCRIUCgxjYW5kaWRhdGVfaWQYAiABKAkSIAoHdmVyZGljdBgDIAEoDjIPLnRhai52MS5WZXJkaWN0EgwKBHJhbmsYBCABKA0SEgoKc2ltaWxhcml0eRgFIAEoAhItCglzZWFyY2hfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wKmMKB1ZlcmRpY3QSFwoTVkVSRElDVF9VTlNQRUNJRklFRBAAEhUKEVZFUkRJQ1RfQ09ORklSTUVEEAESFAoQVkVSRElDVF9SRUpFQ1RFRBACEhIKDlZFUkRJQ1RfVU5TVVJFEANiBnByb3RvMw", [file_google_protobuf_timestamp, file_taj_v1_common, file_taj_v1_settings]);
+  fileDesc("ChJ0YWovdjEvYXVkaXQucHJvdG8SBnRhai52MSIqCgtBdWRpdFJlY29yZBINCgVldmVudBgBIAEoDBIMCgRoYXNoGAIgASgMIuADCgpBdWRpdEV2ZW50EhAKCGV2ZW50X2lkGAEgASgJEiYKAmF0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpnYXRld2F5X2lkGAMgASgJEhYKDmNoYWluX3NlcXVlbmNlGAQgASgEEhEKCXByZXZfaGFzaBgFIAEoDBIkCglwcmluY2lwYWwYBiABKAsyES50YWoudjEuUHJpbmNpcGFsEgsKA3JwYxgHIAEoCRIPCgdvdXRjb21lGAggASgJEhAKCGNhc2VfcmVmGAkgASgJEiIKCG1vZGFsaXR5GAogASgOMhAudGFqLnYxLk1vZGFsaXR5EhEKCXJlY29yZF9pZBgLIAEoCRIjCgZzZWFyY2gYDCABKAsyEy50YWoudjEuQXVkaXRTZWFyY2gSJwoIZmVlZGJhY2sYDSABKAsyFS50YWoudjEuQXVkaXRGZWVkYmFjaxITCgtkdXJhdGlvbl9tcxgOIAEoDRIUCgxsb2dfc2VxdWVuY2UYDyABKAQSJwoIc2V0dGluZ3MYECABKAsyFS50YWoudjEuQXVkaXRTZXR0aW5ncxIqCgptb2RlbF9kcm9wGBEgASgLMhYudGFqLnYxLkF1ZGl0TW9kZWxEcm9wIoYBCg5BdWRpdE1vZGVsRHJvcBIQCghtb2RlbF9pZBgBIAEoCRIVCg1mcm9tX3NlcXVlbmNlGAIgASgEEhUKDW5leHRfc2VxdWVuY2UYAyABKAQSEQoJcmV3cml0dGVuGAQgASgNEhEKCXVuY292ZXJlZBgFIAEoDRIOCgZyZWFzb24YBiABKAkiYAoNQXVkaXRTZXR0aW5ncxInCgZiZWZvcmUYASABKAsyFy50YWoudjEuU2V0dGluZ3NWZXJzaW9uEiYKBWFmdGVyGAIgASgLMhcudGFqLnYxLlNldHRpbmdzVmVyc2lvbiKOAgoLQXVkaXRTZWFyY2gSHAoUc2ltaWxhcml0eV90aHJlc2hvbGQYASABKAISFgoObWF4X2NhbmRpZGF0ZXMYAiABKA0SIAoEbW9kZRgDIAEoDjISLnRhai52MS5TZWFyY2hNb2RlEhUKDWFsbG93X3BhcnRpYWwYBCABKAgSJQoKY2FuZGlkYXRlcxgFIAMoCzIRLnRhai52MS5DYW5kaWRhdGUSEAoIY29tcGxldGUYBiABKAgSHQoVdW5zZWFyY2hlZF9wYXJ0aXRpb25zGAcgAygNEhYKDmJvZHlfbG9jYXRpb25zGAggAygJEiAKBWZhY2VzGAkgAygLMhEudGFqLnYxLkF1ZGl0RmFjZSJzCglBdWRpdEZhY2USGAoDYm94GAEgASgLMgsudGFqLnYxLkJveBIlCgpjYW5kaWRhdGVzGAIgAygLMhEudGFqLnYxLkNhbmRpZGF0ZRIlCgplcnJvcl9jb2RlGAMgASgOMhEudGFqLnYxLkVycm9yQ29kZSKrAQoNQXVkaXRGZWVkYmFjaxIRCglzZWFyY2hfaWQYASABKAkSFAoMY2FuZGlkYXRlX2lkGAIgASgJEiAKB3ZlcmRpY3QYAyABKA4yDy50YWoudjEuVmVyZGljdBIMCgRyYW5rGAQgASgNEhIKCnNpbWlsYXJpdHkYBSABKAISLQoJc2VhcmNoX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCpjCgdWZXJkaWN0EhcKE1ZFUkRJQ1RfVU5TUEVDSUZJRUQQABIVChFWRVJESUNUX0NPTkZJUk1FRBABEhQKEFZFUkRJQ1RfUkVKRUNURUQQAhISCg5WRVJESUNUX1VOU1VSRRADYgZwcm90bzM", [file_google_protobuf_timestamp, file_taj_v1_common, file_taj_v1_settings]);
 
 /**
  * One message of the audit trail (JetStream stream TAJ_AUDIT, subject `taj.audit.<gateway_id>`).
@@ -149,6 +149,13 @@ export type AuditEvent = Message<"taj.v1.AuditEvent"> & {
    * @generated from field: taj.v1.AuditSettings settings = 16;
    */
   settings?: AuditSettings | undefined;
+
+  /**
+   * A DropModelTemplates batch.
+   *
+   * @generated from field: taj.v1.AuditModelDrop model_drop = 17;
+   */
+  modelDrop?: AuditModelDrop | undefined;
 };
 
 /**
@@ -157,6 +164,48 @@ export type AuditEvent = Message<"taj.v1.AuditEvent"> & {
  */
 export const AuditEventSchema: GenMessage<AuditEvent> = /*@__PURE__*/
   messageDesc(file_taj_v1_audit, 1);
+
+/**
+ * @generated from message taj.v1.AuditModelDrop
+ */
+export type AuditModelDrop = Message<"taj.v1.AuditModelDrop"> & {
+  /**
+   * @generated from field: string model_id = 1;
+   */
+  modelId: string;
+
+  /**
+   * @generated from field: uint64 from_sequence = 2;
+   */
+  fromSequence: bigint;
+
+  /**
+   * @generated from field: uint64 next_sequence = 3;
+   */
+  nextSequence: bigint;
+
+  /**
+   * @generated from field: uint32 rewritten = 4;
+   */
+  rewritten: number;
+
+  /**
+   * @generated from field: uint32 uncovered = 5;
+   */
+  uncovered: number;
+
+  /**
+   * @generated from field: string reason = 6;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message taj.v1.AuditModelDrop.
+ * Use `create(AuditModelDropSchema)` to create a new message.
+ */
+export const AuditModelDropSchema: GenMessage<AuditModelDrop> = /*@__PURE__*/
+  messageDesc(file_taj_v1_audit, 2);
 
 /**
  * @generated from message taj.v1.AuditSettings
@@ -178,7 +227,7 @@ export type AuditSettings = Message<"taj.v1.AuditSettings"> & {
  * Use `create(AuditSettingsSchema)` to create a new message.
  */
 export const AuditSettingsSchema: GenMessage<AuditSettings> = /*@__PURE__*/
-  messageDesc(file_taj_v1_audit, 2);
+  messageDesc(file_taj_v1_audit, 3);
 
 /**
  * The parameters and the answer of a Search.
@@ -244,7 +293,7 @@ export type AuditSearch = Message<"taj.v1.AuditSearch"> & {
  * Use `create(AuditSearchSchema)` to create a new message.
  */
 export const AuditSearchSchema: GenMessage<AuditSearch> = /*@__PURE__*/
-  messageDesc(file_taj_v1_audit, 3);
+  messageDesc(file_taj_v1_audit, 4);
 
 /**
  * @generated from message taj.v1.AuditFace
@@ -273,7 +322,7 @@ export type AuditFace = Message<"taj.v1.AuditFace"> & {
  * Use `create(AuditFaceSchema)` to create a new message.
  */
 export const AuditFaceSchema: GenMessage<AuditFace> = /*@__PURE__*/
-  messageDesc(file_taj_v1_audit, 4);
+  messageDesc(file_taj_v1_audit, 5);
 
 /**
  * An investigator's verdict on one candidate of an earlier search, with what the summary needs
@@ -318,7 +367,7 @@ export type AuditFeedback = Message<"taj.v1.AuditFeedback"> & {
  * Use `create(AuditFeedbackSchema)` to create a new message.
  */
 export const AuditFeedbackSchema: GenMessage<AuditFeedback> = /*@__PURE__*/
-  messageDesc(file_taj_v1_audit, 5);
+  messageDesc(file_taj_v1_audit, 6);
 
 /**
  * @generated from enum taj.v1.Verdict

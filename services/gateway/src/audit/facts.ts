@@ -1,5 +1,5 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import type { AuditFeedbackSchema, AuditSearchSchema, AuditSettingsSchema, Modality } from "@taj/proto";
+import type { AuditFeedbackSchema, AuditModelDropSchema, AuditSearchSchema, AuditSettingsSchema, Modality } from "@taj/proto";
 
 /**
  * What a handler tells the audit trail about its call, beyond what the wrapper knows (principal,
@@ -14,6 +14,7 @@ export interface AuditFacts {
   feedback?: MessageInitShape<typeof AuditFeedbackSchema>;
   logSequence?: bigint;
   settings?: MessageInitShape<typeof AuditSettingsSchema>;
+  modelDrop?: MessageInitShape<typeof AuditModelDropSchema>;
 }
 
 

@@ -16,6 +16,7 @@ export const RPC_ROLES = {
   GetSettings: Role.ADMIN,
   UpdateSettings: Role.ADMIN,
   SettingsHistory: Role.ADMIN,
+  DropModelTemplates: Role.ADMIN,
   QueryAudit: Role.AUDIT,
   FeedbackSummary: Role.AUDIT,
 } as const satisfies Record<string, Role>;

@@ -22,6 +22,23 @@ export interface Replaced {
  * Answers only once the previous generation is erased: an error leaves it to the caller's retry,
  * which starts by erasing it. The erasures go through the stream's quorum like the write.
  */
+/**
+ * Writes `event` in place of the subject's message `seq`, only if that is still the subject's
+ * last (a rewrite of a record, never of a newer enrolment): false when another write came first.
+ * The replaced message is erased as replaceOnSubject erases it.
+ */
+export async function rewriteIfUnchanged(log: TemplateLogPort, subject: string, seq: number, event: TemplateEvent, deadline: number): Promise<boolean> {
+  await log.eraseOlder(subject, seq);
+  try {
+    await log.publish(subject, event, { msgID: randomUUID(), deadline, expectLastSubjectSequence: seq });
+  } catch (err) {
+    if (err instanceof WrongLastSequence) return false;
+    throw AppError.from(err);
+  }
+  await log.erase(seq);
+  return true;
+}
+
 export async function replaceOnSubject(log: TemplateLogPort, subject: string, event: TemplateEvent, deadline: number): Promise<Replaced> {
   for (let race = 0; ; race++) {
     const last = await log.last(subject);
