@@ -7,11 +7,13 @@ import { ModalitySettingsSchema, SearchMode, SettingsVersionSchema, type Modalit
 import { gatewayCaller, gatewayOptions, type GatewayFlags } from "./gateway-caller.ts";
 import { modalityArg, numberArg, positiveIntArg } from "./arg-parsers.ts";
 
+const csv = (value: string) => value.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+
 const MODES = { approximate: SearchMode.APPROXIMATE, exhaustive: SearchMode.EXHAUSTIVE } as const;
 
 export function renderVersions(versions: SettingsVersion[]): string {
   const t = new Table({
-    head: ["modality", "rev", "threshold", "max", "mode", "quality gates", "changed at", "by", "reason"],
+    head: ["modality", "rev", "threshold", "max", "mode", "quality gates", "models (search; enrol)", "changed at", "by", "reason"],
     style: { head: [], border: [], compact: false },
   });
   for (const v of versions) {
@@ -26,6 +28,7 @@ export function renderVersions(versions: SettingsVersion[]): string {
     ].filter(Boolean).join(" ") || "extractor's only";
     t.push([
       modalityName(s.modality), String(v.revision), s.similarityThreshold.toFixed(3), String(s.maxCandidates), SearchMode[s.searchMode].toLowerCase(), gates,
+      `${s.searchModelId || "default"}; ${s.enrolModelIds.join(",") || "search model"}`,
       v.changedAt ? timestampDate(v.changedAt).toISOString() : "-", v.changedBy, v.reason,
     ]);
   }
@@ -41,6 +44,8 @@ interface SetFlags extends GatewayFlags {
   minInterOcularPx?: number;
   minRegionSidePx?: number;
   minContrast?: number;
+  searchModelId?: string;
+  enrolModelIds?: string[];
   reason: string;
   expectedRevision?: number;
   json?: boolean;
@@ -54,6 +59,8 @@ export function changedSettings(current: ModalitySettings, flags: Omit<SetFlags,
     similarityThreshold: flags.threshold ?? current.similarityThreshold,
     maxCandidates: flags.maxCandidates ?? current.maxCandidates,
     searchMode: flags.mode ? MODES[flags.mode] : current.searchMode,
+    searchModelId: flags.searchModelId ?? current.searchModelId,
+    enrolModelIds: flags.enrolModelIds ?? current.enrolModelIds,
     quality: {
       minDetectionScore: flags.minDetectionScore ?? quality?.minDetectionScore ?? 0,
       minInterOcularPx: flags.minInterOcularPx ?? quality?.minInterOcularPx ?? 0,
@@ -94,6 +101,8 @@ export function addSettingsCommands(program: Command, tls: () => TlsFiles, out: 
       .addOption(new Option("--min-inter-ocular-px <px>", "face: least distance between the eye centres").argParser(numberArg(0, 4096)))
       .addOption(new Option("--min-region-side-px <px>", "tattoo, mark: least shorter side of the region").argParser(numberArg(0, 16384)))
       .addOption(new Option("--min-contrast <c>", "tattoo, mark: least luma contrast of the region").argParser(numberArg(0, 0.5)))
+      .addOption(new Option("--search-model-id <id>", "model probes are extracted with (\"\": each extractor's default); docs/model-upgrade.md"))
+      .addOption(new Option("--enrol-model-ids <ids>", "csv: models each enrolment extracts, the searched one among them (\"\": the search model only)").argParser(csv))
       .addOption(new Option("--reason <text>", "why (a change ticket): kept in the history and the audit trail").makeOptionMandatory())
       .addOption(new Option("--expected-revision <n>", "refuse unless this is still the current revision (default: the one just read)").argParser(positiveIntArg))
       .option("--json", "print the new version as JSON"),

@@ -20,7 +20,7 @@ export interface ShardRow {
   /** Templates per modality over the partitions it lists; undefined if it did not answer. */
   templates?: Record<string, number>;
   /** Per (modality, partition) counts behind `templates`. */
-  counts?: Array<{ modality: string; partition: number; templates: number }>;
+  counts?: Array<{ modality: string; modelId: string; partition: number; templates: number }>;
   appliedSequence?: number;
   /** Projection version each modality's indexes hold (modalities on raw templates absent). */
   projections?: Record<string, number>;
@@ -153,7 +153,7 @@ export function applyShardStatus(row: ShardRow, s: ShardStatusResponse, lastSequ
     if (!listed.has(c.partition)) continue;
     const m = modalityName(c.modality);
     templates[m] = (templates[m] ?? 0) + Number(c.templates);
-    row.counts.push({ modality: m, partition: c.partition, templates: Number(c.templates) });
+    row.counts.push({ modality: m, modelId: c.modelId, partition: c.partition, templates: Number(c.templates) });
   }
   row.templates = templates;
   row.appliedSequence = Number(s.appliedSequence);
@@ -202,13 +202,13 @@ export function buildReport(
   };
 }
 
-/** Counts each (modality, partition) once per site: while a partition moves, two replicas list it. */
+/** Counts each (modality, model, partition) once per site: while a partition moves, two replicas list it. */
 function siteTemplates(rows: ShardRow[]): Record<string, number> {
   const seen = new Set<string>();
   const out: Record<string, number> = {};
   for (const r of rows) {
     for (const c of r.counts ?? []) {
-      const key = `${c.modality}/${c.partition}`;
+      const key = `${c.modality}/${c.modelId}/${c.partition}`;
       if (seen.has(key)) continue;
       seen.add(key);
       out[c.modality] = (out[c.modality] ?? 0) + c.templates;

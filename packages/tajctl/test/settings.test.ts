@@ -17,6 +17,9 @@ test("settings set changes only the flags given and keeps every other value, gat
   assert.deepEqual([next.quality?.minDetectionScore, next.quality?.minInterOcularPx, next.quality?.minContrast], [0.9, 40, 0]);
   assert.equal(changedSettings(current, { modality: Modality.FACE, mode: "approximate", minDetectionScore: 0 }).quality?.minDetectionScore, 0, "0 given is 0, not 'unchanged'");
   assert.equal(changedSettings(current, { modality: Modality.FACE, mode: "approximate" }).searchMode, SearchMode.APPROXIMATE);
+  const upgrade = changedSettings(current, { modality: Modality.FACE, searchModelId: "m/v1", enrolModelIds: ["m/v1", "m/v2"] });
+  assert.deepEqual([upgrade.searchModelId, upgrade.enrolModelIds], ["m/v1", ["m/v1", "m/v2"]]);
+  assert.deepEqual(changedSettings(upgrade, { modality: Modality.FACE, threshold: 0.5 }).enrolModelIds, ["m/v1", "m/v2"], "models kept when not given");
 });
 
 test("the settings table shows revision, values, gates, who and why", () => {
