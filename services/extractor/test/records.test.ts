@@ -204,3 +204,30 @@ test("ANSI/NIST-ITL: broken transactions are RECORD_MALFORMED, and no truncation
     }
   }
 });
+
+test("JPEG 2000 decodes in its own thread: the event loop keeps turning meanwhile", async () => {
+  const width = 1600;
+  const height = 1200;
+  const pixels = new Uint8Array(width * height * 3);
+  let x = 7;
+  for (let i = 0; i < pixels.length; i++) pixels[i] = x = (x * 1103515245 + 12345) & 0xff; // noise: the slowest to decode
+  const bytes = await jpeg2000(pixels, width, height, 3);
+  let last = performance.now();
+  let longestGap = 0;
+  const ticker = setInterval(() => {
+    const now = performance.now();
+    longestGap = Math.max(longestGap, now - last);
+    last = now;
+  }, 5);
+  const started = performance.now();
+  try {
+    const image = await decodeJpeg2000(bytes, LIMITS);
+    assert.equal(image.width, width);
+  } finally {
+    clearInterval(ticker);
+  }
+  const took = performance.now() - started;
+  console.log(`decode ${took.toFixed(0)} ms, longest event-loop gap ${longestGap.toFixed(0)} ms`);
+  assert.ok(took > 100, "a decode long enough to tell");
+  assert.ok(longestGap < took / 3, `the loop waited ${longestGap.toFixed(0)} ms of a ${took.toFixed(0)} ms decode`);
+});

@@ -1,31 +1,11 @@
-import { createRequire } from "node:module";
 import { ErrorCode } from "@taj/proto";
 import { AppError } from "@taj/common";
 import type { DecodeLimits, RgbImage } from "../decode.ts";
+import { decoderThread, type Size } from "./jpeg2000-thread.ts";
 
 // libvips (sharp) has no JPEG 2000 loader; OpenJPEG, compiled to WebAssembly and published on npm
-// by the Cornerstone project, decodes it. Only its decoder is loaded here.
-interface J2kDecoder {
-  getEncodedBuffer(length: number): Uint8Array;
-  decode(): void;
-  getDecodedBuffer(): Uint8Array;
-  getFrameInfo(): { width: number; height: number; bitsPerSample: number; componentCount: number; isSigned: boolean };
-  delete(): void;
-}
-interface OpenJpegModule {
-  J2KDecoder: new () => J2kDecoder;
-}
-type OpenJpegFactory = (options: { print: (s: string) => void; printErr: (s: string) => void }) => Promise<OpenJpegModule>;
-
-const require = createRequire(import.meta.url);
-let openjpeg: Promise<OpenJpegModule> | undefined;
-
-/** The decoder module, instantiated once per process; OpenJPEG's own chatter is not printed. */
-function module(): Promise<OpenJpegModule> {
-  const quiet = () => {};
-  openjpeg ??= (require("@cornerstonejs/codec-openjpeg/decodewasmjs") as OpenJpegFactory)({ print: quiet, printErr: quiet });
-  return openjpeg;
-}
+// by the Cornerstone project, decodes it, in a worker thread (jpeg2000-worker.ts): a decode takes
+// up to seconds, and the extractor's event loop (health checks, other calls) must not wait on it.
 
 const JP2_SIGNATURE = [0x00, 0x00, 0x00, 0x0c, 0x6a, 0x50, 0x20, 0x20, 0x0d, 0x0a, 0x87, 0x0a];
 
@@ -63,12 +43,6 @@ function codestreamOf(bytes: Uint8Array): Uint8Array {
   throw corrupt("no codestream box");
 }
 
-interface Size {
-  width: number;
-  height: number;
-  components: number;
-  bitDepth: number;
-}
 
 /** Image size and components from the SIZ marker, read before any decoding (the pixel bound). */
 function sizeOf(codestream: Uint8Array): Size {
@@ -102,50 +76,15 @@ function unsupported(what: string): AppError {
 /**
  * Decodes a JPEG 2000 image (codestream or JP2) to RGB. The caller (openImage) has bounded the
  * bytes; the pixel bound is checked here from the SIZ marker before the decoder allocates anything.
- * Runs synchronously in WebAssembly (measured 0.2-0.6 s for 640x480 lossless on a loaded 2-core
- * machine: docs/api.md); the decoder's memory is freed after each image, though the WebAssembly
- * heap keeps its high-water mark.
+ * The decode itself runs in the process's JPEG 2000 worker thread, one image at a time (measured
+ * 0.2-0.6 s for 640x480 lossless on a loaded 2-core machine: docs/api.md).
  */
 export async function decodeJpeg2000(bytes: Uint8Array, limits: DecodeLimits): Promise<RgbImage> {
   const codestream = codestreamOf(bytes);
   const size = sizeOf(codestream);
   if (size.width * size.height > limits.maxPixels) throw new AppError(ErrorCode.IMAGE_TOO_LARGE, `the image exceeds ${limits.maxPixels} pixels`);
-  const { J2KDecoder } = await module();
-  const decoder = new J2KDecoder();
-  try {
-    decoder.getEncodedBuffer(codestream.length).set(codestream);
-    try {
-      decoder.decode();
-    } catch {
-      throw corrupt("the decoder failed");
-    }
-    const info = decoder.getFrameInfo();
-    const samples = decoder.getDecodedBuffer();
-    const bytesPerSample = size.bitDepth > 8 ? 2 : 1;
-    if (info.width !== size.width || info.height !== size.height || info.componentCount !== size.components
-      || samples.length !== size.width * size.height * size.components * bytesPerSample) {
-      throw corrupt("incomplete data");
-    }
-    return { width: size.width, height: size.height, data: toRgb(samples, size, bytesPerSample) };
-  } finally {
-    decoder.delete();
-  }
-}
-
-/** Interleaved samples of 1, 3 or 4 components at any depth up to 16 bits -> 8-bit RGB. */
-function toRgb(samples: Uint8Array, size: Size, bytesPerSample: number): Buffer {
-  const pixels = size.width * size.height;
-  const out = Buffer.allocUnsafe(pixels * 3);
-  const max = 2 ** size.bitDepth - 1;
-  const sampleAt = bytesPerSample === 1
-    ? (i: number) => samples[i]!
-    : (i: number) => samples[2 * i]! | (samples[2 * i + 1]! << 8);
-  const scale = 255 / max;
-  for (let p = 0; p < pixels; p++) {
-    for (let c = 0; c < 3; c++) {
-      const v = sampleAt(p * size.components + (size.components === 1 ? 0 : c));
-      out[p * 3 + c] = size.bitDepth === 8 ? v : Math.round(v * scale);
-    }
-  }
-  return out;
+  // A copy of its own goes to the thread (a Buffer's slice() would share, and hand over, the caller's memory).
+  const reply = await decoderThread().decode(new Uint8Array(codestream), size);
+  if ("corrupt" in reply) throw corrupt(reply.corrupt);
+  return { width: size.width, height: size.height, data: Buffer.from(reply.rgb.buffer, reply.rgb.byteOffset, reply.rgb.byteLength) };
 }
