@@ -55,6 +55,9 @@ export class IndexStore {
   /** Body locations of the templates held here, by space; snapshots save them beside the indexes. */
   readonly locations = new BodyLocations();
   private readonly indexes = new Map<string, { space: string; partition: number; index: PartitionIndex }>();
+  /** Per modality its spaces, and per space its length: asked for every applied op, so kept rather than scanned. */
+  private readonly spaces = new Map<string, Set<string>>();
+  private readonly dims = new Map<string, number>();
 
   constructor(options: IndexOptions) {
     this.options = options;
@@ -67,15 +70,12 @@ export class IndexStore {
 
   /** Each model may have its own length; one space, one length. */
   dimsOf(space: string): number | undefined {
-    for (const e of this.indexes.values()) if (e.space === space) return e.index.dims;
-    return undefined;
+    return this.dims.get(space);
   }
 
-  /** The spaces of a modality held here, one per model. */
+  /** The spaces of a modality held here, one per model (a space whose partitions were all dropped may stay listed, empty). */
   spacesOf(modality: string): string[] {
-    const spaces = new Set<string>();
-    for (const e of this.indexes.values()) if (spaceParts(e.space).modality === modality) spaces.add(e.space);
-    return [...spaces];
+    return [...(this.spaces.get(modality) ?? [])];
   }
 
   get(space: string, partition: number): PartitionIndex | undefined {
@@ -84,6 +84,11 @@ export class IndexStore {
 
   set(space: string, partition: number, index: PartitionIndex): void {
     this.indexes.set(keyOf(space, partition), { space, partition, index });
+    const { modality } = spaceParts(space);
+    let spaces = this.spaces.get(modality);
+    if (!spaces) this.spaces.set(modality, (spaces = new Set()));
+    spaces.add(space);
+    this.dims.set(space, index.dims);
   }
 
   /**
@@ -189,6 +194,8 @@ export class IndexStore {
   replaceModality(modality: string, from: IndexStore): void {
     const ofModality = (space: string) => spaceParts(space).modality === modality;
     for (const [k, e] of this.indexes) if (ofModality(e.space)) this.indexes.delete(k);
+    for (const space of this.spaces.get(modality) ?? []) this.dims.delete(space);
+    this.spaces.delete(modality);
     for (const e of from.entries()) if (ofModality(e.space)) this.set(e.space, e.partition, e.index);
     this.locations.replaceModality(ofModality, from.locations);
   }
@@ -197,6 +204,16 @@ export class IndexStore {
     const gone = new Set(partitions);
     for (const [k, e] of this.indexes) if (gone.has(e.partition)) this.indexes.delete(k);
     this.locations.drop(gone);
+    // A space left with no partition here is forgotten, its length with it (as if never seen).
+    const held = new Set([...this.indexes.values()].map((e) => e.space));
+    for (const [modality, spaces] of this.spaces) {
+      for (const space of spaces) {
+        if (held.has(space)) continue;
+        spaces.delete(space);
+        this.dims.delete(space);
+      }
+      if (spaces.size === 0) this.spaces.delete(modality);
+    }
   }
 
   counts(): IndexCount[] {
