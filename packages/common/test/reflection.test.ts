@@ -52,7 +52,7 @@ test("gateway's services: reflection alone lists them, loads MatchingService int
 
     const registry = await client.registryFor(MatchingService.typeName);
     // matching.proto with every file it imports, transitively (Timestamp is a well-known type).
-    assert.deepEqual([...registry.files].map((f) => f.name).sort(), ["google/protobuf/timestamp", "taj/v1/audit", "taj/v1/common", "taj/v1/matching"]);
+    assert.deepEqual([...registry.files].map((f) => f.name).sort(), ["google/protobuf/timestamp", "taj/v1/audit", "taj/v1/common", "taj/v1/matching", "taj/v1/settings"]);
     assert.ok(registry.getFile("taj/v1/matching.proto")?.proto.dependency.includes("google/protobuf/timestamp.proto"));
     assert.equal(registry.getMessage("taj.v1.StatsResponse")?.proto.options?.mapEntry, undefined, "a top-level message is no map entry");
 

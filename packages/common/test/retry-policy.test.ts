@@ -30,6 +30,7 @@ test("unreachable is UNAVAILABLE without a TAJ detail; an upstream's own UNAVAIL
 test("one class per code", () => {
   const classes = new Map<ErrorCode, string>([
     [ErrorCode.AUDIT_UNAVAILABLE, "refused"],
+    [ErrorCode.MODEL_UNAVAILABLE, "refused"],
     [ErrorCode.DEADLINE_EXCEEDED, "timeout"],
     [ErrorCode.OVERLOADED, "busy"],
     [ErrorCode.RATE_LIMITED, "busy"],

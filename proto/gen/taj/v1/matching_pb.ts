@@ -1225,8 +1225,8 @@ export const MatchingService: GenService<{
    * IMAGE_UNSUPPORTED_FORMAT, IMAGE_CORRUPT, NO_FACE, MULTIPLE_FACES, FACE_TOO_SMALL,
    * BOX_MATCHES_NO_FACE, RECORD_MALFORMED, RECORD_UNSUPPORTED, RECORD_NO_MATCHING_IMAGE,
    * RECORD_SEVERAL_IMAGES), RESOURCE_EXHAUSTED (IMAGE_TOO_LARGE: above the gateway's
-   * MAX_IMAGE_BYTES, or above the extractor's pixel limit once decoded), UNAVAILABLE,
-   * DEADLINE_EXCEEDED.
+   * MAX_IMAGE_BYTES, or above the extractor's pixel limit once decoded), UNAVAILABLE
+   * (MODEL_UNAVAILABLE: no extractor has a model the search defaults name), DEADLINE_EXCEEDED.
    *
    * @generated from rpc taj.v1.MatchingService.Enroll
    */

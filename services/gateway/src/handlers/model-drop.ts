@@ -50,6 +50,11 @@ export async function dropModelTemplates(deps: GatewayDeps, req: DropModelTempla
       }
       const record = next.value;
       answer.nextSequence = BigInt(record.seq + 1);
+      // Stop in time to answer (a long scan of other records too): the caller goes on from nextSequence.
+      if (answer.rewritten >= input.maxRecords || Date.now() > deadline - 1_000) {
+        answer.nextSequence = BigInt(record.seq);
+        break;
+      }
       if (record.event?.event.case !== "enrolled") continue;
       const rewritten = withoutModel(record.event.event.value, input.modelId);
       if (rewritten === undefined) continue;
@@ -62,8 +67,6 @@ export async function dropModelTemplates(deps: GatewayDeps, req: DropModelTempla
       const subject = templateSubject(input.modality, record.partition, record.id);
       const event = create(TemplateEventSchema, { event: { case: "enrolled", value: rewritten } });
       if (await rewriteIfUnchanged(deps.log, subject, record.seq, event, deadline)) answer.rewritten++;
-      // Stop in time to answer: the caller goes on from nextSequence.
-      if (answer.rewritten >= input.maxRecords || Date.now() > deadline - 1_000) break;
     }
   } finally {
     await scan.return(0);
