@@ -12,6 +12,9 @@ export const modalityArg = (value: string): Modality => {
   }
 };
 
+/** "a, b,,c" -> ["a", "b", "c"]. */
+export const listArg = (value: string): string[] => value.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+
 export const positiveIntArg = (value: string): number => {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError("must be a positive integer");

@@ -12,9 +12,9 @@ import { addProjectionCommands } from "./projection-cli.ts";
 import { addImportCommand } from "./import-cli.ts";
 import { addSettingsCommands } from "./settings-cli.ts";
 import { addModelCommands } from "./models-cli.ts";
-import { positiveIntArg } from "./arg-parsers.ts";
+import { listArg, positiveIntArg } from "./arg-parsers.ts";
 
-const list = (value: string) => value.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+const list = listArg;
 const positiveInt = positiveIntArg;
 
 interface Globals {

@@ -5,9 +5,7 @@ import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { modalityName, type TlsFiles } from "@taj/common";
 import { ModalitySettingsSchema, SearchMode, SettingsVersionSchema, type ModalitySettings, type SettingsVersion } from "@taj/proto";
 import { gatewayCaller, gatewayOptions, type GatewayFlags } from "./gateway-caller.ts";
-import { modalityArg, numberArg, positiveIntArg } from "./arg-parsers.ts";
-
-const csv = (value: string) => value.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+import { listArg, modalityArg, numberArg, positiveIntArg } from "./arg-parsers.ts";
 
 const MODES = { approximate: SearchMode.APPROXIMATE, exhaustive: SearchMode.EXHAUSTIVE } as const;
 
@@ -102,7 +100,7 @@ export function addSettingsCommands(program: Command, tls: () => TlsFiles, out: 
       .addOption(new Option("--min-region-side-px <px>", "tattoo, mark: least shorter side of the region").argParser(numberArg(0, 16384)))
       .addOption(new Option("--min-contrast <c>", "tattoo, mark: least luma contrast of the region").argParser(numberArg(0, 0.5)))
       .addOption(new Option("--search-model-id <id>", "model probes are extracted with (\"\": each extractor's default); docs/model-upgrade.md"))
-      .addOption(new Option("--enrol-model-ids <ids>", "csv: models each enrolment extracts, the searched one among them (\"\": the search model only)").argParser(csv))
+      .addOption(new Option("--enrol-model-ids <ids>", "csv: models each enrolment extracts, the searched one among them (\"\": the search model only)").argParser(listArg))
       .addOption(new Option("--reason <text>", "why (a change ticket): kept in the history and the audit trail").makeOptionMandatory())
       .addOption(new Option("--expected-revision <n>", "refuse unless this is still the current revision (default: the one just read)").argParser(positiveIntArg))
       .option("--json", "print the new version as JSON"),
