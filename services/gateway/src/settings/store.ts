@@ -22,7 +22,6 @@ export interface SettingsStoreOptions {
   gatewayId: string;
   /** This gateway's DEFAULT_* environment: written only for a modality etcd has no settings for yet. */
   initial: readonly ModalitySettings[];
-  onApplied?: (version: SettingsVersion) => void;
 }
 
 /**
@@ -154,7 +153,6 @@ export class SettingsStore {
     if (known && known.revision >= version.revision) return;
     this.#current.set(modality, version);
     if (known) this.logger.info({ modality: modalityName(modality), from: String(known.revision), to: String(version.revision), changedBy: version.changedBy }, "settings changed");
-    this.options.onApplied?.(version);
   }
 
   #parse(value: string): SettingsVersion | undefined {
