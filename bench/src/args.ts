@@ -22,6 +22,8 @@ export interface BenchOptions {
   workDir: string;
   /** Per engine child process. */
   engineTimeoutMinutes: number;
+  /** Per named engine, where it differs from engineTimeoutMinutes. */
+  engineTimeouts: Partial<Record<EngineName, number>>;
 }
 
 export const DEFAULT_SCALES = [100_000, 1_000_000];
@@ -43,7 +45,8 @@ export const USAGE = `npm run bench -- [options]
   --throughput-seconds 20
   --out bench/results    where the JSON, table and PNGs go
   --work-dir <tmp>/taj-bench
-  --engine-timeout 60    minutes per engine per scale`;
+  --engine-timeout 60    minutes per engine per scale; "90,hnswlib-node=20" gives one engine its own limit
+                         (an engine stopped for time leaves its insertion rate so far in the result)`;
 
 export function parseSize(s: string): number {
   const m = /^(\d+(?:\.\d+)?)([km]?)$/i.exec(s.trim());
@@ -108,8 +111,21 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     throughputSeconds: int("throughput-seconds", values["throughput-seconds"], 1),
     out: values.out,
     workDir: values["work-dir"],
-    engineTimeoutMinutes: int("engine-timeout", values["engine-timeout"], 1),
+    ...engineTimeouts(values["engine-timeout"], (v) => int("engine-timeout", v, 1)),
   };
+}
+
+/** "60" or "90,hnswlib-node=20,lancedb=120": a default and limits for named engines. */
+function engineTimeouts(spec: string, minutes: (v: string) => number): Pick<BenchOptions, "engineTimeoutMinutes" | "engineTimeouts"> {
+  let engineTimeoutMinutes = 60;
+  const perEngine: Partial<Record<EngineName, number>> = {};
+  for (const part of spec.split(",").map((p) => p.trim())) {
+    const [name, value] = part.includes("=") ? part.split("=", 2) as [string, string] : [undefined, part];
+    if (name === undefined) engineTimeoutMinutes = minutes(value);
+    else if ((ENGINE_NAMES as readonly string[]).includes(name)) perEngine[name as EngineName] = minutes(value);
+    else throw new UsageError(`--engine-timeout: unknown engine "${name}"\n${USAGE}`);
+  }
+  return { engineTimeoutMinutes, engineTimeouts: perEngine };
 }
 
 export class UsageError extends Error {}

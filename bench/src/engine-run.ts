@@ -22,6 +22,35 @@ export interface EngineJob {
   tuneBudgetMs: number;
 }
 
+/** What a build had done when last reported: read by the parent when it stops a build for time. */
+export interface BuildProgressRecord {
+  phase: "insert" | "index";
+  templatesAdded: number;
+  size: number;
+  /** Since the build started. */
+  seconds: number;
+  /** Inserts per second so far; with size, the whole insert phase's projected duration. */
+  insertsPerSecond: number;
+}
+
+export function progressPath(job: Pick<EngineJob, "out">): string {
+  return `${job.out}.progress.json`;
+}
+
+/** Writes the build's progress to the job's progress file, at most every few seconds. */
+function progressWriter(job: EngineJob, size: number, started: number): (added: number, phase?: "insert" | "index") => void {
+  let lastWrite = 0, lastPhase = "insert";
+  return (added, phase = "insert") => {
+    const now = performance.now();
+    if (now - lastWrite < 5_000 && phase === lastPhase && added < size) return;
+    lastWrite = now;
+    lastPhase = phase;
+    const seconds = (now - started) / 1000;
+    const record: BuildProgressRecord = { phase, templatesAdded: added, size, seconds: round(seconds), insertsPerSecond: round(added / Math.max(seconds, 1e-3)) };
+    writeFileSync(progressPath(job), JSON.stringify(record));
+  };
+}
+
 export interface EngineResult {
   engine: EngineName;
   size: number;
@@ -41,6 +70,15 @@ export interface EngineResult {
   searchesPerSecond: number;
   /** All probes in one pass over a streamed gallery: latency is that pass / probes, not one search. */
   batched?: boolean;
+}
+
+/**
+ * The recall hnswlib-node and LanceDB are tuned to: usearch's HNSW on the shard's int8 when it ran
+ * at this scale, else the shard's exhaustive int8 scan (the cluster's default mode, and the only
+ * one above the graph limit): "what would another library need to match what the shard gives".
+ */
+export function matchedRecallReference(engines: Partial<Record<EngineName, EngineResult>>): EngineResult | undefined {
+  return engines["usearch-hnsw-i8"] ?? engines["usearch-exhaustive-i8"];
 }
 
 async function load(name: EngineName): Promise<Engine> {
@@ -77,6 +115,7 @@ async function searchAll(engine: Engine, probes: Float32Array, count: number, di
 /** Builds one engine on the data set, tunes it to the target recall if asked, measures it. */
 export async function runEngine(job: EngineJob): Promise<EngineResult> {
   rmSync(job.dir, { recursive: true, force: true });
+  rmSync(progressPath(job), { force: true });
   mkdirSync(job.dir, { recursive: true });
   const engine = await load(job.engine);
   const gen = generatorFor(job.spec);
@@ -85,7 +124,7 @@ export async function runEngine(job: EngineJob): Promise<EngineResult> {
   gc();
   const rss0 = rssBytes();
   const t0 = performance.now();
-  await engine.build(gen, job.dir);
+  await engine.build(gen, job.dir, progressWriter(job, gen.size, t0));
   const buildSeconds = (performance.now() - t0) / 1000;
   gc();
   const rssDelta = rssBytes() - rss0;

@@ -3,6 +3,7 @@ import sharp from "sharp";
 import { renderSvg, type Chart, type Series } from "@taj/eval";
 import { formatSize } from "./args.ts";
 import type { BenchResult } from "./run.ts";
+import { matchedRecallReference } from "./engine-run.ts";
 import type { ClusterResult, Throughput } from "./cluster/cluster-bench.ts";
 
 const f = (x: number | undefined, digits = 3) => (x === undefined || !Number.isFinite(x) ? "-" : String(Number(x.toPrecision(digits))));
@@ -51,14 +52,15 @@ export function formatReport(r: BenchResult): string {
     }
     out.push(table(["engine", "recall@1", "recall@10", "p50 ms", "p99 ms", "search/s", "build/s", "RAM B/tpl", "disk B/tpl"], rows));
     for (const [k, v] of Object.entries(s.engineErrors)) out.push(`  ${k}: ${v}`);
-    if (raw) {
+    const reference = matchedRecallReference(s.engines);
+    if (reference) {
       const ratios = (["hnswlib-node", "lancedb"] as const).flatMap((n) => {
         const e = s.engines[n];
         if (!e) return [];
-        const at = p50AtRecall(e.tuning, raw.recallAt10);
+        const at = p50AtRecall(e.tuning, reference.recallAt10);
         return [
-          `${n} p50 / usearch p50 = ${f(e.latency.p50Ms / raw.latency.p50Ms)} at ${e.effortName} ${e.effort} (recall@10 ${pct(e.recallAt10)} vs ${pct(raw.recallAt10)})` +
-            (at === undefined ? "" : `, ${f(at / raw.latency.p50Ms)} interpolated to the same recall`),
+          `${n} p50 / ${reference.engine} p50 = ${f(e.latency.p50Ms / reference.latency.p50Ms)} at ${e.effortName} ${e.effort} (recall@10 ${pct(e.recallAt10)} vs ${pct(reference.recallAt10)})` +
+            (at === undefined ? "" : `, ${f(at / reference.latency.p50Ms)} interpolated to the same recall`),
         ];
       });
       if (ratios.length) out.push(`  matched recall: ${ratios.join("; ")}`);

@@ -1,12 +1,12 @@
 import { spawn } from "node:child_process";
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { formatSize, type BenchOptions } from "./args.ts";
 import { GALLERY_FILE_BYTES_PER_VALUE, generatorFor, probeMatrix, writeGalleryFile, type DatasetSpec } from "./dataset.ts";
 import { DEFAULT_PARAMS, generatorStats, type Moments } from "./generator.ts";
-import type { EngineJob, EngineName, EngineResult } from "./engine-run.ts";
+import { matchedRecallReference, progressPath, type BuildProgressRecord, type EngineJob, type EngineName, type EngineResult } from "./engine-run.ts";
 import { CLUSTER_GRAPH_LIMIT, runClusterBench, type ClusterResult } from "./cluster/cluster-bench.ts";
 import { calibrate, extractSampleFaces, type Calibration, type RealFace } from "./real-faces.ts";
 import { extractionStats, gatewayImages, type ExtractionResult, type GatewayImageResult } from "./images.ts";
@@ -16,6 +16,8 @@ export interface ScaleResult {
   size: number;
   engines: Partial<Record<EngineName, EngineResult>>;
   engineErrors: Partial<Record<EngineName, string>>;
+  /** How far the build of an engine that failed or ran out of time had come. */
+  engineProgress?: Partial<Record<EngineName, BuildProgressRecord>>;
   cluster?: ClusterResult;
   clusterError?: string;
   gatewayImages?: GatewayImageResult;
@@ -42,6 +44,7 @@ const ENGINE_RUN = fileURLToPath(new URL("./engine-run.ts", import.meta.url));
 
 /** Runs one engine in its own process (clean memory figures; a native crash costs one row). */
 function runEngineChild(job: EngineJob, timeoutMinutes: number, log: (m: string) => void): Promise<EngineResult> {
+  rmSync(progressPath(job), { force: true });
   const jobPath = `${job.out}.job.json`;
   writeFileSync(jobPath, JSON.stringify(job));
   return new Promise((resolve, reject) => {
@@ -62,6 +65,13 @@ function runEngineChild(job: EngineJob, timeoutMinutes: number, log: (m: string)
       else reject(new Error(`${job.engine} exited with ${code ?? signal}: ${stderr.trim().split("\n").slice(-5).join(" | ")}`));
     });
   });
+}
+
+export function describeProgress(p: BuildProgressRecord): string {
+  const inserts = p.phase === "insert"
+    ? `${p.templatesAdded} of ${p.size} inserted in ${Math.round(p.seconds)} s (${Math.round(p.insertsPerSecond)}/s so far; the inserts alone projected at ${(p.size / Math.max(p.insertsPerSecond, 1e-9) / 3600).toFixed(1)} h)`
+    : `all ${p.size} inserted, then in the index pass at ${Math.round(p.seconds)} s`;
+  return `build when stopped: ${inserts}`;
 }
 
 export async function runBench(o: BenchOptions, log: (m: string) => void, checkpoint: (partial: BenchResult) => void = () => {}): Promise<BenchResult> {
@@ -100,11 +110,11 @@ export async function runBench(o: BenchOptions, log: (m: string) => void, checkp
     const scale: ScaleResult = { size, engines: {}, engineErrors: {} };
     result.scales.push(scale);
     for (const engine of o.engines) {
-      const usearch = scale.engines["usearch-hnsw-i8"];
+      const reference = matchedRecallReference(scale.engines);
       const tune = engine === "hnswlib-node" || engine === "lancedb";
       const job: EngineJob = {
         engine, spec, dir: join(dir, engine), out: join(dir, `${engine}.json`), truthPath, k: 10,
-        ...(tune && usearch ? { targetRecall: usearch.recallAt10 } : {}),
+        ...(tune && reference ? { targetRecall: reference.recallAt10 } : {}),
         tuneBudgetMs: 10 * 60_000,
       };
       const skip = wontFit(engine, size, roomAt(o.workDir));
@@ -116,14 +126,19 @@ export async function runBench(o: BenchOptions, log: (m: string) => void, checkp
       }
       log(`${formatSize(size)} ${engine}: building`);
       try {
-        const r = await runEngineChild(job, o.engineTimeoutMinutes, log);
+        const r = await runEngineChild(job, o.engineTimeouts[engine] ?? o.engineTimeoutMinutes, log);
         scale.engines[engine] = r;
         log(`${formatSize(size)} ${engine}: recall@10 ${r.recallAt10}, p50 ${r.latency.p50Ms} ms, built in ${r.buildSeconds} s`);
       } catch (err) {
-        scale.engineErrors[engine] = `failed: ${(err as Error).message}`;
+        const progress = existsSync(progressPath(job)) ? (JSON.parse(readFileSync(progressPath(job), "utf8")) as BuildProgressRecord) : undefined;
+        if (progress) (scale.engineProgress ??= {})[engine] = progress;
+        scale.engineErrors[engine] = `failed: ${(err as Error).message}` + (progress ? `; ${describeProgress(progress)}` : "");
         log(`${formatSize(size)} ${engine}: FAILED ${(err as Error).message}`);
         if (engine === "exact-f32") throw err;
       }
+      // Its disk figure is in the result: the next engine gets the room (LanceDB and hnswlib-node
+      // take ~45 GB between them at 9 M).
+      rmSync(job.dir, { recursive: true, force: true });
       checkpoint(result);
     }
 

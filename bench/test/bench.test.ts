@@ -7,9 +7,10 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { TemplateGenerator, dot, generatorStats } from "../src/generator.ts";
-import { parseSize, formatSize } from "../src/args.ts";
+import { parseBenchArgs, parseSize, formatSize } from "../src/args.ts";
 import { percentile, recallAt } from "../src/stats.ts";
-import type { BenchResult } from "../src/run.ts";
+import { describeProgress, type BenchResult } from "../src/run.ts";
+import { matchedRecallReference, progressPath, runEngine, type BuildProgressRecord, type EngineName, type EngineResult } from "../src/engine-run.ts";
 import { ExactF32 } from "../src/engines/usearch.ts";
 import { probeMatrix, row } from "../src/dataset.ts";
 import { availableBytes, bytesNeeded, wontFit } from "../src/memory-plan.ts";
@@ -127,5 +128,40 @@ test("a tiny run writes its JSON, table and charts", async () => {
     assert.match(await readFile(join(out, "scale-2k.txt"), "utf8"), /usearch-hnsw-i8/);
   } finally {
     await rm(out, { recursive: true, force: true });
+  }
+});
+
+test("--engine-timeout: a default and limits for named engines; an unknown engine is refused", () => {
+  const o = parseBenchArgs(["--scales", "20k", "--engine-timeout", "90,hnswlib-node=20"]);
+  assert.equal(o.engineTimeoutMinutes, 90);
+  assert.deepEqual(o.engineTimeouts, { "hnswlib-node": 20 });
+  assert.equal(parseBenchArgs(["--scales", "20k"]).engineTimeoutMinutes, 60);
+  assert.throws(() => parseBenchArgs(["--engine-timeout", "90,faiss=20"]), /unknown engine "faiss"/);
+  assert.throws(() => parseBenchArgs(["--engine-timeout", "hnswlib-node=0"]), /integer >= 1/);
+});
+
+test("matched recall: tuned to usearch's HNSW where it ran, else to the shard's exhaustive scan", () => {
+  const e = (engine: EngineName, recallAt10: number) => ({ engine, recallAt10 }) as EngineResult;
+  assert.equal(matchedRecallReference({ "usearch-exhaustive-i8": e("usearch-exhaustive-i8", 0.98), "usearch-hnsw-i8": e("usearch-hnsw-i8", 0.9) })?.engine, "usearch-hnsw-i8");
+  assert.equal(matchedRecallReference({ "usearch-exhaustive-i8": e("usearch-exhaustive-i8", 0.98) })?.engine, "usearch-exhaustive-i8");
+  assert.equal(matchedRecallReference({ "exact-f32": e("exact-f32", 1) }), undefined);
+});
+
+test("an engine's build leaves its progress behind: the last record says every template went in", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "taj-bench-progress-"));
+  try {
+    const spec = { seed: 3, size: 2_000, probes: 10 };
+    const truthPath = join(dir, "truth.json");
+    await runEngine({ engine: "exact-f32", spec, dir: join(dir, "exact"), out: join(dir, "exact.json"), truthPath, k: 10, tuneBudgetMs: 1_000 });
+    const job = { engine: "hnswlib-node" as const, spec, dir: join(dir, "hnswlib"), out: join(dir, "hnswlib.json"), truthPath, k: 10, tuneBudgetMs: 1_000 };
+    await runEngine(job);
+    const progress = JSON.parse(await readFile(progressPath(job), "utf8")) as BuildProgressRecord;
+    assert.equal(progress.phase, "insert");
+    assert.equal(progress.templatesAdded, 2_000);
+    assert.equal(progress.size, 2_000);
+    assert.ok(progress.insertsPerSecond > 0);
+    assert.match(describeProgress({ ...progress, templatesAdded: 500, seconds: 10, insertsPerSecond: 50, size: 9_000_000 }), /500 of 9000000 inserted in 10 s \(50\/s so far; the inserts alone projected at 50\.0 h\)/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 });

@@ -5,7 +5,7 @@ import type * as Hnswlib from "hnswlib-node";
 import { galleryChunks } from "../dataset.ts";
 import type { TemplateGenerator } from "../generator.ts";
 import { SHARD_HNSW } from "./usearch.ts";
-import type { Engine } from "./types.ts";
+import type { BuildProgress, Engine } from "./types.ts";
 
 const hnswlib = createRequire(import.meta.url)("hnswlib-node") as typeof Hnswlib;
 
@@ -17,12 +17,13 @@ export class HnswlibEngine implements Engine {
   readonly settings = { space: "cosine", dtype: "f32", M: SHARD_HNSW.connectivity, efConstruction: SHARD_HNSW.expansion_add, threads: 1 };
   private index: Hnswlib.HierarchicalNSW | undefined;
 
-  async build(gen: TemplateGenerator): Promise<void> {
+  async build(gen: TemplateGenerator, _dir: string, progress?: BuildProgress): Promise<void> {
     const index = new hnswlib.HierarchicalNSW("cosine", gen.dim);
     index.initIndex(gen.size, SHARD_HNSW.connectivity, SHARD_HNSW.expansion_add, 100);
     for (const { from, vectors } of galleryChunks(gen)) {
       const n = vectors.length / gen.dim;
       for (let i = 0; i < n; i++) index.addPoint(Array.from(vectors.subarray(i * gen.dim, (i + 1) * gen.dim)), from + i);
+      progress?.(from + n);
     }
     this.index = index;
   }

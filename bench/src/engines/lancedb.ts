@@ -4,7 +4,7 @@ import { galleryChunks } from "../dataset.ts";
 import type { TemplateGenerator } from "../generator.ts";
 import { SHARD_HNSW } from "./usearch.ts";
 import { dirBytes } from "./disk.ts";
-import type { Engine } from "./types.ts";
+import type { BuildProgress, Engine } from "./types.ts";
 
 /**
  * LanceDB embedded with its HNSW + scalar-quantisation index (IVF_HNSW_SQ with one IVF
@@ -19,7 +19,7 @@ export class LancedbEngine implements Engine {
   private ef = 64;
   private dir = "";
 
-  async build(gen: TemplateGenerator, dir: string): Promise<void> {
+  async build(gen: TemplateGenerator, dir: string, progress?: BuildProgress): Promise<void> {
     this.dir = dir;
     const db = await lancedb.connect(dir);
     const schema = new Schema([
@@ -31,7 +31,9 @@ export class LancedbEngine implements Engine {
       const n = vectors.length / gen.dim;
       const rows = Array.from({ length: n }, (_, i) => ({ id: from + i, vector: Array.from(vectors.subarray(i * gen.dim, (i + 1) * gen.dim)) }));
       await table.add(rows);
+      progress?.(from + n);
     }
+    progress?.(gen.size, "index");
     await table.createIndex("vector", {
       config: lancedb.Index.hnswSq({ distanceType: "cosine", numPartitions: 1, m: SHARD_HNSW.connectivity, efConstruction: SHARD_HNSW.expansion_add }),
     });

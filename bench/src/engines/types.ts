@@ -8,7 +8,11 @@ export interface Engine {
   readonly efforts: readonly number[];
   /** The knob's name in the engine's own terms ("ef", "expansion_search"). */
   readonly effortName?: string;
-  build(gen: TemplateGenerator, dir: string): Promise<void>;
+  /**
+   * progress, when given, is told how many templates are in after each chunk: a build stopped by
+   * the time limit then still leaves a measured insertion rate behind.
+   */
+  build(gen: TemplateGenerator, dir: string, progress?: BuildProgress): Promise<void>;
   setEffort(effort: number): void;
   /** Gallery indexes of the best k, best first. */
   search(query: Float32Array, k: number): Promise<number[]> | number[];
@@ -20,3 +24,6 @@ export interface Engine {
   /** Persists the index under dir and returns the bytes it takes there. */
   save(dir: string): Promise<number>;
 }
+
+/** Templates added so far; phase names a build step that follows the inserts (an index pass). */
+export type BuildProgress = (templatesAdded: number, phase?: "insert" | "index") => void;

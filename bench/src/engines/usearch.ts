@@ -5,7 +5,7 @@ import type * as Usearch from "usearch";
 import { HnswGraph, Int8Rows, quantize } from "@taj/shard";
 import { CHUNK, galleryChunks, IN_MEMORY_LIMIT } from "../dataset.ts";
 import type { TemplateGenerator } from "../generator.ts";
-import type { Engine } from "./types.ts";
+import type { BuildProgress, Engine } from "./types.ts";
 
 const usearch = createRequire(import.meta.url)("usearch") as typeof Usearch;
 
@@ -25,12 +25,13 @@ export class UsearchHnsw implements Engine {
   readonly settings = { metric: "cos", quantization: "i8 (the shard's, one scale per dimension)", ...SHARD_HNSW, addThreads: "all cores", searchThreads: 1 };
   private graph: HnswGraph | undefined;
 
-  async build(gen: TemplateGenerator): Promise<void> {
+  async build(gen: TemplateGenerator, _dir: string, progress?: BuildProgress): Promise<void> {
     const graph = new HnswGraph(gen.dim, { connectivity: SHARD_HNSW.connectivity, expansionAdd: SHARD_HNSW.expansion_add, expansionSearch: SHARD_HNSW.expansion_search, threads: 0 });
     for (const { from, vectors } of galleryChunks(gen, 10_000)) {
       const added = [];
       for (let i = 0; i < vectors.length / gen.dim; i++) added.push({ row: from + i, vector: quantize(vectors.subarray(i * gen.dim, (i + 1) * gen.dim)) });
       graph.commit(added);
+      progress?.(from + added.length);
     }
     this.graph = graph;
   }
