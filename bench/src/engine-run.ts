@@ -4,8 +4,17 @@ import { generatorFor, probeMatrix, row, type DatasetSpec } from "./dataset.ts";
 import { latency, recallAt, round, rssBytes, type Latency } from "./stats.ts";
 import type { Engine } from "./engines/types.ts";
 
-export const ENGINE_NAMES = ["exact-f32", "usearch-hnsw-i8", "usearch-exhaustive-i8", "hnswlib-node", "lancedb"] as const;
+/** In run order: the truth first, then the matched-recall reference, then the engines tuned to it. */
+export const ENGINE_NAMES = ["exact-f32", "usearch-exhaustive-i8", "usearch-hnsw-i8", "hnswlib-node", "lancedb"] as const;
 export type EngineName = (typeof ENGINE_NAMES)[number];
+/** The approximate engines: each is tuned, by its own effort knob, to the reference's recall. */
+export const TUNED_ENGINES: readonly EngineName[] = ["usearch-hnsw-i8", "hnswlib-node", "lancedb"];
+/**
+ * Matched recall is the reference's recall@10 less this: a graph over the shard's int8 can at best
+ * equal the exact scan over the same int8 (measured at 100 k: 98.74 % at expansion 1 024 against
+ * the scan's 98.78 %), so "the same recall" would be out of reach by construction.
+ */
+export const MATCHED_RECALL_SLACK = 0.005;
 
 export interface EngineJob {
   engine: EngineName;
@@ -73,12 +82,12 @@ export interface EngineResult {
 }
 
 /**
- * The recall hnswlib-node and LanceDB are tuned to: usearch's HNSW on the shard's int8 when it ran
- * at this scale, else the shard's exhaustive int8 scan (the cluster's default mode, and the only
- * one above the graph limit): "what would another library need to match what the shard gives".
+ * The recall the approximate engines are tuned to: the shard's exhaustive int8 scan, the cluster's
+ * default mode and what a search gives today ("what would a graph, ours or another library's, need
+ * to match it"). Without it, usearch's HNSW at the shard's default expansion.
  */
 export function matchedRecallReference(engines: Partial<Record<EngineName, EngineResult>>): EngineResult | undefined {
-  return engines["usearch-hnsw-i8"] ?? engines["usearch-exhaustive-i8"];
+  return engines["usearch-exhaustive-i8"] ?? engines["usearch-hnsw-i8"];
 }
 
 async function load(name: EngineName): Promise<Engine> {

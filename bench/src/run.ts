@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 import { formatSize, type BenchOptions } from "./args.ts";
 import { GALLERY_FILE_BYTES_PER_VALUE, generatorFor, probeMatrix, writeGalleryFile, type DatasetSpec } from "./dataset.ts";
 import { DEFAULT_PARAMS, generatorStats, type Moments } from "./generator.ts";
-import { matchedRecallReference, progressPath, type BuildProgressRecord, type EngineJob, type EngineName, type EngineResult } from "./engine-run.ts";
+import { matchedRecallReference, progressPath, TUNED_ENGINES, MATCHED_RECALL_SLACK, type BuildProgressRecord, type EngineJob, type EngineName, type EngineResult } from "./engine-run.ts";
 import { CLUSTER_GRAPH_LIMIT, runClusterBench, type ClusterResult } from "./cluster/cluster-bench.ts";
 import { calibrate, extractSampleFaces, type Calibration, type RealFace } from "./real-faces.ts";
 import { extractionStats, gatewayImages, type ExtractionResult, type GatewayImageResult } from "./images.ts";
@@ -111,10 +111,10 @@ export async function runBench(o: BenchOptions, log: (m: string) => void, checkp
     result.scales.push(scale);
     for (const engine of o.engines) {
       const reference = matchedRecallReference(scale.engines);
-      const tune = engine === "hnswlib-node" || engine === "lancedb";
+      const tune = TUNED_ENGINES.includes(engine);
       const job: EngineJob = {
         engine, spec, dir: join(dir, engine), out: join(dir, `${engine}.json`), truthPath, k: 10,
-        ...(tune && reference ? { targetRecall: reference.recallAt10 } : {}),
+        ...(tune && reference ? { targetRecall: reference.recallAt10 - MATCHED_RECALL_SLACK } : {}),
         tuneBudgetMs: 10 * 60_000,
       };
       const skip = wontFit(engine, size, roomAt(o.workDir));

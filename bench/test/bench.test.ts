@@ -122,8 +122,8 @@ test("a tiny run writes its JSON, table and charts", async () => {
       assert.ok(e.recallAt10 > 0.5 && e.recallAt10 <= 1, `${name} recall@10 ${e.recallAt10}`);
       assert.equal(e.latency.n, 30);
     }
-    // hnswlib and LanceDB were tuned towards usearch's recall: each tried at least one ef value.
-    assert.ok(scale.engines["hnswlib-node"]!.tuning.length > 0);
+    // The graphs were tuned towards the exhaustive scan's recall: each tried at least one value.
+    for (const name of ["usearch-hnsw-i8", "hnswlib-node", "lancedb"] as const) assert.ok(scale.engines[name]!.tuning.length > 0, name);
     for (const png of ["scale-2k-latency.png", "scale-2k-recall.png"]) assert.ok((await stat(join(out, png))).size > 1000);
     assert.match(await readFile(join(out, "scale-2k.txt"), "utf8"), /usearch-hnsw-i8/);
   } finally {
@@ -140,9 +140,11 @@ test("--engine-timeout: a default and limits for named engines; an unknown engin
   assert.throws(() => parseBenchArgs(["--engine-timeout", "hnswlib-node=0"]), /integer >= 1/);
 });
 
-test("matched recall: tuned to usearch's HNSW where it ran, else to the shard's exhaustive scan", () => {
+test("matched recall: tuned to the shard's exhaustive scan where it ran, else to usearch's HNSW; the reference runs first", () => {
   const e = (engine: EngineName, recallAt10: number) => ({ engine, recallAt10 }) as EngineResult;
-  assert.equal(matchedRecallReference({ "usearch-exhaustive-i8": e("usearch-exhaustive-i8", 0.98), "usearch-hnsw-i8": e("usearch-hnsw-i8", 0.9) })?.engine, "usearch-hnsw-i8");
+  assert.equal(matchedRecallReference({ "usearch-exhaustive-i8": e("usearch-exhaustive-i8", 0.98), "usearch-hnsw-i8": e("usearch-hnsw-i8", 0.9) })?.engine, "usearch-exhaustive-i8");
+  assert.equal(matchedRecallReference({ "usearch-hnsw-i8": e("usearch-hnsw-i8", 0.9) })?.engine, "usearch-hnsw-i8");
+  assert.deepEqual(parseBenchArgs(["--engines", "lancedb,usearch-hnsw-i8,usearch-exhaustive-i8"]).engines, ["exact-f32", "usearch-exhaustive-i8", "usearch-hnsw-i8", "lancedb"]);
   assert.equal(matchedRecallReference({ "usearch-exhaustive-i8": e("usearch-exhaustive-i8", 0.98) })?.engine, "usearch-exhaustive-i8");
   assert.equal(matchedRecallReference({ "exact-f32": e("exact-f32", 1) }), undefined);
 });

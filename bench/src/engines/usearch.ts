@@ -2,7 +2,7 @@ import { createRequire } from "node:module";
 import { join } from "node:path";
 import { statSync } from "node:fs";
 import type * as Usearch from "usearch";
-import { HnswGraph, Int8Rows, quantize } from "@taj/shard";
+import { HnswGraph, Int8Rows, quantize, type GraphMeta, type HnswSettings } from "@taj/shard";
 import { CHUNK, galleryChunks, IN_MEMORY_LIMIT } from "../dataset.ts";
 import type { TemplateGenerator } from "../generator.ts";
 import type { BuildProgress, Engine } from "./types.ts";
@@ -15,18 +15,27 @@ export const SHARD_HNSW = { connectivity: 16, expansion_add: 128, expansion_sear
 /**
  * The shard's HNSW graph in process (services/shard/src/index/hnsw-graph.ts: usearch's compiled
  * binding fed the shard's own int8, cosine, connectivity 16, expansion_add 128, expansion_search
- * 64): the cluster without gRPC, NATS, partitions or worker threads. Until issue 10 this engine,
+ * 64 by default, swept upwards when tuned to a recall): the cluster without gRPC, NATS, partitions
+ * or worker threads. Until issue 10 this engine,
  * like the shard, went through usearch's JS wrapper, which re-quantised the int8 (recall@10 capped
  * near 93 %).
  */
 export class UsearchHnsw implements Engine {
   readonly name = "usearch-hnsw-i8";
-  readonly efforts: number[] = [];
+  readonly effortName = "expansion_search";
+  /** From the shard's default up: the graph's recall is the shard's HNSW_EXPANSION_SEARCH setting. */
+  readonly efforts = [64, 96, 128, 192, 256, 384, 512, 768, 1024];
   readonly settings = { metric: "cos", quantization: "i8 (the shard's, one scale per dimension)", ...SHARD_HNSW, addThreads: "all cores", searchThreads: 1 };
   private graph: HnswGraph | undefined;
+  private saved: { path: string; meta: GraphMeta; rows: number } | undefined;
+  private dir = "";
+  private dim = 0;
+  private expansionSearch: number = SHARD_HNSW.expansion_search;
 
-  async build(gen: TemplateGenerator, _dir: string, progress?: BuildProgress): Promise<void> {
-    const graph = new HnswGraph(gen.dim, { connectivity: SHARD_HNSW.connectivity, expansionAdd: SHARD_HNSW.expansion_add, expansionSearch: SHARD_HNSW.expansion_search, threads: 0 });
+  async build(gen: TemplateGenerator, dir: string, progress?: BuildProgress): Promise<void> {
+    this.dir = dir;
+    this.dim = gen.dim;
+    const graph = new HnswGraph(gen.dim, this.graphSettings(SHARD_HNSW.expansion_search));
     for (const { from, vectors } of galleryChunks(gen, 10_000)) {
       const added = [];
       for (let i = 0; i < vectors.length / gen.dim; i++) added.push({ row: from + i, vector: quantize(vectors.subarray(i * gen.dim, (i + 1) * gen.dim)) });
@@ -36,7 +45,25 @@ export class UsearchHnsw implements Engine {
     this.graph = graph;
   }
 
-  setEffort(): void {}
+  /**
+   * The compiled binding takes expansion_search only when an index is made, and keeps the
+   * constructor's across load(): the graph is saved once and reloaded with each new value, as the
+   * shard would be restarted with another HNSW_EXPANSION_SEARCH.
+   */
+  setEffort(expansionSearch: number): void {
+    if (expansionSearch === this.expansionSearch) return;
+    if (this.saved === undefined) {
+      const path = join(this.dir, "index.usearch");
+      this.saved = { path, meta: this.graph!.save(path), rows: this.graph!.vectorsHeld };
+    }
+    const { path, meta, rows } = this.saved;
+    this.graph = HnswGraph.load(path, this.dim, this.graphSettings(expansionSearch), meta, rows);
+    this.expansionSearch = expansionSearch;
+  }
+
+  private graphSettings(expansionSearch: number): HnswSettings {
+    return { connectivity: SHARD_HNSW.connectivity, expansionAdd: SHARD_HNSW.expansion_add, expansionSearch, threads: 0 };
+  }
 
   search(query: Float32Array, k: number): number[] {
     return this.graph!.nearest(quantize(query), k).map((h) => h.row);
@@ -44,7 +71,7 @@ export class UsearchHnsw implements Engine {
 
   async save(dir: string): Promise<number> {
     const path = join(dir, "index.usearch");
-    this.graph!.save(path);
+    if (this.saved?.path !== path) this.graph!.save(path);
     return statSync(path).size;
   }
 }
