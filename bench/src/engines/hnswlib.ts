@@ -13,7 +13,7 @@ const hnswlib = createRequire(import.meta.url)("hnswlib-node") as typeof Hnswlib
 export class HnswlibEngine implements Engine {
   readonly name = "hnswlib-node";
   readonly effortName = "ef";
-  readonly efforts = [10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512];
+  readonly efforts = [10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024];
   readonly settings = { space: "cosine", dtype: "f32", M: SHARD_HNSW.connectivity, efConstruction: SHARD_HNSW.expansion_add, threads: 1 };
   private index: Hnswlib.HierarchicalNSW | undefined;
 
