@@ -62,14 +62,13 @@ export function formatReport(r: BenchResult): string {
       });
       const ours = s.engines["usearch-hnsw-i8"];
       const parts = tuned.map(({ e, atTarget }) => {
-        const head = `${e.engine} p50 ${f(e.latency.p50Ms)} ms at ${e.effortName} ${e.effort} (recall@10 ${pct(e.recallAt10)})`;
-        if (e.engine === "usearch-hnsw-i8") return head + (atTarget === undefined ? ", target not reached" : `, ${f(atTarget)} ms interpolated to the target = ${f(atTarget / reference.latency.p50Ms)} x the reference`);
+        const head = `${e.engine} p50 ${f(e.latency.p50Ms)} ms at ${e.effortName} ${e.effort} (recall@10 ${pct(e.recallAt10)})` +
+          (atTarget === undefined ? ", target not reached" : `, ${f(atTarget)} ms interpolated to the target = ${f(atTarget / reference.latency.p50Ms)} x the reference`);
+        if (e.engine === "usearch-hnsw-i8") return head;
         // Short of the target, it is still matched with usearch's curve at the recall it did reach.
         const recall = atTarget === undefined ? e.recallAt10 : target;
-        const own = atTarget ?? e.latency.p50Ms;
         const oursThere = ours && p50AtRecall(ours.tuning, recall);
-        return head + (atTarget === undefined ? ", target not reached" : `, ${f(atTarget)} ms interpolated to the target = ${f(atTarget / reference.latency.p50Ms)} x the reference`) +
-          (oursThere === undefined ? "" : `; at ${pct(recall)} it takes ${f(own / oursThere)} x usearch-hnsw-i8's time (${f(oursThere)} ms interpolated)`);
+        return head + (oursThere === undefined ? "" : `; at ${pct(recall)} it takes ${f((atTarget ?? e.latency.p50Ms) / oursThere)} x usearch-hnsw-i8's time (${f(oursThere)} ms interpolated)`);
       });
       if (parts.length) out.push(`  matched recall (target ${pct(target)}: ${reference.engine}'s recall@10 ${pct(reference.recallAt10)} less ${MATCHED_RECALL_SLACK * 100} points; its p50 ${f(reference.latency.p50Ms)} ms): ${parts.join("; ")}`);
     }
