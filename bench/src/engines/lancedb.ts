@@ -6,30 +6,6 @@ import { SHARD_HNSW } from "./usearch.ts";
 import { dirBytes } from "./disk.ts";
 import type { BuildProgress, Engine } from "./types.ts";
 
-/** Writes the gallery into an empty LanceDB table (ids and f32 vectors), then builds one index on it. */
-async function loadTable(gen: TemplateGenerator, dir: string, index: lancedb.Index, progress?: BuildProgress): Promise<lancedb.Table> {
-  const db = await lancedb.connect(dir);
-  const schema = new Schema([
-    new Field("id", new Int32(), false),
-    new Field("vector", new FixedSizeList(gen.dim, new Field("item", new Float32(), true)), false),
-  ]);
-  const table = await db.createEmptyTable("templates", schema);
-  for (const { from, vectors } of galleryChunks(gen)) {
-    const n = vectors.length / gen.dim;
-    const rows = Array.from({ length: n }, (_, i) => ({ id: from + i, vector: Array.from(vectors.subarray(i * gen.dim, (i + 1) * gen.dim)) }));
-    await table.add(rows);
-    progress?.(from + n);
-  }
-  progress?.(gen.size, "index");
-  await table.createIndex("vector", { config: index });
-  return table;
-}
-
-async function ids(query: lancedb.VectorQuery): Promise<number[]> {
-  const rows = await query.select(["id", "_distance"]).toArray();
-  return rows.map((r: { id: number }) => r.id);
-}
-
 /**
  * LanceDB embedded with its HNSW + scalar-quantisation index (IVF_HNSW_SQ with one IVF
  * partition, m 16, ef_construction 128, cosine): the closest of its index types to usearch i8.
@@ -46,16 +22,32 @@ export class LancedbEngine implements Engine {
 
   async build(gen: TemplateGenerator, dir: string, progress?: BuildProgress): Promise<void> {
     this.dir = dir;
-    const index = lancedb.Index.hnswSq({ distanceType: "cosine", numPartitions: 1, m: SHARD_HNSW.connectivity, efConstruction: SHARD_HNSW.expansion_add });
-    this.table = await loadTable(gen, dir, index, progress);
+    const db = await lancedb.connect(dir);
+    const schema = new Schema([
+      new Field("id", new Int32(), false),
+      new Field("vector", new FixedSizeList(gen.dim, new Field("item", new Float32(), true)), false),
+    ]);
+    const table = await db.createEmptyTable("templates", schema);
+    for (const { from, vectors } of galleryChunks(gen)) {
+      const n = vectors.length / gen.dim;
+      const rows = Array.from({ length: n }, (_, i) => ({ id: from + i, vector: Array.from(vectors.subarray(i * gen.dim, (i + 1) * gen.dim)) }));
+      await table.add(rows);
+      progress?.(from + n);
+    }
+    progress?.(gen.size, "index");
+    await table.createIndex("vector", {
+      config: lancedb.Index.hnswSq({ distanceType: "cosine", numPartitions: 1, m: SHARD_HNSW.connectivity, efConstruction: SHARD_HNSW.expansion_add }),
+    });
+    this.table = table;
   }
 
   setEffort(ef: number): void {
     this.ef = ef;
   }
 
-  search(query: Float32Array, k: number): Promise<number[]> {
-    return ids(this.table!.vectorSearch(Array.from(query)).distanceType("cosine").ef(this.ef).limit(k));
+  async search(query: Float32Array, k: number): Promise<number[]> {
+    const rows = await this.table!.vectorSearch(Array.from(query)).distanceType("cosine").ef(this.ef).limit(k).select(["id", "_distance"]).toArray();
+    return rows.map((r: { id: number }) => r.id);
   }
 
   async save(): Promise<number> {

@@ -16,9 +16,8 @@ export const SHARD_HNSW = { connectivity: 16, expansion_add: 128, expansion_sear
  * The shard's HNSW graph in process (services/shard/src/index/hnsw-graph.ts: usearch's compiled
  * binding fed the shard's own int8, cosine, connectivity 16, expansion_add 128, expansion_search
  * 64 by default, swept upwards when tuned to a recall): the cluster without gRPC, NATS, partitions
- * or worker threads. Until issue 10 this engine,
- * like the shard, went through usearch's JS wrapper, which re-quantised the int8 (recall@10 capped
- * near 93 %).
+ * or worker threads. Until issue 10 this engine, like the shard, went through usearch's JS wrapper,
+ * which re-quantised the int8 (recall@10 capped near 93 %).
  */
 export class UsearchHnsw implements Engine {
   readonly name = "usearch-hnsw-i8";
