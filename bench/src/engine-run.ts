@@ -106,7 +106,7 @@ function gc(): void {
   g?.();
 }
 
-async function searchAll(engine: Engine, probes: Float32Array, count: number, dim: number, k: number): Promise<{ results: number[][]; ms: number[] }> {
+export async function searchAll(engine: Engine, probes: Float32Array, count: number, dim: number, k: number): Promise<{ results: number[][]; ms: number[] }> {
   if (engine.searchAll) {
     const t = performance.now();
     const results = engine.searchAll(probes, count, k);

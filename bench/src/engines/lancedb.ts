@@ -6,6 +6,21 @@ import { SHARD_HNSW } from "./usearch.ts";
 import { dirBytes } from "./disk.ts";
 import type { BuildProgress, Engine } from "./types.ts";
 
+/** LanceDB's own default index cache (its Session docs). */
+const DEFAULT_INDEX_CACHE_BYTES = 6 * 2 ** 30;
+/** One IVF_HNSW_SQ partition took ~750 B per template on disk at 9 M; twice that leaves room. */
+const INDEX_CACHE_BYTES_PER_TEMPLATE = 1_536;
+
+/**
+ * The index cache holds whole IVF partitions. With one partition over 9 M (6.3 GB) the default
+ * 6 GB cache cannot keep it, and every search re-read the whole partition (minutes per search),
+ * so the cache is sized to the table. It is a cap, filled only by what searches load.
+ */
+function connectFor(dir: string, size: number): Promise<lancedb.Connection> {
+  const indexCacheBytes = Math.max(DEFAULT_INDEX_CACHE_BYTES, size * INDEX_CACHE_BYTES_PER_TEMPLATE);
+  return lancedb.connect(dir, {}, new lancedb.Session(BigInt(indexCacheBytes), undefined));
+}
+
 /**
  * LanceDB embedded with its HNSW + scalar-quantisation index (IVF_HNSW_SQ with one IVF
  * partition, m 16, ef_construction 128, cosine): the closest of its index types to usearch i8.
@@ -22,7 +37,7 @@ export class LancedbEngine implements Engine {
 
   async build(gen: TemplateGenerator, dir: string, progress?: BuildProgress): Promise<void> {
     this.dir = dir;
-    const db = await lancedb.connect(dir);
+    const db = await connectFor(dir, gen.size);
     const schema = new Schema([
       new Field("id", new Int32(), false),
       new Field("vector", new FixedSizeList(gen.dim, new Field("item", new Float32(), true)), false),
@@ -39,6 +54,12 @@ export class LancedbEngine implements Engine {
       config: lancedb.Index.hnswSq({ distanceType: "cosine", numPartitions: 1, m: SHARD_HNSW.connectivity, efConstruction: SHARD_HNSW.expansion_add }),
     });
     this.table = table;
+  }
+
+  /** Opens a table this engine built earlier under dir (a run stopped after the build). */
+  async open(dir: string, size: number): Promise<void> {
+    this.dir = dir;
+    this.table = await (await connectFor(dir, size)).openTable("templates");
   }
 
   setEffort(ef: number): void {
