@@ -18,7 +18,8 @@ const INDEX_CACHE_BYTES_PER_TEMPLATE = 1_536;
  */
 function connectFor(dir: string, size: number): Promise<lancedb.Connection> {
   const indexCacheBytes = Math.max(DEFAULT_INDEX_CACHE_BYTES, size * INDEX_CACHE_BYTES_PER_TEMPLATE);
-  return lancedb.connect(dir, {}, new lancedb.Session(BigInt(indexCacheBytes), undefined));
+  // The options-object form: @lancedb/lancedb 0.37.1's connect(uri, options, session) drops the session.
+  return lancedb.connect({ uri: dir, session: new lancedb.Session(BigInt(indexCacheBytes), undefined) });
 }
 
 /**
