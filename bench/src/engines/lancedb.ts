@@ -8,8 +8,8 @@ import type { BuildProgress, Engine } from "./types.ts";
 
 /** LanceDB's own default index cache (its Session docs). */
 const DEFAULT_INDEX_CACHE_BYTES = 6 * 2 ** 30;
-/** One IVF_HNSW_SQ partition took ~750 B per template on disk at 9 M; twice that leaves room. */
-const INDEX_CACHE_BYTES_PER_TEMPLATE = 1_536;
+/** One IVF_HNSW_SQ partition took ~750 B per template on disk at 9 M; loaded it needs more (1 536 B/template was not enough to keep it). */
+const INDEX_CACHE_BYTES_PER_TEMPLATE = 3_072;
 
 /**
  * The index cache holds whole IVF partitions. With one partition over 9 M (6.3 GB) the default
