@@ -30,7 +30,7 @@ function connectFor(dir: string, size: number): Promise<lancedb.Connection> {
 export class LancedbEngine implements Engine {
   readonly name = "lancedb";
   readonly effortName = "ef";
-  readonly efforts = [10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024];
+  readonly efforts = [10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096];
   readonly settings = { index: "IVF_HNSW_SQ", numPartitions: 1, m: SHARD_HNSW.connectivity, efConstruction: SHARD_HNSW.expansion_add, distance: "cosine" };
   private table: lancedb.Table | undefined;
   private ef = 64;
