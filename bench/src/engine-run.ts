@@ -121,6 +121,29 @@ export async function searchAll(engine: Engine, probes: Float32Array, count: num
   return { results, ms };
 }
 
+/**
+ * Raises the engine's search effort step by step until recall@k reaches the job's target, the
+ * effort list ends, or the tuning budget is spent; onStep sees each step as it is measured.
+ */
+export async function tuneToTarget(
+  engine: Engine, probes: Float32Array, truth: readonly (readonly number[])[], job: Pick<EngineJob, "spec" | "k" | "targetRecall" | "tuneBudgetMs">,
+  onStep: (tuning: EngineResult["tuning"]) => void = () => {},
+): Promise<{ tuning: EngineResult["tuning"]; effort: number | undefined }> {
+  const tuning: EngineResult["tuning"] = [];
+  let effort: number | undefined;
+  const started = performance.now();
+  for (const e of engine.efforts) {
+    engine.setEffort(e);
+    const { results, ms } = await searchAll(engine, probes, job.spec.probes, probes.length / job.spec.probes, job.k);
+    const r = recallAt(job.k, results, truth);
+    tuning.push({ effort: e, recallAtK: round(r, 4), p50Ms: latency(ms).p50Ms });
+    effort = e;
+    onStep(tuning);
+    if (r >= (job.targetRecall ?? 1) || performance.now() - started > job.tuneBudgetMs) break;
+  }
+  return { tuning, effort };
+}
+
 /** Builds one engine on the data set, tunes it to the target recall if asked, measures it. */
 export async function runEngine(job: EngineJob): Promise<EngineResult> {
   rmSync(job.dir, { recursive: true, force: true });
@@ -142,18 +165,10 @@ export async function runEngine(job: EngineJob): Promise<EngineResult> {
   if (!engine.searchAll) await searchAll(engine, probes, Math.min(20, n), dim, job.k);
 
   const truth = job.engine === "exact-f32" ? undefined : (JSON.parse(readFileSync(job.truthPath, "utf8")) as number[][]);
-  const tuning: EngineResult["tuning"] = [];
+  let tuning: EngineResult["tuning"] = [];
   let effort: number | undefined;
   if (truth !== undefined && job.targetRecall !== undefined && engine.efforts.length > 0) {
-    const started = performance.now();
-    for (const e of engine.efforts) {
-      engine.setEffort(e);
-      const { results, ms } = await searchAll(engine, probes, n, dim, job.k);
-      const r = recallAt(job.k, results, truth);
-      tuning.push({ effort: e, recallAtK: round(r, 4), p50Ms: latency(ms).p50Ms });
-      effort = e;
-      if (r >= job.targetRecall || performance.now() - started > job.tuneBudgetMs) break;
-    }
+    ({ tuning, effort } = await tuneToTarget(engine, probes, truth, job));
   } else if (engine.efforts.length > 0) {
     effort = 64;
     engine.setEffort(effort);

@@ -11,7 +11,7 @@
 // target recall); build seconds is what the build took, read off the run's files.
 import { readFileSync, writeFileSync } from "node:fs";
 import { generatorFor, probeMatrix } from "./dataset.ts";
-import { searchAll, type EngineJob, type EngineResult } from "./engine-run.ts";
+import { searchAll, tuneToTarget, type EngineJob, type EngineResult } from "./engine-run.ts";
 import { dirBytes } from "./engines/disk.ts";
 import { LancedbEngine } from "./engines/lancedb.ts";
 import { latency, recallAt, round, rssBytes } from "./stats.ts";
@@ -35,19 +35,11 @@ await engine.open(job.dir, gen.size);
 await searchAll(engine, probes, Math.min(20, n), dim, job.k);
 log(`opened and warmed up; RSS ${(rssBytes() / 2 ** 30).toFixed(2)} GiB`);
 
-const tuning: EngineResult["tuning"] = [];
-let effort = engine.efforts[0]!;
-const started = performance.now();
-for (const e of engine.efforts) {
-  engine.setEffort(e);
-  const { results, ms } = await searchAll(engine, probes, n, dim, job.k);
-  const r = recallAt(job.k, results, truth);
-  tuning.push({ effort: e, recallAtK: round(r, 4), p50Ms: latency(ms).p50Ms });
-  effort = e;
-  log(`ef ${e}: recall@10 ${round(r, 4)}, p50 ${latency(ms).p50Ms} ms`);
-  writeFileSync(`${outPath}.tuning.json`, JSON.stringify(tuning, null, 2) + "\n");
-  if (r >= (job.targetRecall ?? 1) || performance.now() - started > job.tuneBudgetMs) break;
-}
+const { tuning, effort } = await tuneToTarget(engine, probes, truth, job, (steps) => {
+  const last = steps[steps.length - 1]!;
+  log(`ef ${last.effort}: recall@10 ${last.recallAtK}, p50 ${last.p50Ms} ms`);
+  writeFileSync(`${outPath}.tuning.json`, JSON.stringify(steps, null, 2) + "\n");
+});
 
 const { results, ms } = await searchAll(engine, probes, n, dim, job.k);
 // Measured after the searches: an opened table loads its index on the first search, not at open.
@@ -65,7 +57,7 @@ const result: EngineResult & { reopened: true } = {
   diskBytes,
   diskBytesPerTemplate: round(diskBytes / gen.size),
   effortName: engine.effortName,
-  effort,
+  ...(effort !== undefined ? { effort } : {}),
   tuning,
   recallAt1: round(recallAt(1, results, truth), 4),
   recallAt10: round(recallAt(10, results, truth), 4),
