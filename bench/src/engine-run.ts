@@ -178,21 +178,29 @@ export async function runEngine(job: EngineJob): Promise<EngineResult> {
   if (job.engine === "exact-f32") writeFileSync(job.truthPath, JSON.stringify(results));
   const reference = truth ?? results;
   const diskBytes = await engine.save(job.dir);
-  const lat = latency(ms);
+  return engineResult(job.engine, engine, gen.size, { buildSeconds, rssDelta, diskBytes, effort, tuning, results, reference, ms });
+}
+
+/** What one engine measured, as the result file records it. */
+export function engineResult(name: EngineName, engine: Engine, size: number, m: {
+  buildSeconds: number; rssDelta: number; diskBytes: number; effort: number | undefined; tuning: EngineResult["tuning"];
+  results: number[][]; reference: readonly (readonly number[])[]; ms: number[];
+}): EngineResult {
+  const lat = latency(m.ms);
   return {
-    engine: job.engine,
-    size: gen.size,
+    engine: name,
+    size,
     settings: engine.settings,
-    buildSeconds: round(buildSeconds),
-    buildPerSecond: round(gen.size / buildSeconds),
-    rssDeltaBytes: rssDelta,
-    memoryBytesPerTemplate: round(rssDelta / gen.size),
-    diskBytes,
-    diskBytesPerTemplate: round(diskBytes / gen.size),
-    ...(engine.effortName !== undefined && effort !== undefined ? { effortName: engine.effortName, effort } : {}),
-    tuning,
-    recallAt1: round(recallAt(1, results, reference), 4),
-    recallAt10: round(recallAt(10, results, reference), 4),
+    buildSeconds: round(m.buildSeconds),
+    buildPerSecond: round(size / m.buildSeconds),
+    rssDeltaBytes: m.rssDelta,
+    memoryBytesPerTemplate: round(m.rssDelta / size),
+    diskBytes: m.diskBytes,
+    diskBytesPerTemplate: round(m.diskBytes / size),
+    ...(engine.effortName !== undefined && m.effort !== undefined ? { effortName: engine.effortName, effort: m.effort } : {}),
+    tuning: m.tuning,
+    recallAt1: round(recallAt(1, m.results, m.reference), 4),
+    recallAt10: round(recallAt(10, m.results, m.reference), 4),
     latency: lat,
     searchesPerSecond: round(1000 / lat.meanMs),
     ...(engine.searchAll ? { batched: true } : {}),

@@ -11,10 +11,10 @@
 // target recall); build seconds is what the build took, read off the run's files.
 import { readFileSync, writeFileSync } from "node:fs";
 import { generatorFor, probeMatrix } from "./dataset.ts";
-import { searchAll, tuneToTarget, type EngineJob, type EngineResult } from "./engine-run.ts";
+import { engineResult, searchAll, tuneToTarget, type EngineJob } from "./engine-run.ts";
 import { dirBytes } from "./engines/disk.ts";
 import { LancedbEngine } from "./engines/lancedb.ts";
-import { latency, recallAt, round, rssBytes } from "./stats.ts";
+import { rssBytes } from "./stats.ts";
 
 const [jobPath, buildSecondsArg, outPath] = process.argv.slice(2);
 if (jobPath === undefined || buildSecondsArg === undefined || outPath === undefined || !(Number(buildSecondsArg) > 0)) {
@@ -44,26 +44,6 @@ const { tuning, effort } = await tuneToTarget(engine, probes, truth, job, (steps
 const { results, ms } = await searchAll(engine, probes, n, dim, job.k);
 // Measured after the searches: an opened table loads its index on the first search, not at open.
 const rssDelta = rssBytes() - rss0;
-const diskBytes = dirBytes(job.dir);
-const lat = latency(ms);
-const result: EngineResult & { reopened: true } = {
-  engine: "lancedb",
-  size: gen.size,
-  settings: engine.settings,
-  buildSeconds: round(buildSeconds),
-  buildPerSecond: round(gen.size / buildSeconds),
-  rssDeltaBytes: rssDelta,
-  memoryBytesPerTemplate: round(rssDelta / gen.size),
-  diskBytes,
-  diskBytesPerTemplate: round(diskBytes / gen.size),
-  effortName: engine.effortName,
-  ...(effort !== undefined ? { effort } : {}),
-  tuning,
-  recallAt1: round(recallAt(1, results, truth), 4),
-  recallAt10: round(recallAt(10, results, truth), 4),
-  latency: lat,
-  searchesPerSecond: round(1000 / lat.meanMs),
-  reopened: true,
-};
+const result = { ...engineResult("lancedb", engine, gen.size, { buildSeconds, rssDelta, diskBytes: dirBytes(job.dir), effort, tuning, results, reference: truth, ms }), reopened: true };
 writeFileSync(outPath, JSON.stringify(result, null, 2) + "\n");
-log(`ef ${effort}: recall@10 ${result.recallAt10}, p50 ${lat.p50Ms} ms, p99 ${lat.p99Ms} ms, ${result.memoryBytesPerTemplate} B/template resident`);
+log(`ef ${effort}: recall@10 ${result.recallAt10}, p50 ${result.latency.p50Ms} ms, p99 ${result.latency.p99Ms} ms, ${result.memoryBytesPerTemplate} B/template resident`);
