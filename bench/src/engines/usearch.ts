@@ -23,7 +23,7 @@ export class UsearchHnsw implements Engine {
   readonly name = "usearch-hnsw-i8";
   readonly effortName = "expansion_search";
   /** From the shard's default up: the graph's recall is the shard's HNSW_EXPANSION_SEARCH setting. */
-  readonly efforts = [64, 96, 128, 192, 256, 384, 512, 768, 1024];
+  readonly efforts = [64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048];
   readonly settings = { metric: "cos", quantization: "i8 (the shard's, one scale per dimension)", ...SHARD_HNSW, addThreads: "all cores", searchThreads: 1 };
   private graph: HnswGraph | undefined;
   private saved: { path: string; meta: GraphMeta; rows: number } | undefined;
